@@ -1,0 +1,37 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	ortLib string // explicit path to libonnxruntime.so (--ort-lib)
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	g := &globalOptions{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "quantscope",
+		Short: "Profile quantized vision models on ONNX Runtime",
+		Long: `quantscope measures what FP16, INT8 and INT4 do to vision models on your
+hardware: throughput, latency, memory, size, energy and fidelity against FP32.
+
+Run 'quantscope doctor' first on a new machine.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Until the interactive UI lands, the bare command runs the hardware check.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDoctor(cmd.Context(), g, doctorOptions{})
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.ortLib, "ort-lib", "", "path to the ONNX Runtime shared library (default: $QUANTSCOPE_ORT_LIB, ./.ort, user data dir, system paths)")
+	root.AddCommand(newDoctorCmd(g))
+	return root
+}

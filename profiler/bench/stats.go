@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// LatencyStats summarizes the per-run latencies of a timed loop.
+type LatencyStats struct {
+	Runs   int     `json:"runs"`
+	MeanMs float64 `json:"mean_ms"`
+	StdMs  float64 `json:"std_ms"`
+	MinMs  float64 `json:"min_ms"`
+	P50Ms  float64 `json:"p50_ms"`
+	P90Ms  float64 `json:"p90_ms"`
+	P95Ms  float64 `json:"p95_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	MaxMs  float64 `json:"max_ms"`
+	// CV is the coefficient of variation (std / mean) of the latencies.
+	CV float64 `json:"cv"`
+	// Outliers counts runs outside the Tukey fences (Q1 − 1.5·IQR, Q3 + 1.5·IQR);
+	// SevereOutliers those outside 3·IQR. Many of either means something else
+	// was running: the numbers deserve a second look.
+	Outliers       int `json:"outliers"`
+	SevereOutliers int `json:"severe_outliers"`
+}
+
+// Summarize computes LatencyStats from run durations. It returns the zero
+// value for no runs.
+func Summarize(d []time.Duration) LatencyStats {
+	if len(d) == 0 {
+		return LatencyStats{}
+	}
+	ms := make([]float64, len(d))
+	for i, v := range d {
+		ms[i] = float64(v) / float64(time.Millisecond)
+	}
+	slices.Sort(ms)
+	mean, std := MeanStd(ms)
+	s := LatencyStats{
+		Runs:   len(ms),
+		MeanMs: mean,
+		StdMs:  std,
+		MinMs:  ms[0],
+		P50Ms:  Percentile(ms, 50),
+		P90Ms:  Percentile(ms, 90),
+		P95Ms:  Percentile(ms, 95),
+		P99Ms:  Percentile(ms, 99),
+		MaxMs:  ms[len(ms)-1],
+	}
+	if mean > 0 {
+		s.CV = std / mean
+	}
+	q1, q3 := Percentile(ms, 25), Percentile(ms, 75)
+	iqr := q3 - q1
+	for _, v := range ms {
+		switch {
+		case v < q1-3*iqr || v > q3+3*iqr:
+			s.SevereOutliers++
+			s.Outliers++
+		case v < q1-1.5*iqr || v > q3+1.5*iqr:
+			s.Outliers++
+		}
+	}
+	return s
+}
+
+// Percentile returns the p-th percentile (0–100) of sorted values by linear
+// interpolation between closest ranks (the definition numpy uses by default).
+func Percentile(sorted []float64, p float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return math.NaN()
+	}
+	if n == 1 {
+		return sorted[0]
+	}
+	p = math.Max(0, math.Min(100, p))
+	rank := p / 100 * float64(n-1)
+	lo := int(math.Floor(rank))
+	hi := int(math.Ceil(rank))
+	frac := rank - float64(lo)
+	return sorted[lo] + (sorted[hi]-sorted[lo])*frac
+}
+
+// MeanStd returns the mean and the sample standard deviation (n−1).
+func MeanStd(v []float64) (mean, std float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	for _, x := range v {
+		mean += x
+	}
+	mean /= float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(v)-1))
+}
+
+// ConfidenceInterval95 returns the mean of v and the half-width of its 95%
+// confidence interval (Student's t), for repeated measurements of one quantity.
+func ConfidenceInterval95(v []float64) (mean, halfWidth float64) {
+	mean, std := MeanStd(v)
+	if len(v) < 2 {
+		return mean, math.Inf(1)
+	}
+	return mean, tCritical95(len(v)-1) * std / math.Sqrt(float64(len(v)))
+}
+
+// tCritical95 is the two-sided 95% critical value of Student's t with df
+// degrees of freedom (tabulated to 30, then the normal value's neighbourhood).
+func tCritical95(df int) float64 {
+	table := []float64{0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+		2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
+	switch {
+	case df <= 0:
+		return math.Inf(1)
+	case df < len(table):
+		return table[df]
+	case df < 60:
+		return 2.021
+	case df < 120:
+		return 2.000
+	default:
+		return 1.960
+	}
+}
+
+// Verdict compares two repeated throughput measurements and says whether b is
+// faster, slower or within noise of a (95% intervals overlapping = noise).
+func Verdict(a, b []float64) string {
+	ma, ha := ConfidenceInterval95(a)
+	mb, hb := ConfidenceInterval95(b)
+	switch {
+	case mb-hb > ma+ha:
+		return "faster"
+	case mb+hb < ma-ha:
+		return "slower"
+	default:
+		return "within noise"
+	}
+}
+
+// Settled reports whether the last window run times have a coefficient of
+// variation at or below maxCV — the warm-up stop rule.
+func Settled(d []time.Duration, window int, maxCV float64) bool {
+	if window < 2 || len(d) < window {
+		return false
+	}
+	v := make([]float64, window)
+	for i, x := range d[len(d)-window:] {
+		v[i] = float64(x)
+	}
+	mean, std := MeanStd(v)
+	return mean > 0 && std/mean <= maxCV
+}
