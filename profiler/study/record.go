@@ -1,0 +1,146 @@
+package study
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/quantscope/quantscope/profiler/bench"
+)
+
+// SchemaVersion is the version of the Record layout written by this build.
+// Readers accept every version up to it.
+const SchemaVersion = 1
+
+// Status values of a Record.
+const (
+	StatusOK     = "ok"
+	StatusFailed = "failed"
+)
+
+// Experiment is one cell of a study: a model at a precision on an execution
+// provider with a batch size.
+type Experiment struct {
+	Model     string `json:"model"`     // catalog name or path as the user gave it
+	Precision string `json:"precision"` // precision spec, e.g. "int4:block=64"
+	EP        string `json:"ep"`        // execution provider: cpu, cuda, tensorrt
+	Batch     int    `json:"batch"`
+	Threads   int    `json:"threads,omitempty"` // intra-op threads (0 = default)
+	Repeat    int    `json:"repeat,omitempty"`  // 0-based repetition index with --repeat
+}
+
+// Key identifies an experiment across runs of a study; two records with the
+// same key measured the same thing.
+func (e Experiment) Key() string {
+	return fmt.Sprintf("%s|%s|%s|b%d|t%d|r%d", e.Model, e.Precision, e.EP, e.Batch, e.Threads, e.Repeat)
+}
+
+// BaselineKey is the key of the FP32 experiment this one is compared with.
+func (e Experiment) BaselineKey() string {
+	b := e
+	b.Precision = "fp32"
+	return b.Key()
+}
+
+// IsBaseline reports whether the experiment is an FP32 baseline.
+func (e Experiment) IsBaseline() bool {
+	p, _, _ := strings.Cut(e.Precision, ":")
+	return p == "fp32"
+}
+
+// Host fingerprints the machine and software a record was measured on.
+type Host struct {
+	Hostname   string   `json:"hostname"`
+	CPU        string   `json:"cpu"`
+	ISA        []string `json:"isa,omitempty"`
+	Cores      int      `json:"cores,omitempty"`
+	GPU        string   `json:"gpu,omitempty"`
+	Driver     string   `json:"driver,omitempty"`
+	CUDA       string   `json:"cuda,omitempty"`
+	ORTVersion string   `json:"ort_version"`
+	PowerLimit float64  `json:"power_limit_w,omitempty"`
+}
+
+// ModelFile names the file that ran, so a result can be tied to its bytes.
+type ModelFile struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256,omitempty"`
+	Bytes  int64  `json:"bytes"` // including external data
+}
+
+// Memory is what the experiment's process and device held.
+type Memory struct {
+	RSSBeforeLoad int64 `json:"rss_before_load"`
+	RSSAfterLoad  int64 `json:"rss_after_load"`
+	PeakRSS       int64 `json:"peak_rss"` // VmHWM
+	// ModelRSS is RSSAfterLoad − RSSBeforeLoad: the model's own host footprint.
+	ModelRSS  int64  `json:"model_rss"`
+	GPUBytes  int64  `json:"gpu_bytes,omitempty"`
+	GPUSource string `json:"gpu_source,omitempty"` // "process" or "device delta"
+	GPUPeak   int64  `json:"gpu_peak,omitempty"`
+	GPUNote   string `json:"gpu_note,omitempty"`
+}
+
+// Fidelity compares a variant's outputs with the FP32 reference's on the same inputs.
+type Fidelity struct {
+	Samples     int     `json:"samples"`
+	CosineMean  float64 `json:"cosine_mean"`
+	CosineMin   float64 `json:"cosine_min"`
+	Top1        float64 `json:"top1"` // agreement of arg-max, 0–1
+	Top5        float64 `json:"top5"` // FP32 top-1 within the variant's top-5, 0–1
+	MaxAbsError float64 `json:"max_abs_error"`
+	SQNRdB      float64 `json:"sqnr_db"`
+}
+
+// Energy is what the device drew during the timed loop.
+type Energy struct {
+	JoulesPerSample float64  `json:"joules_per_sample"`
+	Source          string   `json:"source"` // "nvml counter" or "power integral"
+	MeanPowerW      float64  `json:"mean_power_w"`
+	MaxPowerW       float64  `json:"max_power_w"`
+	TempStartC      float64  `json:"temp_start_c"`
+	TempMaxC        float64  `json:"temp_max_c"`
+	SMClockMHz      float64  `json:"sm_clock_mhz,omitempty"`
+	Throttle        []string `json:"throttle,omitempty"`
+}
+
+// ColdStart is the time from nothing to the first answer.
+type ColdStart struct {
+	LoadMs           float64 `json:"load_ms"`
+	SessionMs        float64 `json:"session_ms"`
+	FirstInferenceMs float64 `json:"first_inference_ms"`
+}
+
+// Metrics are the measurements of an experiment that ran.
+type Metrics struct {
+	Throughput    float64            `json:"throughput"` // samples/s
+	Latency       bench.LatencyStats `json:"latency"`
+	WarmupRuns    int                `json:"warmup_runs"`
+	Memory        Memory             `json:"memory"`
+	Energy        *Energy            `json:"energy,omitempty"`
+	Fidelity      *Fidelity          `json:"fidelity,omitempty"`
+	ColdStart     ColdStart          `json:"cold_start"`
+	TFLOPS        float64            `json:"tflops,omitempty"`
+	OverheadFloor bool               `json:"overhead_floor,omitempty"`
+	// Placement counts nodes per execution provider after partitioning.
+	Placement map[string]int `json:"placement,omitempty"`
+	// Precision is the variant's precision report: nodes and weight bytes per precision.
+	Precision map[string]any `json:"precision,omitempty"`
+}
+
+// Record is one line of results.jsonl: one experiment, ok or failed.
+type Record struct {
+	Schema     int        `json:"schema"`
+	Experiment Experiment `json:"experiment"`
+	Host       Host       `json:"host"`
+	File       ModelFile  `json:"file"`
+	Status     string     `json:"status"`
+	Reason     string     `json:"reason,omitempty"`
+	Stderr     string     `json:"stderr,omitempty"` // tail of the worker's stderr on failure
+	Started    time.Time  `json:"started"`
+	Finished   time.Time  `json:"finished"`
+	Metrics    *Metrics   `json:"metrics,omitempty"`
+}
+
+// OK reports whether the experiment ran and measured.
+func (r Record) OK() bool { return r.Status == StatusOK && r.Metrics != nil }
