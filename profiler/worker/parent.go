@@ -1,0 +1,234 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options configure how the parent runs a worker.
+type Options struct {
+	// Exe and Args start the worker; defaults: os.Executable() and ["worker"].
+	Exe  string
+	Args []string
+	// Env is added to the parent's environment (e.g. LD_LIBRARY_PATH for CUDA).
+	Env []string
+	// Timeout bounds the whole run (0 = none beyond ctx).
+	Timeout time.Duration
+	// Grace is how long SIGTERM is given before SIGKILL (default 3 s).
+	Grace time.Duration
+	// OnEvent, when set, sees every event as it arrives (started, samples).
+	OnEvent func(Event)
+}
+
+// Outcome is how one worker run ended.
+type Outcome struct {
+	// Result is the worker's result payload; nil when the run failed.
+	Result json.RawMessage
+	// Err says why the run failed: the worker's own error, a crash, a
+	// timeout, a kill, or a broken protocol. Nil when Result is set.
+	Err error
+	// StderrTail is the end of the worker's stderr (up to 4 KiB).
+	StderrTail string
+	// Started is the worker's started event info, if it got that far.
+	Started map[string]any
+	// Wall is how long the worker ran.
+	Wall time.Duration
+}
+
+// ErrTimeout marks a worker stopped for running past Options.Timeout.
+var ErrTimeout = errors.New("worker timed out")
+
+// ErrCanceled marks a worker stopped because the study was canceled.
+var ErrCanceled = errors.New("worker canceled")
+
+const stderrTailBytes = 4 << 10
+
+// Run starts a worker for spec, streams its events and returns how it ended.
+// It never panics on what the worker does and always reaps the process.
+func Run(ctx context.Context, spec Spec, opts Options) Outcome {
+	start := time.Now()
+	out := run(ctx, spec, opts)
+	out.Wall = time.Since(start)
+	return out
+}
+
+func run(ctx context.Context, spec Spec, opts Options) Outcome {
+	exe, args := opts.Exe, opts.Args
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return Outcome{Err: fmt.Errorf("find own executable to start a worker: %w", err)}
+		}
+	}
+	if args == nil {
+		args = []string{"worker"}
+	}
+	grace := opts.Grace
+	if grace <= 0 {
+		grace = 3 * time.Second
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return Outcome{Err: fmt.Errorf("encode worker spec: %w", err)}
+	}
+
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), opts.Env...)
+	cmd.Stdin = strings.NewReader(string(specJSON) + "\n")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return Outcome{Err: fmt.Errorf("worker stdout: %w", err)}
+	}
+	tail := &tailBuffer{max: stderrTailBytes}
+	cmd.Stderr = tail
+	if err := cmd.Start(); err != nil {
+		return Outcome{Err: fmt.Errorf("start worker %s: %w", exe, err)}
+	}
+
+	// stop signals the process group: SIGTERM, then SIGKILL after the grace period.
+	var stopOnce sync.Once
+	var stopReason error
+	stopped := make(chan struct{})
+	stop := func(reason error) {
+		stopOnce.Do(func() {
+			stopReason = reason
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			go func() {
+				select {
+				case <-time.After(grace):
+					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				case <-stopped:
+				}
+			}()
+		})
+	}
+	var timeout <-chan time.Time
+	if opts.Timeout > 0 {
+		t := time.NewTimer(opts.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	watchDone := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop(fmt.Errorf("%w: %v", ErrCanceled, context.Cause(ctx)))
+		case <-timeout:
+			stop(fmt.Errorf("%w after %s", ErrTimeout, opts.Timeout))
+		case <-watchDone:
+		}
+	}()
+
+	var res Outcome
+	var protoErr, workerErr error
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(strings.TrimSpace(string(line))) == 0 {
+			continue
+		}
+		var ev Event
+		if err := json.Unmarshal(line, &ev); err != nil || ev.Kind == "" {
+			if protoErr == nil {
+				protoErr = fmt.Errorf("worker broke the protocol: wrote %q on stdout", clip(string(line), 120))
+				stop(protoErr)
+			}
+			continue
+		}
+		if opts.OnEvent != nil {
+			opts.OnEvent(ev)
+		}
+		switch ev.Kind {
+		case KindStarted:
+			res.Started = ev.Info
+		case KindResult:
+			res.Result = ev.Result
+		case KindError:
+			workerErr = errors.New(ev.Error)
+		}
+	}
+	if err := sc.Err(); err != nil && protoErr == nil {
+		protoErr = fmt.Errorf("read worker output: %w", err)
+		stop(protoErr)
+	}
+	_, _ = io.Copy(io.Discard, stdout)
+	waitErr := cmd.Wait()
+	close(stopped)
+	close(watchDone)
+	res.StderrTail = tail.String()
+
+	switch {
+	case stopReason != nil:
+		res.Result, res.Err = nil, stopReason
+	case protoErr != nil:
+		res.Result, res.Err = nil, protoErr
+	case workerErr != nil:
+		res.Result, res.Err = nil, workerErr
+	case waitErr != nil:
+		res.Result, res.Err = nil, describeExit(waitErr)
+	case res.Result == nil:
+		res.Err = errors.New("worker exited without a result")
+	}
+	return res
+}
+
+// describeExit turns a child's exit into words a user can act on.
+func describeExit(err error) error {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Errorf("worker: %w", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		switch sig := ws.Signal(); sig {
+		case syscall.SIGKILL:
+			return errors.New("worker was killed (SIGKILL) — most often the kernel's out-of-memory killer: try a smaller batch or model")
+		case syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGABRT, syscall.SIGILL, syscall.SIGFPE:
+			return fmt.Errorf("worker crashed (%s)", sig)
+		default:
+			return fmt.Errorf("worker stopped by signal %s", sig)
+		}
+	}
+	return fmt.Errorf("worker exited with status %d", ee.ExitCode())
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}

@@ -1,0 +1,165 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as a fake worker: with QS_FAKE_WORKER set
+// it behaves as that mode says instead of running tests.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("QS_FAKE_WORKER"); mode != "" {
+		fakeWorker(mode)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func fakeWorker(mode string) {
+	var spec Spec
+	if err := json.NewDecoder(os.Stdin).Decode(&spec); err != nil {
+		fmt.Fprintln(os.Stderr, "bad spec:", err)
+		os.Exit(2)
+	}
+	em := NewEmitter(os.Stdout)
+	em.Emit(Event{Kind: KindStarted, Info: map[string]any{"pid": os.Getpid(), "model": spec.ModelPath}})
+	for i := 0; i < 3; i++ {
+		em.Emit(Event{Kind: KindSample, Sample: &Sample{Phase: "measuring", Runs: i, Throughput: 100}})
+	}
+	switch mode {
+	case "ok":
+		em.Emit(Event{Kind: KindResult, Result: json.RawMessage(fmt.Sprintf(`{"throughput":%d}`, spec.Batch*100))})
+	case "error":
+		em.Emit(Event{Kind: KindError, Error: "load model: file is not ONNX"})
+		os.Exit(1)
+	case "crash":
+		fmt.Fprintln(os.Stderr, "onnxruntime: terminate called after throwing an instance of 'Ort::Exception'")
+		// Die by SIGABRT as a C++ abort does: the shell takes over this
+		// process and signals itself (the Go runtime would catch it instead).
+		syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -ABRT $$"}, os.Environ())
+	case "oom":
+		fmt.Fprintln(os.Stderr, "allocating 80 GiB")
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	case "hang":
+		fmt.Fprintln(os.Stderr, "stuck in a kernel")
+		time.Sleep(time.Hour)
+	case "hang-ignore-term":
+		signalIgnoreTerm()
+		time.Sleep(time.Hour)
+	case "junk":
+		fmt.Println("Segmentation fault? no, just chatter on stdout")
+		time.Sleep(10 * time.Second)
+	case "silent":
+		// exits 0 with no result
+	}
+}
+
+// signalIgnoreTerm makes the fake worker deaf to SIGTERM, so only the
+// parent's SIGKILL after the grace period stops it.
+func signalIgnoreTerm() { signal.Ignore(syscall.SIGTERM) }
+
+func runFake(t *testing.T, mode string, opts Options) (Outcome, []Event) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []Event
+	opts.Exe, opts.Args = exe, []string{"-test.run=^$"}
+	opts.Env = append(opts.Env, "QS_FAKE_WORKER="+mode)
+	opts.OnEvent = func(e Event) { events = append(events, e) }
+	out := Run(context.Background(), Spec{ModelPath: "m.onnx", Batch: 8}, opts)
+	return out, events
+}
+
+func TestWorkerOutcomes(t *testing.T) {
+	tests := []struct {
+		mode       string
+		opts       Options
+		wantErr    string // substring; "" = success
+		wantIs     error
+		wantStderr string
+	}{
+		{mode: "ok"},
+		{mode: "error", wantErr: "file is not ONNX"},
+		{mode: "crash", wantErr: "crashed (aborted)", wantStderr: "Ort::Exception"},
+		{mode: "oom", wantErr: "out-of-memory", wantStderr: "80 GiB"},
+		{mode: "hang", opts: Options{Timeout: 500 * time.Millisecond}, wantErr: "timed out", wantIs: ErrTimeout, wantStderr: "stuck"},
+		{mode: "hang-ignore-term", opts: Options{Timeout: 300 * time.Millisecond, Grace: 300 * time.Millisecond}, wantIs: ErrTimeout},
+		{mode: "junk", wantErr: "broke the protocol"},
+		{mode: "silent", wantErr: "without a result"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			start := time.Now()
+			out, events := runFake(t, tt.mode, tt.opts)
+			if time.Since(start) > 8*time.Second {
+				t.Errorf("worker run took %s: not stopped promptly", time.Since(start))
+			}
+			if tt.wantErr == "" && tt.wantIs == nil {
+				if out.Err != nil {
+					t.Fatalf("unexpected failure: %v (stderr %q)", out.Err, out.StderrTail)
+				}
+				if string(out.Result) != `{"throughput":800}` {
+					t.Errorf("result %s", out.Result)
+				}
+				if out.Started["model"] != "m.onnx" {
+					t.Errorf("started info %v", out.Started)
+				}
+				if len(events) != 5 {
+					t.Errorf("saw %d events, want started + 3 samples + result", len(events))
+				}
+				return
+			}
+			if out.Err == nil {
+				t.Fatalf("mode %s succeeded, result %s", tt.mode, out.Result)
+			}
+			if out.Result != nil {
+				t.Errorf("failed run kept a result %s", out.Result)
+			}
+			if tt.wantErr != "" && !strings.Contains(out.Err.Error(), tt.wantErr) {
+				t.Errorf("err %q lacks %q", out.Err, tt.wantErr)
+			}
+			if tt.wantIs != nil && !errors.Is(out.Err, tt.wantIs) {
+				t.Errorf("err %v is not %v", out.Err, tt.wantIs)
+			}
+			if !strings.Contains(out.StderrTail, tt.wantStderr) {
+				t.Errorf("stderr tail %q lacks %q", out.StderrTail, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestWorkerCanceled(t *testing.T) {
+	exe, _ := os.Executable()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(300 * time.Millisecond); cancel() }()
+	out := Run(ctx, Spec{}, Options{Exe: exe, Args: []string{"-test.run=^$"}, Env: []string{"QS_FAKE_WORKER=hang"}})
+	if !errors.Is(out.Err, ErrCanceled) {
+		t.Fatalf("err = %v, want ErrCanceled", out.Err)
+	}
+}
+
+func TestMissingExecutable(t *testing.T) {
+	out := Run(context.Background(), Spec{}, Options{Exe: "/nonexistent/quantscope"})
+	if out.Err == nil || !strings.Contains(out.Err.Error(), "/nonexistent/quantscope") {
+		t.Fatalf("err = %v", out.Err)
+	}
+}
+
+func TestTailBufferKeepsTheEnd(t *testing.T) {
+	tb := &tailBuffer{max: 8}
+	tb.Write([]byte("0123456789"))
+	tb.Write([]byte("ab"))
+	if got := tb.String(); got != "456789ab" {
+		t.Errorf("tail = %q", got)
+	}
+}

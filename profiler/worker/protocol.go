@@ -1,0 +1,79 @@
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Event kinds on the worker's stdout.
+const (
+	KindStarted = "started"
+	KindSample  = "sample"
+	KindResult  = "result"
+	KindError   = "error"
+)
+
+// Spec is what the parent asks the worker to do: one experiment. It is
+// written to the worker's stdin as one JSON object.
+type Spec struct {
+	ModelPath string            `json:"model_path"`
+	Precision string            `json:"precision"`
+	EP        string            `json:"ep"`
+	Batch     int               `json:"batch"`
+	Threads   int               `json:"threads,omitempty"`
+	Duration  time.Duration     `json:"duration"`            // timed phase length
+	MaxRuns   int               `json:"max_runs,omitempty"`  // or a run count (0 = duration only)
+	ORTLib    string            `json:"ort_lib,omitempty"`   // --ort-lib of the parent
+	Reference string            `json:"reference,omitempty"` // FP32 reference outputs for fidelity
+	SampleMs  int               `json:"sample_ms,omitempty"` // sample period (default 250)
+	Extra     map[string]string `json:"extra,omitempty"`     // provider options and the like
+}
+
+// Sample is a live progress reading.
+type Sample struct {
+	Phase      string  `json:"phase"` // loading, warmup, measuring
+	ElapsedS   float64 `json:"elapsed_s"`
+	Runs       int     `json:"runs"`
+	Throughput float64 `json:"throughput,omitempty"` // samples/s over the last period
+	LatencyMs  float64 `json:"latency_ms,omitempty"`
+	RSS        int64   `json:"rss,omitempty"`
+	GPUBytes   int64   `json:"gpu_bytes,omitempty"`
+	TempC      float64 `json:"temp_c,omitempty"`
+	PowerW     float64 `json:"power_w,omitempty"`
+}
+
+// Event is one line of the worker's stdout.
+type Event struct {
+	Kind   string          `json:"kind"`
+	Time   time.Time       `json:"time"`
+	Sample *Sample         `json:"sample,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"` // the measurements, decoded by the caller
+	Error  string          `json:"error,omitempty"`
+	Info   map[string]any  `json:"info,omitempty"` // for started: pid, ORT version, EP
+}
+
+// Emitter writes events as JSON lines; safe for concurrent use (the sampler
+// and the bench loop both write).
+type Emitter struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+// NewEmitter writes events to w.
+func NewEmitter(w io.Writer) *Emitter { return &Emitter{enc: json.NewEncoder(w)} }
+
+// Emit writes one event, stamping its time.
+func (e *Emitter) Emit(ev Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.enc.Encode(ev); err != nil {
+		return fmt.Errorf("emit %s event: %w", ev.Kind, err)
+	}
+	return nil
+}
