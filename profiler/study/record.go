@@ -81,17 +81,6 @@ type Memory struct {
 	GPUNote   string `json:"gpu_note,omitempty"`
 }
 
-// Fidelity compares a variant's outputs with the FP32 reference's on the same inputs.
-type Fidelity struct {
-	Samples     int     `json:"samples"`
-	CosineMean  float64 `json:"cosine_mean"`
-	CosineMin   float64 `json:"cosine_min"`
-	Top1        float64 `json:"top1"` // agreement of arg-max, 0–1
-	Top5        float64 `json:"top5"` // FP32 top-1 within the variant's top-5, 0–1
-	MaxAbsError float64 `json:"max_abs_error"`
-	SQNRdB      float64 `json:"sqnr_db"`
-}
-
 // Energy is what the device drew during the timed loop.
 type Energy struct {
 	JoulesPerSample float64  `json:"joules_per_sample"`
@@ -118,7 +107,7 @@ type Metrics struct {
 	WarmupRuns    int                `json:"warmup_runs"`
 	Memory        Memory             `json:"memory"`
 	Energy        *Energy            `json:"energy,omitempty"`
-	Fidelity      *Fidelity          `json:"fidelity,omitempty"`
+	Fidelity      *bench.Fidelity    `json:"fidelity,omitempty"`
 	ColdStart     ColdStart          `json:"cold_start"`
 	TFLOPS        float64            `json:"tflops,omitempty"`
 	OverheadFloor bool               `json:"overhead_floor,omitempty"`

@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// Runner runs the model once on its prepared inputs.
+type Runner interface {
+	Run() error
+}
+
+// LoopConfig bounds the warm-up and the timed phase.
+type LoopConfig struct {
+	// MinWarmup runs always happen first (default 5).
+	MinWarmup int
+	// MaxWarmup bounds warm-up when timings never settle (default 200);
+	// MaxWarmupTime bounds it in time (default 10 s).
+	MaxWarmup     int
+	MaxWarmupTime time.Duration
+	// SettleWindow runs whose CV is at most SettleCV end the warm-up
+	// (defaults 5 and 0.05).
+	SettleWindow int
+	SettleCV     float64
+	// Duration of the timed phase (default 5 s), or exactly Iterations runs
+	// when Iterations > 0. MinIterations runs are made even past Duration
+	// (default 10), so slow models still get a distribution.
+	Duration      time.Duration
+	Iterations    int
+	MinIterations int
+}
+
+func (c LoopConfig) withDefaults() LoopConfig {
+	if c.MinWarmup <= 0 {
+		c.MinWarmup = 5
+	}
+	if c.MaxWarmup <= 0 {
+		c.MaxWarmup = 200
+	}
+	if c.MaxWarmupTime <= 0 {
+		c.MaxWarmupTime = 10 * time.Second
+	}
+	if c.SettleWindow <= 1 {
+		c.SettleWindow = 5
+	}
+	if c.SettleCV <= 0 {
+		c.SettleCV = 0.05
+	}
+	if c.Duration <= 0 && c.Iterations <= 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.MinIterations <= 0 {
+		c.MinIterations = 10
+	}
+	return c
+}
+
+// Progress is read by a sampler while the loop runs; all fields are atomic.
+type Progress struct {
+	Phase     atomic.Value // string: "warmup" or "measuring"
+	Runs      atomic.Int64 // runs completed in the current phase
+	LastNanos atomic.Int64 // duration of the last run
+}
+
+// PhaseName returns the current phase ("" before the loop starts).
+func (p *Progress) PhaseName() string {
+	s, _ := p.Phase.Load().(string)
+	return s
+}
+
+// LoopResult is what the loop measured.
+type LoopResult struct {
+	WarmupRuns int
+	Settled    bool // warm-up ended because timings settled (not a bound)
+	Durations  []time.Duration
+	Wall       time.Duration // wall time of the timed phase
+}
+
+// Loop warms the runner up until its timings settle, then times it. The
+// timed phase's wall clock, not the sum of run times, gives throughput, so
+// any per-call overhead is counted honestly.
+func Loop(ctx context.Context, r Runner, cfg LoopConfig, p *Progress) (LoopResult, error) {
+	cfg = cfg.withDefaults()
+	if p == nil {
+		p = &Progress{}
+	}
+	var res LoopResult
+	p.Phase.Store("warmup")
+	p.Runs.Store(0)
+	warm := make([]time.Duration, 0, cfg.MaxWarmup)
+	warmStart := time.Now()
+	for len(warm) < cfg.MaxWarmup {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		d, err := timeRun(r)
+		if err != nil {
+			return res, fmt.Errorf("warm-up run %d: %w", len(warm)+1, err)
+		}
+		warm = append(warm, d)
+		p.Runs.Add(1)
+		p.LastNanos.Store(int64(d))
+		if len(warm) >= cfg.MinWarmup && Settled(warm, cfg.SettleWindow, cfg.SettleCV) {
+			res.Settled = true
+			break
+		}
+		if len(warm) >= cfg.MinWarmup && time.Since(warmStart) > cfg.MaxWarmupTime {
+			break
+		}
+	}
+	res.WarmupRuns = len(warm)
+
+	p.Phase.Store("measuring")
+	p.Runs.Store(0)
+	capHint := cfg.Iterations
+	if capHint <= 0 {
+		capHint = 1024
+	}
+	res.Durations = make([]time.Duration, 0, capHint)
+	start := time.Now()
+	deadline := start.Add(cfg.Duration)
+	for {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		n := len(res.Durations)
+		if cfg.Iterations > 0 {
+			if n >= cfg.Iterations {
+				break
+			}
+		} else if n >= cfg.MinIterations && !time.Now().Before(deadline) {
+			break
+		}
+		d, err := timeRun(r)
+		if err != nil {
+			return res, fmt.Errorf("timed run %d: %w", n+1, err)
+		}
+		res.Durations = append(res.Durations, d)
+		p.Runs.Add(1)
+		p.LastNanos.Store(int64(d))
+	}
+	res.Wall = time.Since(start)
+	return res, nil
+}
+
+func timeRun(r Runner) (time.Duration, error) {
+	t := time.Now()
+	err := r.Run()
+	return time.Since(t), err
+}
+
+// Throughput is samples per second over the timed phase: batch × runs / wall.
+func (r LoopResult) Throughput(batch int) float64 {
+	if r.Wall <= 0 {
+		return 0
+	}
+	return float64(batch*len(r.Durations)) / r.Wall.Seconds()
+}
