@@ -68,67 +68,18 @@ type ModelFile struct {
 	Bytes  int64  `json:"bytes"` // including external data
 }
 
-// Memory is what the experiment's process and device held.
-type Memory struct {
-	RSSBeforeLoad int64 `json:"rss_before_load"`
-	RSSAfterLoad  int64 `json:"rss_after_load"`
-	PeakRSS       int64 `json:"peak_rss"` // VmHWM
-	// ModelRSS is RSSAfterLoad − RSSBeforeLoad: the model's own host footprint.
-	ModelRSS  int64  `json:"model_rss"`
-	GPUBytes  int64  `json:"gpu_bytes,omitempty"`
-	GPUSource string `json:"gpu_source,omitempty"` // "process" or "device delta"
-	GPUPeak   int64  `json:"gpu_peak,omitempty"`
-	GPUNote   string `json:"gpu_note,omitempty"`
-}
-
-// Energy is what the device drew during the timed loop.
-type Energy struct {
-	JoulesPerSample float64  `json:"joules_per_sample"`
-	Source          string   `json:"source"` // "nvml counter" or "power integral"
-	MeanPowerW      float64  `json:"mean_power_w"`
-	MaxPowerW       float64  `json:"max_power_w"`
-	TempStartC      float64  `json:"temp_start_c"`
-	TempMaxC        float64  `json:"temp_max_c"`
-	SMClockMHz      float64  `json:"sm_clock_mhz,omitempty"`
-	Throttle        []string `json:"throttle,omitempty"`
-}
-
-// ColdStart is the time from nothing to the first answer.
-type ColdStart struct {
-	LoadMs           float64 `json:"load_ms"`
-	SessionMs        float64 `json:"session_ms"`
-	FirstInferenceMs float64 `json:"first_inference_ms"`
-}
-
-// Metrics are the measurements of an experiment that ran.
-type Metrics struct {
-	Throughput    float64            `json:"throughput"` // samples/s
-	Latency       bench.LatencyStats `json:"latency"`
-	WarmupRuns    int                `json:"warmup_runs"`
-	Memory        Memory             `json:"memory"`
-	Energy        *Energy            `json:"energy,omitempty"`
-	Fidelity      *bench.Fidelity    `json:"fidelity,omitempty"`
-	ColdStart     ColdStart          `json:"cold_start"`
-	TFLOPS        float64            `json:"tflops,omitempty"`
-	OverheadFloor bool               `json:"overhead_floor,omitempty"`
-	// Placement counts nodes per execution provider after partitioning.
-	Placement map[string]int `json:"placement,omitempty"`
-	// Precision is the variant's precision report: nodes and weight bytes per precision.
-	Precision map[string]any `json:"precision,omitempty"`
-}
-
 // Record is one line of results.jsonl: one experiment, ok or failed.
 type Record struct {
-	Schema     int        `json:"schema"`
-	Experiment Experiment `json:"experiment"`
-	Host       Host       `json:"host"`
-	File       ModelFile  `json:"file"`
-	Status     string     `json:"status"`
-	Reason     string     `json:"reason,omitempty"`
-	Stderr     string     `json:"stderr,omitempty"` // tail of the worker's stderr on failure
-	Started    time.Time  `json:"started"`
-	Finished   time.Time  `json:"finished"`
-	Metrics    *Metrics   `json:"metrics,omitempty"`
+	Schema     int            `json:"schema"`
+	Experiment Experiment     `json:"experiment"`
+	Host       Host           `json:"host"`
+	File       ModelFile      `json:"file"`
+	Status     string         `json:"status"`
+	Reason     string         `json:"reason,omitempty"`
+	Stderr     string         `json:"stderr,omitempty"` // tail of the worker's stderr on failure
+	Started    time.Time      `json:"started"`
+	Finished   time.Time      `json:"finished"`
+	Metrics    *bench.Metrics `json:"metrics,omitempty"`
 }
 
 // OK reports whether the experiment ran and measured.

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/quantscope/quantscope/profiler/bench"
 )
 
 func rec(model, prec string, status string) Record {
@@ -16,7 +18,7 @@ func rec(model, prec string, status string) Record {
 		Status:     status,
 	}
 	if status == StatusOK {
-		r.Metrics = &Metrics{Throughput: 100}
+		r.Metrics = &bench.Metrics{Throughput: 100}
 	} else {
 		r.Reason = "worker crashed"
 	}
