@@ -14,8 +14,12 @@ type Fidelity struct {
 	Top1        float64 `json:"top1"` // arg-max agreement, 0–1
 	Top5        float64 `json:"top5"` // reference arg-max within the variant's top 5, 0–1
 	MaxAbsError float64 `json:"max_abs_error"`
-	SQNRdB      float64 `json:"sqnr_db"` // 10·log10(Σref² / Σ(ref−got)²); +Inf when identical
+	SQNRdB      float64 `json:"sqnr_db"` // 10·log10(Σref² / Σ(ref−got)²), at most MaxSQNRdB
 }
+
+// MaxSQNRdB is the SQNR reported for identical outputs (JSON has no
+// infinity); float32 rounding noise sits far below it, near 140 dB.
+const MaxSQNRdB = 300
 
 // CompareOutputs measures how closely got follows ref: both hold one output
 // vector per sample (logits or embeddings), in the same order.
@@ -62,11 +66,9 @@ func CompareOutputs(ref, got [][]float32) (Fidelity, error) {
 	f.CosineMean /= n
 	f.Top1 = float64(top1) / n
 	f.Top5 = float64(top5) / n
-	switch {
-	case noise == 0:
-		f.SQNRdB = math.Inf(1)
-	default:
-		f.SQNRdB = 10 * math.Log10(sig/noise)
+	f.SQNRdB = MaxSQNRdB
+	if noise > 0 {
+		f.SQNRdB = math.Min(MaxSQNRdB, 10*math.Log10(sig/noise))
 	}
 	return f, nil
 }
