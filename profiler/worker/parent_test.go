@@ -30,6 +30,13 @@ func fakeWorker(mode string) {
 		os.Exit(2)
 	}
 	em := NewEmitter(os.Stdout)
+	if mode == "serve" { // the real worker
+		if err := Serve(context.Background(), spec, em); err != nil {
+			em.Emit(Event{Kind: KindError, Error: err.Error()})
+			os.Exit(1)
+		}
+		return
+	}
 	em.Emit(Event{Kind: KindStarted, Info: map[string]any{"pid": os.Getpid(), "model": spec.ModelPath}})
 	for i := 0; i < 3; i++ {
 		em.Emit(Event{Kind: KindSample, Sample: &Sample{Phase: "measuring", Runs: i, Throughput: 100}})

@@ -19,15 +19,24 @@ const (
 // Spec is what the parent asks the worker to do: one experiment. It is
 // written to the worker's stdin as one JSON object.
 type Spec struct {
-	ModelPath string            `json:"model_path"`
-	Precision string            `json:"precision"`
-	EP        string            `json:"ep"`
-	Batch     int               `json:"batch"`
-	Threads   int               `json:"threads,omitempty"`
-	Duration  time.Duration     `json:"duration"`            // timed phase length
-	MaxRuns   int               `json:"max_runs,omitempty"`  // or a run count (0 = duration only)
-	ORTLib    string            `json:"ort_lib,omitempty"`   // --ort-lib of the parent
-	Reference string            `json:"reference,omitempty"` // FP32 reference outputs for fidelity
+	ModelPath string        `json:"model_path"`
+	Precision string        `json:"precision"`
+	EP        string        `json:"ep"`
+	Batch     int           `json:"batch"`
+	Threads   int           `json:"threads,omitempty"`
+	Duration  time.Duration `json:"duration"`           // timed phase length
+	MaxRuns   int           `json:"max_runs,omitempty"` // or a run count (0 = duration only)
+	ORTLib    string        `json:"ort_lib,omitempty"`  // --ort-lib of the parent
+	// Reference is an FP32 reference-outputs file to measure fidelity
+	// against; WriteReference asks this (FP32) run to write one.
+	Reference      string `json:"reference,omitempty"`
+	WriteReference string `json:"write_reference,omitempty"`
+	// FidelitySamples is how many seeded inputs fidelity uses (default 64).
+	FidelitySamples int `json:"fidelity_samples,omitempty"`
+	// GFLOPs per sample, when known, gives achieved TFLOP/s.
+	GFLOPs float64 `json:"gflops,omitempty"`
+	// Warmup and loop bounds (zero values take bench's defaults).
+	MinWarmup int               `json:"min_warmup,omitempty"`
 	SampleMs  int               `json:"sample_ms,omitempty"` // sample period (default 250)
 	Extra     map[string]string `json:"extra,omitempty"`     // provider options and the like
 }

@@ -1,0 +1,68 @@
+package study
+
+import (
+	"fmt"
+	"strings"
+)
+
+// PlanConfig is what the user asked for.
+type PlanConfig struct {
+	Models     []string
+	Precisions []string // specs; fp32 is added when missing
+	EPs        []string // default ["cpu"]
+	Batches    []int    // default [1]
+	Threads    int
+	Repeat     int // run every experiment this many times, interleaved (default 1)
+}
+
+// Plan lists the experiments of a study in run order. Every model/EP/batch
+// gets its FP32 baseline, which runs before that group's variants; with
+// Repeat > 1 the whole list is repeated round by round (A B C A B C …) so
+// heat and clock drift treat every variant alike.
+func Plan(c PlanConfig) ([]Experiment, error) {
+	if len(c.Models) == 0 {
+		return nil, fmt.Errorf("plan: no models")
+	}
+	eps := c.EPs
+	if len(eps) == 0 {
+		eps = []string{"cpu"}
+	}
+	batches := c.Batches
+	if len(batches) == 0 {
+		batches = []int{1}
+	}
+	for _, b := range batches {
+		if b < 1 {
+			return nil, fmt.Errorf("plan: batch size %d must be at least 1", b)
+		}
+	}
+	precs := []string{"fp32"}
+	seen := map[string]bool{"fp32": true}
+	for _, p := range c.Precisions {
+		p = strings.TrimSpace(p)
+		if p == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		precs = append(precs, p)
+	}
+	repeat := max(c.Repeat, 1)
+	var round []Experiment
+	for _, m := range c.Models {
+		for _, ep := range eps {
+			for _, b := range batches {
+				for _, p := range precs {
+					round = append(round, Experiment{Model: m, Precision: p, EP: ep, Batch: b, Threads: c.Threads})
+				}
+			}
+		}
+	}
+	out := make([]Experiment, 0, len(round)*repeat)
+	for r := 0; r < repeat; r++ {
+		for _, e := range round {
+			e.Repeat = r
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,48 @@
+package study
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestPlanAddsBaselinesFirstAndInterleavesRepeats(t *testing.T) {
+	got, err := Plan(PlanConfig{
+		Models: []string{"a", "b"}, Precisions: []string{"int8", "fp32", "int8", "fp16"},
+		Batches: []int{1, 8}, Repeat: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, e := range got[:6] {
+		keys = append(keys, e.Model+"/"+e.Precision+"/"+itoa(e.Batch))
+	}
+	want := []string{"a/fp32/1", "a/int8/1", "a/fp16/1", "a/fp32/8", "a/int8/8", "a/fp16/8"}
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("first group %v, want %v", keys, want)
+	}
+	if len(got) != 2*2*3*2 {
+		t.Fatalf("%d experiments, want 24", len(got))
+	}
+	if got[11].Repeat != 0 || got[12].Repeat != 1 || got[12].Model != "a" {
+		t.Errorf("repeats not interleaved round by round: %+v %+v", got[11], got[12])
+	}
+	seen := map[string]bool{}
+	for _, e := range got {
+		if seen[e.Key()] {
+			t.Errorf("duplicate experiment %s", e.Key())
+		}
+		seen[e.Key()] = true
+	}
+}
+
+func TestPlanRejectsNonsense(t *testing.T) {
+	if _, err := Plan(PlanConfig{}); err == nil {
+		t.Error("empty plan accepted")
+	}
+	if _, err := Plan(PlanConfig{Models: []string{"a"}, Batches: []int{0}}); err == nil {
+		t.Error("batch 0 accepted")
+	}
+}
+
+func itoa(i int) string { return string(rune('0' + i)) }

@@ -1,0 +1,185 @@
+package study
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/quantscope/quantscope/profiler/worker"
+)
+
+// Prepared is a model file ready to run, with what is known about it.
+type Prepared struct {
+	Path   string
+	GFLOPs float64        // per sample, 0 when unknown
+	Report map[string]any // the precision transform's report (nil for FP32)
+}
+
+// Preparer turns a model name or path and a precision spec into a model
+// file: building a catalog model, quantizing a variant. It is where the
+// study meets the models packages.
+type Preparer interface {
+	Prepare(ctx context.Context, model, precision string) (Prepared, error)
+}
+
+// Stage names what the runner is doing with an experiment.
+type Stage string
+
+// Stages of an experiment as the UI shows them.
+const (
+	StageQueued    Stage = "queued"
+	StagePreparing Stage = "preparing"
+	StageRunning   Stage = "running"
+	StageDone      Stage = "done"
+	StageFailed    Stage = "failed"
+	StageSkipped   Stage = "skipped" // already recorded (resume)
+)
+
+// Update is sent to RunConfig.OnUpdate as a study progresses.
+type Update struct {
+	Index      int // position in the plan
+	Experiment Experiment
+	Stage      Stage
+	Sample     *worker.Sample // live sample while running
+	Record     *Record        // when done or failed
+}
+
+// RunConfig configures Run.
+type RunConfig struct {
+	Out      string // results.jsonl path
+	Resume   bool   // skip experiments recorded ok in Out
+	Prepare  Preparer
+	Host     Host
+	Duration time.Duration
+	Iters    int
+	Timeout  time.Duration // per experiment (default: 10 min + 4 × Duration)
+	Worker   worker.Options
+	ORTLib   string
+	RefDir   string // where FP32 reference outputs live (default: beside Out)
+	OnUpdate func(Update)
+}
+
+// Run executes the plan, appending one record per experiment to cfg.Out as
+// each finishes. A failed experiment is recorded and the study goes on; a
+// canceled context stops it, keeping everything recorded so far.
+func Run(ctx context.Context, plan []Experiment, cfg RunConfig) ([]Record, error) {
+	if cfg.Prepare == nil {
+		return nil, errors.New("run study: no preparer")
+	}
+	done := map[string]bool{}
+	if cfg.Resume {
+		prev, _, err := ReadResults(cfg.Out)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		done = Done(prev)
+	}
+	w, err := OpenWriter(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	refDir := cfg.RefDir
+	if refDir == "" {
+		refDir = filepath.Join(filepath.Dir(cfg.Out), ".quantscope-ref")
+	}
+	if err := os.MkdirAll(refDir, 0o755); err != nil {
+		return nil, fmt.Errorf("reference dir %s: %w", refDir, err)
+	}
+	notify := func(u Update) {
+		if cfg.OnUpdate != nil {
+			cfg.OnUpdate(u)
+		}
+	}
+	var out []Record
+	for i, e := range plan {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		if done[e.Key()] {
+			notify(Update{Index: i, Experiment: e, Stage: StageSkipped})
+			continue
+		}
+		rec := runOne(ctx, i, e, cfg, refDir, notify)
+		if ctx.Err() != nil {
+			// Canceled mid-experiment: the partial run is not a result.
+			return out, ctx.Err()
+		}
+		if err := w.Append(rec); err != nil {
+			return out, err
+		}
+		out = append(out, rec)
+		stage := StageDone
+		if !rec.OK() {
+			stage = StageFailed
+		}
+		notify(Update{Index: i, Experiment: e, Stage: stage, Record: &rec})
+	}
+	return out, nil
+}
+
+// refPath names the reference outputs of a model at a batch-independent key.
+func refPath(dir string, e Experiment) string {
+	h := sha256.Sum256([]byte(e.Model + "|" + e.EP))
+	return filepath.Join(dir, hex.EncodeToString(h[:8])+".ref")
+}
+
+func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir string, notify func(Update)) Record {
+	rec := Record{Schema: SchemaVersion, Experiment: e, Host: cfg.Host, Started: time.Now()}
+	fail := func(err error) Record {
+		rec.Status, rec.Reason, rec.Finished = StatusFailed, err.Error(), time.Now()
+		return rec
+	}
+	notify(Update{Index: i, Experiment: e, Stage: StagePreparing})
+	prep, err := cfg.Prepare.Prepare(ctx, e.Model, e.Precision)
+	if err != nil {
+		return fail(err)
+	}
+	rec.File.Path = prep.Path
+	spec := worker.Spec{
+		ModelPath: prep.Path, Precision: e.Precision, EP: e.EP, Batch: e.Batch, Threads: e.Threads,
+		Duration: cfg.Duration, MaxRuns: cfg.Iters, ORTLib: cfg.ORTLib, GFLOPs: prep.GFLOPs,
+	}
+	ref := refPath(refDir, e)
+	if e.IsBaseline() {
+		spec.WriteReference, spec.Reference = ref, ref
+	} else if _, err := os.Stat(ref); err == nil {
+		spec.Reference = ref
+	}
+	opts := cfg.Worker
+	opts.Timeout = cfg.Timeout
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10*time.Minute + 4*cfg.Duration
+	}
+	opts.OnEvent = func(ev worker.Event) {
+		if ev.Kind == worker.KindSample {
+			notify(Update{Index: i, Experiment: e, Stage: StageRunning, Sample: ev.Sample})
+		}
+	}
+	notify(Update{Index: i, Experiment: e, Stage: StageRunning})
+	o := worker.Run(ctx, spec, opts)
+	if o.Err != nil {
+		rec.Stderr = o.StderrTail
+		return fail(o.Err)
+	}
+	var res worker.Result
+	if err := json.Unmarshal(o.Result, &res); err != nil {
+		return fail(fmt.Errorf("worker result: %w", err))
+	}
+	rec.File.SHA256, rec.File.Bytes = res.FileSHA256, res.FileBytes
+	if rec.Host.ORTVersion == "" {
+		rec.Host.ORTVersion = res.ORTVersion
+	}
+	m := res.Metrics
+	m.Precision = prep.Report
+	rec.Metrics = &m
+	rec.Status, rec.Finished = StatusOK, time.Now()
+	return rec
+}
+

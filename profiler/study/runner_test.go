@@ -1,0 +1,196 @@
+package study
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/worker"
+)
+
+// TestMain lets this test binary be the worker: QS_STUDY_WORKER=serve runs
+// the real worker.Serve; "crash" aborts like a native library would.
+func TestMain(m *testing.M) {
+	switch os.Getenv("QS_STUDY_WORKER") {
+	case "":
+		os.Exit(m.Run())
+	case "crash-on-int4":
+		var spec worker.Spec
+		json.NewDecoder(os.Stdin).Decode(&spec)
+		em := worker.NewEmitter(os.Stdout)
+		if spec.Precision == "int4" {
+			fmt.Fprintln(os.Stderr, "fatal: MatMulNBits kernel aborted")
+			syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -ABRT $$"}, os.Environ())
+		}
+		if err := worker.Serve(context.Background(), spec, em); err != nil {
+			em.Emit(worker.Event{Kind: worker.KindError, Error: err.Error()})
+			os.Exit(1)
+		}
+	}
+}
+
+// fakePreparer maps precisions to tiny MLP files whose weights differ a
+// little, as a quantized variant's would.
+type fakePreparer struct {
+	dir string
+	t   *testing.T
+}
+
+func (p fakePreparer) Prepare(ctx context.Context, model, precision string) (Prepared, error) {
+	if model == "missing" {
+		return Prepared{}, fmt.Errorf("model %q: not in the catalog and no such file", model)
+	}
+	noise := map[string]float64{"fp32": 0, "int8": 0.02, "int4": 0.1}[precision]
+	path := filepath.Join(p.dir, model+"-"+precision+".onnx")
+	if _, err := os.Stat(path); err == nil {
+		return Prepared{Path: path}, nil
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	w := make([]float32, 48*16)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64()*0.1 + noise*rng.NormFloat64())
+	}
+	b := onnx.NewBuilder("m", 17)
+	b.AddInput("pixel_values", onnx.Float, onnx.Dims("batch", 3, 4, 4))
+	b.AddInitializerFloat32("w", []int64{48, 16}, w)
+	b.AddNode("Flatten", []string{"pixel_values"}, []string{"f"}, onnx.AttrInt("axis", 1))
+	b.AddNode("MatMul", []string{"f", "w"}, []string{"logits"})
+	b.AddOutput("logits", onnx.Float, onnx.Dims("batch", 16))
+	m, err := b.Build()
+	if err != nil {
+		return Prepared{}, err
+	}
+	if err := onnx.Save(m, path, onnx.SaveOptions{}); err != nil {
+		return Prepared{}, err
+	}
+	return Prepared{Path: path, Report: map[string]any{"precision": precision}}, nil
+}
+
+func studyConfig(t *testing.T, dir string, mode string) RunConfig {
+	t.Helper()
+	if _, err := runtime.Init(""); err != nil {
+		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	exe, _ := os.Executable()
+	return RunConfig{
+		Out:      filepath.Join(dir, "results.jsonl"),
+		Prepare:  fakePreparer{dir: dir, t: t},
+		Duration: 100 * time.Millisecond,
+		Timeout:  time.Minute,
+		Worker:   worker.Options{Exe: exe, Args: []string{"-test.run=^$"}, Env: []string{"QS_STUDY_WORKER=" + mode}},
+	}
+}
+
+// TestStudyRunsRecordsAndSurvivesFailures: a crashing variant and an unknown
+// model become failed records; the experiments after them run; fidelity and
+// speedup come out for the variant that worked.
+func TestStudyRunsRecordsAndSurvivesFailures(t *testing.T) {
+	dir := t.TempDir()
+	cfg := studyConfig(t, dir, "crash-on-int4")
+	var stages []Stage
+	cfg.OnUpdate = func(u Update) { stages = append(stages, u.Stage) }
+	plan, _ := Plan(PlanConfig{Models: []string{"tiny", "missing"}, Precisions: []string{"int4", "int8"}, Batches: []int{2}, Threads: 1})
+	recs, err := Run(context.Background(), plan, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 6 {
+		t.Fatalf("%d records, want 6", len(recs))
+	}
+	byKey := map[string]Record{}
+	for _, r := range recs {
+		byKey[r.Experiment.Model+"/"+r.Experiment.Precision] = r
+	}
+	if r := byKey["tiny/int4"]; r.OK() || !strings.Contains(r.Reason, "crashed") || !strings.Contains(r.Stderr, "MatMulNBits") {
+		t.Errorf("crashing variant: %+v", r)
+	}
+	if r := byKey["missing/fp32"]; r.OK() || !strings.Contains(r.Reason, "not in the catalog") {
+		t.Errorf("unknown model: %+v", r)
+	}
+	int8 := byKey["tiny/int8"]
+	if !int8.OK() || int8.Metrics.Fidelity == nil || int8.Metrics.Fidelity.CosineMean > 0.99999 || int8.Metrics.Fidelity.CosineMean < 0.9 {
+		t.Fatalf("int8 variant: %+v", int8.Metrics)
+	}
+	if int8.File.SHA256 == "" || int8.Metrics.Precision["precision"] != "int8" {
+		t.Errorf("record lacks file hash or precision report: %+v", int8.File)
+	}
+	rows := Summarize(recs)
+	if !rows[2].HasBaseline || rows[2].Speedup <= 0 {
+		t.Errorf("int8 row: %+v", rows[2])
+	}
+	fileRecs, warns, err := ReadResults(cfg.Out)
+	if err != nil || len(warns) != 0 || len(fileRecs) != 6 {
+		t.Errorf("results file: %d records, %v, %v", len(fileRecs), warns, err)
+	}
+	if len(stages) == 0 || stages[len(stages)-1] != StageFailed {
+		t.Errorf("stages %v", stages)
+	}
+}
+
+// TestStudyResumeAfterKill: a study whose parent died mid-write leaves a torn
+// line; the resumed study skips what was recorded ok and runs the rest.
+func TestStudyResumeAfterKill(t *testing.T) {
+	dir := t.TempDir()
+	cfg := studyConfig(t, dir, "crash-on-int4")
+	plan, _ := Plan(PlanConfig{Models: []string{"tiny"}, Precisions: []string{"int8"}, Batches: []int{1}, Threads: 1})
+	if _, err := Run(context.Background(), plan[:1], cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The parent is killed while writing the int8 record.
+	f, _ := os.OpenFile(cfg.Out, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"schema":1,"experiment":{"model":"tiny","precision":"int8"`)
+	f.Close()
+
+	cfg.Resume = true
+	var skipped int
+	cfg.OnUpdate = func(u Update) {
+		if u.Stage == StageSkipped {
+			skipped++
+		}
+	}
+	recs, err := Run(context.Background(), plan, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if skipped != 1 || len(recs) != 1 || recs[0].Experiment.Precision != "int8" || !recs[0].OK() {
+		t.Fatalf("resume: skipped %d, ran %+v", skipped, recs)
+	}
+	all, warns, err := ReadResults(cfg.Out)
+	if err != nil || len(all) != 2 || len(warns) != 1 {
+		t.Errorf("after resume: %d records, warnings %v, %v", len(all), warns, err)
+	}
+}
+
+func TestStudyCanceledKeepsRecorded(t *testing.T) {
+	dir := t.TempDir()
+	cfg := studyConfig(t, dir, "crash-on-int4")
+	cfg.Duration = 2 * time.Second
+	plan, _ := Plan(PlanConfig{Models: []string{"tiny"}, Precisions: []string{"int8"}, Threads: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg.OnUpdate = func(u Update) {
+		if u.Stage == StageDone { // first experiment recorded: stop the study
+			cancel()
+		}
+	}
+	recs, err := Run(ctx, plan, cfg)
+	if !errors.Is(err, context.Canceled) || len(recs) != 1 {
+		t.Fatalf("canceled study: %d records, err %v", len(recs), err)
+	}
+	all, _, _ := ReadResults(cfg.Out)
+	if len(all) != 1 {
+		t.Errorf("results file has %d records, want the 1 finished", len(all))
+	}
+}

@@ -1,0 +1,127 @@
+package study
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/quantscope/quantscope/profiler/bench"
+)
+
+// Row is one experiment's measurements next to its FP32 baseline, with the
+// derived figures every view shows. Repeated runs of an experiment are
+// folded into one row (means, with a 95% interval on throughput).
+type Row struct {
+	Experiment Experiment // Repeat is 0
+	Status     string
+	Reason     string
+	Runs       int // ok records folded in
+	Last       *Record
+
+	Throughput   float64 // mean samples/s
+	ThroughputCI float64 // 95% half-width (Inf with one run)
+	P50Ms, P99Ms float64
+	ModelRSS     int64
+	FileBytes    int64
+
+	HasBaseline   bool
+	Speedup       float64 // throughput ÷ baseline throughput
+	LatencyRatio  float64 // p50 ÷ baseline p50
+	MemReduction  float64 // baseline model RSS ÷ this model RSS (×)
+	SizeReduction float64 // baseline file bytes ÷ these file bytes (×)
+	Verdict       string  // with repeats: faster / slower / within noise
+	Note          string
+}
+
+func groupKey(e Experiment) string {
+	e.Repeat = 0
+	return e.Key()
+}
+
+// Summarize folds records into rows in first-seen order and relates each to
+// its baseline. A later ok record of an experiment supersedes an earlier
+// failure of it (a resumed study retried it).
+func Summarize(recs []Record) []Row {
+	type acc struct {
+		row  Row
+		tput []float64
+	}
+	var order []string
+	groups := map[string]*acc{}
+	for i := range recs {
+		r := &recs[i]
+		k := groupKey(r.Experiment)
+		a, ok := groups[k]
+		if !ok {
+			e := r.Experiment
+			e.Repeat = 0
+			a = &acc{row: Row{Experiment: e}}
+			groups[k] = a
+			order = append(order, k)
+		}
+		if !r.OK() {
+			if a.row.Runs == 0 {
+				a.row.Status, a.row.Reason, a.row.Last = StatusFailed, r.Reason, r
+			}
+			continue
+		}
+		m := r.Metrics
+		n := float64(a.row.Runs)
+		a.row.Status, a.row.Reason, a.row.Last = StatusOK, "", r
+		a.tput = append(a.tput, m.Throughput)
+		a.row.P50Ms = (a.row.P50Ms*n + m.Latency.P50Ms) / (n + 1)
+		a.row.P99Ms = (a.row.P99Ms*n + m.Latency.P99Ms) / (n + 1)
+		a.row.ModelRSS = int64((float64(a.row.ModelRSS)*n + float64(m.Memory.ModelRSS)) / (n + 1))
+		a.row.FileBytes = r.File.Bytes
+		a.row.Runs++
+	}
+	rows := make([]Row, 0, len(order))
+	for _, k := range order {
+		a := groups[k]
+		if a.row.Runs > 0 {
+			a.row.Throughput, a.row.ThroughputCI = bench.ConfidenceInterval95(a.tput)
+		}
+		rows = append(rows, a.row)
+	}
+	index := map[string]int{}
+	for i, r := range rows {
+		index[groupKey(r.Experiment)] = i
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Status != StatusOK {
+			continue
+		}
+		bi, ok := index[r.Experiment.BaselineKey()]
+		if !ok || rows[bi].Status != StatusOK {
+			if !r.Experiment.IsBaseline() {
+				r.Note = "no FP32 baseline measured: ratios unavailable"
+			}
+			continue
+		}
+		b := rows[bi]
+		r.HasBaseline = true
+		r.Speedup = ratio(r.Throughput, b.Throughput)
+		r.LatencyRatio = ratio(r.P50Ms, b.P50Ms)
+		r.MemReduction = ratio(float64(b.ModelRSS), float64(r.ModelRSS))
+		r.SizeReduction = ratio(float64(b.FileBytes), float64(r.FileBytes))
+		if r.Runs > 1 && b.Runs > 1 && !r.Experiment.IsBaseline() {
+			r.Verdict = bench.Verdict(groups[groupKey(b.Experiment)].tput, groups[groupKey(r.Experiment)].tput)
+		}
+	}
+	return rows
+}
+
+func ratio(a, b float64) float64 {
+	if b <= 0 || a <= 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+// FormatRatio renders a ratio as "1.52×", or "—" when unknown.
+func FormatRatio(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", v)
+}

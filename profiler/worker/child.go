@@ -1,0 +1,291 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/telemetry"
+)
+
+// Result is the payload of a worker's result event.
+type Result struct {
+	Metrics    bench.Metrics `json:"metrics"`
+	FileSHA256 string        `json:"file_sha256"`
+	FileBytes  int64         `json:"file_bytes"` // model file plus external data
+	ORTVersion string        `json:"ort_version"`
+	EP         string        `json:"ep"`
+	Threads    int           `json:"threads"`
+	FloorMs    float64       `json:"floor_ms"` // per-call latency of a trivial model
+}
+
+// fidelitySeed fixes the inputs every variant of a model is compared on.
+const fidelitySeed = 20261126
+
+// Serve runs the experiment in spec in this process and reports it through
+// em: started, samples while it runs, then a result. A failure is returned
+// (the caller emits it as an error event and exits non-zero).
+func Serve(ctx context.Context, spec Spec, em *Emitter) error {
+	if spec.EP == "" {
+		spec.EP = "cpu"
+	}
+	if spec.EP != "cpu" {
+		return fmt.Errorf("execution provider %q is not supported by this worker yet (use cpu)", spec.EP)
+	}
+	if spec.Batch < 1 {
+		spec.Batch = 1
+	}
+	info, err := runtime.Init(spec.ORTLib)
+	if err != nil {
+		return err
+	}
+	threads := spec.Threads
+	if threads <= 0 {
+		threads = runtime.PhysicalCores()
+	}
+	em.Emit(Event{Kind: KindStarted, Info: map[string]any{
+		"pid": os.Getpid(), "model": spec.ModelPath, "ort_version": info.Version, "ep": spec.EP, "threads": threads,
+	}})
+
+	var res Result
+	res.ORTVersion, res.EP, res.Threads = info.Version, spec.EP, threads
+	m := &res.Metrics
+
+	loadStart := time.Now()
+	res.FileSHA256, res.FileBytes, err = hashModelFiles(spec.ModelPath)
+	if err != nil {
+		return err
+	}
+	m.ColdStart.LoadMs = msSince(loadStart)
+
+	before, err := telemetry.ReadProcMemory()
+	if err != nil {
+		return err
+	}
+	sessStart := time.Now()
+	cfg := runtime.SessionConfig{IntraOpThreads: threads}
+	bd, err := runtime.NewBound(spec.ModelPath, cfg, spec.Batch, 1)
+	if err != nil {
+		return err
+	}
+	defer bd.Close()
+	m.ColdStart.SessionMs = msSince(sessStart)
+	after, err := telemetry.ReadProcMemory()
+	if err != nil {
+		return err
+	}
+	m.Memory.RSSBeforeLoad, m.Memory.RSSAfterLoad = before.RSS, after.RSS
+	m.Memory.ModelRSS = after.RSS - before.RSS
+
+	firstStart := time.Now()
+	if err := bd.Run(); err != nil {
+		return fmt.Errorf("first inference: %w", err)
+	}
+	m.ColdStart.FirstInferenceMs = msSince(firstStart)
+
+	if spec.Reference != "" || spec.WriteReference != "" {
+		if err := fidelity(ctx, bd, spec, m); err != nil {
+			return err
+		}
+	}
+
+	var prog bench.Progress
+	stopSampling := sample(em, &prog, spec)
+	loopCfg := bench.LoopConfig{Duration: spec.Duration, Iterations: spec.MaxRuns, MinWarmup: spec.MinWarmup}
+	lr, err := bench.Loop(ctx, bd, loopCfg, &prog)
+	stopSampling()
+	if err != nil {
+		return err
+	}
+	m.WarmupRuns = lr.WarmupRuns
+	m.Latency = bench.Summarize(lr.Durations)
+	m.Throughput = lr.Throughput(spec.Batch)
+	if spec.GFLOPs > 0 {
+		m.TFLOPS = m.Throughput * spec.GFLOPs / 1000
+	}
+	if peak, err := telemetry.ReadProcMemory(); err == nil {
+		m.Memory.PeakRSS = peak.PeakRSS
+	}
+	if floor, err := callFloor(threads); err == nil {
+		res.FloorMs = floor
+		m.OverheadFloor = m.Latency.P50Ms < 3*floor
+	}
+	payload, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	return em.Emit(Event{Kind: KindResult, Result: payload})
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t)) / float64(time.Millisecond) }
+
+// sample emits a progress sample every spec.SampleMs until the returned stop
+// function is called.
+func sample(em *Emitter, p *bench.Progress, spec Spec) (stop func()) {
+	period := time.Duration(spec.SampleMs) * time.Millisecond
+	if period <= 0 {
+		period = 250 * time.Millisecond
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		start, lastT := time.Now(), time.Now()
+		var lastRuns int64
+		lastPhase := ""
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				phase, runs := p.PhaseName(), p.Runs.Load()
+				if phase != lastPhase {
+					lastRuns, lastPhase = 0, phase
+				}
+				s := &Sample{Phase: phase, ElapsedS: now.Sub(start).Seconds(), Runs: int(runs),
+					LatencyMs: float64(p.LastNanos.Load()) / 1e6}
+				if dt := now.Sub(lastT).Seconds(); dt > 0 {
+					s.Throughput = float64(runs-lastRuns) * float64(spec.Batch) / dt
+				}
+				if mem, err := telemetry.ReadProcMemory(); err == nil {
+					s.RSS = mem.RSS
+				}
+				lastRuns, lastT = runs, now
+				em.Emit(Event{Kind: KindSample, Sample: s})
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// fidelity runs FidelitySamples seeded inputs through the model, batch by
+// batch, and either writes them as the reference or compares with it.
+func fidelity(ctx context.Context, bd *runtime.Bound, spec Spec, m *bench.Metrics) error {
+	n := spec.FidelitySamples
+	if n <= 0 {
+		n = 64
+	}
+	in := bd.Input(0)
+	per := len(in) / bd.Batch
+	outPer := len(bd.Output(0)) / bd.Batch
+	outs := make([][]float32, 0, n)
+	for first := 0; first < n; first += bd.Batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for j := 0; j < bd.Batch; j++ {
+			rng := rand.New(rand.NewPCG(fidelitySeed, uint64(first+j)))
+			dst := in[j*per : (j+1)*per]
+			for k := range dst {
+				dst[k] = float32(rng.NormFloat64())
+			}
+		}
+		if err := bd.Run(); err != nil {
+			return fmt.Errorf("fidelity run: %w", err)
+		}
+		out := bd.Output(0)
+		for j := 0; j < bd.Batch && first+j < n; j++ {
+			outs = append(outs, append([]float32(nil), out[j*outPer:(j+1)*outPer]...))
+		}
+	}
+	if spec.WriteReference != "" {
+		if err := bench.WriteReference(spec.WriteReference, outs); err != nil {
+			return err
+		}
+	}
+	if spec.Reference != "" {
+		ref, err := bench.ReadReference(spec.Reference)
+		if err != nil {
+			return err
+		}
+		f, err := bench.CompareOutputs(ref, outs)
+		if err != nil {
+			return fmt.Errorf("fidelity against %s: %w", spec.Reference, err)
+		}
+		m.Fidelity = &f
+	}
+	return nil
+}
+
+// hashModelFiles returns the SHA-256 of the model file and the total bytes
+// of it and its external data files (those beside it that it names).
+func hashModelFiles(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, fmt.Errorf("open model %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, fmt.Errorf("read model %s: %w", path, err)
+	}
+	total := n
+	if m, err := onnx.LoadWith(path, onnx.LoadOptions{SkipExternalData: true}); err == nil {
+		for _, loc := range externalLocations(m) {
+			if st, err := os.Stat(filepath.Join(filepath.Dir(path), loc)); err == nil {
+				total += st.Size()
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), total, nil
+}
+
+func externalLocations(m *onnx.Model) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range m.Proto.GetGraph().GetInitializer() {
+		for _, kv := range t.GetExternalData() {
+			if kv.GetKey() == "location" && !seen[kv.GetValue()] {
+				seen[kv.GetValue()] = true
+				out = append(out, kv.GetValue())
+			}
+		}
+	}
+	return out
+}
+
+// callFloor measures the per-call latency of a trivial model (Identity on
+// one float): the cost of a Run that does no work. A configuration whose
+// latency is within a few times of it measures the harness, not the model.
+func callFloor(threads int) (float64, error) {
+	b := onnx.NewBuilder("floor", 17)
+	b.AddInput("x", onnx.Float, onnx.Dims(1))
+	b.AddNode("Identity", []string{"x"}, []string{"y"})
+	b.AddOutput("y", onnx.Float, onnx.Dims(1))
+	model, err := b.Build()
+	if err != nil {
+		return 0, err
+	}
+	dir, err := os.MkdirTemp("", "quantscope-floor-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "floor.onnx")
+	if err := onnx.Save(model, path, onnx.SaveOptions{}); err != nil {
+		return 0, err
+	}
+	bd, err := runtime.NewBound(path, runtime.SessionConfig{IntraOpThreads: threads}, 1, 1)
+	if err != nil {
+		return 0, err
+	}
+	defer bd.Close()
+	lr, err := bench.Loop(context.Background(), bd, bench.LoopConfig{Iterations: 200, MaxWarmup: 20}, nil)
+	if err != nil {
+		return 0, err
+	}
+	return bench.Summarize(lr.Durations).P50Ms, nil
+}

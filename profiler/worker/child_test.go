@@ -1,0 +1,146 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/profiler/runtime"
+)
+
+func requireORT(t *testing.T) {
+	t.Helper()
+	if _, err := runtime.Init(""); err != nil {
+		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
+			t.Fatalf("ONNX Runtime required: %v", err)
+		}
+		t.Skipf("ONNX Runtime not installed (run `make setup`): %v", err)
+	}
+}
+
+// mlpModel writes a [batch,3,8,8] → flatten → 192×100 → GELU-free ReLU → 100×10
+// classifier; noise perturbs the weights to make a "quantized" variant.
+func mlpModel(t *testing.T, dir, name string, noise float64) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, 4))
+	w := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64()*0.1 + noise*rng.NormFloat64()*0.1)
+		}
+		return v
+	}
+	b := onnx.NewBuilder("mlp", 17)
+	b.AddInput("pixel_values", onnx.Float, onnx.Dims("batch", 3, 8, 8))
+	b.AddInitializerFloat32("w1", []int64{192, 100}, w(192*100))
+	b.AddInitializerFloat32("w2", []int64{100, 10}, w(100*10))
+	b.AddNode("Flatten", []string{"pixel_values"}, []string{"flat"}, onnx.AttrInt("axis", 1))
+	b.AddNode("MatMul", []string{"flat", "w1"}, []string{"h"})
+	b.AddNode("Relu", []string{"h"}, []string{"r"})
+	b.AddNode("MatMul", []string{"r", "w2"}, []string{"logits"})
+	b.AddOutput("logits", onnx.Float, onnx.Dims("batch", 10))
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := onnx.Save(m, path, onnx.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServeEndToEnd runs the real worker (this test binary in "serve" mode)
+// through the parent: FP32 writes the reference, an identical copy matches it
+// exactly, a perturbed copy does not.
+func TestServeEndToEnd(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	fp32 := mlpModel(t, dir, "fp32.onnx", 0)
+	variant := mlpModel(t, dir, "variant.onnx", 0.3)
+	ref := filepath.Join(dir, "ref.bin")
+	exe, _ := os.Executable()
+	run := func(spec Spec) (Result, []Event) {
+		t.Helper()
+		var events []Event
+		out := Run(context.Background(), spec, Options{
+			Exe: exe, Args: []string{"-test.run=^$"}, Env: []string{"QS_FAKE_WORKER=serve"},
+			Timeout: time.Minute, OnEvent: func(e Event) { events = append(events, e) },
+		})
+		if out.Err != nil {
+			t.Fatalf("worker failed: %v\n%s", out.Err, out.StderrTail)
+		}
+		var res Result
+		if err := json.Unmarshal(out.Result, &res); err != nil {
+			t.Fatal(err)
+		}
+		return res, events
+	}
+	base := Spec{ModelPath: fp32, Batch: 4, Threads: 1, Duration: 600 * time.Millisecond, SampleMs: 100,
+		WriteReference: ref, Reference: ref, FidelitySamples: 10, GFLOPs: 0.001}
+	res, events := run(base)
+	m := res.Metrics
+	if m.Throughput <= 0 || m.Latency.Runs < 10 || m.Latency.P50Ms <= 0 || m.Latency.P99Ms < m.Latency.P50Ms {
+		t.Errorf("implausible timing: %+v", m)
+	}
+	if m.Fidelity == nil || m.Fidelity.CosineMin != 1 || m.Fidelity.Top1 != 1 || m.Fidelity.Samples != 10 {
+		t.Errorf("FP32 against its own reference: %+v", m.Fidelity)
+	}
+	if m.Memory.RSSAfterLoad <= 0 || m.Memory.PeakRSS < m.Memory.RSSAfterLoad || m.ColdStart.SessionMs <= 0 {
+		t.Errorf("memory/cold start not measured: %+v %+v", m.Memory, m.ColdStart)
+	}
+	if len(res.FileSHA256) != 64 || res.FileBytes <= 0 || res.ORTVersion == "" || res.FloorMs <= 0 {
+		t.Errorf("result identity: %+v", res)
+	}
+	if m.TFLOPS <= 0 {
+		t.Error("TFLOP/s not derived from GFLOPs")
+	}
+	var samples int
+	for _, e := range events {
+		if e.Kind == KindSample && e.Sample.Phase == "measuring" && e.Sample.Throughput > 0 {
+			samples++
+		}
+	}
+	if samples < 2 {
+		t.Errorf("saw %d live measuring samples in 600 ms at 100 ms", samples)
+	}
+
+	v := base
+	v.ModelPath, v.WriteReference = variant, ""
+	res, _ = run(v)
+	f := res.Metrics.Fidelity
+	if f == nil || f.CosineMean >= 0.9999 || f.CosineMean <= 0 || f.SQNRdB <= 0 || f.MaxAbsError <= 0 {
+		t.Errorf("perturbed variant fidelity %+v: want clearly below 1 but correlated", f)
+	}
+}
+
+func TestServeFailsClearly(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.onnx")
+	os.WriteFile(corrupt, []byte("this is not a model"), 0o644)
+	tests := []struct {
+		name string
+		spec Spec
+		want string
+	}{
+		{"missing model", Spec{ModelPath: filepath.Join(dir, "none.onnx")}, "none.onnx"},
+		{"corrupt model", Spec{ModelPath: corrupt}, "corrupt.onnx"},
+		{"unsupported EP", Spec{ModelPath: corrupt, EP: "tpu"}, `"tpu"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sb strings.Builder
+			err := Serve(context.Background(), tt.spec, NewEmitter(&sb))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}
