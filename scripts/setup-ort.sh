@@ -27,7 +27,7 @@ verified() { # file name
 
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) ;;
-  *) die "the pinned ONNX Runtime build is for linux-x64; on $(uname -s)-$(uname -m) install ONNX Runtime >= 1.22 yourself and set QUANTSCOPE_ORT_LIB=/path/to/libonnxruntime.so (see README)";;
+  *) die "the pinned ONNX Runtime build is for linux-x64; on $(uname -s)-$(uname -m) install ONNX Runtime >= 1.24 yourself and set QUANTSCOPE_ORT_LIB=/path/to/libonnxruntime.so (see README)";;
 esac
 
 case "$what" in
@@ -44,7 +44,7 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 command -v npm >/dev/null 2>&1 || die "npm is not installed; it fetches the pinned ONNX Runtime package $pkg.
-  Install Node.js and npm (Debian: apt-get install npm), or install ONNX Runtime >= 1.22 another way
+  Install Node.js and npm (Debian: apt-get install npm), or install ONNX Runtime >= 1.24 another way
   and set QUANTSCOPE_ORT_LIB=/path/to/libonnxruntime.so"
 
 tmp=$(mktemp -d)
