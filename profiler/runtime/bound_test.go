@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,4 +111,17 @@ func TestBoundRejectsNonFloatAndUnknownDims(t *testing.T) {
 			}
 		})
 	}
+}
+
+func reluBytes(t *testing.T) []byte {
+	t.Helper()
+	b := onnx.NewBuilder("relu", 17)
+	b.AddInput("x", onnx.Float, onnx.Dims("batch", 4))
+	b.AddNode("Relu", []string{"x"}, []string{"y"})
+	b.AddOutput("y", onnx.Float, onnx.Dims("batch", 4))
+	data, err := os.ReadFile(saveModel(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }

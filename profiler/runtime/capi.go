@@ -96,6 +96,7 @@ type capi struct {
 	base    *C.qs_api_base
 	api     *unsafe.Pointer // const void* const* — the OrtApi table (nil when the version is unsupported)
 	version string
+	env     unsafe.Pointer // the process's OrtEnv, fetched on first use
 }
 
 // errNotORT marks a shared library that is not ONNX Runtime.
@@ -124,10 +125,11 @@ func openCAPI(path string) (*capi, error) {
 }
 
 // statusError turns an OrtStatus into a Go error and releases it.
-func (c *capi) statusError(s C.qs_status) error {
-	if s == nil {
+func (c *capi) statusError(p unsafe.Pointer) error {
+	if p == nil {
 		return nil
 	}
+	s := C.qs_status(p)
 	msg := C.GoString(C.qs_status_message(c.api, idxGetErrorMessage, s))
 	C.qs_release_status(c.api, idxReleaseStatus, s)
 	return errors.New(msg)
@@ -140,14 +142,14 @@ func (c *capi) availableProviders() ([]string, error) {
 	}
 	var arr **C.char
 	var n C.int
-	if err := c.statusError(C.qs_get_providers(c.api, idxGetAvailableProviders, &arr, &n)); err != nil {
+	if err := c.statusError(unsafe.Pointer(C.qs_get_providers(c.api, idxGetAvailableProviders, &arr, &n))); err != nil {
 		return nil, fmt.Errorf("GetAvailableProviders: %w", err)
 	}
 	out := make([]string, 0, int(n))
 	for i := 0; i < int(n); i++ {
 		out = append(out, C.GoString(C.qs_index_string(arr, C.int(i))))
 	}
-	if err := c.statusError(C.qs_release_providers(c.api, idxReleaseAvailableProviders, arr, n)); err != nil {
+	if err := c.statusError(unsafe.Pointer(C.qs_release_providers(c.api, idxReleaseAvailableProviders, arr, n))); err != nil {
 		return out, fmt.Errorf("ReleaseAvailableProviders: %w", err)
 	}
 	return out, nil

@@ -39,9 +39,10 @@ func (i Info) HasProvider(name string) bool {
 
 // env is the process's ONNX Runtime environment: initialized at most once.
 var env struct {
-	mu   sync.Mutex
-	info Info
-	api  *capi
+	mu      sync.Mutex
+	info    Info
+	api     *capi
+	plugins map[string]bool // registered EP plugin libraries
 }
 
 // Probe finds the ONNX Runtime library (explicit is the --ort-lib value, ""

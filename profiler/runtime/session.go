@@ -18,6 +18,17 @@ type SessionConfig struct {
 	// DisableOptimizations turns ONNX Runtime's graph optimizations off
 	// (level ORT_DISABLE_ALL instead of ORT_ENABLE_ALL).
 	DisableOptimizations bool
+	// EP is the execution provider: "cpu" (default), "cuda", "tensorrt" or
+	// "auto"; ResolveEP says what each means on this machine.
+	EP string
+	// EPRoute and EPPlugin say how "cuda" attaches: "builtin" (the ORT
+	// build's own provider) or "plugin" (the library at EPPlugin, registered
+	// on first use). ResolveEP fills them in.
+	EPRoute  string
+	EPPlugin string
+	// EPOptions pass through to the provider (e.g. CUDA's device_id,
+	// cudnn_conv_algo_search, use_tf32, enable_cuda_graph).
+	EPOptions map[string]string
 }
 
 // Tensor is a float32 tensor in host memory.
@@ -87,6 +98,7 @@ func newSessionOptions(cfg SessionConfig) (*ort.SessionOptions, error) {
 		func() error { return opts.SetIntraOpNumThreads(intra) },
 		func() error { return opts.SetInterOpNumThreads(inter) },
 		func() error { return opts.SetGraphOptimizationLevel(level) },
+		func() error { return attachEP(opts, cfg) },
 	} {
 		if err := step(); err != nil {
 			opts.Destroy()

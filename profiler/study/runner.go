@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
 
@@ -124,6 +125,17 @@ func Run(ctx context.Context, plan []Experiment, cfg RunConfig) ([]Record, error
 	return out, nil
 }
 
+// cudaLibraryEnv is LD_LIBRARY_PATH extended with the directories of the
+// CUDA libraries the plugin needs, as FindCUDA finds them.
+func cudaLibraryEnv(ortLib string) string {
+	search := runtime.SystemCUDASearch()
+	if info := runtime.Probe(ortLib); info.OK() {
+		search.ORTLibDir = filepath.Dir(info.LibraryPath)
+	}
+	cuda := runtime.FindCUDA(search)
+	return "LD_LIBRARY_PATH=" + cuda.LDLibraryPath(os.Getenv("LD_LIBRARY_PATH"))
+}
+
 // refPath names the reference outputs of a model at a batch-independent key.
 func refPath(dir string, e Experiment) string {
 	h := sha256.Sum256([]byte(e.Model + "|" + e.EP))
@@ -153,6 +165,11 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 		spec.Reference = ref
 	}
 	opts := cfg.Worker
+	if e.EP != "" && e.EP != "cpu" {
+		// The dynamic loader reads LD_LIBRARY_PATH once, at process start:
+		// the CUDA libraries' directories must be in the worker's from the outset.
+		opts.Env = append(append([]string(nil), opts.Env...), cudaLibraryEnv(cfg.ORTLib))
+	}
 	opts.Timeout = cfg.Timeout
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10*time.Minute + 4*cfg.Duration
@@ -182,4 +199,3 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 	rec.Status, rec.Finished = StatusOK, time.Now()
 	return rec
 }
-

@@ -36,16 +36,16 @@ const fidelitySeed = 20261126
 // em: started, samples while it runs, then a result. A failure is returned
 // (the caller emits it as an error event and exits non-zero).
 func Serve(ctx context.Context, spec Spec, em *Emitter) error {
-	if spec.EP == "" {
-		spec.EP = "cpu"
-	}
-	if spec.EP != "cpu" {
-		return fmt.Errorf("execution provider %q is not supported by this worker yet (use cpu)", spec.EP)
-	}
 	if spec.Batch < 1 {
 		spec.Batch = 1
 	}
 	info, err := runtime.Init(spec.ORTLib)
+	if err != nil {
+		return err
+	}
+	search := runtime.SystemCUDASearch()
+	search.ORTLibDir = filepath.Dir(info.LibraryPath)
+	choice, err := runtime.ResolveEP(spec.EP, info, runtime.FindCUDA(search))
 	if err != nil {
 		return err
 	}
@@ -54,11 +54,12 @@ func Serve(ctx context.Context, spec Spec, em *Emitter) error {
 		threads = runtime.PhysicalCores()
 	}
 	em.Emit(Event{Kind: KindStarted, Info: map[string]any{
-		"pid": os.Getpid(), "model": spec.ModelPath, "ort_version": info.Version, "ep": spec.EP, "threads": threads,
+		"pid": os.Getpid(), "model": spec.ModelPath, "ort_version": info.Version, "ep": choice.EP,
+		"ep_route": choice.Route, "ep_reason": choice.Reason, "threads": threads,
 	}})
 
 	var res Result
-	res.ORTVersion, res.EP, res.Threads = info.Version, spec.EP, threads
+	res.ORTVersion, res.EP, res.Threads = info.Version, choice.EP, threads
 	m := &res.Metrics
 
 	loadStart := time.Now()
@@ -73,7 +74,8 @@ func Serve(ctx context.Context, spec Spec, em *Emitter) error {
 		return err
 	}
 	sessStart := time.Now()
-	cfg := runtime.SessionConfig{IntraOpThreads: threads}
+	cfg := runtime.SessionConfig{IntraOpThreads: threads, EPOptions: spec.Extra}
+	choice.Apply(&cfg)
 	bd, err := runtime.NewBound(spec.ModelPath, cfg, spec.Batch, 1)
 	if err != nil {
 		return err

@@ -132,7 +132,8 @@ func TestServeFailsClearly(t *testing.T) {
 	}{
 		{"missing model", Spec{ModelPath: filepath.Join(dir, "none.onnx")}, "none.onnx"},
 		{"corrupt model", Spec{ModelPath: corrupt}, "corrupt.onnx"},
-		{"unsupported EP", Spec{ModelPath: corrupt, EP: "tpu"}, `"tpu"`},
+		{"unknown EP", Spec{ModelPath: corrupt, EP: "tpu"}, `"tpu"`},
+		{"CUDA without a GPU", Spec{ModelPath: corrupt, EP: "cuda"}, "cuda"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
