@@ -1,0 +1,399 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quantscope/quantscope/profiler/report"
+	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/study"
+)
+
+// Exit codes of quantscope bench.
+const (
+	exitBenchFailures = 4   // some experiments failed (their records say why)
+	exitGateFailed    = 3   // a quantized configuration failed --gate
+	exitInterrupted   = 130 // Ctrl-C: what was recorded is kept
+)
+
+type benchOptions struct {
+	models     []string
+	precisions []string
+	eps        []string
+	batches    []int
+	duration   time.Duration
+	iters      int
+	threads    int
+	repeat     int
+	out        string
+	resume     bool
+	format     string
+	gate       string
+	timeout    time.Duration
+}
+
+func newBenchCmd(g *globalOptions) *cobra.Command {
+	o := benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Run a study headless: every model × precision × EP × batch, results to a JSONL file",
+		Long: `bench measures every model at every precision (with its FP32 baseline) in
+a worker process of its own, appends one record per experiment to --out as it
+finishes, and prints a summary table. Ctrl-C stops cleanly and keeps what was
+recorded; --resume skips what is already recorded.
+
+Exit status: 0 all ok, 3 a configuration failed --gate, 4 some experiments
+failed (see their reasons), 130 interrupted.`,
+		Example: `  quantscope bench --models deit-tiny,vit-base-16 --precisions fp32,fp16,int8,int4 \
+    --ep cpu --batch 1,8 --duration 10s --out results.jsonl
+  quantscope bench --models ./my-model.onnx --precisions int8 --gate 'top1>=0.99,cos>=0.999'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBench(cmd.Context(), g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.models, "models", nil, "catalog names or .onnx paths, comma-separated (required)")
+	f.StringSliceVar(&o.precisions, "precisions", []string{"fp32", "fp16", "int8", "int4"}, "precision specs; fp32 baselines are always added")
+	f.StringSliceVar(&o.eps, "ep", []string{"cpu"}, "execution providers: cpu, cuda, tensorrt, auto")
+	f.IntSliceVar(&o.batches, "batch", []int{1}, "batch sizes")
+	f.DurationVar(&o.duration, "duration", 10*time.Second, "timed phase per experiment")
+	f.IntVar(&o.iters, "iters", 0, "time exactly this many runs instead of --duration")
+	f.IntVar(&o.threads, "threads", 0, "intra-op threads (0 = one per physical core)")
+	f.IntVar(&o.repeat, "repeat", 1, "run every experiment N times, interleaved, and report mean ± 95% CI")
+	f.StringVar(&o.out, "out", "results.jsonl", "results file (JSON lines, appended)")
+	f.BoolVar(&o.resume, "resume", false, "skip experiments already recorded ok in --out")
+	f.StringVar(&o.format, "format", "table", "summary format: table, csv, json or markdown")
+	f.StringVar(&o.gate, "gate", "", "fidelity gate for quantized configurations, e.g. 'top1>=0.99,cos>=0.999'")
+	f.DurationVar(&o.timeout, "timeout", 0, "per-experiment limit (default 10m + 4 × duration)")
+	_ = cmd.MarkFlagRequired("models")
+	return cmd
+}
+
+func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
+	switch o.format {
+	case "table", "csv", "json", "markdown":
+	default:
+		return &exitError{code: 2, err: fmt.Errorf("--format %q: want table, csv, json or markdown", o.format)}
+	}
+	gate, err := parseGate(o.gate)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	info, err := runtime.Init(g.ortLib)
+	if err != nil {
+		return err
+	}
+	plan, err := study.Plan(study.PlanConfig{
+		Models: o.models, Precisions: o.precisions, EPs: o.eps, Batches: o.batches, Threads: o.threads, Repeat: o.repeat,
+	})
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	prog := newProgress(g.stderr, len(plan))
+	cfg := study.RunConfig{
+		Out:      o.out,
+		Resume:   o.resume,
+		Prepare:  newStudyPreparer(g),
+		Host:     study.ReadHost(info, nil),
+		Duration: o.duration,
+		Iters:    o.iters,
+		Timeout:  o.timeout,
+		ORTLib:   g.ortLib,
+		OnUpdate: prog.update,
+	}
+	fmt.Fprintf(g.stderr, "quantscope bench: %d experiments → %s (ONNX Runtime %s)\n", len(plan), o.out, info.Version)
+	_, runErr := study.Run(ctx, plan, cfg)
+	prog.finish()
+
+	recs, warns, err := study.ReadResults(o.out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, w := range warns {
+		fmt.Fprintf(g.stderr, "warning: %s: %s\n", o.out, w)
+	}
+	rows := study.Summarize(onlyPlanned(recs, plan))
+	if err := writeSummary(g.stdout, o.format, rows); err != nil {
+		return err
+	}
+	if runErr != nil {
+		if errors.Is(runErr, context.Canceled) {
+			return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted; %d experiments recorded in %s (rerun with --resume to finish)", len(recs), o.out)}
+		}
+		return runErr
+	}
+	if failing := gate.failing(rows); len(failing) > 0 {
+		return &exitError{code: exitGateFailed, err: fmt.Errorf("gate %q failed for: %s", o.gate, strings.Join(failing, "; "))}
+	}
+	var failed int
+	for _, r := range rows {
+		if r.Status != study.StatusOK {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return &exitError{code: exitBenchFailures, err: fmt.Errorf("%d of %d experiments failed (reasons in the table and in %s)", failed, len(rows), o.out)}
+	}
+	return nil
+}
+
+// onlyPlanned keeps the records of experiments in this plan: the results file
+// may hold other studies' records too.
+func onlyPlanned(recs []study.Record, plan []study.Experiment) []study.Record {
+	want := map[string]bool{}
+	for _, e := range plan {
+		want[e.Key()] = true
+	}
+	var out []study.Record
+	for _, r := range recs {
+		if want[r.Experiment.Key()] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// progress prints where a study is: one updating line on a terminal, one
+// line per stage change otherwise.
+type progress struct {
+	mu      sync.Mutex
+	w       io.Writer
+	tty     bool
+	total   int
+	start   time.Time
+	done    int
+	lastLen int
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	return &progress{w: w, tty: isTerminal(w), total: total, start: time.Now()}
+}
+
+func (p *progress) update(u study.Update) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := u.Experiment
+	name := fmt.Sprintf("%s %s %s b%d", e.Model, e.Precision, e.EP, e.Batch)
+	if e.Repeat > 0 {
+		name += fmt.Sprintf(" r%d", e.Repeat+1)
+	}
+	pos := fmt.Sprintf("[%d/%d]", u.Index+1, p.total)
+	switch u.Stage {
+	case study.StageDone, study.StageFailed, study.StageSkipped:
+		p.done++
+		line := fmt.Sprintf("%s %s: %s", pos, name, u.Stage)
+		if r := u.Record; r != nil && r.OK() {
+			line += fmt.Sprintf(" — %.1f samples/s, p50 %.2f ms", r.Metrics.Throughput, r.Metrics.Latency.P50Ms)
+		} else if r != nil {
+			line += " — " + r.Reason
+		}
+		p.clear()
+		fmt.Fprintln(p.w, line)
+	case study.StageRunning, study.StagePreparing:
+		line := fmt.Sprintf("%s %s: %s", pos, name, u.Stage)
+		if s := u.Sample; s != nil {
+			line = fmt.Sprintf("%s %s: %s %d runs", pos, name, s.Phase, s.Runs)
+			if s.Throughput > 0 {
+				line += fmt.Sprintf(", %.1f samples/s", s.Throughput)
+			}
+		}
+		if eta := p.eta(); eta > 0 {
+			line += fmt.Sprintf(" · ETA %s", eta.Round(time.Second))
+		}
+		if p.tty {
+			p.clear()
+			fmt.Fprint(p.w, line)
+			p.lastLen = len(line)
+		} else if u.Sample == nil {
+			fmt.Fprintln(p.w, line)
+		}
+	}
+}
+
+// eta extrapolates from the experiments finished so far.
+func (p *progress) eta() time.Duration {
+	if p.done == 0 {
+		return 0
+	}
+	per := time.Since(p.start) / time.Duration(p.done)
+	return per * time.Duration(p.total-p.done)
+}
+
+func (p *progress) clear() {
+	if p.tty && p.lastLen > 0 {
+		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.lastLen))
+		p.lastLen = 0
+	}
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+}
+
+// summaryRow is one row of the summary in every format.
+type summaryRow struct {
+	Model        string  `json:"model"`
+	Precision    string  `json:"precision"`
+	EP           string  `json:"ep"`
+	Batch        int     `json:"batch"`
+	Status       string  `json:"status"`
+	Reason       string  `json:"reason,omitempty"`
+	Throughput   float64 `json:"throughput,omitempty"`
+	ThroughputCI float64 `json:"throughput_ci95,omitempty"`
+	P50Ms        float64 `json:"p50_ms,omitempty"`
+	P99Ms        float64 `json:"p99_ms,omitempty"`
+	Speedup      float64 `json:"speedup,omitempty"`
+	MemReduction float64 `json:"memory_reduction,omitempty"`
+	SizeRed      float64 `json:"size_reduction,omitempty"`
+	Cosine       float64 `json:"cosine_mean,omitempty"`
+	Top1         float64 `json:"top1,omitempty"`
+	Verdict      string  `json:"verdict,omitempty"`
+	Note         string  `json:"note,omitempty"`
+}
+
+func toSummary(r study.Row) summaryRow {
+	s := summaryRow{
+		Model: r.Experiment.Model, Precision: r.Experiment.Precision, EP: r.Experiment.EP, Batch: r.Experiment.Batch,
+		Status: r.Status, Reason: r.Reason, Throughput: r.Throughput, P50Ms: r.P50Ms, P99Ms: r.P99Ms,
+		Verdict: r.Verdict, Note: r.Note,
+	}
+	if !math.IsInf(r.ThroughputCI, 0) && !math.IsNaN(r.ThroughputCI) {
+		s.ThroughputCI = r.ThroughputCI
+	}
+	if r.HasBaseline {
+		s.Speedup, s.MemReduction, s.SizeRed = finite(r.Speedup), finite(r.MemReduction), finite(r.SizeReduction)
+	}
+	if r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.Fidelity != nil {
+		s.Cosine, s.Top1 = r.Last.Metrics.Fidelity.CosineMean, r.Last.Metrics.Fidelity.Top1
+	}
+	return s
+}
+
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+var summaryHeader = []string{"model", "precision", "ep", "batch", "samples/s", "p50 ms", "p99 ms", "speedup", "mem ↓", "size ↓", "cos", "top-1", "status"}
+
+func (s summaryRow) cells() []string {
+	num := func(v float64, f string) string {
+		if v == 0 {
+			return "—"
+		}
+		return fmt.Sprintf(f, v)
+	}
+	tput := num(s.Throughput, "%.1f")
+	if s.ThroughputCI > 0 {
+		tput += fmt.Sprintf(" ±%.1f", s.ThroughputCI)
+	}
+	status := s.Status
+	switch {
+	case s.Reason != "":
+		status += ": " + s.Reason
+	case s.Verdict != "":
+		status += " (" + s.Verdict + ")"
+	case s.Note != "":
+		status += " (" + s.Note + ")"
+	}
+	return []string{s.Model, s.Precision, s.EP, strconv.Itoa(s.Batch), tput, num(s.P50Ms, "%.2f"), num(s.P99Ms, "%.2f"),
+		num(s.Speedup, "%.2f×"), num(s.MemReduction, "%.2f×"), num(s.SizeRed, "%.2f×"), num(s.Cosine, "%.5f"), num(s.Top1, "%.3f"), status}
+}
+
+func writeSummary(w io.Writer, format string, rows []study.Row) error {
+	out := make([]summaryRow, len(rows))
+	for i, r := range rows {
+		out[i] = toSummary(r)
+	}
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"model", "precision", "ep", "batch", "status", "reason", "throughput", "throughput_ci95", "p50_ms", "p99_ms", "speedup", "memory_reduction", "size_reduction", "cosine_mean", "top1", "verdict"})
+		for _, s := range out {
+			f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+			cw.Write([]string{s.Model, s.Precision, s.EP, strconv.Itoa(s.Batch), s.Status, s.Reason, f(s.Throughput), f(s.ThroughputCI),
+				f(s.P50Ms), f(s.P99Ms), f(s.Speedup), f(s.MemReduction), f(s.SizeRed), f(s.Cosine), f(s.Top1), s.Verdict})
+		}
+		cw.Flush()
+		return cw.Error()
+	case "markdown":
+		fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(summaryHeader, " | "), strings.Repeat("---|", len(summaryHeader)))
+		for _, s := range out {
+			cells := s.cells()
+			for i := range cells {
+				cells[i] = strings.ReplaceAll(cells[i], "|", `\|`)
+			}
+			fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+		}
+		return nil
+	default:
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(summaryHeader, "\t"))
+		for _, s := range out {
+			fmt.Fprintln(tw, strings.Join(s.cells(), "\t"))
+		}
+		return tw.Flush()
+	}
+}
+
+// benchGate applies --gate to a study's quantized configurations.
+type benchGate struct {
+	gate report.Gate
+	set  bool
+}
+
+func parseGate(s string) (benchGate, error) {
+	if strings.TrimSpace(s) == "" {
+		return benchGate{}, nil
+	}
+	g, err := report.ParseGate(s)
+	if err != nil {
+		return benchGate{}, fmt.Errorf("--gate: %w", err)
+	}
+	return benchGate{gate: g, set: true}, nil
+}
+
+// failing names each quantized configuration that does not pass the gate,
+// with the clauses it missed; a variant that failed to run fails the gate too.
+func (g benchGate) failing(rows []study.Row) []string {
+	if !g.set {
+		return nil
+	}
+	var out []string
+	for _, r := range rows {
+		if r.Experiment.IsBaseline() {
+			continue
+		}
+		name := fmt.Sprintf("%s %s b%d", r.Experiment.Model, r.Experiment.Precision, r.Experiment.Batch)
+		if r.Status != study.StatusOK || r.Last == nil || r.Last.Metrics == nil {
+			out = append(out, name+" (did not run)")
+			continue
+		}
+		if res := g.gate.Check(r.Last.Metrics.Fidelity); !res.Pass {
+			out = append(out, name+" ("+strings.Join(res.Failed, ", ")+")")
+		}
+	}
+	return out
+}

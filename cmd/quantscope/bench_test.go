@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/study"
+)
+
+func requireORT(t *testing.T) {
+	t.Helper()
+	if _, err := runtime.Init(""); err != nil {
+		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+}
+
+// tinyImageModel writes a [batch,3,8,8] → 10-class model.
+func tinyImageModel(t *testing.T, dir string) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 6))
+	w := make([]float32, 192*10)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64() * 0.1)
+	}
+	b := onnx.NewBuilder("tiny", 17)
+	b.AddInput("pixel_values", onnx.Float, onnx.Dims("batch", 3, 8, 8))
+	b.AddInitializerFloat32("w", []int64{192, 10}, w)
+	b.AddNode("Flatten", []string{"pixel_values"}, []string{"f"}, onnx.AttrInt("axis", 1))
+	b.AddNode("MatMul", []string{"f", "w"}, []string{"logits"})
+	b.AddOutput("logits", onnx.Float, onnx.Dims("batch", 10))
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "tiny.onnx")
+	if err := onnx.Save(m, path, onnx.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestBenchEndToEnd(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	model := tinyImageModel(t, dir)
+	out := filepath.Join(dir, "results.jsonl")
+	args := []string{"bench", "--models", model, "--precisions", "fp32", "--batch", "1,4", "--duration", "200ms", "--threads", "1", "--out", out}
+
+	stdout, stderr, code := cli(t, dir, append(args, "--format", "json")...)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	var rows []summaryRow
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatalf("--format json: %v\n%s", err, stdout)
+	}
+	if len(rows) != 2 || rows[0].Status != "ok" || rows[0].Throughput <= 0 || rows[1].Batch != 4 {
+		t.Errorf("rows %+v", rows)
+	}
+	if !strings.Contains(stderr, "[2/2]") || !strings.Contains(stderr, "done") {
+		t.Errorf("progress lines missing from stderr:\n%s", stderr)
+	}
+	recs, _, err := study.ReadResults(out)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("results file: %d records, %v", len(recs), err)
+	}
+
+	// --resume: nothing left to run; the summary still covers both.
+	stdout, stderr, code = cli(t, dir, append(args, "--resume", "--format", "csv")...)
+	if code != 0 || strings.Count(stderr, "skipped") != 2 {
+		t.Fatalf("resume: exit %d\n%s", code, stderr)
+	}
+	table, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	if err != nil || len(table) != 3 || table[0][0] != "model" {
+		t.Errorf("--format csv: %v %v", table, err)
+	}
+	if recs, _, _ = study.ReadResults(out); len(recs) != 2 {
+		t.Errorf("resume appended records: %d", len(recs))
+	}
+
+	stdout, _, code = cli(t, dir, append(args, "--resume", "--format", "markdown")...)
+	if code != 0 || !strings.HasPrefix(stdout, "| model | precision |") {
+		t.Errorf("--format markdown: %d\n%s", code, stdout)
+	}
+}
+
+func TestBenchFailuresAndUsage(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.onnx")
+	os.WriteFile(corrupt, []byte("not onnx"), 0o644)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"corrupt model is a failed experiment", []string{"--models", corrupt, "--precisions", "fp32"}, exitBenchFailures, "corrupt.onnx"},
+		{"bad format", []string{"--models", corrupt, "--format", "xml"}, 2, "--format"},
+		{"bad gate", []string{"--models", corrupt, "--gate", "speed>=9"}, 2, "--gate"},
+		{"models required", []string{}, 1, "models"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"bench", "--duration", "100ms", "--out", filepath.Join(dir, tt.name+".jsonl")}, tt.args...)
+			_, stderr, code := cli(t, dir, args...)
+			if code != tt.code || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d (want %d), stderr:\n%s\nwant it to mention %q", code, tt.code, stderr, tt.stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/quantscope/quantscope/profiler/runtime"
+)
+
+// TestMain lets the test binary be quantscope itself when QUANTSCOPE_AS_CLI=1:
+// end-to-end tests run it with real arguments, and the worker processes a
+// study starts (os.Executable() + "worker") inherit the variable and serve.
+func TestMain(m *testing.M) {
+	if os.Getenv("QUANTSCOPE_AS_CLI") == "1" {
+		os.Exit(run())
+	}
+	os.Exit(m.Run())
+}
+
+// cli runs the test binary as `quantscope args...` in dir and returns its
+// stdout, stderr and exit code.
+func cli(t *testing.T, dir string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "QUANTSCOPE_AS_CLI=1", "NO_COLOR=1")
+	if info := runtime.Probe(""); info.OK() {
+		// The child runs in dir, away from the checkout's .ort/.
+		cmd.Env = append(cmd.Env, runtime.EnvLibrary+"="+info.LibraryPath)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("run %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return stdout.String(), stderr.String(), code
+}

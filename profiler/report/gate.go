@@ -1,0 +1,290 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/quantscope/quantscope/profiler/bench"
+)
+
+// GateMetric names a fidelity measurement a gate clause tests.
+type GateMetric string
+
+// The metrics a gate can test, with the bench.Fidelity field each reads.
+const (
+	MetricTop1      GateMetric = "top1"   // Fidelity.Top1: arg-max agreement, 0–1
+	MetricTop5      GateMetric = "top5"   // Fidelity.Top5, 0–1
+	MetricCosine    GateMetric = "cos"    // Fidelity.CosineMean, −1–1
+	MetricCosineMin GateMetric = "cosmin" // Fidelity.CosineMin, −1–1
+	MetricSQNR      GateMetric = "sqnr"   // Fidelity.SQNRdB, dB
+	MetricMaxAbs    GateMetric = "maxabs" // Fidelity.MaxAbsError
+)
+
+// metricAliases maps every accepted spelling (lower case) to its metric.
+var metricAliases = map[string]GateMetric{
+	"top1": MetricTop1, "top-1": MetricTop1, "top_1": MetricTop1,
+	"top5": MetricTop5, "top-5": MetricTop5, "top_5": MetricTop5,
+	"cos": MetricCosine, "cosine": MetricCosine, "cos_mean": MetricCosine, "cosine_mean": MetricCosine,
+	"cosmin": MetricCosineMin, "cos_min": MetricCosineMin, "cosine_min": MetricCosineMin,
+	"sqnr": MetricSQNR, "sqnr_db": MetricSQNR, "sqnrdb": MetricSQNR,
+	"maxabs": MetricMaxAbs, "max_abs": MetricMaxAbs, "max_abs_error": MetricMaxAbs,
+}
+
+// label is how reports name a metric.
+func (m GateMetric) label() string {
+	switch m {
+	case MetricTop1:
+		return "top-1"
+	case MetricTop5:
+		return "top-5"
+	case MetricCosine:
+		return "cosine"
+	case MetricCosineMin:
+		return "min cosine"
+	case MetricSQNR:
+		return "SQNR"
+	case MetricMaxAbs:
+		return "max abs error"
+	}
+	return string(m)
+}
+
+// value reads the metric from f.
+func (m GateMetric) value(f *bench.Fidelity) float64 {
+	switch m {
+	case MetricTop1:
+		return f.Top1
+	case MetricTop5:
+		return f.Top5
+	case MetricCosine:
+		return f.CosineMean
+	case MetricCosineMin:
+		return f.CosineMin
+	case MetricSQNR:
+		return f.SQNRdB
+	case MetricMaxAbs:
+		return f.MaxAbsError
+	}
+	return math.NaN()
+}
+
+// bounds is the range a threshold of the metric must lie in.
+func (m GateMetric) bounds() (lo, hi float64) {
+	switch m {
+	case MetricTop1, MetricTop5:
+		return 0, 1
+	case MetricCosine, MetricCosineMin:
+		return -1, 1
+	case MetricSQNR:
+		return -bench.MaxSQNRdB, bench.MaxSQNRdB
+	}
+	return 0, math.MaxFloat64
+}
+
+// GateClause is one comparison of a gate, e.g. top1>=0.99.
+type GateClause struct {
+	Metric    GateMetric
+	Op        string // one of >=, >, <=, <
+	Threshold float64
+}
+
+// String renders the clause in the syntax ParseGate reads.
+func (c GateClause) String() string {
+	return string(c.Metric) + c.Op + strconv.FormatFloat(c.Threshold, 'g', -1, 64)
+}
+
+// holds reports whether v satisfies the clause.
+func (c GateClause) holds(v float64) bool {
+	if math.IsNaN(v) {
+		return false
+	}
+	switch c.Op {
+	case ">=":
+		return v >= c.Threshold
+	case ">":
+		return v > c.Threshold
+	case "<=":
+		return v <= c.Threshold
+	case "<":
+		return v < c.Threshold
+	}
+	return false
+}
+
+// Gate is a fidelity gate: every clause must hold for a configuration to
+// pass. The zero Gate has no clauses and passes every configuration whose
+// fidelity was measured.
+type Gate struct {
+	Clauses []GateClause
+}
+
+// DefaultGate is the gate reports use when none is given: the top-1 answer
+// agrees with FP32 on at least 99% of the samples (the MLPerf closed-division
+// bar of 99% of FP32 accuracy, applied to agreement) and the outputs keep a
+// mean cosine similarity of at least 0.999.
+const DefaultGate = "top1>=0.99,cos>=0.999"
+
+// ParseGate reads a gate such as "top1>=0.99,cos>=0.999": comma-separated
+// clauses of a metric (top1, top5, cos, cosmin, sqnr, maxabs, with the
+// spellings top-1, cosine, cos_min, sqnr_db, max_abs_error also accepted), an
+// operator (>=, >, <=, <) and a number. Top-1/top-5 thresholds may be written
+// as percentages ("99%"). An empty string is the zero Gate.
+func ParseGate(s string) (Gate, error) {
+	var g Gate
+	if strings.TrimSpace(s) == "" {
+		return g, nil
+	}
+	seen := map[string]bool{}
+	for i, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			return Gate{}, fmt.Errorf("gate %q: clause %d is empty", s, i+1)
+		}
+		c, err := parseClause(part)
+		if err != nil {
+			return Gate{}, fmt.Errorf("gate %q: %w", s, err)
+		}
+		key := string(c.Metric) + c.Op
+		if seen[key] {
+			return Gate{}, fmt.Errorf("gate %q: %s%s appears twice", s, c.Metric, c.Op)
+		}
+		seen[key] = true
+		g.Clauses = append(g.Clauses, c)
+	}
+	return g, nil
+}
+
+func parseClause(s string) (GateClause, error) {
+	i := strings.IndexAny(s, "<>=!")
+	if i <= 0 {
+		return GateClause{}, fmt.Errorf("clause %q: want metric, operator and number, e.g. top1>=0.99", s)
+	}
+	name := strings.ToLower(strings.TrimSpace(s[:i]))
+	m, ok := metricAliases[name]
+	if !ok {
+		return GateClause{}, fmt.Errorf("clause %q: unknown metric %q (known: top1, top5, cos, cosmin, sqnr, maxabs)", s, name)
+	}
+	rest := s[i:]
+	var op string
+	for _, cand := range []string{">=", "<=", ">", "<"} {
+		if strings.HasPrefix(rest, cand) {
+			op = cand
+			break
+		}
+	}
+	if op == "" {
+		return GateClause{}, fmt.Errorf("clause %q: unknown operator (use >=, >, <=, <)", s)
+	}
+	num := strings.TrimSpace(rest[len(op):])
+	pct := strings.HasSuffix(num, "%")
+	if pct {
+		if m != MetricTop1 && m != MetricTop5 {
+			return GateClause{}, fmt.Errorf("clause %q: only top1 and top5 take a percentage", s)
+		}
+		num = strings.TrimSpace(strings.TrimSuffix(num, "%"))
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) {
+			err = ne.Err
+		}
+		return GateClause{}, fmt.Errorf("clause %q: %q is not a number (%v)", s, num, err)
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return GateClause{}, fmt.Errorf("clause %q: threshold must be a finite number", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if lo, hi := m.bounds(); v < lo || v > hi {
+		return GateClause{}, fmt.Errorf("clause %q: %s threshold %g is outside [%g, %g]", s, m, v, lo, hi)
+	}
+	return GateClause{Metric: m, Op: op, Threshold: v}, nil
+}
+
+// String renders the gate in the syntax ParseGate reads ("" for the zero Gate).
+func (g Gate) String() string {
+	parts := make([]string, len(g.Clauses))
+	for i, c := range g.Clauses {
+		parts[i] = c.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// IsZero reports whether the gate has no clauses.
+func (g Gate) IsZero() bool { return len(g.Clauses) == 0 }
+
+// GateResult is the outcome of checking one configuration against a gate.
+type GateResult struct {
+	// Pass is true when fidelity was measured (or the configuration is the
+	// FP32 reference itself) and every clause holds.
+	Pass bool
+	// Measured is false when the record carries no fidelity.
+	Measured bool
+	// Failed describes each clause that did not hold, e.g. "top-1 0.962 < 0.99".
+	Failed []string
+}
+
+// Check tests a fidelity measurement against the gate. A nil f (fidelity not
+// measured) does not pass.
+func (g Gate) Check(f *bench.Fidelity) GateResult {
+	if f == nil {
+		return GateResult{Failed: []string{"fidelity not measured"}}
+	}
+	r := GateResult{Pass: true, Measured: true}
+	for _, c := range g.Clauses {
+		v := c.Metric.value(f)
+		if !c.holds(v) {
+			r.Pass = false
+			r.Failed = append(r.Failed, fmt.Sprintf("%s %s %s %s", c.Metric.label(), formatMetric(c.Metric, v), negate(c.Op), formatMetric(c.Metric, c.Threshold)))
+		}
+	}
+	return r
+}
+
+// negate is the operator that holds when op does not.
+func negate(op string) string {
+	switch op {
+	case ">=":
+		return "<"
+	case ">":
+		return "≤"
+	case "<=":
+		return ">"
+	case "<":
+		return "≥"
+	}
+	return "!" + op
+}
+
+// formatMetric renders a metric value with the precision it needs.
+func formatMetric(m GateMetric, v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case m == MetricSQNR:
+		return strconv.FormatFloat(v, 'f', 1, 64) + " dB"
+	case m == MetricCosine || m == MetricCosineMin:
+		return formatCos(v)
+	case m == MetricMaxAbs:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+// formatCos shows enough digits for the first non-nine after the point to
+// be visible: 0.99987 → "0.99987", 0.95 → "0.9500".
+func formatCos(v float64) string {
+	if v >= 1 {
+		return "1.0000"
+	}
+	digits := 4
+	for d := 1 - v; d < 1e-3 && digits < 7; d *= 10 {
+		digits++
+	}
+	return strconv.FormatFloat(v, 'f', digits, 64)
+}
