@@ -23,6 +23,9 @@ type Energy struct {
 	TempMaxC        float64  `json:"temp_max_c"`
 	SMClockMHz      float64  `json:"sm_clock_mhz,omitempty"`
 	Throttle        []string `json:"throttle,omitempty"`
+	// SamplerCallUs is the mean cost of one telemetry reading, so its share
+	// of the run can be judged (sampled every 250 ms: 0.004% per 100 µs).
+	SamplerCallUs float64 `json:"sampler_call_us,omitempty"`
 }
 
 // ColdStart is the time from nothing to the first answer.

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
@@ -34,8 +36,15 @@ const fidelitySeed = 20261126
 
 // Serve runs the experiment in spec in this process and reports it through
 // em: started, samples while it runs, then a result. A failure is returned
-// (the caller emits it as an error event and exits non-zero).
+// (the caller emits it as an error event and exits non-zero). GPU telemetry,
+// for GPU execution providers, comes from the real NVML.
 func Serve(ctx context.Context, spec Spec, em *Emitter) error {
+	return ServeWith(ctx, spec, em, nil)
+}
+
+// ServeWith is Serve with the NVML implementation given (a mock in tests;
+// nil means nvml.New()).
+func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) error {
 	if spec.Batch < 1 {
 		spec.Batch = 1
 	}
@@ -102,7 +111,11 @@ func Serve(ctx context.Context, spec Spec, em *Emitter) error {
 	}
 
 	var prog bench.Progress
-	stopSampling := sample(em, &prog, spec)
+	gpu := openGPU(choice.EP, spec, lib, em)
+	if gpu != nil {
+		defer gpu.sampler.Close()
+	}
+	stopSampling := sample(em, &prog, spec, gpu)
 	loopCfg := bench.LoopConfig{Duration: spec.Duration, Iterations: spec.MaxRuns, MinWarmup: spec.MinWarmup}
 	lr, err := bench.Loop(ctx, bd, loopCfg, &prog)
 	stopSampling()
@@ -114,6 +127,10 @@ func Serve(ctx context.Context, spec Spec, em *Emitter) error {
 	m.Throughput = lr.Throughput(spec.Batch)
 	if spec.GFLOPs > 0 {
 		m.TFLOPS = m.Throughput * spec.GFLOPs / 1000
+	}
+	if gpu != nil {
+		gpu.run.Add(gpu.sampler.Sample()) // close the window at the loop's end
+		gpu.fill(m, m.Throughput)
 	}
 	if peak, err := telemetry.ReadProcMemory(); err == nil {
 		m.Memory.PeakRSS = peak.PeakRSS
@@ -131,9 +148,61 @@ func Serve(ctx context.Context, spec Spec, em *Emitter) error {
 
 func msSince(t time.Time) float64 { return float64(time.Since(t)) / float64(time.Millisecond) }
 
+// gpuWatch is the GPU telemetry of one experiment: a sampler and what it
+// has gathered since the timed phase began.
+type gpuWatch struct {
+	sampler *telemetry.GPUSampler
+	run     telemetry.GPURun
+}
+
+// openGPU starts GPU telemetry for GPU execution providers (or when the spec
+// asks for it); no NVML or no GPU leaves it off with a note on stderr.
+func openGPU(ep string, spec Spec, lib nvml.Interface, em *Emitter) *gpuWatch {
+	if ep == "cpu" && !spec.GPUTelemetry {
+		return nil
+	}
+	if lib == nil {
+		lib = nvml.New()
+	}
+	s, err := telemetry.NewGPUSampler(lib, spec.GPUIndex, os.Getpid())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "quantscope worker: GPU telemetry off: %v\n", err)
+		return nil
+	}
+	return &gpuWatch{sampler: s}
+}
+
+// fill writes the GPU figures into m: energy per sample from the counter (or
+// the power integral), power, temperatures, clocks, throttling, and memory —
+// the process's own from NVML's process list, else the device's peak.
+func (g *gpuWatch) fill(m *bench.Metrics, throughput float64) {
+	sum := g.run.Summary()
+	if sum.Samples == 0 {
+		return
+	}
+	e := &bench.Energy{
+		Source: sum.EnergySource, MeanPowerW: sum.MeanPowerW, MaxPowerW: sum.MaxPowerW,
+		TempStartC: sum.TempStartC, TempMaxC: sum.TempMaxC, SMClockMHz: sum.SMClockMHz, Throttle: sum.Throttle,
+		SamplerCallUs: sum.CallLatency * 1e6,
+	}
+	if throughput > 0 {
+		// Energy rate over the sampled window ÷ samples per second.
+		e.JoulesPerSample = sum.JoulesPerSecond() / throughput
+	}
+	m.Energy = e
+	if sum.ProcessOK {
+		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.ProcessMem), "process"
+	} else {
+		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.MemPeak), "device"
+		m.Memory.GPUNote = "NVML gave no per-process figure: device memory in use, other processes included"
+	}
+	m.Memory.GPUPeak = int64(sum.MemPeak)
+}
+
 // sample emits a progress sample every spec.SampleMs until the returned stop
-// function is called.
-func sample(em *Emitter, p *bench.Progress, spec Spec) (stop func()) {
+// function is called; with gpu set it also gathers GPU telemetry for the
+// timed phase.
+func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func()) {
 	period := time.Duration(spec.SampleMs) * time.Millisecond
 	if period <= 0 {
 		period = 250 * time.Millisecond
@@ -146,6 +215,7 @@ func sample(em *Emitter, p *bench.Progress, spec Spec) (stop func()) {
 		defer t.Stop()
 		start, lastT := time.Now(), time.Now()
 		var lastRuns int64
+		var lastProc time.Time
 		lastPhase := ""
 		for {
 			select {
@@ -163,6 +233,19 @@ func sample(em *Emitter, p *bench.Progress, spec Spec) (stop func()) {
 				}
 				if mem, err := telemetry.ReadProcMemory(); err == nil {
 					s.RSS = mem.RSS
+				}
+				if gpu != nil {
+					g := gpu.sampler.Sample()
+					if phase == "measuring" {
+						gpu.run.Add(g)
+						if now.Sub(lastProc) >= time.Second {
+							lastProc = now
+							if b, ok := gpu.sampler.ProcessMemory(); ok {
+								gpu.run.AddProcessMemory(b)
+							}
+						}
+					}
+					s.GPUBytes, s.TempC, s.PowerW = int64(g.MemUsed), float64(g.TempC), g.PowerW
 				}
 				lastRuns, lastT = runs, now
 				em.Emit(Event{Kind: KindSample, Sample: s})

@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/telemetry/telemetrytest"
 )
 
 func requireORT(t *testing.T) {
@@ -143,5 +146,50 @@ func TestServeFailsClearly(t *testing.T) {
 				t.Fatalf("err = %v, want one naming %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestServeGPUTelemetryWithMockNVML runs a CPU experiment with GPU telemetry
+// forced on against a mock H100: energy per sample comes from the counter,
+// process memory from the process list, and samples carry GPU readings.
+func TestServeGPUTelemetryWithMockNVML(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	model := mlpModel(t, dir, "m.onnx", 0)
+	srv := telemetrytest.DGXH100(1)
+	start := time.Now()
+	srv.GPUs[0].Energy = func() uint64 { return uint64(time.Since(start).Seconds() * 250_000) } // 250 W
+	srv.GPUs[0].Processes = []nvml.ProcessInfo{{Pid: uint32(os.Getpid()), UsedGpuMemory: 700 << 20}}
+	var buf strings.Builder
+	spec := Spec{ModelPath: model, Batch: 2, Threads: 1, Duration: 700 * time.Millisecond, SampleMs: 50, GPUTelemetry: true}
+	if err := ServeWith(context.Background(), spec, NewEmitter(&buf), srv.NVML()); err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	var gpuSamples int
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var ev Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("bad event %q: %v", line, err)
+		}
+		if ev.Kind == KindSample && ev.Sample.PowerW == 71.5 && ev.Sample.GPUBytes == 512<<20 {
+			gpuSamples++
+		}
+		if ev.Kind == KindResult {
+			json.Unmarshal(ev.Result, &res)
+		}
+	}
+	m := res.Metrics
+	if gpuSamples < 5 || m.Energy == nil {
+		t.Fatalf("%d GPU samples, energy %+v", gpuSamples, m.Energy)
+	}
+	e := m.Energy
+	// Joules over the timed phase ÷ samples ≈ 250 W ÷ throughput.
+	want := 250 / m.Throughput
+	if e.Source != "nvml counter" || e.JoulesPerSample < want*0.9 || e.JoulesPerSample > want*1.1 {
+		t.Errorf("J/sample %.4g (%s), want ≈ %.4g", e.JoulesPerSample, e.Source, want)
+	}
+	if m.Memory.GPUBytes != 700<<20 || m.Memory.GPUSource != "process" || e.TempMaxC != 34 || e.SamplerCallUs <= 0 {
+		t.Errorf("GPU memory %d (%s), temp %v, sampler %v µs", m.Memory.GPUBytes, m.Memory.GPUSource, e.TempMaxC, e.SamplerCallUs)
 	}
 }

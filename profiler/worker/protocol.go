@@ -35,6 +35,10 @@ type Spec struct {
 	FidelitySamples int `json:"fidelity_samples,omitempty"`
 	// GFLOPs per sample, when known, gives achieved TFLOP/s.
 	GFLOPs float64 `json:"gflops,omitempty"`
+	// GPUIndex is the NVML index of the device a GPU EP runs on; GPUTelemetry
+	// samples it even for a CPU run.
+	GPUIndex     int  `json:"gpu_index,omitempty"`
+	GPUTelemetry bool `json:"gpu_telemetry,omitempty"`
 	// Warmup and loop bounds (zero values take bench's defaults).
 	MinWarmup int               `json:"min_warmup,omitempty"`
 	SampleMs  int               `json:"sample_ms,omitempty"` // sample period (default 250)

@@ -24,6 +24,11 @@ const (
 	FieldPowerDraw   = "power_draw"
 	FieldPowerLimit  = "power_limit"
 	FieldHandle      = "handle" // DeviceGetHandleByIndex itself
+	FieldUtilization = "utilization"
+	FieldClock       = "sm_clock"
+	FieldEnergy      = "energy"
+	FieldProcesses   = "processes"
+	FieldThrottle    = "throttle"
 )
 
 // GPU is what one fake device reports.
@@ -34,6 +39,14 @@ type GPU struct {
 	TemperatureC    uint32
 	PowerDrawMW     uint32 // milliwatts, as NVML reports it
 	PowerLimitMW    uint32
+	UtilizationPct  uint32
+	SMClockMHz      uint32
+	// Energy returns the total-energy counter in millijoules (nil: fixed 0).
+	Energy func() uint64
+	// Processes are the compute processes and the memory each uses.
+	Processes []nvml.ProcessInfo
+	// ThrottleReasons is the clocks-event reason bit mask.
+	ThrottleReasons uint64
 	// Fail makes a field's getter return the given code instead of a value,
 	// e.g. {FieldPowerLimit: nvml.ERROR_NOT_SUPPORTED}.
 	Fail map[string]nvml.Return
@@ -148,6 +161,39 @@ func (g GPU) device() *mock.Device {
 				return 0, ret
 			}
 			return g.PowerDrawMW, nvml.SUCCESS
+		},
+		GetUtilizationRatesFunc: func() (nvml.Utilization, nvml.Return) {
+			if ret, ok := fail(FieldUtilization); ok {
+				return nvml.Utilization{}, ret
+			}
+			return nvml.Utilization{Gpu: g.UtilizationPct}, nvml.SUCCESS
+		},
+		GetClockInfoFunc: func(nvml.ClockType) (uint32, nvml.Return) {
+			if ret, ok := fail(FieldClock); ok {
+				return 0, ret
+			}
+			return g.SMClockMHz, nvml.SUCCESS
+		},
+		GetTotalEnergyConsumptionFunc: func() (uint64, nvml.Return) {
+			if ret, ok := fail(FieldEnergy); ok {
+				return 0, ret
+			}
+			if g.Energy == nil {
+				return 0, nvml.SUCCESS
+			}
+			return g.Energy(), nvml.SUCCESS
+		},
+		GetComputeRunningProcessesFunc: func() ([]nvml.ProcessInfo, nvml.Return) {
+			if ret, ok := fail(FieldProcesses); ok {
+				return nil, ret
+			}
+			return g.Processes, nvml.SUCCESS
+		},
+		GetCurrentClocksEventReasonsFunc: func() (uint64, nvml.Return) {
+			if ret, ok := fail(FieldThrottle); ok {
+				return 0, ret
+			}
+			return g.ThrottleReasons, nvml.SUCCESS
 		},
 		GetEnforcedPowerLimitFunc: func() (uint32, nvml.Return) {
 			if ret, ok := fail(FieldPowerLimit); ok {
