@@ -26,6 +26,9 @@ type SessionConfig struct {
 	// on first use). ResolveEP fills them in.
 	EPRoute  string
 	EPPlugin string
+	// ProfilePrefix, when set, turns on ONNX Runtime's profiler, which
+	// writes PREFIX_<time>.json when the session is closed.
+	ProfilePrefix string
 	// EPOptions pass through to the provider (e.g. CUDA's device_id,
 	// cudnn_conv_algo_search, use_tf32, enable_cuda_graph).
 	EPOptions map[string]string
@@ -99,6 +102,12 @@ func newSessionOptions(cfg SessionConfig) (*ort.SessionOptions, error) {
 		func() error { return opts.SetInterOpNumThreads(inter) },
 		func() error { return opts.SetGraphOptimizationLevel(level) },
 		func() error { return attachEP(opts, cfg) },
+		func() error {
+			if cfg.ProfilePrefix == "" {
+				return nil
+			}
+			return opts.EnableProfiling(cfg.ProfilePrefix)
+		},
 	} {
 		if err := step(); err != nil {
 			opts.Destroy()

@@ -31,6 +31,10 @@ type Result struct {
 	FloorMs    float64       `json:"floor_ms"` // per-call latency of a trivial model
 }
 
+// placementMaxCPUBytes bounds the models whose CPU node placement is
+// profiled (one more session load).
+const placementMaxCPUBytes = 256 << 20
+
 // fidelitySeed fixes the inputs every variant of a model is compared on.
 const fidelitySeed = 20261126
 
@@ -134,6 +138,15 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	}
 	if peak, err := telemetry.ReadProcMemory(); err == nil {
 		m.Memory.PeakRSS = peak.PeakRSS
+	}
+	// Where the nodes ran: always for GPU EPs (a silent CPU fallback must
+	// show), for the CPU EP when the model is small enough to load twice cheaply.
+	if choice.EP != "cpu" || res.FileBytes < placementMaxCPUBytes {
+		if p, err := runtime.Placement(spec.ModelPath, cfg, 1); err == nil {
+			m.Placement = p
+		} else {
+			fmt.Fprintf(os.Stderr, "quantscope worker: node placement unknown: %v\n", err)
+		}
 	}
 	if floor, err := callFloor(threads); err == nil {
 		res.FloorMs = floor

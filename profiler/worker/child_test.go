@@ -98,7 +98,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if m.Memory.RSSAfterLoad <= 0 || m.Memory.PeakRSS < m.Memory.RSSAfterLoad || m.ColdStart.SessionMs <= 0 {
 		t.Errorf("memory/cold start not measured: %+v %+v", m.Memory, m.ColdStart)
 	}
-	if len(res.FileSHA256) != 64 || res.FileBytes <= 0 || res.ORTVersion == "" || res.FloorMs <= 0 {
+	if len(res.FileSHA256) != 64 || res.FileBytes <= 0 || res.ORTVersion == "" || res.FloorMs <= 0 || m.Placement["CPUExecutionProvider"] < 2 {
 		t.Errorf("result identity: %+v", res)
 	}
 	if m.TFLOPS <= 0 {
