@@ -48,6 +48,11 @@ type Metrics struct {
 	OverheadFloor bool         `json:"overhead_floor,omitempty"`
 	// Placement counts nodes per execution provider after partitioning.
 	Placement map[string]int `json:"placement,omitempty"`
+	// CopyH2DMs and CopyD2HMs are the host→device and device→host copy
+	// times of one batch when inputs and outputs live on the device (GPU
+	// EPs); the timed loop excludes them.
+	CopyH2DMs float64 `json:"copy_h2d_ms,omitempty"`
+	CopyD2HMs float64 `json:"copy_d2h_ms,omitempty"`
 	// Precision is the variant's precision report: nodes and weight bytes per precision.
 	Precision map[string]any `json:"precision,omitempty"`
 }

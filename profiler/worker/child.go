@@ -31,6 +31,58 @@ type Result struct {
 	FloorMs    float64       `json:"floor_ms"` // per-call latency of a trivial model
 }
 
+// boundModel is a session with its tensors allocated once: host tensors on
+// the CPU EP, device-resident ones on GPU EPs (copies then only in CopyInputs
+// and CopyOutputs, timed apart from Run).
+type boundModel interface {
+	Run() error
+	Input(i int) []float32
+	Output(i int) []float32
+	CopyInputs() (time.Duration, error)
+	CopyOutputs() (time.Duration, error)
+	BatchSize() int
+	DeviceResident() bool
+	Close() error
+}
+
+// hostBound adapts runtime.Bound: its tensors are the host memory ORT reads.
+type hostBound struct{ *runtime.Bound }
+
+func (h hostBound) CopyInputs() (time.Duration, error)  { return 0, nil }
+func (h hostBound) CopyOutputs() (time.Duration, error) { return 0, nil }
+func (h hostBound) BatchSize() int                      { return h.Batch }
+func (h hostBound) DeviceResident() bool                { return false }
+
+// deviceBound adapts runtime.DeviceBound, seeding its inputs like Bound's.
+type deviceBound struct{ *runtime.DeviceBound }
+
+func (d deviceBound) BatchSize() int       { return d.Batch }
+func (d deviceBound) DeviceResident() bool { return true }
+
+// openModel binds the model for the configured EP: device-resident tensors
+// on GPU EPs (or when forced, in the CPU EP's memory), host tensors on the CPU.
+func openModel(path string, cfg runtime.SessionConfig, batch int, forceDevice bool) (boundModel, error) {
+	if (cfg.EP == "" || cfg.EP == "cpu") && !forceDevice {
+		b, err := runtime.NewBound(path, cfg, batch, 1)
+		if err != nil {
+			return nil, err
+		}
+		return hostBound{b}, nil
+	}
+	d, err := runtime.NewDeviceBound(path, cfg, batch)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(1, 0x9e3779b97f4a7c15))
+	for i := range d.InShape {
+		in := d.Input(i)
+		for j := range in {
+			in[j] = float32(rng.NormFloat64())
+		}
+	}
+	return deviceBound{d}, nil
+}
+
 // placementMaxCPUBytes bounds the models whose CPU node placement is
 // profiled (one more session load).
 const placementMaxCPUBytes = 256 << 20
@@ -89,7 +141,7 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	sessStart := time.Now()
 	cfg := runtime.SessionConfig{IntraOpThreads: threads, EPOptions: spec.Extra}
 	choice.Apply(&cfg)
-	bd, err := runtime.NewBound(spec.ModelPath, cfg, spec.Batch, 1)
+	bd, err := openModel(spec.ModelPath, cfg, spec.Batch, spec.DeviceBinding)
 	if err != nil {
 		return err
 	}
@@ -103,6 +155,9 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	m.Memory.ModelRSS = after.RSS - before.RSS
 
 	firstStart := time.Now()
+	if _, err := bd.CopyInputs(); err != nil {
+		return fmt.Errorf("first inference: %w", err)
+	}
 	if err := bd.Run(); err != nil {
 		return fmt.Errorf("first inference: %w", err)
 	}
@@ -270,33 +325,49 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 
 // fidelity runs FidelitySamples seeded inputs through the model, batch by
 // batch, and either writes them as the reference or compares with it.
-func fidelity(ctx context.Context, bd *runtime.Bound, spec Spec, m *bench.Metrics) error {
+func fidelity(ctx context.Context, bd boundModel, spec Spec, m *bench.Metrics) error {
 	n := spec.FidelitySamples
 	if n <= 0 {
 		n = 64
 	}
 	in := bd.Input(0)
-	per := len(in) / bd.Batch
-	outPer := len(bd.Output(0)) / bd.Batch
+	batch := bd.BatchSize()
+	per := len(in) / batch
+	outPer := len(bd.Output(0)) / batch
 	outs := make([][]float32, 0, n)
-	for first := 0; first < n; first += bd.Batch {
+	var h2d, d2h time.Duration
+	for first := 0; first < n; first += batch {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for j := 0; j < bd.Batch; j++ {
+		for j := 0; j < batch; j++ {
 			rng := rand.New(rand.NewPCG(fidelitySeed, uint64(first+j)))
 			dst := in[j*per : (j+1)*per]
 			for k := range dst {
 				dst[k] = float32(rng.NormFloat64())
 			}
 		}
+		t, err := bd.CopyInputs()
+		if err != nil {
+			return fmt.Errorf("fidelity inputs: %w", err)
+		}
+		h2d += t
 		if err := bd.Run(); err != nil {
 			return fmt.Errorf("fidelity run: %w", err)
 		}
+		if t, err = bd.CopyOutputs(); err != nil {
+			return fmt.Errorf("fidelity outputs: %w", err)
+		}
+		d2h += t
 		out := bd.Output(0)
-		for j := 0; j < bd.Batch && first+j < n; j++ {
+		for j := 0; j < batch && first+j < n; j++ {
 			outs = append(outs, append([]float32(nil), out[j*outPer:(j+1)*outPer]...))
 		}
+	}
+	if bd.DeviceResident() {
+		rounds := float64((n + batch - 1) / batch)
+		m.CopyH2DMs = float64(h2d) / 1e6 / rounds
+		m.CopyD2HMs = float64(d2h) / 1e6 / rounds
 	}
 	if spec.WriteReference != "" {
 		if err := bench.WriteReference(spec.WriteReference, outs); err != nil {

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -191,5 +192,41 @@ func TestServeGPUTelemetryWithMockNVML(t *testing.T) {
 	}
 	if m.Memory.GPUBytes != 700<<20 || m.Memory.GPUSource != "process" || e.TempMaxC != 34 || e.SamplerCallUs <= 0 {
 		t.Errorf("GPU memory %d (%s), temp %v, sampler %v µs", m.Memory.GPUBytes, m.Memory.GPUSource, e.TempMaxC, e.SamplerCallUs)
+	}
+}
+
+// TestServeDeviceBinding runs the IO-binding path (the one GPU EPs take) on
+// the CPU EP's memory: fidelity against the host-bound FP32 reference is
+// exact and the copy times are recorded apart from the loop.
+func TestServeDeviceBinding(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	model := mlpModel(t, dir, "m.onnx", 0)
+	ref := filepath.Join(dir, "ref.bin")
+	base := Spec{ModelPath: model, Batch: 4, Threads: 1, Duration: 200 * time.Millisecond, FidelitySamples: 9}
+	host := base
+	host.WriteReference = ref
+	if err := Serve(context.Background(), host, NewEmitter(io.Discard)); err != nil {
+		t.Fatal(err)
+	}
+	dev := base
+	dev.Reference, dev.DeviceBinding = ref, true
+	var buf strings.Builder
+	if err := Serve(context.Background(), dev, NewEmitter(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var ev Event
+	json.Unmarshal([]byte(lines[len(lines)-1]), &ev)
+	var res Result
+	if err := json.Unmarshal(ev.Result, &res); err != nil {
+		t.Fatal(err)
+	}
+	m := res.Metrics
+	if m.Fidelity == nil || m.Fidelity.CosineMin != 1 || m.Fidelity.MaxAbsError != 0 {
+		t.Errorf("device-bound outputs differ from host-bound ones: %+v", m.Fidelity)
+	}
+	if m.CopyH2DMs <= 0 || m.CopyD2HMs <= 0 || m.Throughput <= 0 {
+		t.Errorf("copy times %v / %v ms, throughput %v", m.CopyH2DMs, m.CopyD2HMs, m.Throughput)
 	}
 }

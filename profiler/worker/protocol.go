@@ -39,6 +39,9 @@ type Spec struct {
 	// samples it even for a CPU run.
 	GPUIndex     int  `json:"gpu_index,omitempty"`
 	GPUTelemetry bool `json:"gpu_telemetry,omitempty"`
+	// DeviceBinding binds device-resident tensors through IO binding even
+	// on the CPU EP (GPU EPs always do).
+	DeviceBinding bool `json:"device_binding,omitempty"`
 	// Warmup and loop bounds (zero values take bench's defaults).
 	MinWarmup int               `json:"min_warmup,omitempty"`
 	SampleMs  int               `json:"sample_ms,omitempty"` // sample period (default 250)

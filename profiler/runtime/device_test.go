@@ -1,0 +1,70 @@
+package runtime
+
+import (
+	"testing"
+)
+
+// TestDeviceBoundOnCPU exercises device-resident binding with the CPU EP's
+// memory: the same calls (CreateSession, CreateAllocator, CreateTensorAsOrtValue,
+// BindInput/BindOutput, RunWithBinding, CopyTensors) a CUDA run makes, so
+// wrong OrtApi indices or a broken binding fail here, without a GPU.
+func TestDeviceBoundOnCPU(t *testing.T) {
+	requireORT(t)
+	path := reluModel(t)
+	d, err := NewDeviceBound(path, SessionConfig{IntraOpThreads: 1}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Memory != "Cpu" || len(d.InShape) != 1 || d.InShape[0][0] != 3 {
+		t.Fatalf("bound %s memory, shapes %v", d.Memory, d.InShape)
+	}
+	in := d.Input(0)
+	for i := range in {
+		in[i] = float32(i) - 6
+	}
+	h2d, err := d.CopyInputs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 3; round++ { // runs reuse the bound tensors
+		if err := d.Run(); err != nil {
+			t.Fatalf("run %d: %v", round, err)
+		}
+	}
+	d2h, err := d.CopyOutputs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := d.Output(0)
+	for i := range out {
+		want := max(float32(i)-6, 0)
+		if out[i] != want {
+			t.Fatalf("y[%d] = %v, want %v", i, out[i], want)
+		}
+	}
+	if h2d <= 0 || d2h <= 0 {
+		t.Errorf("copy times %v %v not measured", h2d, d2h)
+	}
+	// Changing the host buffer alone changes nothing until CopyInputs.
+	in[0] = 100
+	d.Run()
+	d.CopyOutputs()
+	if d.Output(0)[0] != 0 {
+		t.Error("run saw host staging memory: inputs are not device-resident")
+	}
+	d.CopyInputs()
+	d.Run()
+	d.CopyOutputs()
+	if d.Output(0)[0] != 100 {
+		t.Error("CopyInputs did not reach the device tensor")
+	}
+}
+
+func TestDeviceBoundNeedsCUDAForCUDA(t *testing.T) {
+	requireORT(t)
+	_, err := NewDeviceBound(reluModel(t), SessionConfig{EP: "cuda", EPRoute: "plugin"}, 1)
+	if err == nil {
+		t.Fatal("CUDA binding without a CUDA device succeeded")
+	}
+}
