@@ -41,14 +41,18 @@ func TestEnsureBuildsOnceThenHits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 5.7M float32 parameters, inline (below ExternalAutoBytes).
-	if r.Bytes != st.Size() || r.Bytes < 4*5_717_416 || r.Bytes > 4*5_717_416+1<<20 || r.Manifest.External {
-		t.Errorf("size %d (file %d), external %v", r.Bytes, st.Size(), r.Manifest.External)
+	data, err := os.Stat(r.Path + ".data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5.7M float32 parameters (22.9 MB, above ExternalAutoBytes: external).
+	if r.Bytes != st.Size()+data.Size() || r.Bytes < 4*5_717_416 || r.Bytes > 4*5_717_416+1<<20 || !r.Manifest.External {
+		t.Errorf("size %d (files %d + %d), external %v", r.Bytes, st.Size(), data.Size(), r.Manifest.External)
 	}
 	if got := strings.Join(stagesNames(stages), ","); got != "graph,weights,write,done" {
 		t.Errorf("stages %s", got)
 	}
-	before, _ := os.ReadFile(r.Path)
+	before, _ := os.ReadFile(r.Path + ".data")
 
 	start := time.Now()
 	r2, err := Ensure(context.Background(), s, WithCacheDir(dir))
@@ -80,7 +84,7 @@ func TestEnsureBuildsOnceThenHits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, _ := os.ReadFile(r3.Path)
+	after, _ := os.ReadFile(r3.Path + ".data")
 	if r3.Cached || !bytes.Equal(before, after) {
 		t.Errorf("rebuild: cached %v, identical %v", r3.Cached, bytes.Equal(before, after))
 	}
@@ -179,14 +183,21 @@ func TestEnsureExternalData(t *testing.T) {
 	if err != nil || data.Size() < 4*1_200_000 || r.Bytes < 4*1_269_968 {
 		t.Errorf("data file: %v, %v", data, err)
 	}
-	// The automatic choice: vit-base-16 (346 MB) is external, deit-tiny is not.
-	big, _ := Lookup("vit-base-16")
-	if a, _ := Analyze(big); !newOptions(nil).externalData(a.WeightBytes) {
-		t.Errorf("vit-base-16 would be written inline")
+	// The automatic choice: vit-base-16 (346 MB) and deit-tiny (23 MB) are
+	// external, mobilenet-v2 (14 MB) is not.
+	for name, want := range map[string]bool{"vit-base-16": true, "deit-tiny": true, "mobilenet-v2": false} {
+		s, _ := Lookup(name)
+		if a, _ := Analyze(s); newOptions(nil).externalData(a.WeightBytes) != want {
+			t.Errorf("%s: external data %v, want %v", name, !want, want)
+		}
 	}
-	small, _ := Lookup("deit-tiny")
-	if a, _ := Analyze(small); newOptions(nil).externalData(a.WeightBytes) {
-		t.Errorf("deit-tiny would be written with external data")
+	// ExternalNever writes one file.
+	r, err = Ensure(context.Background(), s, WithCacheDir(dir), WithExternalData(ExternalNever))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Manifest.External || len(r.Manifest.Files) != 1 {
+		t.Errorf("ExternalNever: manifest %+v", r.Manifest)
 	}
 }
 

@@ -146,8 +146,9 @@ const (
 
 // ExternalAutoBytes is the weight size from which ExternalAuto writes an
 // external data file. Saving a model inline serializes it whole in memory
-// (twice its size); with external data the weights stream to disk.
-const ExternalAutoBytes = 64 << 20
+// (twice its size); with external data the weights stream to disk from
+// the tensors, so a build's peak memory stays near the model's size.
+const ExternalAutoBytes = 16 << 20
 
 type options struct {
 	opset      int64
