@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/quantscope/quantscope/models/onnx"
@@ -58,25 +59,25 @@ func (o options) dir() (string, error) {
 
 // Manifest describes a cached build; it is written beside the model.
 type Manifest struct {
-	BuilderVersion int       `json:"builder_version"`
-	Name           string    `json:"name"`
-	Family         Family    `json:"family"`
-	Resolution     int       `json:"resolution"`
-	Opset          int64     `json:"opset"`
-	Seed           uint64    `json:"seed"`
-	Params         int64     `json:"params"`
-	GraphParams    int64     `json:"graph_params"`
-	GFLOPs         float64   `json:"gflops"`
-	External       bool      `json:"external_data"`
-	Files          []File    `json:"files"`
-	BuiltAt        time.Time `json:"built_at"`
-	BuildSeconds   float64   `json:"build_seconds"`
+	BuilderVersion int       `json:"builder_version"` // BuilderVersion of the build
+	Name           string    `json:"name"`            // catalog name
+	Family         Family    `json:"family"`          // model family
+	Resolution     int       `json:"resolution"`      // input size in pixels
+	Opset          int64     `json:"opset"`           // ONNX opset
+	Seed           uint64    `json:"seed"`            // weight seed
+	Params         int64     `json:"params"`          // Analysis.Params
+	GraphParams    int64     `json:"graph_params"`    // float32 initializer elements in the file
+	GFLOPs         float64   `json:"gflops"`          // per image at Resolution
+	External       bool      `json:"external_data"`   // weights in DataFile
+	Files          []File    `json:"files"`           // the files of the model, ModelFile first
+	BuiltAt        time.Time `json:"built_at"`        // when the build finished (UTC)
+	BuildSeconds   float64   `json:"build_seconds"`   // how long it took
 }
 
 // File is one file of a cached model and its size.
 type File struct {
-	Name string `json:"name"`
-	Size int64  `json:"size"`
+	Name string `json:"name"` // base name, inside the model's directory
+	Size int64  `json:"size"` // bytes
 }
 
 // Bytes is the total size of the files.
@@ -187,15 +188,22 @@ func Cached(s Spec, opts ...Option) (Manifest, bool) {
 // first unless a complete copy is there (or WithRebuild asks for a fresh
 // one). The build goes to a temporary directory that is renamed into
 // place once model, weights and manifest are written and synced, so a
-// build that fails, is cancelled or killed never counts as cached. When two
-// processes build the same model at once, the first rename wins and the
-// other uses its result (builds are deterministic, the files identical).
+// build that fails, is cancelled or killed never counts as cached. Calls in
+// one process build a model once: concurrent callers wait for the first.
+// When two processes build the same model at once, the first rename wins
+// and the other uses its result (builds are deterministic, the files
+// identical).
 func Ensure(ctx context.Context, s Spec, opts ...Option) (Resolved, error) {
 	o := newOptions(opts)
 	dir, path, external, err := o.locate(s)
 	if err != nil {
 		return Resolved{}, err
 	}
+	// One build of a model at a time in this process: a second caller
+	// waits and then finds it cached.
+	mu := buildLock(dir)
+	mu.Lock()
+	defer mu.Unlock()
 	if !o.rebuild {
 		if m, ok := readManifest(dir); ok {
 			return catalogResolved(s, o, path, m, true), nil
@@ -261,6 +269,14 @@ func Ensure(ctx context.Context, s Spec, opts ...Option) (Resolved, error) {
 	}
 	report(StageDone, man.Bytes(), man.Bytes())
 	return catalogResolved(s, o, path, man, false), nil
+}
+
+// buildLocks holds a mutex per cache directory being built.
+var buildLocks sync.Map
+
+func buildLock(dir string) *sync.Mutex {
+	mu, _ := buildLocks.LoadOrStore(dir, new(sync.Mutex))
+	return mu.(*sync.Mutex)
 }
 
 // analysisOf is Analyze for a spec known to be valid.

@@ -229,3 +229,31 @@ func TestSafeName(t *testing.T) {
 		}
 	}
 }
+
+// Concurrent requests for one model build it once.
+func TestEnsureConcurrentCallersBuildOnce(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Lookup("mobilevit-xxs")
+	const n = 4
+	results := make(chan Resolved, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			r, err := Ensure(context.Background(), s, WithCacheDir(dir))
+			results <- r
+			errs <- err
+		}()
+	}
+	built := 0
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if r := <-results; !r.Cached {
+			built++
+		}
+	}
+	if built != 1 {
+		t.Errorf("%d of %d concurrent calls built the model, want 1", built, n)
+	}
+}

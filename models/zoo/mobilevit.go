@@ -27,7 +27,7 @@ type MobileViTConfig struct {
 	// Heads is the number of attention heads (4), MLPRatio the transformer
 	// MLP width over its input width (2), Patch the patch size (2).
 	Heads, Patch int
-	MLPRatio     float64
+	MLPRatio     float64 // transformer MLP width / transformer width
 	// ExpChannels is the width of the final 1×1 convolution.
 	ExpChannels int
 	// Classes is the number of classes of the head (must be > 0).

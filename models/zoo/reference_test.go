@@ -1,7 +1,7 @@
 package zoo_test
 
-// Numerical truth: for tiny configurations of every transformer flavor
-// and of MobileViT, the ONNX graph run by ONNX Runtime equals a plain-Go
+// Numerical truth: for tiny configurations of every transformer flavor,
+// MobileViT, ResNet and MobileNetV2, the ONNX graph run by ONNX Runtime equals a plain-Go
 // forward pass of the same architecture, written from the reference
 // implementations (timm, OpenAI CLIP) independently of the graph builders.
 //
@@ -493,6 +493,128 @@ func refMobileViT(t testing.TB, p params, c zoo.MobileViTConfig, res int, img []
 	return dense(pooled, p.get(t, "head.fc.weight"), p.get(t, "head.fc.bias"), x.c, c.Classes)
 }
 
+// convBNAct is a convolution with folded BatchNorm (weight and bias in
+// the graph) and an optional activation.
+func convBNAct(t testing.TB, p params, x fmap, name string, cout, k, stride, groups int, act func(float64) float64) fmap {
+	y := conv2d(x, p.get(t, name+".weight"), p.get(t, name+".bias"), cout, k, stride, groups)
+	if act != nil {
+		for i := range y.d {
+			y.d[i] = act(y.d[i])
+		}
+	}
+	return y
+}
+
+func relu(x float64) float64  { return math.Max(x, 0) }
+func relu6(x float64) float64 { return math.Min(math.Max(x, 0), 6) }
+
+// maxPool is a k×k max pooling with stride s and padding pad.
+func maxPool(x fmap, k, s, pad int) fmap {
+	oh, ow := (x.h+2*pad-k)/s+1, (x.w+2*pad-k)/s+1
+	y := fmap{x.c, oh, ow, make([]float64, x.c*oh*ow)}
+	for c := range x.c {
+		for oy := range oh {
+			for ox := range ow {
+				m := math.Inf(-1)
+				for ky := range k {
+					for kx := range k {
+						iy, ix := oy*s-pad+ky, ox*s-pad+kx
+						if iy >= 0 && iy < x.h && ix >= 0 && ix < x.w {
+							m = math.Max(m, x.at(c, iy, ix))
+						}
+					}
+				}
+				y.d[(c*oh+oy)*ow+ox] = m
+			}
+		}
+	}
+	return y
+}
+
+// globalPoolHead averages each channel and applies the Linear head name.
+func globalPoolHead(t testing.TB, p params, x fmap, name string, classes int) []float64 {
+	pooled := make([]float64, x.c)
+	for ch := range x.c {
+		for i := range x.h * x.w {
+			pooled[ch] += x.d[ch*x.h*x.w+i] / float64(x.h*x.w)
+		}
+	}
+	return dense(pooled, p.get(t, name+".weight"), p.get(t, name+".bias"), x.c, classes)
+}
+
+// refResNet is torchvision's ResNet with Bottleneck blocks (stride on the
+// 3×3 convolution).
+func refResNet(t testing.TB, p params, c zoo.ResNetConfig, res int, img []float64) []float64 {
+	x := convBNAct(t, p, fmap{3, res, res, img}, "conv1", 64, 7, 2, 1, relu)
+	x = maxPool(x, 3, 2, 1)
+	for s, blocks := range c.Layers {
+		planes := 64 << s
+		for b := range blocks {
+			name := fmt.Sprintf("layer%d.%d", s+1, b)
+			stride := 1
+			if b == 0 && s > 0 {
+				stride = 2
+			}
+			r := convBNAct(t, p, x, name+".conv1", planes, 1, 1, 1, relu)
+			r = convBNAct(t, p, r, name+".conv2", planes, 3, stride, 1, relu)
+			r = convBNAct(t, p, r, name+".conv3", 4*planes, 1, 1, 1, nil)
+			short := x
+			if b == 0 {
+				short = convBNAct(t, p, x, name+".downsample.0", 4*planes, 1, stride, 1, nil)
+			}
+			for i := range r.d {
+				r.d[i] = relu(r.d[i] + short.d[i])
+			}
+			x = r
+		}
+	}
+	return globalPoolHead(t, p, x, "fc", c.Classes)
+}
+
+// makeDivisible8 is torchvision's _make_divisible(v, 8).
+func makeDivisible8(v float64) int {
+	n := max(8, int(v+4)/8*8)
+	if float64(n) < 0.9*v {
+		n += 8
+	}
+	return n
+}
+
+// refMobileNetV2 is torchvision's MobileNetV2.
+func refMobileNetV2(t testing.TB, p params, c zoo.MobileNetV2Config, res int, img []float64) []float64 {
+	in := makeDivisible8(32 * c.Width)
+	x := convBNAct(t, p, fmap{3, res, res, img}, "features.0.0", in, 3, 2, 1, relu6)
+	idx := 1
+	for _, st := range [][4]int{{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}} {
+		out := makeDivisible8(float64(st[1]) * c.Width)
+		for i := range st[2] {
+			stride := 1
+			if i == 0 {
+				stride = st[3]
+			}
+			name := fmt.Sprintf("features.%d.conv.", idx)
+			hidden := int(math.Round(float64(in * st[0])))
+			y, j := x, 0
+			if st[0] != 1 {
+				y = convBNAct(t, p, y, name+"0.0", hidden, 1, 1, 1, relu6)
+				j = 1
+			}
+			y = convBNAct(t, p, y, fmt.Sprintf("%s%d.0", name, j), hidden, 3, stride, hidden, relu6)
+			y = convBNAct(t, p, y, fmt.Sprintf("%s%d", name, j+1), out, 1, 1, 1, nil)
+			if stride == 1 && in == out {
+				for k := range y.d {
+					y.d[k] += x.d[k]
+				}
+			}
+			x, in = y, out
+			idx++
+		}
+	}
+	last := makeDivisible8(1280 * math.Max(1, c.Width))
+	x = convBNAct(t, p, x, fmt.Sprintf("features.%d.0", idx), last, 1, 1, 1, relu6)
+	return globalPoolHead(t, p, x, "classifier.1", c.Classes)
+}
+
 func TestGraphsMatchGoReference(t *testing.T) {
 	requireORT(t)
 	vit := func(f zoo.ViTFlavor, classes, proj int) zoo.ViTConfig {
@@ -511,6 +633,8 @@ func TestGraphsMatchGoReference(t *testing.T) {
 		{"clip-block", vit(zoo.FlavorCLIP, 0, 16), 32},
 		{"mobilevit-block", zoo.MobileViTConfig{Stem: 8, Channels: [5]int{8, 16, 16, 24, 24}, Dims: [3]int{16, 16, 24},
 			Depths: [3]int{2, 1, 1}, Expansion: 2, Heads: 2, Patch: 2, MLPRatio: 2, ExpChannels: 32, Classes: 10}, 64},
+		{"resnet-bottlenecks", zoo.ResNetConfig{Layers: [4]int{1, 2, 1, 1}, Classes: 10}, 64},
+		{"mobilenet-v2-blocks", zoo.MobileNetV2Config{Width: 0.25, Classes: 10}, 32},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -545,6 +669,10 @@ func TestGraphsMatchGoReference(t *testing.T) {
 					want = refViT(t, p, a, tt.res, img)
 				case zoo.MobileViTConfig:
 					want = refMobileViT(t, p, a, tt.res, img)
+				case zoo.ResNetConfig:
+					want = refResNet(t, p, a, tt.res, img)
+				case zoo.MobileNetV2Config:
+					want = refMobileNetV2(t, p, a, tt.res, img)
 				}
 				if len(want) != per {
 					t.Fatalf("reference has %d outputs per image, the graph %d", len(want), per)

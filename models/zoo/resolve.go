@@ -27,9 +27,9 @@ var (
 // ImageInput is a model's image input. Sizes are -1 where the dimension
 // is symbolic or unknown; DimNames holds the symbolic names.
 type ImageInput struct {
-	Name                           string
-	Batch, Channels, Height, Width int64
-	DimNames                       [4]string
+	Name                           string    // the input's name
+	Batch, Channels, Height, Width int64     // sizes; -1 when not fixed
+	DimNames                       [4]string // symbolic names ("" for fixed sizes)
 }
 
 // Resolved is a model ready to load: its file and what it is.
@@ -50,8 +50,9 @@ type Resolved struct {
 	// Manifest is the cache manifest of a catalog model (nil for
 	// imported files).
 	Manifest *Manifest
-	// Input is the image input, Output the name of the first output.
-	Input  ImageInput
+	// Input is the image input.
+	Input ImageInput
+	// Output is the name of the (first) output.
 	Output string
 	// Bytes is the size on disk: the model file and its data files.
 	Bytes int64
@@ -70,7 +71,8 @@ func IsPath(nameOrPath string) bool {
 // Resolve turns what a user typed into a model file: a catalog name is
 // built (or found in the cache, see Ensure) and a path to an ONNX file is
 // imported (see Import). A name that is neither gets ErrUnknownModel with
-// the closest catalog names.
+// the closest catalog names. The options apply to catalog models; an
+// imported file is used as it is.
 func Resolve(ctx context.Context, nameOrPath string, opts ...Option) (Resolved, error) {
 	if nameOrPath == "" {
 		return Resolved{}, fmt.Errorf("%w: empty name", ErrUnknownModel)
@@ -93,7 +95,10 @@ func Resolve(ctx context.Context, nameOrPath string, opts ...Option) (Resolved, 
 // unknownError is an ErrUnknownModel with a full message.
 type unknownError struct{ msg string }
 
-func (e *unknownError) Error() string        { return e.msg }
+// Error implements error.
+func (e *unknownError) Error() string { return e.msg }
+
+// Is makes the error match ErrUnknownModel.
 func (e *unknownError) Is(target error) bool { return target == ErrUnknownModel }
 
 // nearest returns up to k catalog names close to name: those containing it

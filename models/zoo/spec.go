@@ -65,9 +65,9 @@ const (
 // Preprocess is the normalization a model expects of its input: pixels
 // scaled to [0, 1], then (x - Mean) / Std per RGB channel.
 type Preprocess struct {
-	Name string     `json:"name"`
-	Mean [3]float32 `json:"mean"`
-	Std  [3]float32 `json:"std"`
+	Name string     `json:"name"` // "imagenet", "inception", "clip" or "none"
+	Mean [3]float32 `json:"mean"` // per channel, RGB
+	Std  [3]float32 `json:"std"`  // per channel, RGB
 }
 
 // The normalizations of the catalog's models.
@@ -83,7 +83,9 @@ var (
 )
 
 // Arch is a buildable architecture: a ViTConfig, ResNetConfig,
-// MobileNetV2Config or MobileViTConfig.
+// MobileNetV2Config or MobileViTConfig. Only this package's configurations
+// implement it; custom sizes (tiny test models, other widths) are values of
+// those types in a Spec.
 type Arch interface {
 	family() string
 	validate(res int) error
@@ -114,9 +116,10 @@ type Spec struct {
 	// Embed is the width of the features before the head (the transformer
 	// width D for ViTs).
 	Embed int
-	// Output says whether the model outputs logits or embeddings, and
-	// OutputDim their width (Classes, D, or CLIP's projection width).
-	Output    OutputKind
+	// Output says whether the model outputs logits or embeddings.
+	Output OutputKind
+	// OutputDim is the output's width: Classes, D, or CLIP's projection
+	// width.
 	OutputDim int
 	// GFLOPs is the compute of one image at Resolution: multiply-adds of
 	// the convolutions, matrix products and attention, times 2.
@@ -209,9 +212,9 @@ const (
 
 // Progress is one progress report of a build.
 type Progress struct {
-	Model       string
-	Stage       Stage
-	Done, Total int64
+	Model       string // the model's name
+	Stage       Stage  // the step now running
+	Done, Total int64  // bytes (StageWeights, StageWrite, StageDone)
 }
 
 // Analysis is what a spec's builder produces, counted without building.
@@ -225,9 +228,9 @@ type Analysis struct {
 	GraphParams int64
 	// WeightBytes is the size of the initializers' data.
 	WeightBytes int64
-	// MACs is the number of multiply-adds for one image; GFLOPs is
-	// 2·MACs/1e9.
-	MACs   int64
+	// MACs is the number of multiply-adds for one image.
+	MACs int64
+	// GFLOPs is 2·MACs/1e9.
 	GFLOPs float64
 	// Resolution is the input size analyzed.
 	Resolution int

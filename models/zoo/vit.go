@@ -54,6 +54,7 @@ func (f ViTFlavor) String() string {
 
 // ViTConfig is a Vision Transformer architecture.
 type ViTConfig struct {
+	// Flavor is the variant.
 	Flavor ViTFlavor
 	// Dim is the embedding width D, Depth the number of blocks, Heads the
 	// attention heads (Dim must divide by it), MLPDim the hidden width of
