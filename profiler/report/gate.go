@@ -276,15 +276,19 @@ func formatMetric(m GateMetric, v float64) string {
 	return strconv.FormatFloat(v, 'f', 3, 64)
 }
 
-// formatCos shows enough digits for the first non-nine after the point to
-// be visible: 0.99987 → "0.99987", 0.95 → "0.9500".
+// formatCos shows at least four decimals and enough more for the first
+// digit that is not a nine: 0.99987 → "0.99987", 0.95 → "0.9500".
 func formatCos(v float64) string {
 	if v >= 1 {
 		return "1.0000"
 	}
 	digits := 4
-	for d := 1 - v; d < 1e-3 && digits < 7; d *= 10 {
-		digits++
+	if d := 1 - v; d > 0 && d < 1e-3 {
+		digits = min(8, int(math.Floor(-math.Log10(d)))+2)
 	}
-	return strconv.FormatFloat(v, 'f', digits, 64)
+	s := strconv.FormatFloat(v, 'f', digits, 64)
+	for len(s) > 6 && strings.HasSuffix(s, "0") {
+		s = s[:len(s)-1]
+	}
+	return s
 }

@@ -1,0 +1,350 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Advice kinds.
+const (
+	AdviceRecommend = "recommend" // a configuration chosen by a rule
+	AdviceCaution   = "caution"   // a precision failed, fell below the gate or lost speed
+	AdviceInfo      = "info"      // context that qualifies the numbers
+)
+
+// Advice is one statement of the recommendations, derived by a stated rule
+// and carrying the numbers that justify it.
+type Advice struct {
+	Kind string
+	Rule string // the rule, e.g. "Fastest passing the gate at batch 8"
+	Text string // the finding, in the report's inline markup
+}
+
+// ModelAdvice is the recommendations for one model.
+type ModelAdvice struct {
+	Model string
+	Items []Advice
+}
+
+// passes reports whether an entry may be recommended: it measured and
+// passed the gate (or fidelity was measured nowhere, and no gate applies).
+func (g *Group) passes(e *Entry) bool {
+	return e.OK() && (e.Gate.Pass || !g.FidelityMeasured)
+}
+
+// cfg names an entry for text: precision in bold, with EP and threads when
+// the group has several.
+func (g *Group) cfg(e *Entry) string {
+	s := bold(e.Experiment.Precision)
+	var q []string
+	if len(g.EPs) > 1 {
+		q = append(q, "on "+esc(e.Experiment.EP))
+	}
+	if len(g.Threads) > 1 {
+		q = append(q, fmt.Sprintf("%d threads", e.Experiment.Threads))
+	}
+	if len(q) > 0 {
+		s += " (" + strings.Join(q, ", ") + ")"
+	}
+	return s
+}
+
+func advise(g *Group) []ModelAdvice {
+	byModel := map[string][]*Entry{}
+	for _, e := range g.Entries {
+		byModel[e.Experiment.Model] = append(byModel[e.Experiment.Model], e)
+	}
+	out := make([]ModelAdvice, 0, len(g.Models))
+	for _, m := range g.Models {
+		out = append(out, ModelAdvice{Model: m, Items: g.adviseModel(byModel[m])})
+	}
+	return out
+}
+
+func (g *Group) gateName() string {
+	if !g.FidelityMeasured {
+		return "measured (fidelity not measured: no gate applied)"
+	}
+	return "passing the gate"
+}
+
+func (g *Group) adviseModel(es []*Entry) []Advice {
+	var out []Advice
+	add := func(kind, rule, text string) { out = append(out, Advice{Kind: kind, Rule: rule, Text: text}) }
+
+	// Rule 1: per batch, the highest throughput among passing configurations.
+	batches := map[int][]*Entry{}
+	for _, e := range es {
+		batches[e.Experiment.Batch] = append(batches[e.Experiment.Batch], e)
+	}
+	for _, b := range g.Batches {
+		set := batches[b]
+		if len(set) == 0 {
+			continue
+		}
+		rule := fmt.Sprintf("Fastest %s at batch %d", g.gateName(), b)
+		fastest := best(set, g.passes, func(e *Entry) float64 { return e.Throughput }, true)
+		overall := best(set, (*Entry).OK, func(e *Entry) float64 { return e.Throughput }, true)
+		if fastest == nil {
+			if overall != nil {
+				add(AdviceCaution, rule, "No configuration passes the gate at this batch size.")
+			}
+			continue
+		}
+		var t string
+		switch {
+		case fastest.Experiment.IsBaseline():
+			t = fmt.Sprintf("%s: %s samples/s; no lower precision that passes the gate is faster.", g.cfg(fastest), fmtTput(fastest.Throughput))
+			alt := best(set, func(e *Entry) bool { return g.passes(e) && !e.Experiment.IsBaseline() && e.HasBaseline }, func(e *Entry) float64 { return e.Throughput }, true)
+			if alt != nil {
+				t += fmt.Sprintf(" The closest, %s, reaches %s (%s).", g.cfg(alt), fmtRatio(alt.Speedup), alt.noiseBasis())
+			}
+		case !fastest.HasBaseline:
+			t = fmt.Sprintf("%s: %s samples/s, %s. No FP32 baseline at this batch, so the speedup is unknown.", g.cfg(fastest), fmtTput(fastest.Throughput), fidText(fastest))
+		default:
+			t = fmt.Sprintf("%s: %s samples/s, %s FP32 (%s samples/s; %s); %s.", g.cfg(fastest), fmtTputCI(fastest), fmtRatio(fastest.Speedup),
+				fmtTputCI(fastest.Baseline), fastest.noiseBasis(), fidText(fastest))
+			if !fastest.Faster() {
+				t += " The difference from FP32 is within run-to-run noise: the gain is not established."
+			}
+		}
+		if overall != nil && overall != fastest && !g.passes(overall) {
+			t += fmt.Sprintf(" The fastest measured, %s (%s), is left out: %s.", g.cfg(overall), ratioOrTput(overall), strings.Join(overall.Gate.Failed, ", "))
+		}
+		add(AdviceRecommend, rule, t)
+	}
+
+	// Rule 2: the smallest memory among passing configurations: GPU memory
+	// when every candidate has a GPU figure, else the model's host RSS.
+	memCands := func(e *Entry) bool { return g.passes(e) && e.ModelRSS > 0 }
+	gpuMem := slices.ContainsFunc(es, memCands) && !slices.ContainsFunc(es, func(e *Entry) bool { return memCands(e) && e.GPUBytes <= 0 })
+	memOf := func(e *Entry) int64 { return e.ModelRSS }
+	memRed := func(e *Entry) float64 { return e.MemReduction }
+	memName := "model RSS"
+	if gpuMem {
+		memOf = func(e *Entry) int64 { return e.GPUBytes }
+		memRed = func(e *Entry) float64 { return e.GPUReduction }
+		memName = "GPU memory"
+	}
+	if small := best(es, memCands, func(e *Entry) float64 { return float64(memOf(e)) }, false); small != nil {
+		rule := "Smallest memory " + g.gateName()
+		var t string
+		if small.Experiment.IsBaseline() {
+			t = fmt.Sprintf("%s at batch %d: %s %s MiB; no passing lower precision uses less.", g.cfg(small), small.Experiment.Batch, memName, fmtMiB(memOf(small)))
+		} else {
+			t = fmt.Sprintf("%s at batch %d: %s %s MiB", g.cfg(small), small.Experiment.Batch, memName, fmtMiB(memOf(small)))
+			if small.HasBaseline && known(memRed(small)) {
+				t += fmt.Sprintf(", %s less than FP32 (%s MiB)", fmtRatio(memRed(small)), fmtMiB(memOf(small.Baseline)))
+			}
+			if small.FileBytes > 0 {
+				t += fmt.Sprintf("; file %s MiB", fmtMiB(small.FileBytes))
+				if small.HasBaseline && known(small.SizeReduction) {
+					t += fmt.Sprintf(", %s smaller", fmtRatio(small.SizeReduction))
+				}
+			}
+			t += "; " + fidText(small) + "."
+		}
+		add(AdviceRecommend, rule, t)
+	}
+
+	// Rule 3: the best p99 latency at batch 1 among passing configurations.
+	if len(batches[1]) > 0 {
+		rule := "Best p99 latency at batch 1 " + strings.TrimPrefix(g.gateName(), "measured ")
+		if !g.FidelityMeasured {
+			rule = "Best p99 latency at batch 1"
+		}
+		lat := best(batches[1], func(e *Entry) bool { return g.passes(e) && e.P99Ms > 0 }, func(e *Entry) float64 { return e.P99Ms }, false)
+		switch {
+		case lat == nil:
+		case lat.Experiment.IsBaseline():
+			add(AdviceRecommend, rule, fmt.Sprintf("%s: p99 %s ms (p50 %s ms); no passing lower precision has a lower p99.", g.cfg(lat), fmtMs(lat.P99Ms), fmtMs(lat.P50Ms)))
+		default:
+			t := fmt.Sprintf("%s: p99 %s ms (p50 %s ms)", g.cfg(lat), fmtMs(lat.P99Ms), fmtMs(lat.P50Ms))
+			if lat.HasBaseline {
+				t += fmt.Sprintf(" against FP32's p99 %s ms (%s of it)", fmtMs(lat.Baseline.P99Ms), fmtRatio(lat.P99Ms/lat.Baseline.P99Ms))
+			}
+			add(AdviceRecommend, rule, t+"; "+fidText(lat)+".")
+		}
+	} else if len(g.Batches) > 0 {
+		add(AdviceInfo, "Best p99 latency at batch 1", "No batch-1 experiment was run for this model; rerun with batch 1 for a latency recommendation.")
+	}
+
+	// Cautions: failures, gate failures, missing fidelity, slowdowns.
+	merged := func(filter func(*Entry) bool, detail func(*Entry) string) []string {
+		type item struct {
+			head, detail string
+			batches      []int
+		}
+		var order []string
+		items := map[string]*item{}
+		for _, e := range es {
+			if !filter(e) {
+				continue
+			}
+			d := detail(e)
+			k := g.cfg(e) + "\x00" + d
+			it, ok := items[k]
+			if !ok {
+				it = &item{head: g.cfg(e), detail: d}
+				items[k] = it
+				order = append(order, k)
+			}
+			it.batches = append(it.batches, e.Experiment.Batch)
+		}
+		out := make([]string, 0, len(order))
+		for _, k := range order {
+			it := items[k]
+			out = append(out, fmt.Sprintf("%s (batch %s) %s", it.head, joinInts(it.batches), it.detail))
+		}
+		return out
+	}
+	for _, t := range merged(func(e *Entry) bool { return !e.OK() }, func(e *Entry) string {
+		return "failed to run: " + esc(clip(cmp.Or(e.Reason, "no reason recorded"), 200)) + "."
+	}) {
+		add(AdviceCaution, "Failed", t)
+	}
+	for _, t := range merged(func(e *Entry) bool {
+		return e.OK() && e.Failures > 0
+	}, func(e *Entry) string {
+		return fmt.Sprintf("failed in %s of %d runs; the figures are from the runs that completed.", plural(e.Failures, "run", "runs"), e.Failures+e.Runs)
+	}) {
+		add(AdviceCaution, "Failed runs", t)
+	}
+	if g.FidelityMeasured {
+		for _, t := range merged(func(e *Entry) bool {
+			return e.OK() && !e.Experiment.IsBaseline() && e.Gate.Measured && !e.Gate.Pass
+		}, func(e *Entry) string {
+			s := "falls below the gate: " + strings.Join(e.Gate.Failed, ", ")
+			if e.HasBaseline && e.Faster() {
+				s += fmt.Sprintf(" (although %s faster)", fmtRatio(e.Speedup))
+			}
+			return s + "."
+		}) {
+			add(AdviceCaution, "Below the gate", t)
+		}
+		for _, t := range merged(func(e *Entry) bool {
+			return e.OK() && !e.Experiment.IsBaseline() && !e.Gate.Measured
+		}, func(e *Entry) string {
+			return "has no fidelity measurement and is not recommended."
+		}) {
+			add(AdviceCaution, "Fidelity not measured", t)
+		}
+	}
+	for _, e := range es {
+		if g.passes(e) && e.Slower() {
+			add(AdviceCaution, "Slower than FP32", fmt.Sprintf("%s at batch %d is slower than FP32: %s (%s vs %s samples/s; %s).",
+				g.cfg(e), e.Experiment.Batch, fmtRatio(e.Speedup), fmtTput(e.Throughput), fmtTput(e.Baseline.Throughput), e.noiseBasis()))
+		}
+	}
+
+	// Information: missing baselines, overhead floor.
+	for _, b := range g.Batches {
+		var orphans []string
+		var base *Entry
+		for _, e := range batches[b] {
+			if e.Experiment.IsBaseline() {
+				base = e
+			} else if e.OK() && !e.HasBaseline {
+				orphans = append(orphans, esc(e.Experiment.Precision))
+			}
+		}
+		if len(orphans) == 0 {
+			continue
+		}
+		why := "was not run"
+		if base != nil && !base.OK() {
+			why = "failed (" + esc(clip(base.Reason, 120)) + ")"
+		}
+		add(AdviceInfo, "No FP32 baseline", fmt.Sprintf("The FP32 baseline at batch %d %s: speedup and reductions of %s are unavailable.", b, why, joinAnd(orphans)))
+	}
+	floor := map[int][]string{}
+	for _, e := range es {
+		if e.OK() && e.OverheadFloor {
+			floor[e.Experiment.Batch] = append(floor[e.Experiment.Batch], esc(e.Experiment.Precision))
+		}
+	}
+	for _, b := range g.Batches {
+		if ps := floor[b]; len(ps) > 0 {
+			add(AdviceInfo, "Overhead floor", fmt.Sprintf("At batch %d, %s ran with a median latency within 3× of an empty ONNX Runtime call: speedups there measure runtime overhead more than arithmetic.", b, joinAnd(ps)))
+		}
+	}
+	return out
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func ratioOrTput(e *Entry) string {
+	if e.HasBaseline {
+		return fmtRatio(e.Speedup) + " FP32"
+	}
+	return fmtTput(e.Throughput) + " samples/s"
+}
+
+// best returns the entry maximizing (or minimizing) key among those keep
+// accepts, the first in display order on ties; nil when none.
+func best(es []*Entry, keep func(*Entry) bool, key func(*Entry) float64, maximize bool) *Entry {
+	var out *Entry
+	var bk float64
+	for _, e := range es {
+		if !keep(e) {
+			continue
+		}
+		k := key(e)
+		if math.IsNaN(k) {
+			continue
+		}
+		if out == nil || (maximize && k > bk) || (!maximize && k < bk) {
+			out, bk = e, k
+		}
+	}
+	return out
+}
+
+// groupNotes are the findings about a host's results as a whole.
+func groupNotes(g *Group) []string {
+	var notes []string
+	if !g.FidelityMeasured {
+		notes = append(notes, "No record carries a fidelity measurement: the gate is not applied, rankings use speed and memory only, and the report makes no claim about accuracy.")
+	}
+	var noisy, outl []string
+	for _, e := range g.Entries {
+		if !e.OK() {
+			continue
+		}
+		if e.CV > 0.10 {
+			noisy = append(noisy, fmt.Sprintf("%s b%d (CV %s)", esc(e.Name()), e.Experiment.Batch, fmtPct(e.CV)))
+		}
+		if e.LatencyRuns > 0 && float64(e.Outliers) > 0.05*float64(e.LatencyRuns) {
+			outl = append(outl, fmt.Sprintf("%s b%d (%d of %d runs)", esc(e.Name()), e.Experiment.Batch, e.Outliers, e.LatencyRuns))
+		}
+	}
+	if len(noisy) > 0 {
+		notes = append(notes, "Latency varied by more than 10% (coefficient of variation) in "+joinAnd(noisy)+": something else may have been running; those numbers deserve a rerun.")
+	}
+	if len(outl) > 0 {
+		notes = append(notes, "More than 5% of the timed runs were outliers (Tukey fences) in "+joinAnd(outl)+".")
+	}
+	if g.MaxRuns <= 1 {
+		notes = append(notes, fmt.Sprintf("Each configuration ran once, so run-to-run noise was not measured: differences from FP32 under %.0f%% are called within noise. Repeat the study (--repeat 3) for 95%% intervals.", 100*NoiseThreshold))
+	}
+	var kept []string
+	for _, e := range g.Entries {
+		if e.OK() && e.NodesTotal > 0 && !e.Experiment.IsBaseline() && e.NodesConverted == 0 {
+			kept = append(kept, esc(e.Name()))
+		}
+	}
+	if len(kept) > 0 {
+		slices.Sort(kept)
+		kept = slices.Compact(kept)
+		notes = append(notes, "The precision report of "+joinAnd(kept)+" says no node was converted: those runs measured the FP32 graph.")
+	}
+	return notes
+}

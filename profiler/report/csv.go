@@ -1,0 +1,158 @@
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/quantscope/quantscope/profiler/study"
+)
+
+// csvHeader is the column list of results.csv.
+var csvHeader = []string{
+	"host", "hostname", "cpu", "gpu", "ort_version",
+	"model", "precision", "ep", "batch", "threads", "repeat", "status", "reason", "started", "finished",
+	"throughput", "latency_mean_ms", "latency_std_ms", "latency_min_ms", "latency_p50_ms", "latency_p90_ms",
+	"latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_cv", "latency_runs", "latency_outliers", "warmup_runs",
+	"model_rss_bytes", "peak_rss_bytes", "gpu_bytes", "file_bytes",
+	"top1", "top5", "cosine_mean", "cosine_min", "sqnr_db", "max_abs_error",
+	"joules_per_sample", "mean_power_w", "tflops", "overhead_floor", "load_ms", "session_ms", "first_inference_ms",
+	"speedup", "latency_ratio", "mem_reduction", "size_reduction", "gate", "cost_per_million",
+}
+
+// WriteCSV writes one row per record (every repeat, failures included) with
+// the measurements and the figures derived from them: ratios against the
+// FP32 baseline's folded means, the gate outcome and the cost.
+func (r *Report) WriteCSV(w io.Writer) error {
+	byHost := map[string]*Group{}
+	entries := map[*Group]map[string]*Entry{}
+	for _, g := range r.Groups {
+		byHost[hostKey(g.Host)] = g
+		m := map[string]*Entry{}
+		for _, e := range g.Entries {
+			m[rowKey(e.Experiment)] = e
+		}
+		entries[g] = m
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return fmt.Errorf("write csv: %w", err)
+	}
+	for _, src := range r.Sources {
+		for i := range src.Records {
+			rec := &src.Records[i]
+			g := byHost[hostKey(rec.Host)]
+			if g == nil {
+				continue
+			}
+			if err := cw.Write(csvRow(g, entries[g][rowKey(rec.Experiment)], rec)); err != nil {
+				return fmt.Errorf("write csv: %w", err)
+			}
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("write csv: %w", err)
+	}
+	return nil
+}
+
+func csvRow(g *Group, e *Entry, rec *study.Record) []string {
+	x, h := rec.Experiment, rec.Host
+	row := []string{g.Label, h.Hostname, h.CPU, h.GPU, h.ORTVersion,
+		x.Model, x.Precision, x.EP, strconv.Itoa(x.Batch), strconv.Itoa(x.Threads), strconv.Itoa(x.Repeat),
+		rec.Status, rec.Reason, csvTime(rec.Started), csvTime(rec.Finished)}
+	blank := func(n int) {
+		for range n {
+			row = append(row, "")
+		}
+	}
+	if !rec.OK() {
+		blank(len(csvHeader) - len(row))
+		return row
+	}
+	m := rec.Metrics
+	l := m.Latency
+	row = append(row, num(m.Throughput), num(l.MeanMs), num(l.StdMs), num(l.MinMs), num(l.P50Ms), num(l.P90Ms),
+		num(l.P95Ms), num(l.P99Ms), num(l.MaxMs), num(l.CV), strconv.Itoa(l.Runs), strconv.Itoa(l.Outliers), strconv.Itoa(m.WarmupRuns),
+		bytesCol(m.Memory.ModelRSS), bytesCol(m.Memory.PeakRSS), bytesCol(m.Memory.GPUBytes), bytesCol(rec.File.Bytes))
+	if f := m.Fidelity; f != nil {
+		row = append(row, num(f.Top1), num(f.Top5), num(f.CosineMean), num(f.CosineMin), num(f.SQNRdB), num(f.MaxAbsError))
+	} else {
+		blank(6)
+	}
+	if en := m.Energy; en != nil && en.JoulesPerSample > 0 {
+		row = append(row, num(en.JoulesPerSample), num(en.MeanPowerW))
+	} else {
+		blank(2)
+	}
+	row = append(row, optNum(m.TFLOPS), strconv.FormatBool(m.OverheadFloor), optNum(m.ColdStart.LoadMs), optNum(m.ColdStart.SessionMs), optNum(m.ColdStart.FirstInferenceMs))
+	base := e
+	if e != nil && !x.IsBaseline() {
+		base = e.Baseline
+	}
+	if base != nil && base.OK() {
+		row = append(row, ratioCol(m.Throughput, base.Throughput), ratioCol(l.P50Ms, base.P50Ms),
+			ratioCol(float64(base.ModelRSS), float64(m.Memory.ModelRSS)), ratioCol(float64(base.FileBytes), float64(rec.File.Bytes)))
+	} else {
+		blank(4)
+	}
+	gate := ""
+	if e != nil {
+		switch {
+		case x.IsBaseline():
+			gate = "ref"
+		case e.Gate.Pass:
+			gate = "pass"
+		case e.Gate.Measured:
+			gate = "fail"
+		}
+	}
+	cost := ""
+	if o := g.opts; o.PricePerHour > 0 || o.PricePerKWh > 0 {
+		j := math.NaN()
+		if m.Energy != nil {
+			j = m.Energy.JoulesPerSample
+		}
+		cost = num(CostPerMillion(m.Throughput, j, o.PricePerHour, o.PricePerKWh).Total)
+	}
+	return append(row, gate, cost)
+}
+
+func csvTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func num(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+func optNum(v float64) string {
+	if v == 0 {
+		return ""
+	}
+	return num(v)
+}
+
+func bytesCol(b int64) string {
+	if b <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(b, 10)
+}
+
+func ratioCol(a, b float64) string {
+	if a <= 0 || b <= 0 {
+		return ""
+	}
+	return strconv.FormatFloat(a/b, 'f', 4, 64)
+}

@@ -1,0 +1,213 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/study"
+)
+
+const dash = "—"
+
+// esc escapes user text (model names, reasons) for the report's inline
+// markup, which is Markdown's: backslash, emphasis, code, table and HTML
+// characters.
+func esc(s string) string {
+	s = strings.Join(strings.Fields(s), " ") // no newlines or tabs in a cell
+	if !strings.ContainsAny(s, "\\*`|<>[]") {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune("\\*`|<>[]", r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// bold is user text in bold.
+func bold(s string) string { return "**" + esc(s) + "**" }
+
+// clip shortens s to n runes with an ellipsis.
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func fmtFloat(v float64, prec int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return dash
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+// tputDecimals is how many decimals a throughput of this size shows.
+func tputDecimals(v float64) int {
+	switch {
+	case v >= 100:
+		return 1
+	case v >= 10:
+		return 2
+	}
+	return 3
+}
+
+// fmtTput renders samples/s with one to three decimals by size.
+func fmtTput(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
+		return dash
+	}
+	return fmtFloat(v, tputDecimals(v))
+}
+
+// fmtTputCI adds the 95% half-width, at the mean's precision, when there
+// are repeats.
+func fmtTputCI(e *Entry) string {
+	s := fmtTput(e.Throughput)
+	if e.Runs > 1 && !math.IsInf(e.ThroughputCI, 0) && !math.IsNaN(e.ThroughputCI) && s != dash {
+		s += " ± " + fmtFloat(e.ThroughputCI, tputDecimals(e.Throughput))
+	}
+	return s
+}
+
+// fmtSig renders a positive value with three significant figures (no
+// exponent); a dash when unknown.
+func fmtSig(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0) || v <= 0:
+		return dash
+	case v >= 100:
+		return fmtFloat(v, 0)
+	case v >= 10:
+		return fmtFloat(v, 1)
+	case v >= 1:
+		return fmtFloat(v, 2)
+	}
+	return fmtFloat(v, 3)
+}
+
+// fmtMs renders milliseconds.
+func fmtMs(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0) || v <= 0:
+		return dash
+	case v >= 100:
+		return fmtFloat(v, 1)
+	}
+	return fmtFloat(v, 2)
+}
+
+// fmtMiB renders bytes as MiB.
+func fmtMiB(b int64) string {
+	if b <= 0 {
+		return dash
+	}
+	return fmtFloat(float64(b)/(1<<20), 1)
+}
+
+// fmtRatio renders a ratio as "2.10×" (the per-model table, the heatmap and
+// the ranking all use it, so their numbers agree).
+func fmtRatio(v float64) string { return study.FormatRatio(v) }
+
+// fmtPct renders a 0–1 fraction as a percentage.
+func fmtPct(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return dash
+	}
+	return fmtFloat(100*v, 1) + "%"
+}
+
+// fmtSigned renders a relative change as "+12.3%".
+func fmtSigned(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return dash
+	}
+	return fmt.Sprintf("%+.1f%%", 100*v)
+}
+
+func fmtTop1(f *bench.Fidelity) string {
+	if f == nil {
+		return dash
+	}
+	return fmtPct(f.Top1)
+}
+
+func fmtCos(f *bench.Fidelity) string {
+	if f == nil {
+		return dash
+	}
+	return formatCos(f.CosineMean)
+}
+
+func fmtSQNR(f *bench.Fidelity) string {
+	if f == nil {
+		return dash
+	}
+	if f.SQNRdB >= bench.MaxSQNRdB {
+		return "exact"
+	}
+	return fmtFloat(f.SQNRdB, 1)
+}
+
+// fidText is the fidelity of an entry in words.
+func fidText(e *Entry) string {
+	switch {
+	case e.Experiment.IsBaseline():
+		return "the FP32 reference"
+	case e.Fidelity == nil:
+		return "fidelity not measured"
+	}
+	return fmt.Sprintf("top-1 agreement %s, cosine %s", fmtPct(e.Fidelity.Top1), formatCos(e.Fidelity.CosineMean))
+}
+
+// fmtMoney renders a price with enough digits for small amounts.
+func fmtMoney(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return dash
+	case v >= 100:
+		return fmtFloat(v, 0)
+	case v >= 1:
+		return fmtFloat(v, 2)
+	case v >= 0.01:
+		return fmtFloat(v, 3)
+	case v == 0:
+		return "0"
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// joinAnd joins with commas and "and".
+func joinAnd(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
