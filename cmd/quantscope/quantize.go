@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quantscope/quantscope/models/quant"
+	"github.com/quantscope/quantscope/models/zoo"
+	"github.com/quantscope/quantscope/profiler/runtime"
+)
+
+// quantizeOptions are the flags of `quantscope quantize`.
+type quantizeOptions struct {
+	model        string
+	precision    string
+	out          string
+	calibDir     string
+	calibSeed    uint64
+	exclude      []string
+	check        bool
+	checkSamples int
+	checkSeed    uint64
+	batch        int
+	threads      int
+	json         bool
+}
+
+func newQuantizeCmd(g *globalOptions) *cobra.Command {
+	opts := quantizeOptions{}
+	cmd := &cobra.Command{
+		Use:   "quantize --model NAME|FILE.onnx --precision SPEC [--out FILE.onnx]",
+		Short: "Convert a model to FP16, INT8 or INT4 and report what changed",
+		Long: `quantize converts an FP32 ONNX model to another precision and prints what it
+did: per op type, how many nodes run in which precision, the share of weight
+bytes at 4/8/16/32 bits, and the sizes before and after.
+
+Precisions (options after a colon, comma-separated):
+  fp16[:mixed][,keep=Op+Op]            float16; mixed keeps LayerNorm and Softmax fp32
+  int8[:per-tensor][,reduce-range]     dynamic int8 (DynamicQuantizeMatMul / ConvInteger)
+  int8-static[:calib=minmax|percentile|entropy][,percentile=P][,samples=N][,act=u8]
+                                       QDQ int8, activations calibrated on images
+  int4[:block=16|32|64|128][,asym][,accuracy_level=0..4]
+                                       weight-only int4 (MatMulNBits)
+  int8, int8-static and int4 also take keep-first and keep-last (patch
+  embedding and head left in float).
+
+Without --out the variant is cached next to the model (keyed by the model's
+hash, the spec and the quantizer version) and reused by later runs. With
+--check, the FP32 model and the variant run on the same seeded synthetic
+images and the fidelity of the variant's first output is printed: cosine
+similarity (mean, min), top-1 agreement, max abs error and SQNR.
+
+A precision that converts nothing in this model is an error.`,
+		Example: `  quantscope quantize --model deit-tiny --precision int8 --check
+  quantscope quantize --model vit-base-16 --precision int4:block=64,asym --out vit-b-int4.onnx
+  quantscope quantize --model model.onnx --precision int8-static:calib=entropy --calib-dir ./images
+  quantscope quantize --model model.onnx --precision fp16:mixed --exclude head --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runQuantize(cmd.Context(), g, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.model, "model", "", "catalog model name (`quantscope models list`) or path to an .onnx file")
+	f.StringVar(&opts.precision, "precision", "", "precision spec, e.g. int8, int4:block=64,asym, fp16:mixed")
+	f.StringVarP(&opts.out, "out", "o", "", "write the variant here (default: cache it next to the model)")
+	f.StringVar(&opts.calibDir, "calib-dir", "", "int8-static: folder of JPEG/PNG calibration images (default: seeded synthetic images)")
+	f.Uint64Var(&opts.calibSeed, "calib-seed", 1, "int8-static: seed of the synthetic calibration images")
+	f.StringSliceVar(&opts.exclude, "exclude", nil, "node names to keep in float (repeatable, comma-separated)")
+	f.BoolVar(&opts.check, "check", false, "compare the variant with the FP32 model on seeded inputs")
+	f.IntVar(&opts.checkSamples, "check-samples", 64, "number of seeded inputs for --check")
+	f.Uint64Var(&opts.checkSeed, "check-seed", 7, "seed of the --check inputs")
+	f.IntVar(&opts.batch, "batch", 8, "batch size of --check runs and calibration")
+	f.IntVar(&opts.threads, "threads", 0, "ONNX Runtime intra-op threads (0: one per physical core)")
+	f.BoolVar(&opts.json, "json", false, "print one JSON object instead of text")
+	_ = cmd.MarkFlagRequired("model")
+	_ = cmd.MarkFlagRequired("precision")
+	return cmd
+}
+
+// quantizeResult is what --json prints.
+type quantizeResult struct {
+	Model     string          `json:"model"`
+	Source    string          `json:"source"`
+	Precision string          `json:"precision"`
+	Variant   string          `json:"variant"`
+	Cached    bool            `json:"cached"`
+	Report    *quant.Report   `json:"report"`
+	Fidelity  *quant.Fidelity `json:"fidelity,omitempty"`
+}
+
+func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	spec, err := quant.ParseSpec(opts.precision)
+	if err != nil {
+		return err
+	}
+	if opts.batch < 1 {
+		return fmt.Errorf("--batch must be at least 1 (got %d)", opts.batch)
+	}
+	if opts.check && opts.checkSamples < 1 {
+		return fmt.Errorf("--check-samples must be at least 1 (got %d)", opts.checkSamples)
+	}
+	if opts.calibDir != "" && spec.Kind != quant.Int8Static {
+		return fmt.Errorf("--calib-dir applies to int8-static only, not %s", spec.Kind)
+	}
+	progress := g.stderr
+	if opts.json {
+		progress = io.Discard
+	}
+	res, err := zoo.Resolve(ctx, opts.model, zoo.WithProgress(func(p zoo.Progress) {
+		if p.Stage == zoo.StageDone {
+			fmt.Fprintf(progress, "built %s (%.1f MB)\n", p.Model, float64(p.Total)/1e6)
+		}
+	}))
+	if err != nil {
+		return err
+	}
+	needORT := opts.check || spec.Kind == quant.Int8Static
+	sessCfg := runtime.SessionConfig{IntraOpThreads: opts.threads}
+	if needORT {
+		if _, err := runtime.Init(g.ortLib); err != nil {
+			what := "--check"
+			if spec.Kind == quant.Int8Static {
+				what = "int8-static calibration"
+			}
+			return fmt.Errorf("%s runs the model on ONNX Runtime: %w", what, err)
+		}
+	}
+	pre := quant.Preprocess{Mean: res.Spec.Preprocess.Mean, Std: res.Spec.Preprocess.Std}
+	qopts := quant.Options{
+		Exclude: quant.ExcludeList(opts.exclude),
+		Calibration: quant.Calibration{
+			Runner:     runtime.CalibRunner{Config: sessCfg},
+			Dir:        opts.calibDir,
+			Preprocess: pre,
+			Seed:       opts.calibSeed,
+			BatchSize:  opts.batch,
+		},
+		Warn: func(msg string) { fmt.Fprintf(g.stderr, "warning: %s\n", msg) },
+	}
+	if !needORT {
+		qopts.Calibration.Runner = nil
+	}
+
+	out := quantizeResult{Model: res.Spec.Name, Source: res.Path, Precision: spec.String()}
+	if opts.out != "" {
+		if !spec.Quantizes() {
+			return errors.New("--out with fp32: the source model is the fp32 variant")
+		}
+		r, err := quant.QuantizeFile(ctx, res.Path, opts.out, spec, qopts)
+		if err != nil {
+			return quantizeError(err, r, g.stderr)
+		}
+		out.Variant, out.Report = opts.out, r
+	} else {
+		v, err := quant.Variant(ctx, res.Path, spec, qopts)
+		if err != nil {
+			return quantizeError(err, nil, g.stderr)
+		}
+		out.Variant, out.Report, out.Cached = v.Path, v.Report, v.Cached
+	}
+	if opts.check {
+		f, err := checkFidelity(ctx, res.Path, out.Variant, pre, opts, sessCfg)
+		if err != nil {
+			return err
+		}
+		out.Fidelity = &f
+	}
+	if opts.json {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return printQuantize(g.stdout, out)
+}
+
+// quantizeError explains a failed transform; for ErrNothingConverted it
+// prints the report first, so the user sees what was kept and why.
+func quantizeError(err error, r *quant.Report, w io.Writer) error {
+	if errors.Is(err, quant.ErrNothingConverted) && r != nil {
+		_ = r.Write(w)
+	}
+	return err
+}
+
+func printQuantize(w io.Writer, out quantizeResult) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "model:   %s (%s)\n", out.Model, out.Source)
+	cached := ""
+	if out.Cached {
+		cached = " (cached)"
+	}
+	fmt.Fprintf(&b, "variant: %s%s\n", out.Variant, cached)
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	if err := out.Report.Write(w); err != nil {
+		return err
+	}
+	if f := out.Fidelity; f != nil {
+		_, err := fmt.Fprintf(w, "fidelity vs fp32 on %d seeded inputs:\n  cosine mean %.6f  min %.6f\n  top-1 agreement %.2f%%\n  max abs error %.4g  (mean %.4g)\n  SQNR %.1f dB\n",
+			f.Samples, f.CosineMean, f.CosineMin, 100*f.Top1Agreement, f.MaxAbsError, f.MeanAbsError, f.SQNR)
+		return err
+	}
+	return nil
+}
+
+// checkFidelity runs the source and the variant on the same seeded
+// synthetic images and compares their first outputs.
+func checkFidelity(ctx context.Context, src, variant string, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig) (quant.Fidelity, error) {
+	ref, err := runSeeded(ctx, src, pre, opts, cfg)
+	if err != nil {
+		return quant.Fidelity{}, fmt.Errorf("check: fp32 model: %w", err)
+	}
+	got, err := runSeeded(ctx, variant, pre, opts, cfg)
+	if err != nil {
+		return quant.Fidelity{}, fmt.Errorf("check: variant: %w", err)
+	}
+	return quant.CompareOutputs(ref, got)
+}
+
+// runSeeded runs the model at path on opts.checkSamples seeded synthetic
+// images, opts.batch at a time, and returns each sample's first output.
+func runSeeded(ctx context.Context, path string, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig) ([][]float32, error) {
+	in, err := quant.ImageInputFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := runtime.NewSession(path, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	batch := opts.batch
+	if in.Batch > 0 {
+		batch = in.Batch
+	}
+	var rows [][]float32
+	for i := 0; i < opts.checkSamples; i += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := min(batch, opts.checkSamples-i)
+		data := make([]float32, 0, batch*in.SampleLen())
+		for j := 0; j < n; j++ {
+			data = append(data, quant.SyntheticImage(in, pre, opts.checkSeed, i+j)...)
+		}
+		run := n
+		if in.Batch > 0 {
+			for ; run < in.Batch; run++ { // fixed batch: pad, ignore the padding
+				data = append(data, data[:in.SampleLen()]...)
+			}
+		}
+		outs, err := s.RunFloat32(runtime.Tensor{Shape: in.Shape(run), Data: data})
+		if err != nil {
+			return nil, err
+		}
+		o := outs[0]
+		width := len(o.Data) / run
+		for j := 0; j < n; j++ {
+			rows = append(rows, o.Data[j*width:(j+1)*width])
+		}
+	}
+	return rows, nil
+}

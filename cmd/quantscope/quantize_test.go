@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/quant"
+	"github.com/quantscope/quantscope/models/quant/quanttest"
+	"github.com/quantscope/quantscope/profiler/runtime"
+)
+
+// quantizeNeedsORT skips when ONNX Runtime is missing, or fails under
+// `make test` (QUANTSCOPE_REQUIRE_ORT set).
+func quantizeNeedsORT(t *testing.T) {
+	t.Helper()
+	if _, err := runtime.Init(""); err != nil {
+		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
+			t.Fatalf("ONNX Runtime required but not loaded: %v", err)
+		}
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+}
+
+// tinyViTFile writes quanttest's tiny ViT into dir.
+func tinyViTFile(t *testing.T, dir string) string {
+	t.Helper()
+	m, err := quanttest.ViT(quanttest.Tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "tiny.onnx")
+	if err := onnx.Save(m, path, onnx.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// quantizeCLI runs `quantscope quantize args...` in process.
+func quantizeCLI(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	root := newRootCmd(&stdout, &stderr)
+	root.SetArgs(append([]string{"quantize"}, args...))
+	err := root.ExecuteContext(context.Background())
+	return stdout.String(), stderr.String(), err
+}
+
+func TestQuantizeCheckAndCache(t *testing.T) {
+	quantizeNeedsORT(t)
+	dir := t.TempDir()
+	model := tinyViTFile(t, dir)
+	args := []string{"--model", model, "--precision", "int8", "--check", "--check-samples", "8", "--batch", "4", "--threads", "1"}
+	out, _, err := quantizeCLI(t, args...)
+	if err != nil {
+		t.Fatalf("quantize: %v", err)
+	}
+	for _, want := range []string{"precision int8", "MatMul", "int8", "weights: 8-bit", "file size:", "kept in fp32: 4 × MatMul: activation × activation (attention)",
+		"fidelity vs fp32 on 8 seeded inputs", "cosine mean", "top-1 agreement", "max abs error", "SQNR"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "(cached)") {
+		t.Errorf("first run claims a cached variant:\n%s", out)
+	}
+	variants, _ := filepath.Glob(filepath.Join(dir, "tiny.int8.*.onnx"))
+	if len(variants) != 1 {
+		t.Fatalf("variants next to the model: %v", variants)
+	}
+	again, _, err := quantizeCLI(t, args[:4]...)
+	if err != nil || !strings.Contains(again, "(cached)") || !strings.Contains(again, variants[0]) {
+		t.Errorf("second run: %v\n%s", err, again)
+	}
+}
+
+func TestQuantizeOutJSON(t *testing.T) {
+	dir := t.TempDir()
+	model := tinyViTFile(t, dir)
+	dst := filepath.Join(dir, "out", "tiny-int4.onnx")
+	out, _, err := quantizeCLI(t, "--model", model, "--precision", "int4:block=64,asym", "--out", dst, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Precision string
+		Variant   string
+		Cached    bool
+		Report    quant.Report
+		Fidelity  *quant.Fidelity
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if res.Precision != "int4:block=64,asym" || res.Variant != dst || res.Cached || res.Fidelity != nil {
+		t.Errorf("result %+v", res)
+	}
+	if res.Report.Count("MatMul", quant.PrecInt4) != 8 || res.Report.WeightBytes[4] == 0 || res.Report.FileBytesAfter == 0 {
+		t.Errorf("report %+v", res.Report)
+	}
+	if _, err := onnx.Load(dst); err != nil {
+		t.Errorf("--out file: %v", err)
+	}
+}
+
+func TestQuantizeStaticFolderAndExclude(t *testing.T) {
+	quantizeNeedsORT(t)
+	dir := t.TempDir()
+	model := tinyViTFile(t, dir)
+	images := filepath.Join(dir, "images")
+	os.Mkdir(images, 0o755)
+	for i, c := range []color.RGBA{{200, 10, 10, 255}, {10, 200, 10, 255}} {
+		img := image.NewRGBA(image.Rect(0, 0, 48, 40))
+		for p := 0; p < len(img.Pix); p += 4 {
+			img.Pix[p], img.Pix[p+1], img.Pix[p+2], img.Pix[p+3] = c.R, c.G, c.B, uint8(p%251)
+		}
+		f, _ := os.Create(filepath.Join(images, string(rune('a'+i))+".png"))
+		png.Encode(f, img)
+		f.Close()
+	}
+	os.WriteFile(filepath.Join(images, "corrupt.png"), []byte("\x89PNG broken"), 0o644)
+	out, errOut, err := quantizeCLI(t, "--model", model, "--precision", "int8-static:samples=4", "--calib-dir", images,
+		"--exclude", "head", "--threads", "1", "--out", filepath.Join(dir, "static.onnx"))
+	if err != nil {
+		t.Fatalf("quantize: %v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "warning: skipping calibration image corrupt.png") {
+		t.Errorf("stderr lacks the corrupt-image warning: %q", errOut)
+	}
+	if !strings.Contains(out, "2 samples from "+images) || !strings.Contains(out, "Gemm: excluded") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+func TestQuantizeErrors(t *testing.T) {
+	dir := t.TempDir()
+	model := tinyViTFile(t, dir)
+	b := onnx.NewBuilder("relu", 17)
+	x := b.AddInput("x", onnx.Float, onnx.Dims("n", 3, 8, 8))
+	b.AddNode("Relu", []string{x}, []string{"y"})
+	b.AddOutput("y", onnx.Float, onnx.Dims("n", 3, 8, 8))
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	relu := filepath.Join(dir, "relu.onnx")
+	if err := onnx.Save(m, relu, onnx.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		is   error
+		want string
+	}{
+		{"bad spec", []string{"--model", model, "--precision", "int4:block=7"}, quant.ErrSpec, "block"},
+		{"nothing converted", []string{"--model", relu, "--precision", "int8"}, quant.ErrNothingConverted, "nothing was converted"},
+		{"calib-dir without int8-static", []string{"--model", model, "--precision", "int8", "--calib-dir", dir}, nil, "int8-static only"},
+		{"missing model", []string{"--model", filepath.Join(dir, "nope.onnx"), "--precision", "int8"}, nil, "does not exist"},
+		{"fp32 --out", []string{"--model", model, "--precision", "fp32", "--out", filepath.Join(dir, "x.onnx")}, nil, "fp32"},
+		{"no precision", []string{"--model", model}, nil, "precision"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := quantizeCLI(t, tc.args...)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("error %v is not %v", err, tc.is)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+		})
+	}
+}

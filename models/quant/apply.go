@@ -1,0 +1,319 @@
+package quant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/onnx/onnxpb"
+)
+
+// Options are the settings of a transform that are not part of the
+// precision spec: which nodes to leave alone, and how to calibrate.
+type Options struct {
+	// Exclude names nodes (or the values they produce) kept in float32.
+	Exclude []string
+	// Calibration configures int8-static; other kinds ignore it.
+	Calibration Calibration
+	// Warn receives warnings as they happen (unreadable calibration
+	// images, ...); they also go into the Report. May be nil.
+	Warn func(msg string)
+}
+
+// state is what a transform works on.
+type state struct {
+	m       *onnx.Model
+	spec    Spec
+	opts    Options
+	ix      *graphIndex
+	types   map[string]onnx.DataType
+	t       *tracker
+	exclude map[string]bool
+	calib   *CalibrationInfo
+	warns   []string
+}
+
+func (st *state) warnf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	st.warns = append(st.warns, msg)
+	if st.opts.Warn != nil {
+		st.opts.Warn(msg)
+	}
+}
+
+// Apply converts m to the precision spec in place and reports what it
+// did. m must hold its tensors (not loaded with SkipExternalData), except
+// for fp32, which changes nothing and returns a report of the model as it
+// is.
+//
+// A spec that converts nothing on this model returns the report and an
+// error matching ErrNothingConverted: the model is then the FP32 model and
+// must not be measured as a variant. The result passes onnx.Check; a
+// transform that would produce a graph ONNX Runtime rejects is an error.
+// On error m may be partly converted: Clone it first to keep the original.
+func Apply(ctx context.Context, m *onnx.Model, spec Spec, opts Options) (*Report, error) {
+	if m == nil || m.Graph() == nil {
+		return nil, errors.New("quantize: no model")
+	}
+	if !slices.Contains(Kinds, spec.Kind) {
+		return nil, fmt.Errorf("quantize: %w: unknown precision %q", ErrSpec, spec.Kind)
+	}
+	start := time.Now()
+	g := m.Graph()
+	if err := sortedGraph(g); err != nil {
+		return nil, fmt.Errorf("quantize to %s: %w", spec, err)
+	}
+	if spec.Quantizes() {
+		if err := checkInline(g); err != nil {
+			return nil, fmt.Errorf("quantize to %s: %w", spec, err)
+		}
+	}
+	st := &state{m: m, spec: spec, opts: opts, ix: newGraphIndex(g), exclude: map[string]bool{}}
+	st.types = inferTypes(g)
+	st.t = newTracker(st.ix, st.types)
+	for _, name := range opts.Exclude {
+		st.exclude[name] = true
+	}
+	before := &onnxpb.GraphProto{Node: slices.Clone(g.GetNode()), Initializer: slices.Clone(g.GetInitializer())}
+	beforeBytes, _ := tensorBytes(before)
+	beforeNodes := len(g.GetNode())
+	before = nil
+
+	var err error
+	switch spec.Kind {
+	case FP32:
+	case FP16:
+		err = toFP16(ctx, st)
+	case Int8:
+		err = toInt8Dynamic(ctx, st)
+	case Int8Static:
+		err = toInt8Static(ctx, st)
+	case Int4:
+		err = toInt4(ctx, st)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("quantize to %s: %w", spec, err)
+	}
+	if spec.Quantizes() {
+		fixOpsets(m)
+		stampMetadata(m, spec)
+		if err := onnx.Check(m); err != nil {
+			return nil, fmt.Errorf("quantize to %s: result fails the checker: %w", spec, err)
+		}
+	}
+	r := st.t.report(spec, g)
+	r.BytesBefore, r.NodesBefore = beforeBytes, beforeNodes
+	r.Calibration = st.calib
+	r.Warnings = st.warns
+	r.Elapsed = time.Since(start)
+	if spec.Quantizes() {
+		if err := verifyReport(g, r); err != nil {
+			return r, fmt.Errorf("quantize to %s: %w", spec, err)
+		}
+		if r.NodesConverted == 0 {
+			return r, fmt.Errorf("quantize to %s: %w: the model has no node this precision converts (%d kept in fp32)", spec, ErrNothingConverted, r.NodesKept)
+		}
+	}
+	return r, nil
+}
+
+// checkInline fails on tensors whose bytes were not loaded.
+func checkInline(g *onnxpb.GraphProto) error {
+	for _, t := range g.GetInitializer() {
+		if onnx.IsExternal(t) {
+			return fmt.Errorf("initializer %s: %w", t.GetName(), onnx.ErrExternalNotLoaded)
+		}
+	}
+	return nil
+}
+
+// fixOpsets imports com.microsoft when a node uses it and raises the
+// default domain's opset to what the emitted operators need.
+func fixOpsets(m *onnx.Model) {
+	usesMS := false
+	need := int64(0)
+	for _, n := range m.Graph().GetNode() {
+		if n.GetDomain() == onnx.MicrosoftDomain {
+			usesMS = true
+		}
+		switch n.GetOpType() {
+		case "QuantizeLinear", "DequantizeLinear":
+			if isDefaultDomain(n) && attr(n, "axis") != nil {
+				need = max(need, 13) // per-axis quantization
+			}
+		case "LayerNormalization":
+			need = max(need, 17)
+		}
+	}
+	hasMS := false
+	for _, op := range m.Proto.GetOpsetImport() {
+		switch op.GetDomain() {
+		case onnx.MicrosoftDomain:
+			hasMS = true
+		case "", "ai.onnx":
+			if op.GetVersion() < need {
+				op.Version = ptr(need)
+			}
+		}
+	}
+	if usesMS && !hasMS {
+		m.Proto.OpsetImport = append(m.Proto.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: ptr(onnx.MicrosoftDomain), Version: ptr(int64(1))})
+	}
+}
+
+// Metadata keys stamped on every variant.
+const (
+	MetaPrecision = "quantscope.precision"
+	MetaVersion   = "quantscope.quantizer"
+)
+
+// stampMetadata records the spec and quantizer version in the model's
+// metadata, replacing earlier stamps.
+func stampMetadata(m *onnx.Model, spec Spec) {
+	set := func(k, v string) {
+		for _, e := range m.Proto.GetMetadataProps() {
+			if e.GetKey() == k {
+				e.Value = ptr(v)
+				return
+			}
+		}
+		m.Proto.MetadataProps = append(m.Proto.MetadataProps, &onnxpb.StringStringEntryProto{Key: ptr(k), Value: ptr(v)})
+	}
+	set(MetaPrecision, spec.String())
+	set(MetaVersion, Version)
+}
+
+// verifyReport cross-checks the reported precisions against the operators
+// actually in the graph, so a report can never claim a precision the
+// model does not run: the int4 count must match the 4-bit MatMulNBits
+// nodes and the int8 count the int8 kernels and QDQ-fed operators.
+func verifyReport(g *onnxpb.GraphProto, r *Report) error {
+	var int4, int8 int
+	dqInt8 := map[string]bool{} // outputs of DequantizeLinear of int8/uint8 constants
+	inits := map[string]onnx.DataType{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = onnx.DataTypeOf(t)
+	}
+	for _, n := range g.GetNode() {
+		if n.GetOpType() == "DequantizeLinear" && len(n.GetInput()) > 0 {
+			if dt := inits[n.GetInput()[0]]; dt == onnx.Int8 || dt == onnx.Uint8 {
+				dqInt8[n.GetOutput()[0]] = true
+			}
+		}
+	}
+	for _, n := range g.GetNode() {
+		switch n.GetOpType() {
+		case "MatMulNBits":
+			if attrInt(n, "bits", 4) == 4 {
+				int4++
+			}
+		case "DynamicQuantizeMatMul", "MatMulInteger", "ConvInteger", "MatMulIntegerToFloat", "QLinearMatMul", "QLinearConv", "QGemm":
+			int8++
+		case "MatMul", "Gemm", "Conv":
+			if len(n.GetInput()) > 1 && dqInt8[n.GetInput()[1]] {
+				int8++
+			}
+		}
+	}
+	if got := r.Count("", PrecInt4); got != int4 {
+		return fmt.Errorf("report claims %d int4 nodes, the graph has %d 4-bit MatMulNBits", got, int4)
+	}
+	if got := r.Count("", PrecInt8); got != int8 {
+		return fmt.Errorf("report claims %d int8 nodes, the graph has %d int8 kernels", got, int8)
+	}
+	return nil
+}
+
+// FileSize returns the bytes of a model file and the external data files
+// it references.
+func FileSize(path string) (int64, error) {
+	files, err := modelFiles(path)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			return 0, err
+		}
+		total += st.Size()
+	}
+	return total, nil
+}
+
+// QuantizeFile loads the model at src, converts it to spec and writes the
+// result to dst atomically, with external data when the source had any or
+// the result is large (the data file is dst's name plus ".data"). The
+// report includes both files' sizes. On ErrNothingConverted nothing is
+// written.
+func QuantizeFile(ctx context.Context, src, dst string, spec Spec, opts Options) (*Report, error) {
+	if !spec.Quantizes() {
+		return nil, fmt.Errorf("quantize %s: fp32 is the source model, not a variant", src)
+	}
+	srcSize, err := FileSize(src)
+	if err != nil {
+		return nil, fmt.Errorf("quantize %s: %w", src, err)
+	}
+	external, err := hasExternalData(src)
+	if err != nil {
+		return nil, fmt.Errorf("quantize %s: %w", src, err)
+	}
+	m, err := onnx.Load(src)
+	if err != nil {
+		return nil, fmt.Errorf("quantize: %w", err)
+	}
+	r, err := Apply(ctx, m, spec, opts)
+	if err != nil {
+		return r, err
+	}
+	if r.BytesAfter > 1<<30 {
+		external = true
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return r, fmt.Errorf("quantize %s: %w", src, err)
+	}
+	if err := onnx.Save(m, dst, onnx.SaveOptions{ExternalData: external}); err != nil {
+		return r, fmt.Errorf("quantize %s: write %s: %w", src, dst, err)
+	}
+	r.FileBytesBefore = srcSize
+	if r.FileBytesAfter, err = FileSize(dst); err != nil {
+		return r, fmt.Errorf("quantize %s: %w", src, err)
+	}
+	return r, nil
+}
+
+// hasExternalData reports whether a model file keeps tensors in external
+// files.
+func hasExternalData(path string) (bool, error) {
+	m, err := onnx.LoadWith(path, onnx.LoadOptions{SkipExternalData: true})
+	if err != nil {
+		return false, err
+	}
+	for _, t := range m.Graph().GetInitializer() {
+		if onnx.IsExternal(t) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ExcludeList splits comma-separated node names (as --exclude takes
+// them) into a list, dropping blanks.
+func ExcludeList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,269 @@
+package quant
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/quantscope/quantscope/models/onnx"
+)
+
+// Variants are cached next to the FP32 model (or, when that directory is
+// not writable, under the user cache directory), named
+//
+//	<model>.<spec slug>.<key>.onnx   (+ .data with external data)
+//	<model>.<spec slug>.<key>.onnx.report.json
+//
+// where key is a hash of the source model's bytes (the .onnx file and its
+// external data), the canonical spec, the quantizer Version and the
+// options that change the result (exclusions; for int8-static, the
+// calibration source, seed and preprocessing). A changed model, spec,
+// option or quantizer gets a new file; an old file is never mistaken for
+// a current one.
+
+// VariantResult is a variant on disk.
+type VariantResult struct {
+	// Path is the variant's .onnx file (the source itself for fp32).
+	Path string
+	// Report is the transform's report (read back from the cache when
+	// Cached).
+	Report *Report
+	// Cached is true when the variant was already on disk.
+	Cached bool
+}
+
+// Variant returns the variant of the model at src for spec, quantizing it
+// when no current cached copy exists. For fp32 it returns src with a
+// report of the model as it is. ErrNothingConverted and every other
+// failure are errors; nothing is cached for them.
+func Variant(ctx context.Context, src string, spec Spec, opts Options) (VariantResult, error) {
+	if !spec.Quantizes() {
+		m, err := onnx.LoadWith(src, onnx.LoadOptions{SkipExternalData: true})
+		if err != nil {
+			return VariantResult{}, err
+		}
+		r, err := Apply(ctx, m, spec, opts)
+		if err != nil {
+			return VariantResult{}, err
+		}
+		if r.FileBytesBefore, err = FileSize(src); err != nil {
+			return VariantResult{}, err
+		}
+		r.FileBytesAfter = r.FileBytesBefore
+		return VariantResult{Path: src, Report: r, Cached: true}, nil
+	}
+	path, err := VariantPath(src, spec, opts)
+	if err != nil {
+		return VariantResult{}, err
+	}
+	if r, ok := readCachedReport(path); ok {
+		return VariantResult{Path: path, Report: r, Cached: true}, nil
+	}
+	r, err := QuantizeFile(ctx, src, path, spec, opts)
+	if err != nil {
+		return VariantResult{}, err
+	}
+	if err := writeReport(path+".report.json", r); err != nil {
+		return VariantResult{}, fmt.Errorf("cache variant %s: %w", path, err)
+	}
+	return VariantResult{Path: path, Report: r}, nil
+}
+
+// VariantPath returns the file the variant of src for spec is cached in
+// (whether or not it exists yet).
+func VariantPath(src string, spec Spec, opts Options) (string, error) {
+	srcHash, err := SourceHash(src)
+	if err != nil {
+		return "", err
+	}
+	key, err := variantKey(srcHash, spec, opts)
+	if err != nil {
+		return "", err
+	}
+	base := strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
+	name := fmt.Sprintf("%s.%s.%s.onnx", base, spec.Slug(), key[:16])
+	dir := filepath.Dir(src)
+	if !writableDir(dir) {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("variant cache: %s is not writable and there is no user cache directory: %w", dir, err)
+		}
+		dir = filepath.Join(cache, "quantscope", "variants")
+	}
+	return filepath.Join(dir, name), nil
+}
+
+// variantKey hashes everything a variant's bytes depend on.
+func variantKey(srcHash string, spec Spec, opts Options) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "source %s\nspec %s\nquantizer %s\n", srcHash, spec, Version)
+	ex := slices.Clone(opts.Exclude)
+	slices.Sort(ex)
+	ex = slices.Compact(ex)
+	fmt.Fprintf(h, "exclude %q\n", ex)
+	if spec.Kind == Int8Static {
+		c := opts.Calibration
+		seed := c.Seed
+		if seed == 0 {
+			seed = 1
+		}
+		pre := c.Preprocess.orDefault()
+		fmt.Fprintf(h, "calib seed %d mean %v std %v crop %v\n", seed, pre.Mean, pre.Std, pre.CropRatio)
+		if c.Dir != "" {
+			files, err := ImageFiles(c.Dir)
+			if err != nil {
+				return "", err
+			}
+			// The folder's files by name, size and modification time:
+			// adding, removing or replacing an image recalibrates.
+			for _, f := range files {
+				st, err := os.Stat(f)
+				if err != nil {
+					return "", fmt.Errorf("calibration folder: %w", err)
+				}
+				fmt.Fprintf(h, "image %s %d %d\n", filepath.Base(f), st.Size(), st.ModTime().UnixNano())
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writableDir reports whether files can be created in dir.
+func writableDir(dir string) bool {
+	f, err := os.CreateTemp(dir, ".quantscope-probe-")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return true
+}
+
+// readCachedReport returns the report of a cached variant when both the
+// variant and its report exist and the report is this quantizer's.
+func readCachedReport(path string) (*Report, bool) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, false
+	}
+	raw, err := os.ReadFile(path + ".report.json")
+	if err != nil {
+		return nil, false
+	}
+	var r Report
+	if json.Unmarshal(raw, &r) != nil || r.QuantizerVersion != Version {
+		return nil, false
+	}
+	return &r, true
+}
+
+// writeReport writes r as JSON atomically.
+func writeReport(path string, r *Report) error {
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(raw, '\n'))
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames
+// it into place.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// SourceHash returns the SHA-256 of a model: its .onnx file and the
+// external data files it references, in name order. The result is
+// remembered in <model>.sha256 beside the model (when writable), keyed by
+// the files' sizes and modification times, so a large model is hashed
+// once.
+func SourceHash(path string) (string, error) {
+	files, err := modelFiles(path)
+	if err != nil {
+		return "", err
+	}
+	var stamp strings.Builder
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			return "", fmt.Errorf("hash %s: %w", path, err)
+		}
+		fmt.Fprintf(&stamp, "%s %d %d\n", filepath.Base(f), st.Size(), st.ModTime().UnixNano())
+	}
+	side := path + ".sha256"
+	if raw, err := os.ReadFile(side); err == nil {
+		if sum, rest, ok := strings.Cut(string(raw), "\n"); ok && rest == stamp.String() && len(sum) == 64 {
+			return sum, nil
+		}
+	}
+	h := sha256.New()
+	for _, f := range files {
+		if err := hashFile(h, f); err != nil {
+			return "", fmt.Errorf("hash %s: %w", path, err)
+		}
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	_ = writeFileAtomic(side, []byte(sum+"\n"+stamp.String())) // a cache: failing to write it is fine
+	return sum, nil
+}
+
+func hashFile(h io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(h, bufio.NewReaderSize(f, 1<<20))
+	return err
+}
+
+// modelFiles returns the model file and its external data files.
+func modelFiles(path string) ([]string, error) {
+	m, err := onnx.LoadWith(path, onnx.LoadOptions{SkipExternalData: true})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var extra []string
+	for _, t := range m.Graph().GetInitializer() {
+		for _, e := range t.GetExternalData() {
+			if e.GetKey() == "location" && !seen[e.GetValue()] {
+				seen[e.GetValue()] = true
+				extra = append(extra, filepath.Join(filepath.Dir(path), e.GetValue()))
+			}
+		}
+	}
+	slices.Sort(extra)
+	for _, f := range extra {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("model %s: external data file %s is missing", path, filepath.Base(f))
+		}
+	}
+	return append([]string{path}, extra...), nil
+}

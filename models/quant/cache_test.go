@@ -1,0 +1,158 @@
+package quant
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/quant/quanttest"
+)
+
+func saveTiny(t *testing.T, dir string, seed uint64, external bool) string {
+	t.Helper()
+	cfg := quanttest.Tiny
+	cfg.Seed = seed
+	m, err := quanttest.ViT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "tiny.onnx")
+	if err := onnx.Save(m, path, onnx.SaveOptions{ExternalData: external, SizeThreshold: 256}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestVariantCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := saveTiny(t, dir, 1, false)
+	int4 := MustParseSpec("int4:block=64")
+
+	first, err := Variant(ctx, src, int4, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Cached || filepath.Dir(first.Path) != dir || !strings.HasPrefix(filepath.Base(first.Path), "tiny.int4-block64.") {
+		t.Errorf("first build: %+v", first)
+	}
+	if _, err := onnx.Load(first.Path); err != nil {
+		t.Fatalf("cached variant does not load: %v", err)
+	}
+	second, err := Variant(ctx, src, int4, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cached || second.Path != first.Path || second.Report.NodesConverted != first.Report.NodesConverted ||
+		second.Report.Count("MatMul", PrecInt4) != 8 {
+		t.Errorf("second call: cached %v path %s report %+v", second.Cached, second.Path, second.Report)
+	}
+
+	keyOf := func(spec string, opts Options) string {
+		p, err := VariantPath(src, MustParseSpec(spec), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := keyOf("int4:block=64", Options{})
+	if base != first.Path {
+		t.Errorf("VariantPath %s ≠ built %s", base, first.Path)
+	}
+	for name, other := range map[string]string{
+		"another spec":    keyOf("int4:block=64,asym", Options{}),
+		"an exclusion":    keyOf("int4:block=64", Options{Exclude: []string{"head"}}),
+		"same spec, int8": keyOf("int8", Options{}),
+	} {
+		if other == base {
+			t.Errorf("%s maps to the same variant file", name)
+		}
+	}
+	if keyOf("int4:sym,block=64,accuracy_level=4", Options{}) != base {
+		t.Error("an equivalent spec spelling maps to another file")
+	}
+	if keyOf("int8", Options{Exclude: []string{"a", "b"}}) != keyOf("int8", Options{Exclude: []string{"b", "a", "a"}}) {
+		t.Error("exclusion order changes the key")
+	}
+
+	// A changed model gets a new variant.
+	if err := os.Remove(src); err != nil {
+		t.Fatal(err)
+	}
+	saveTiny(t, dir, 2, false)
+	if keyOf("int4:block=64", Options{}) == base {
+		t.Error("a changed source model maps to the old variant")
+	}
+
+	// A report from another quantizer version is not trusted.
+	if err := os.WriteFile(first.Path+".report.json", []byte(`{"quantizer_version":"quant/0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := readCachedReport(first.Path); ok {
+		t.Error("report of another quantizer version accepted")
+	}
+}
+
+func TestVariantExternalDataAndFP32(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := saveTiny(t, dir, 1, true)
+	h1, err := SourceHash(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The data file is part of the hash.
+	data := src + ".data"
+	raw, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)-1] ^= 1
+	if err := os.WriteFile(data, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h2, err := SourceHash(src)
+	if err != nil || h2 == h1 {
+		t.Errorf("hash after changing the data file: %s (was %s), %v", h2, h1, err)
+	}
+	v, err := Variant(ctx, src, MustParseSpec("fp32"), Options{})
+	if err != nil || v.Path != src || v.Report.NodesConverted != 0 || v.Report.FileBytesBefore == 0 {
+		t.Errorf("fp32 variant: %+v, %v", v, err)
+	}
+	r, err := Variant(ctx, src, MustParseSpec("int8"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(r.Path + ".data"); err != nil {
+		t.Errorf("variant of an external-data model has no data file: %v", err)
+	}
+}
+
+func TestVariantNothingConvertedCachesNothing(t *testing.T) {
+	dir := t.TempDir()
+	b := onnx.NewBuilder("g", 17)
+	x := b.AddInput("x", onnx.Float, onnx.Dims(1, 3, 8, 8))
+	b.AddNode("Relu", []string{x}, []string{"y"})
+	b.AddOutput("y", onnx.Float, onnx.Dims(1, 3, 8, 8))
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "relu.onnx")
+	if err := onnx.Save(m, src, onnx.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Variant(context.Background(), src, MustParseSpec("int4"), Options{}); !errors.Is(err, ErrNothingConverted) {
+		t.Errorf("err = %v, want ErrNothingConverted", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "int4") {
+			t.Errorf("%s written for a variant that converted nothing", e.Name())
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package quant_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/quantscope/quantscope/models/quant"
+	"github.com/quantscope/quantscope/models/quant/quanttest"
+)
+
+// TestCNNOnORT converts a small CNN: int8 turns every convolution
+// (depthwise included) into ConvInteger and the head into
+// DynamicQuantizeMatMul; int4 converts the head only and says why the
+// convolutions stay float.
+func TestCNNOnORT(t *testing.T) {
+	requireORT(t)
+	src, err := quanttest.CNN(5, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := quanttest.ViTConfig{Image: 32}
+	inputs := quanttest.Inputs(cfg, 16, 3)
+	ref := runModel(t, saveModel(t, src, "cnn.onnx"), inputs, vitShape(cfg), 8)
+	tests := []struct {
+		spec              string
+		convPrec          quant.Precision
+		minCosine         float64
+		convInteger, dqmm int
+	}{
+		{"int8", quant.PrecInt8, 0.999, 3, 1},
+		{"int8:per-tensor", quant.PrecInt8, 0.995, 3, 1},
+		{"int4", quant.PrecFP32, 0.99, 0, 0},
+		{"fp16", quant.PrecFP16, 0.9999, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.spec, func(t *testing.T) {
+			m := src.Clone()
+			r, err := quant.Apply(context.Background(), m, quant.MustParseSpec(tc.spec), quant.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Count("Conv", tc.convPrec); got != 3 {
+				t.Errorf("%d Convs in %s, want 3", got, tc.convPrec)
+			}
+			if got := countNodes(m, "ConvInteger"); got != tc.convInteger {
+				t.Errorf("%d ConvInteger nodes, want %d", got, tc.convInteger)
+			}
+			if got := countNodes(m, "DynamicQuantizeMatMul"); got != tc.dqmm {
+				t.Errorf("%d DynamicQuantizeMatMul nodes, want %d", got, tc.dqmm)
+			}
+			if tc.spec == "int8" && countNodes(m, "DynamicQuantizeLinear") != 3 {
+				t.Errorf("%d DynamicQuantizeLinear, want one per Conv input (3)", countNodes(m, "DynamicQuantizeLinear"))
+			}
+			got := runModel(t, saveModel(t, m, "variant.onnx"), inputs, vitShape(cfg), 8)
+			f, err := quant.CompareOutputs(ref, got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %s", tc.spec, f)
+			if f.CosineMean < tc.minCosine {
+				t.Errorf("fidelity %s, want cosine ≥ %g", f, tc.minCosine)
+			}
+		})
+	}
+}

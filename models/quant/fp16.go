@@ -1,0 +1,437 @@
+package quant
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/onnx/onnxpb"
+)
+
+// fp16BlockList is ONNX Runtime's float16 converter's default op block
+// list (operators without float16 kernels or whose float16 results are
+// wrong), plus DynamicQuantizeLinear, which only takes float32.
+var fp16BlockList = map[string]bool{
+	"ArrayFeatureExtractor": true, "Binarizer": true, "CastMap": true, "CategoryMapper": true,
+	"DictVectorizer": true, "FeatureVectorizer": true, "Imputer": true, "LabelEncoder": true,
+	"LinearClassifier": true, "LinearRegressor": true, "Normalizer": true, "OneHotEncoder": true,
+	"RandomUniformLike": true, "SVMClassifier": true, "SVMRegressor": true, "Scaler": true,
+	"TreeEnsembleClassifier": true, "TreeEnsembleRegressor": true, "ZipMap": true,
+	"NonMaxSuppression": true, "TopK": true, "RoiAlign": true, "Range": true, "CumSum": true,
+	"Min": true, "Max": true, "Upsample": true, "DynamicQuantizeLinear": true,
+}
+
+// fp16MixedOps are kept in float32 by fp16:mixed: their reductions
+// overflow or lose precision in float16 on deep models.
+var fp16MixedOps = []string{"LayerNormalization", "Softmax"}
+
+// fp16FloatInputs lists inputs that stay float32 even on converted nodes.
+var fp16FloatInputs = map[string][]int{"Resize": {2}}
+
+// toFP16 converts float32 tensors and activations to float16. Graph
+// inputs and outputs stay float32, with one Cast at each boundary; nodes
+// of blocked op types (fp16BlockList, spec.KeepOps, fp16:mixed's
+// LayerNormalization and Softmax, operators of other domains, nodes with
+// subgraphs) and excluded nodes stay float32, with Casts where their
+// values meet float16 ones; Cast(to=FLOAT) becomes Cast(to=FLOAT16);
+// initializers and Constants are converted with values clamped to ±65504;
+// chains of float Casts left behind are collapsed.
+func toFP16(ctx context.Context, st *state) error {
+	ix, types, g := st.ix, st.types, st.ix.g
+	blockOps := map[string]bool{}
+	for op := range fp16BlockList {
+		blockOps[op] = true
+	}
+	for _, op := range st.spec.KeepOps {
+		blockOps[op] = true
+	}
+	if st.spec.Mixed {
+		for _, op := range fp16MixedOps {
+			blockOps[op] = true
+		}
+	}
+	blocked := func(n *onnxpb.NodeProto) bool {
+		if !isDefaultDomain(n) || len(subgraphsOf(n)) > 0 || blockOps[n.GetOpType()] {
+			return true
+		}
+		return st.exclude[n.GetName()] || (len(n.GetOutput()) > 0 && st.exclude[n.GetOutput()[0]])
+	}
+	isConst := func(n *onnxpb.NodeProto) bool { return n.GetOpType() == "Constant" && isDefaultDomain(n) }
+
+	// Constants with value_float(s) become tensor-valued, so that one
+	// code path converts them.
+	for _, n := range g.GetNode() {
+		if isConst(n) {
+			normalizeConstant(n)
+		}
+	}
+	ix.rebuild()
+
+	// Which node outputs become float16.
+	half := map[string]bool{}
+	for _, n := range g.GetNode() {
+		if isConst(n) || blocked(n) {
+			continue
+		}
+		for i, o := range n.GetOutput() {
+			if o == "" || types[o] != onnx.Float {
+				continue
+			}
+			if n.GetOpType() == "LayerNormalization" && i > 0 {
+				continue // Mean and InvStdDev follow stash_type
+			}
+			half[o] = true
+		}
+	}
+	// Graph outputs keep float32: their producers write <name>_fp16,
+	// and a Cast restores the name.
+	e := &emitter{ix: ix}
+	rename := map[string]string{}
+	for _, out := range g.GetOutput() {
+		name := out.GetName()
+		if half[name] {
+			internal := ix.unique(name + "_fp16")
+			rename[name] = internal
+			half[internal] = true
+			e.node("", "Cast", name+"_output_cast", []string{internal}, []string{name}, onnx.AttrInt("to", int64(onnx.Float)))
+		}
+	}
+	for _, n := range g.GetNode() {
+		for i, o := range n.GetOutput() {
+			if r, ok := rename[o]; ok {
+				n.Output[i] = r
+			}
+		}
+		for i, in := range n.GetInput() {
+			if r, ok := rename[in]; ok {
+				n.Input[i] = r
+			}
+		}
+	}
+
+	// Data values (initializers, Constants): which precisions their
+	// consumers want.
+	type want struct{ half, float bool }
+	data := map[string]*want{}
+	isData := func(v string) bool {
+		if _, ok := ix.inits[v]; ok && !ix.declared[v] {
+			return true
+		}
+		p := ix.producer[v]
+		return p != nil && isConst(p)
+	}
+	wantsHalf := func(n *onnxpb.NodeProto, i int) bool {
+		if blocked(n) {
+			return false
+		}
+		for _, fi := range fp16FloatInputs[n.GetOpType()] {
+			if fi == i {
+				return false
+			}
+		}
+		return true
+	}
+	for _, n := range g.GetNode() {
+		if isConst(n) {
+			continue
+		}
+		for i, in := range n.GetInput() {
+			if in == "" || types[in] != onnx.Float || !isData(in) {
+				continue
+			}
+			w := data[in]
+			if w == nil {
+				w = &want{}
+				data[in] = w
+			}
+			if wantsHalf(n, i) {
+				w.half = true
+			} else {
+				w.float = true
+			}
+		}
+	}
+	halfData := map[string]string{} // data value → its float16 version
+	for v, w := range data {
+		if !w.half {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if t, ok := ix.inits[v]; ok {
+			if !w.float {
+				ix.collect(int64(3 * len(t.GetRawData()))) // the old bytes and the decoded copy
+				if err := tensorToFP16(t); err != nil {
+					return err
+				}
+				halfData[v] = v
+				continue
+			}
+			cp := &onnxpb.TensorProto{Name: ptr(ix.unique(v + "_fp16")), Dims: t.GetDims(), DataType: t.DataType, RawData: t.GetRawData(), FloatData: t.GetFloatData()}
+			if err := tensorToFP16(cp); err != nil {
+				return err
+			}
+			e.inits = append(e.inits, cp)
+			halfData[v] = cp.GetName()
+			continue
+		}
+		p := ix.producer[v]
+		if !w.float {
+			if err := tensorToFP16(attr(p, "value").GetT()); err != nil {
+				return err
+			}
+			halfData[v] = v
+			continue
+		}
+		cp := &onnxpb.TensorProto{Dims: attr(p, "value").GetT().GetDims(), DataType: attr(p, "value").GetT().DataType,
+			RawData: attr(p, "value").GetT().GetRawData(), FloatData: attr(p, "value").GetT().GetFloatData()}
+		if err := tensorToFP16(cp); err != nil {
+			return err
+		}
+		out := ix.unique(v + "_fp16")
+		e.node("", "Constant", out, nil, []string{out}, onnx.AttrTensor("value", cp))
+		halfData[v] = out
+	}
+
+	// Rewire every float input to the precision its consumer runs in.
+	casts := map[string]string{} // value + target → cast output
+	castTo := func(v string, to onnx.DataType) string {
+		key := v + "\x00" + to.String()
+		if c, ok := casts[key]; ok {
+			return c
+		}
+		suffix := "_to_fp32"
+		if to == onnx.Float16 {
+			suffix = "_to_fp16"
+		}
+		out := ix.unique(v + suffix)
+		e.node("", "Cast", v+suffix, []string{v}, []string{out}, onnx.AttrInt("to", int64(to)))
+		casts[key] = out
+		return out
+	}
+	origType := func(v string) onnx.DataType {
+		for orig, r := range rename {
+			if r == v {
+				return types[orig]
+			}
+		}
+		return types[v]
+	}
+	for _, n := range g.GetNode() {
+		if isConst(n) {
+			continue
+		}
+		conv := !blocked(n)
+		for i, in := range n.GetInput() {
+			if in == "" || origType(in) != onnx.Float {
+				continue
+			}
+			wantHalf := wantsHalf(n, i)
+			if isData(in) {
+				if wantHalf {
+					n.Input[i] = halfData[in]
+				}
+				continue
+			}
+			switch {
+			case wantHalf && !half[in]:
+				n.Input[i] = castTo(in, onnx.Float16)
+			case !wantHalf && half[in]:
+				n.Input[i] = castTo(in, onnx.Float)
+			}
+		}
+		if conv {
+			convertNodeAttrs(n)
+			if touchesType(n, types, onnx.Float) && n.GetOpType() != "Shape" && n.GetOpType() != "Size" {
+				st.t.set(n.GetName(), PrecFP16)
+			}
+		} else if touchesType(n, types, onnx.Float) && !isConst(n) {
+			if blockOps[n.GetOpType()] || !isDefaultDomain(n) {
+				st.t.keep(n, "op type kept in fp32")
+			} else {
+				st.t.keep(n, "excluded")
+			}
+		}
+	}
+	g.Node = append(g.Node, e.nodes...)
+	g.Initializer = append(g.Initializer, e.inits...)
+	if err := sortedGraph(g); err != nil {
+		return err
+	}
+	// Declared intermediate types follow the conversion (before
+	// collapseCasts, which infers types from them).
+	for _, vi := range g.GetValueInfo() {
+		if half[vi.GetName()] && elemTypeOf(vi) == onnx.Float {
+			setElemType(vi, onnx.Float16)
+		}
+	}
+	collapseCasts(g)
+	pruneUnused(g)
+	ix.rebuild()
+	return e.err
+}
+
+// normalizeConstant turns a Constant's value_float / value_floats into an
+// equivalent tensor-valued Constant.
+func normalizeConstant(n *onnxpb.NodeProto) {
+	for i, a := range n.GetAttribute() {
+		var t *onnxpb.TensorProto
+		var err error
+		switch a.GetName() {
+		case "value_float":
+			t, err = onnx.NewTensorFloat32("", nil, []float32{a.GetF()})
+		case "value_floats":
+			t, err = onnx.NewTensorFloat32("", []int64{int64(len(a.GetFloats()))}, a.GetFloats())
+		default:
+			continue
+		}
+		if err == nil {
+			n.Attribute[i] = onnx.AttrTensor("value", t)
+		}
+	}
+}
+
+// tensorToFP16 converts a FLOAT tensor to FLOAT16 in place, finite values
+// beyond the float16 range clamped to ±65504.
+func tensorToFP16(t *onnxpb.TensorProto) error {
+	if t == nil || onnx.DataTypeOf(t) != onnx.Float {
+		return nil
+	}
+	v, err := onnx.TensorFloat32(t)
+	if err != nil {
+		return fmt.Errorf("convert %s to float16: %w", t.GetName(), err)
+	}
+	h, err := onnx.NewTensorFloat16(t.GetName(), t.GetDims(), onnx.Float32sToFloat16sClamped(v))
+	if err != nil {
+		return fmt.Errorf("convert %s to float16: %w", t.GetName(), err)
+	}
+	t.DataType, t.RawData, t.FloatData = h.DataType, h.RawData, nil
+	return nil
+}
+
+// convertNodeAttrs retargets a converted node's float32 attributes:
+// Cast(to=FLOAT), ConstantOfShape's value, random generators' dtype.
+func convertNodeAttrs(n *onnxpb.NodeProto) {
+	switch n.GetOpType() {
+	case "Cast":
+		if a := attr(n, "to"); a != nil && onnx.DataType(a.GetI()) == onnx.Float {
+			setAttr(n, onnx.AttrInt("to", int64(onnx.Float16)))
+		}
+	case "ConstantOfShape":
+		a := attr(n, "value")
+		if a == nil {
+			t, _ := onnx.NewTensorFloat16("", []int64{1}, []uint16{0})
+			setAttr(n, onnx.AttrTensor("value", t))
+		} else if a.GetT() != nil {
+			_ = tensorToFP16(a.GetT())
+		}
+	case "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "EyeLike":
+		if a := attr(n, "dtype"); a != nil && onnx.DataType(a.GetI()) == onnx.Float {
+			setAttr(n, onnx.AttrInt("dtype", int64(onnx.Float16)))
+		} else if a == nil && (n.GetOpType() == "RandomNormal" || n.GetOpType() == "RandomUniform") {
+			setAttr(n, onnx.AttrInt("dtype", int64(onnx.Float16)))
+		}
+	}
+}
+
+// isFloatType reports whether dt is a floating-point type a Cast chain
+// may skip through.
+func isFloatType(dt onnx.DataType) bool {
+	return dt == onnx.Float || dt == onnx.Float16 || dt == onnx.Double
+}
+
+// collapseCasts removes back-to-back Casts: Cast(Cast(x, to=T1), to=T2)
+// with T1 and T2 floating types reads x directly (skipping an
+// intermediate rounding), and a Cast to the type its input already has is
+// removed. Casts whose output is a graph output stay. g must be sorted;
+// it stays sorted.
+func collapseCasts(g *onnxpb.GraphProto) {
+	for {
+		types := inferTypes(g)
+		producer := map[string]*onnxpb.NodeProto{}
+		for _, n := range g.GetNode() {
+			for _, o := range n.GetOutput() {
+				producer[o] = n
+			}
+		}
+		outputs := map[string]bool{}
+		for _, o := range g.GetOutput() {
+			outputs[o.GetName()] = true
+		}
+		isCast := func(n *onnxpb.NodeProto) bool {
+			return n != nil && n.GetOpType() == "Cast" && isDefaultDomain(n) && len(n.GetInput()) == 1 && len(n.GetOutput()) == 1
+		}
+		changed := false
+		replace := map[string]string{}
+		var drop *onnxpb.NodeProto
+		for _, n := range g.GetNode() {
+			if !isCast(n) {
+				continue
+			}
+			to := onnx.DataType(attrInt(n, "to", 0))
+			if p := producer[n.GetInput()[0]]; isCast(p) {
+				t1 := onnx.DataType(attrInt(p, "to", 0))
+				if isFloatType(t1) && isFloatType(to) {
+					n.Input[0] = p.GetInput()[0]
+					changed = true
+					break
+				}
+			}
+			if types[n.GetInput()[0]] == to && !outputs[n.GetOutput()[0]] {
+				replace[n.GetOutput()[0]] = n.GetInput()[0]
+				drop = n
+				changed = true
+				break
+			}
+		}
+		if !changed {
+			return
+		}
+		if drop != nil {
+			nodes := g.Node[:0]
+			for _, n := range g.GetNode() {
+				if n != drop {
+					nodes = append(nodes, n)
+				}
+			}
+			g.Node = nodes
+			for _, n := range g.GetNode() {
+				for i, in := range n.GetInput() {
+					if r, ok := replace[in]; ok {
+						n.Input[i] = r
+					}
+				}
+			}
+		}
+		pruneUnusedCasts(g)
+	}
+}
+
+// pruneUnusedCasts drops Cast nodes whose output nothing reads.
+func pruneUnusedCasts(g *onnxpb.GraphProto) {
+	for {
+		used := map[string]bool{}
+		for _, n := range g.GetNode() {
+			for _, in := range n.GetInput() {
+				used[in] = true
+			}
+		}
+		for _, o := range g.GetOutput() {
+			used[o.GetName()] = true
+		}
+		nodes := g.Node[:0]
+		removed := false
+		for _, n := range g.GetNode() {
+			if n.GetOpType() == "Cast" && len(n.GetOutput()) == 1 && !used[n.GetOutput()[0]] {
+				removed = true
+				continue
+			}
+			nodes = append(nodes, n)
+		}
+		g.Node = nodes
+		if !removed {
+			return
+		}
+	}
+}

@@ -1,0 +1,417 @@
+package quant
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/onnx/onnxpb"
+)
+
+// graphIndex answers the questions the transforms ask about a graph: who
+// produces and who consumes a value, which values are constants, and which
+// names are free. Transforms that change the graph update it through its
+// methods or rebuild it.
+type graphIndex struct {
+	g         *onnxpb.GraphProto
+	inits     map[string]*onnxpb.TensorProto
+	producer  map[string]*onnxpb.NodeProto
+	consumers map[string][]*onnxpb.NodeProto
+	outputs   map[string]bool                   // graph outputs
+	inputs    map[string]*onnxpb.ValueInfoProto // graph inputs that are not initializers
+	declared  map[string]bool                   // every graph input, initializers included
+	used      map[string]bool                   // every value and node name
+	garbage   int64                             // bytes released since the last collection (see linear.weight)
+	next      map[string]int
+}
+
+func newGraphIndex(g *onnxpb.GraphProto) *graphIndex {
+	ix := &graphIndex{g: g, used: map[string]bool{}, next: map[string]int{}}
+	ix.rebuild()
+	return ix
+}
+
+// rebuild recomputes the maps from the graph after structural changes.
+func (ix *graphIndex) rebuild() {
+	g := ix.g
+	ix.inits = make(map[string]*onnxpb.TensorProto, len(g.GetInitializer()))
+	ix.producer = map[string]*onnxpb.NodeProto{}
+	ix.consumers = map[string][]*onnxpb.NodeProto{}
+	ix.outputs = map[string]bool{}
+	ix.inputs = map[string]*onnxpb.ValueInfoProto{}
+	ix.declared = map[string]bool{}
+	for _, t := range g.GetInitializer() {
+		ix.inits[t.GetName()] = t
+		ix.used[t.GetName()] = true
+	}
+	for _, in := range g.GetInput() {
+		ix.used[in.GetName()] = true
+		ix.declared[in.GetName()] = true
+		if _, isInit := ix.inits[in.GetName()]; !isInit {
+			ix.inputs[in.GetName()] = in
+		}
+	}
+	for _, out := range g.GetOutput() {
+		ix.outputs[out.GetName()] = true
+		ix.used[out.GetName()] = true
+	}
+	for _, vi := range g.GetValueInfo() {
+		ix.used[vi.GetName()] = true
+	}
+	for _, n := range g.GetNode() {
+		ix.used[n.GetName()] = true
+		for _, o := range n.GetOutput() {
+			if o != "" {
+				ix.producer[o] = n
+				ix.used[o] = true
+			}
+		}
+		seen := map[string]bool{}
+		for _, in := range n.GetInput() {
+			if in != "" && !seen[in] {
+				seen[in] = true
+				ix.consumers[in] = append(ix.consumers[in], n)
+			}
+		}
+	}
+}
+
+// unique returns a value or node name starting with prefix that the graph
+// does not use yet, and reserves it.
+func (ix *graphIndex) unique(prefix string) string {
+	if prefix == "" {
+		prefix = "v"
+	}
+	name := prefix
+	for ix.used[name] {
+		ix.next[prefix]++
+		name = prefix + "_" + strconv.Itoa(ix.next[prefix])
+	}
+	ix.used[name] = true
+	return name
+}
+
+// constTensor returns the tensor behind a constant value: an initializer
+// that is not also a graph input, or the output of a Constant node holding
+// a tensor attribute.
+func (ix *graphIndex) constTensor(name string) *onnxpb.TensorProto {
+	if t, ok := ix.inits[name]; ok {
+		if ix.declared[name] {
+			// Old IR versions list initializers as inputs, which makes
+			// them overridable at run time: not constants.
+			return nil
+		}
+		return t
+	}
+	if p := ix.producer[name]; p != nil && p.GetOpType() == "Constant" && p.GetDomain() == "" {
+		for _, a := range p.GetAttribute() {
+			if a.GetName() == "value" && a.GetT() != nil {
+				return a.GetT()
+			}
+		}
+	}
+	return nil
+}
+
+// constFloat32 decodes a constant FLOAT value.
+func (ix *graphIndex) constFloat32(name string) ([]float32, []int64, bool) {
+	t := ix.constTensor(name)
+	if t == nil || onnx.DataTypeOf(t) != onnx.Float {
+		return nil, nil, false
+	}
+	v, err := onnx.TensorFloat32(t)
+	if err != nil {
+		return nil, nil, false
+	}
+	return v, t.GetDims(), true
+}
+
+// constInt64 decodes a constant INT64 value.
+func (ix *graphIndex) constInt64(name string) ([]int64, bool) {
+	t := ix.constTensor(name)
+	if t == nil || onnx.DataTypeOf(t) != onnx.Int64 {
+		return nil, false
+	}
+	v, err := onnx.TensorInt64(t)
+	if err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// onlyConsumer returns the single node consuming name, or nil when the
+// value has several consumers or is a graph output.
+func (ix *graphIndex) onlyConsumer(name string) *onnxpb.NodeProto {
+	if ix.outputs[name] {
+		return nil
+	}
+	if cs := ix.consumers[name]; len(cs) == 1 {
+		return cs[0]
+	}
+	return nil
+}
+
+// attr returns the node's attribute called name, or nil.
+func attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// attrInt returns an INT attribute or def when absent.
+func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
+	if a := attr(n, name); a != nil {
+		return a.GetI()
+	}
+	return def
+}
+
+// attrFloat returns a FLOAT attribute or def when absent.
+func attrFloat(n *onnxpb.NodeProto, name string, def float32) float32 {
+	if a := attr(n, name); a != nil {
+		return a.GetF()
+	}
+	return def
+}
+
+// attrInts returns an INTS attribute (nil when absent).
+func attrInts(n *onnxpb.NodeProto, name string) []int64 {
+	if a := attr(n, name); a != nil {
+		return a.GetInts()
+	}
+	return nil
+}
+
+// setAttr replaces or adds an attribute.
+func setAttr(n *onnxpb.NodeProto, a *onnxpb.AttributeProto) {
+	for i, old := range n.GetAttribute() {
+		if old.GetName() == a.GetName() {
+			n.Attribute[i] = a
+			return
+		}
+	}
+	n.Attribute = append(n.Attribute, a)
+}
+
+// nodeLabel names a node for reports and errors.
+func nodeLabel(n *onnxpb.NodeProto) string {
+	if n.GetName() != "" {
+		return n.GetName()
+	}
+	if len(n.GetOutput()) > 0 {
+		return n.GetOpType() + "→" + n.GetOutput()[0]
+	}
+	return n.GetOpType()
+}
+
+// opKey is the report key of a node's operator.
+func opKey(n *onnxpb.NodeProto) string { return onnx.OpKey(n.GetDomain(), n.GetOpType()) }
+
+// isDefaultDomain reports whether n is an ai.onnx operator.
+func isDefaultDomain(n *onnxpb.NodeProto) bool {
+	d := n.GetDomain()
+	return d == "" || d == "ai.onnx"
+}
+
+// elemTypeOf returns the element type a ValueInfoProto declares (Undefined
+// when it is not a tensor).
+func elemTypeOf(vi *onnxpb.ValueInfoProto) onnx.DataType {
+	if tt := vi.GetType().GetTensorType(); tt != nil {
+		return onnx.DataType(tt.GetElemType())
+	}
+	return onnx.Undefined
+}
+
+// setElemType changes the element type a ValueInfoProto declares.
+func setElemType(vi *onnxpb.ValueInfoProto, dt onnx.DataType) {
+	if tt := vi.GetType().GetTensorType(); tt != nil {
+		tt.ElemType = ptr(int32(dt))
+	}
+}
+
+// staticShape returns the fixed dims of a ValueInfoProto; symbolic or
+// unknown dims are -1. ok is false when the rank is unknown.
+func staticShape(vi *onnxpb.ValueInfoProto) ([]int64, bool) {
+	tt := vi.GetType().GetTensorType()
+	if tt == nil || tt.GetShape() == nil {
+		return nil, false
+	}
+	dims := make([]int64, len(tt.GetShape().GetDim()))
+	for i, d := range tt.GetShape().GetDim() {
+		if v, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && v.DimValue > 0 {
+			dims[i] = v.DimValue
+		} else {
+			dims[i] = -1
+		}
+	}
+	return dims, true
+}
+
+// valueShape finds the declared shape of a value: graph input, output or
+// value_info.
+func (ix *graphIndex) valueShape(name string) ([]int64, bool) {
+	for _, list := range [][]*onnxpb.ValueInfoProto{ix.g.GetInput(), ix.g.GetValueInfo(), ix.g.GetOutput()} {
+		for _, vi := range list {
+			if vi.GetName() == name {
+				return staticShape(vi)
+			}
+		}
+	}
+	return nil, false
+}
+
+// inferTypes assigns an element type to every value of g it can: graph
+// inputs, initializers and declared value_info first, then node outputs by
+// operator rules, in topological order (g must be sorted). Values it cannot
+// type are absent from the map.
+func inferTypes(g *onnxpb.GraphProto) map[string]onnx.DataType {
+	types := map[string]onnx.DataType{}
+	for _, t := range g.GetInitializer() {
+		types[t.GetName()] = onnx.DataTypeOf(t)
+	}
+	declared := map[string]onnx.DataType{}
+	for _, list := range [][]*onnxpb.ValueInfoProto{g.GetInput(), g.GetValueInfo(), g.GetOutput()} {
+		for _, vi := range list {
+			if dt := elemTypeOf(vi); dt != onnx.Undefined {
+				declared[vi.GetName()] = dt
+			}
+		}
+	}
+	for _, in := range g.GetInput() {
+		if dt, ok := declared[in.GetName()]; ok {
+			if _, isInit := types[in.GetName()]; !isInit {
+				types[in.GetName()] = dt
+			}
+		}
+	}
+	for _, n := range g.GetNode() {
+		outs := outputTypes(n, types)
+		for i, o := range n.GetOutput() {
+			if o == "" {
+				continue
+			}
+			if dt, ok := declared[o]; ok {
+				types[o] = dt
+			} else if i < len(outs) && outs[i] != onnx.Undefined {
+				types[o] = outs[i]
+			}
+		}
+	}
+	return types
+}
+
+// outputTypes applies the element type rules of n's operator.
+func outputTypes(n *onnxpb.NodeProto, types map[string]onnx.DataType) []onnx.DataType {
+	in := func(i int) onnx.DataType {
+		if i < len(n.GetInput()) {
+			return types[n.GetInput()[i]]
+		}
+		return onnx.Undefined
+	}
+	nOut := len(n.GetOutput())
+	all := func(dt onnx.DataType) []onnx.DataType {
+		out := make([]onnx.DataType, nOut)
+		for i := range out {
+			out[i] = dt
+		}
+		return out
+	}
+	if !isDefaultDomain(n) {
+		switch n.GetOpType() {
+		case "DynamicQuantizeMatMul", "MatMulIntegerToFloat":
+			return all(onnx.Float)
+		}
+		return all(in(0))
+	}
+	switch n.GetOpType() {
+	case "Cast":
+		return all(onnx.DataType(attrInt(n, "to", 0)))
+	case "CastLike":
+		return all(in(1))
+	case "Shape", "Size", "NonZero", "ArgMax", "ArgMin":
+		return all(onnx.Int64)
+	case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf":
+		return all(onnx.Bool)
+	case "Constant":
+		for _, a := range n.GetAttribute() {
+			switch a.GetName() {
+			case "value":
+				return all(onnx.DataTypeOf(a.GetT()))
+			case "value_float", "value_floats":
+				return all(onnx.Float)
+			case "value_int", "value_ints":
+				return all(onnx.Int64)
+			case "value_string", "value_strings":
+				return all(onnx.String)
+			}
+		}
+		return all(onnx.Undefined)
+	case "ConstantOfShape":
+		if a := attr(n, "value"); a != nil && a.GetT() != nil {
+			return all(onnx.DataTypeOf(a.GetT()))
+		}
+		return all(onnx.Float)
+	case "RandomNormal", "RandomUniform":
+		return all(onnx.DataType(attrInt(n, "dtype", int64(onnx.Float))))
+	case "RandomNormalLike", "RandomUniformLike", "EyeLike":
+		if a := attr(n, "dtype"); a != nil {
+			return all(onnx.DataType(a.GetI()))
+		}
+		return all(in(0))
+	case "Where":
+		return all(in(1))
+	case "QuantizeLinear":
+		if dt := in(2); dt != onnx.Undefined {
+			return all(dt)
+		}
+		if a := attr(n, "output_dtype"); a != nil && a.GetI() != 0 {
+			return all(onnx.DataType(a.GetI()))
+		}
+		return all(onnx.Uint8)
+	case "DequantizeLinear":
+		return all(in(1))
+	case "DynamicQuantizeLinear":
+		return []onnx.DataType{onnx.Uint8, onnx.Float, onnx.Uint8}[:min(3, nOut)]
+	case "MatMulInteger", "ConvInteger":
+		return all(onnx.Int32)
+	case "TopK":
+		out := all(in(0))
+		if nOut > 1 {
+			out[1] = onnx.Int64
+		}
+		return out
+	case "LayerNormalization":
+		out := all(onnx.DataType(attrInt(n, "stash_type", int64(onnx.Float))))
+		if nOut > 0 {
+			out[0] = in(0)
+		}
+		return out
+	case "MaxPool":
+		out := all(in(0))
+		if nOut > 1 {
+			out[1] = onnx.Int64
+		}
+		return out
+	}
+	// Most operators keep the type of their first (data) input.
+	return all(in(0))
+}
+
+// sortedGraph topologically sorts g in place, wrapping the error.
+func sortedGraph(g *onnxpb.GraphProto) error {
+	if err := onnx.TopoSort(g); err != nil {
+		return fmt.Errorf("sort graph: %w", err)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// onnxTensor is the protobuf tensor type, shortened.
+type onnxTensor = onnxpb.TensorProto
+
+// onnxAttr is the protobuf attribute type, shortened.
+type onnxAttr = onnxpb.AttributeProto

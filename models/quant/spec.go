@@ -1,0 +1,463 @@
+package quant
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Kind is a precision family.
+type Kind string
+
+// The precisions quantscope knows.
+const (
+	FP32       Kind = "fp32"        // the original model
+	FP16       Kind = "fp16"        // float16 weights and activations
+	Int8       Kind = "int8"        // dynamic int8: int8 weights, activations quantized at run time
+	Int8Static Kind = "int8-static" // QDQ int8 with calibrated activation ranges
+	Int4       Kind = "int4"        // weight-only blockwise int4 (MatMulNBits)
+)
+
+// Kinds lists every Kind in the order the study shows them.
+var Kinds = []Kind{FP32, FP16, Int8, Int8Static, Int4}
+
+// CalibMethod is how int8-static turns observed activations into ranges.
+type CalibMethod string
+
+// Calibration methods.
+const (
+	CalibMinMax     CalibMethod = "minmax"     // global minimum and maximum
+	CalibPercentile CalibMethod = "percentile" // clip the tails at Spec.Percentile
+	CalibEntropy    CalibMethod = "entropy"    // minimize KL divergence (TensorRT style)
+)
+
+// Defaults of the spec options.
+const (
+	DefaultPercentile   = 99.99
+	DefaultCalibSamples = 32
+	DefaultBlockSize    = 32
+	// DefaultAccuracyLevel is MatMulNBits' accuracy_level when the spec
+	// does not set one: 4 (int8 compute of A), ONNX Runtime's fast CPU
+	// path.
+	DefaultAccuracyLevel = 4
+	maxCalibSamples      = 1 << 20
+)
+
+// Spec is a parsed precision spec string such as "int4:block=64,asym".
+// The zero value of every option field is its default; Kind-specific
+// fields are ignored by other kinds. Build one with ParseSpec.
+type Spec struct {
+	Kind Kind
+
+	// fp16
+	Mixed   bool     // keep LayerNormalization and Softmax in float32
+	KeepOps []string // more op types kept in float32 (keep=A+B)
+
+	// int8 and int8-static
+	PerTensor   bool // one weight scale per tensor instead of per output channel
+	ReduceRange bool // 7-bit weights, for x86 CPUs without VNNI
+
+	// int8, int8-static and int4
+	KeepFirst bool // leave the patch embedding in float
+	KeepLast  bool // leave the classifier head in float
+
+	// int8-static
+	Calib        CalibMethod // "" means percentile
+	Percentile   float64     // 0 means 99.99
+	Samples      int         // calibration inputs; 0 means 32
+	UnsignedActs bool        // uint8 asymmetric activations (act=u8) instead of int8 symmetric
+
+	// int4
+	Block         int  // 16, 32, 64 or 128; 0 means 32
+	Asym          bool // asymmetric with packed zero points
+	AccuracyLevel int  // MatMulNBits accuracy_level; 0 means the default (4), -1 means 0 (unset)
+}
+
+// ErrSpec is matched (errors.Is) by every ParseSpec error.
+var ErrSpec = errors.New("invalid precision spec")
+
+// ParseSpec parses a precision spec: a kind, then optionally a colon and
+// comma-separated options, flags or key=value:
+//
+//	fp32
+//	fp16[:mixed][,keep=Op+Op]
+//	int8[:per-tensor|per-channel][,reduce-range][,keep-first][,keep-last]
+//	int8-static[:calib=minmax|percentile|entropy][,percentile=P][,samples=N]
+//	           [,per-tensor][,reduce-range][,act=u8|s8][,keep-first][,keep-last]
+//	int4[:block=16|32|64|128][,sym|asym][,accuracy_level=0..4][,keep-first][,keep-last]
+//
+// Kinds and option names are case-insensitive; op type names are not.
+func ParseSpec(s string) (Spec, error) {
+	sp, err := parseSpec(s)
+	if err != nil {
+		return Spec{}, fmt.Errorf("%w %q: %w", ErrSpec, s, err)
+	}
+	return sp, nil
+}
+
+// MustParseSpec is ParseSpec for specs known to be valid (constants in
+// code and tests); it panics on an invalid spec.
+func MustParseSpec(s string) Spec {
+	sp, err := ParseSpec(s)
+	if err != nil {
+		panic(err)
+	}
+	return sp
+}
+
+func parseSpec(s string) (Spec, error) {
+	s = strings.TrimSpace(s)
+	kindStr, opts, hasOpts := strings.Cut(s, ":")
+	var sp Spec
+	switch k := Kind(strings.ToLower(strings.TrimSpace(kindStr))); k {
+	case FP32, FP16, Int8, Int8Static, Int4:
+		sp.Kind = k
+	case "":
+		return sp, errors.New("empty precision")
+	default:
+		return sp, fmt.Errorf("unknown precision %q (want one of fp32, fp16, int8, int8-static, int4)", kindStr)
+	}
+	if hasOpts && strings.TrimSpace(opts) == "" {
+		return sp, errors.New("empty option list after ':'")
+	}
+	seen := map[string]bool{}
+	if hasOpts {
+		for _, raw := range strings.Split(opts, ",") {
+			key, val, hasVal := strings.Cut(strings.TrimSpace(raw), "=")
+			key = strings.ToLower(strings.TrimSpace(key))
+			val = strings.TrimSpace(val)
+			if key == "" {
+				return sp, errors.New("empty option")
+			}
+			group := optionGroup(key)
+			if seen[group] {
+				return sp, fmt.Errorf("option %q given twice or conflicts with another", key)
+			}
+			seen[group] = true
+			if err := sp.setOption(key, val, hasVal); err != nil {
+				return sp, err
+			}
+		}
+	}
+	return sp, nil
+}
+
+// optionGroup maps options that set the same thing to one name, so that
+// contradictions ("sym,asym") are caught as duplicates.
+func optionGroup(key string) string {
+	switch key {
+	case "sym", "asym":
+		return "symmetry"
+	case "per-tensor", "per-channel":
+		return "granularity"
+	case "accuracy_level", "accuracy-level":
+		return "accuracy_level"
+	}
+	return key
+}
+
+func (sp *Spec) setOption(key, val string, hasVal bool) error {
+	flag := func() error {
+		if hasVal {
+			return fmt.Errorf("option %q takes no value", key)
+		}
+		return nil
+	}
+	need := func() error {
+		if !hasVal || val == "" {
+			return fmt.Errorf("option %q needs a value (%s=...)", key, key)
+		}
+		return nil
+	}
+	wrongKind := fmt.Errorf("option %q does not apply to %s", key, sp.Kind)
+	k := sp.Kind
+	switch key {
+	case "mixed":
+		if k != FP16 {
+			return wrongKind
+		}
+		sp.Mixed = true
+		return flag()
+	case "keep":
+		if k != FP16 {
+			return wrongKind
+		}
+		if err := need(); err != nil {
+			return err
+		}
+		for _, op := range strings.Split(val, "+") {
+			op = strings.TrimSpace(op)
+			if !validOpType(op) {
+				return fmt.Errorf("keep: %q is not an op type name", op)
+			}
+			if !slices.Contains(sp.KeepOps, op) {
+				sp.KeepOps = append(sp.KeepOps, op)
+			}
+		}
+		slices.Sort(sp.KeepOps)
+		return nil
+	case "per-tensor", "per-channel":
+		if k != Int8 && k != Int8Static {
+			return wrongKind
+		}
+		sp.PerTensor = key == "per-tensor"
+		return flag()
+	case "reduce-range":
+		if k != Int8 && k != Int8Static {
+			return wrongKind
+		}
+		sp.ReduceRange = true
+		return flag()
+	case "keep-first", "keep-last":
+		if k != Int8 && k != Int8Static && k != Int4 {
+			return wrongKind
+		}
+		if key == "keep-first" {
+			sp.KeepFirst = true
+		} else {
+			sp.KeepLast = true
+		}
+		return flag()
+	case "calib":
+		if k != Int8Static {
+			return wrongKind
+		}
+		if err := need(); err != nil {
+			return err
+		}
+		switch m := CalibMethod(strings.ToLower(val)); m {
+		case CalibMinMax, CalibEntropy:
+			sp.Calib = m
+		case CalibPercentile:
+			sp.Calib = "" // the default
+		default:
+			return fmt.Errorf("calib=%q: want minmax, percentile or entropy", val)
+		}
+		return nil
+	case "percentile":
+		if k != Int8Static {
+			return wrongKind
+		}
+		if err := need(); err != nil {
+			return err
+		}
+		p, err := strconv.ParseFloat(val, 64)
+		if err != nil || math.IsNaN(p) || p <= 50 || p > 100 {
+			return fmt.Errorf("percentile=%q: want a number in (50, 100]", val)
+		}
+		if p == DefaultPercentile {
+			p = 0
+		}
+		sp.Percentile = p
+		return nil
+	case "samples":
+		if k != Int8Static {
+			return wrongKind
+		}
+		if err := need(); err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 || n > maxCalibSamples {
+			return fmt.Errorf("samples=%q: want an integer from 1 to %d", val, maxCalibSamples)
+		}
+		if n == DefaultCalibSamples {
+			n = 0
+		}
+		sp.Samples = n
+		return nil
+	case "act":
+		if k != Int8Static {
+			return wrongKind
+		}
+		if err := need(); err != nil {
+			return err
+		}
+		switch strings.ToLower(val) {
+		case "u8", "uint8":
+			sp.UnsignedActs = true
+		case "s8", "int8":
+			sp.UnsignedActs = false
+		default:
+			return fmt.Errorf("act=%q: want u8 or s8", val)
+		}
+		return nil
+	case "block":
+		if k != Int4 {
+			return wrongKind
+		}
+		if err := need(); err != nil {
+			return err
+		}
+		b, err := strconv.Atoi(val)
+		if err != nil || (b != 16 && b != 32 && b != 64 && b != 128) {
+			return fmt.Errorf("block=%q: want 16, 32, 64 or 128", val)
+		}
+		if b == DefaultBlockSize {
+			b = 0
+		}
+		sp.Block = b
+		return nil
+	case "sym", "asym":
+		if k != Int4 {
+			return wrongKind
+		}
+		sp.Asym = key == "asym"
+		return flag()
+	case "accuracy_level", "accuracy-level":
+		if k != Int4 {
+			return wrongKind
+		}
+		if err := need(); err != nil {
+			return err
+		}
+		l, err := strconv.Atoi(val)
+		if err != nil || l < 0 || l > 4 {
+			return fmt.Errorf("accuracy_level=%q: want 0 to 4", val)
+		}
+		switch l {
+		case DefaultAccuracyLevel:
+			sp.AccuracyLevel = 0
+		case 0:
+			sp.AccuracyLevel = -1
+		default:
+			sp.AccuracyLevel = l
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown option %q for %s", key, k)
+}
+
+// validOpType accepts identifiers: letters, digits and underscores, not
+// starting with a digit.
+func validOpType(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r == '_':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// String returns the canonical spec: the kind, then the options that
+// differ from their defaults in a fixed order. ParseSpec(s.String())
+// returns s, and two specs that mean the same thing print the same, so
+// the string keys caches and results.
+func (sp Spec) String() string {
+	var opts []string
+	switch sp.Kind {
+	case FP16:
+		if sp.Mixed {
+			opts = append(opts, "mixed")
+		}
+		if len(sp.KeepOps) > 0 {
+			opts = append(opts, "keep="+strings.Join(sp.KeepOps, "+"))
+		}
+	case Int8, Int8Static:
+		if sp.Kind == Int8Static {
+			if sp.Calib != "" {
+				opts = append(opts, "calib="+string(sp.Calib))
+			}
+			if sp.Percentile != 0 {
+				opts = append(opts, "percentile="+strconv.FormatFloat(sp.Percentile, 'g', -1, 64))
+			}
+			if sp.Samples != 0 {
+				opts = append(opts, "samples="+strconv.Itoa(sp.Samples))
+			}
+			if sp.UnsignedActs {
+				opts = append(opts, "act=u8")
+			}
+		}
+		if sp.PerTensor {
+			opts = append(opts, "per-tensor")
+		}
+		if sp.ReduceRange {
+			opts = append(opts, "reduce-range")
+		}
+	case Int4:
+		if sp.Block != 0 {
+			opts = append(opts, "block="+strconv.Itoa(sp.Block))
+		}
+		if sp.Asym {
+			opts = append(opts, "asym")
+		}
+		if sp.AccuracyLevel != 0 {
+			opts = append(opts, "accuracy_level="+strconv.Itoa(sp.accuracyLevel()))
+		}
+	}
+	if sp.Kind == Int8 || sp.Kind == Int8Static || sp.Kind == Int4 {
+		if sp.KeepFirst {
+			opts = append(opts, "keep-first")
+		}
+		if sp.KeepLast {
+			opts = append(opts, "keep-last")
+		}
+	}
+	if len(opts) == 0 {
+		return string(sp.Kind)
+	}
+	return string(sp.Kind) + ":" + strings.Join(opts, ",")
+}
+
+// Slug is String made safe for file names: "int4:block=64,asym" becomes
+// "int4-block64-asym".
+func (sp Spec) Slug() string {
+	r := strings.NewReplacer(":", "-", ",", "-", "=", "", "+", "_", ".", "p")
+	return r.Replace(sp.String())
+}
+
+// calibMethod returns the effective calibration method.
+func (sp Spec) calibMethod() CalibMethod {
+	if sp.Calib == "" {
+		return CalibPercentile
+	}
+	return sp.Calib
+}
+
+// percentile returns the effective percentile.
+func (sp Spec) percentile() float64 {
+	if sp.Percentile == 0 {
+		return DefaultPercentile
+	}
+	return sp.Percentile
+}
+
+// samples returns the effective number of calibration inputs.
+func (sp Spec) samples() int {
+	if sp.Samples == 0 {
+		return DefaultCalibSamples
+	}
+	return sp.Samples
+}
+
+// blockSize returns the effective int4 block size.
+func (sp Spec) blockSize() int {
+	if sp.Block == 0 {
+		return DefaultBlockSize
+	}
+	return sp.Block
+}
+
+// accuracyLevel returns the effective MatMulNBits accuracy_level.
+func (sp Spec) accuracyLevel() int {
+	switch {
+	case sp.AccuracyLevel == 0:
+		return DefaultAccuracyLevel
+	case sp.AccuracyLevel < 0:
+		return 0
+	}
+	return sp.AccuracyLevel
+}
+
+// Quantizes reports whether the spec changes the model at all (every kind
+// but fp32).
+func (sp Spec) Quantizes() bool { return sp.Kind != FP32 && sp.Kind != "" }
