@@ -43,6 +43,7 @@ type benchOptions struct {
 	format     string
 	gate       string
 	timeout    time.Duration
+	calibDir   string
 }
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
@@ -79,6 +80,7 @@ failed (see their reasons), 130 interrupted.`,
 	f.StringVar(&o.format, "format", "table", "summary format: table, csv, json or markdown")
 	f.StringVar(&o.gate, "gate", "", "fidelity gate for quantized configurations, e.g. 'top1>=0.99,cos>=0.999'")
 	f.DurationVar(&o.timeout, "timeout", 0, "per-experiment limit (default 10m + 4 × duration)")
+	f.StringVar(&o.calibDir, "calib-dir", "", "folder of JPEG/PNG images for int8-static calibration (default: seeded synthetic images)")
 	_ = cmd.MarkFlagRequired("models")
 	return cmd
 }
@@ -104,10 +106,14 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		return &exitError{code: 2, err: err}
 	}
 	prog := newProgress(g.stderr, len(plan))
+	prep := study.NewPreparer()
+	prep.Threads = o.threads
+	prep.CalibDir = o.calibDir
+	prep.Warn = func(msg string) { prog.note("warning: " + msg) }
 	cfg := study.RunConfig{
 		Out:      o.out,
 		Resume:   o.resume,
-		Prepare:  newStudyPreparer(g),
+		Prepare:  prep,
 		Host:     study.ReadHost(info, nil),
 		Duration: o.duration,
 		Iters:    o.iters,
@@ -238,6 +244,14 @@ func (p *progress) clear() {
 		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.lastLen))
 		p.lastLen = 0
 	}
+}
+
+// note prints a line without disturbing the progress line.
+func (p *progress) note(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	fmt.Fprintln(p.w, msg)
 }
 
 func (p *progress) finish() {

@@ -1,0 +1,81 @@
+package study
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/quantscope/quantscope/models/quant"
+	"github.com/quantscope/quantscope/models/zoo"
+	"github.com/quantscope/quantscope/profiler/runtime"
+)
+
+// ModelPreparer is the Preparer of real studies: catalog models are built
+// (or taken from the zoo cache), .onnx paths imported and checked to be image
+// models, and variants quantized through models/quant's variant cache (keyed
+// by the source's hash, the spec and the quantizer version). A precision that
+// converts nothing on a model is an error, never a result.
+type ModelPreparer struct {
+	// Exclude names nodes the quantizers leave in float.
+	Exclude []string
+	// CalibDir is a folder of images for int8-static calibration ("" for
+	// seeded synthetic images).
+	CalibDir string
+	// Threads for calibration sessions (0 = one per physical core).
+	Threads int
+	// Warn receives the quantizers' warnings (may be nil).
+	Warn func(string)
+
+	mu   sync.Mutex
+	done map[string]Prepared
+}
+
+// NewPreparer returns a ModelPreparer.
+func NewPreparer() *ModelPreparer {
+	return &ModelPreparer{done: map[string]Prepared{}}
+}
+
+// Prepare implements Preparer.
+func (p *ModelPreparer) Prepare(ctx context.Context, model, precision string) (Prepared, error) {
+	spec, err := quant.ParseSpec(precision)
+	if err != nil {
+		return Prepared{}, err
+	}
+	key := model + "|" + spec.String()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if prep, ok := p.done[key]; ok {
+		return prep, nil
+	}
+	res, err := zoo.Resolve(ctx, model)
+	if err != nil {
+		return Prepared{}, err
+	}
+	prep := Prepared{Path: res.Path, GFLOPs: res.Spec.GFLOPs}
+	if spec.Quantizes() {
+		opts := quant.Options{
+			Exclude: p.Exclude,
+			Warn:    p.Warn,
+			Calibration: quant.Calibration{
+				Runner:     runtime.CalibRunner{Config: runtime.SessionConfig{IntraOpThreads: p.Threads}},
+				Dir:        p.CalibDir,
+				Preprocess: quant.Preprocess{Mean: res.Spec.Preprocess.Mean, Std: res.Spec.Preprocess.Std},
+			},
+		}
+		v, err := quant.Variant(ctx, res.Path, spec, opts)
+		if err != nil {
+			if errors.Is(err, quant.ErrNothingConverted) {
+				return Prepared{}, fmt.Errorf("%s at %s: the requested precision did not apply: %w", model, spec, err)
+			}
+			return Prepared{}, fmt.Errorf("%s at %s: %w", model, spec, err)
+		}
+		prep.Path = v.Path
+		if b, err := json.Marshal(v.Report); err == nil {
+			_ = json.Unmarshal(b, &prep.Report)
+		}
+	}
+	p.done[key] = prep
+	return prep, nil
+}

@@ -1,0 +1,91 @@
+package study
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/profiler/runtime"
+)
+
+func TestModelPreparer(t *testing.T) {
+	t.Setenv("QUANTSCOPE_CACHE_DIR", t.TempDir())
+	requireORTForStudy(t)
+	p := NewPreparer()
+	ctx := context.Background()
+
+	base, err := p.Prepare(ctx, "deit-tiny", "fp32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.GFLOPs < 1 || base.GFLOPs > 3 || base.Report != nil {
+		t.Errorf("deit-tiny fp32: %+v", base)
+	}
+	v, err := p.Prepare(ctx, "deit-tiny", "int8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Path == base.Path || v.Report == nil || v.Report["nodes_converted"].(float64) < 10 {
+		t.Errorf("int8 variant %s, report %v", v.Path, v.Report)
+	}
+	if vb, bb := filesBytes(t, v.Path), filesBytes(t, base.Path); vb*3 > bb {
+		t.Errorf("int8 files %d bytes vs fp32 %d: want under a third", vb, bb)
+	}
+	st, err := p.Prepare(ctx, "deit-tiny", "int8-static:samples=4")
+	if err != nil || st.Report["calibration"] == nil {
+		t.Errorf("int8-static: %v, report %v", err, st.Report)
+	}
+	again, _ := p.Prepare(ctx, "deit-tiny", "int8")
+	if again.Path != v.Path {
+		t.Error("second request re-quantized")
+	}
+
+	// A model with nothing to quantize: the precision did not apply.
+	b := onnx.NewBuilder("noweights", 17)
+	b.AddInput("pixel_values", onnx.Float, onnx.Dims("batch", 3, 8, 8))
+	b.AddNode("Relu", []string{"pixel_values"}, []string{"logits"})
+	b.AddOutput("logits", onnx.Float, onnx.Dims("batch", 3, 8, 8))
+	m, _ := b.Build()
+	plain := filepath.Join(t.TempDir(), "plain.onnx")
+	onnx.Save(m, plain, onnx.SaveOptions{})
+	tests := []struct {
+		model, precision, want string
+	}{
+		{plain, "int8", "did not apply"},
+		{"deit-tiny", "int3", "int3"},
+		{"no-such-model", "fp32", "no-such-model"},
+	}
+	for _, tt := range tests {
+		if _, err := p.Prepare(ctx, tt.model, tt.precision); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Prepare(%s, %s) = %v, want an error mentioning %q", filepath.Base(tt.model), tt.precision, err, tt.want)
+		}
+	}
+}
+
+// filesBytes is the size of a model file and its external data beside it.
+func filesBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	files, _ := filepath.Glob(path + "*")
+	var n int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += st.Size()
+	}
+	return n
+}
+
+func requireORTForStudy(t *testing.T) {
+	t.Helper()
+	if _, err := runtime.Init(""); err != nil {
+		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+}
