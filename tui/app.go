@@ -1,0 +1,724 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/quantscope/quantscope/profiler/study"
+)
+
+// screen is one of the application's screens.
+type screen int
+
+const (
+	screenSetup screen = iota
+	screenDashboard
+	screenHeatmap
+	screenDetail
+)
+
+// modal is a question or menu drawn over the screen.
+type modal int
+
+const (
+	modalNone modal = iota
+	modalQuit
+	modalCancel
+	modalExport
+)
+
+// Minimum terminal size; below it the app shows a notice instead of a
+// garbled layout.
+const (
+	minWidth  = 60
+	minHeight = 16
+)
+
+// Messages from the commands Init starts.
+type (
+	envMsg     struct{ env Environment }
+	catalogMsg struct {
+		models []ModelInfo
+		err    error
+	}
+	cachedMsg struct {
+		cached map[string]bool
+		err    error
+	}
+	loadedMsg struct {
+		recs     []study.Record
+		warnings []string
+		err      error
+	}
+	toastExpiredMsg struct{ id int }
+)
+
+// viewCtx is what every screen needs to draw and handle keys.
+type viewCtx struct {
+	st            *styles
+	keys          keyMap
+	sess          *session
+	env           Environment
+	envReady      bool
+	now           time.Time
+	running       bool
+	frame         int
+	spinner       bool
+	opts          *Options
+	setupDuration time.Duration
+}
+
+// Model is the root Bubble Tea model: it owns the session and the study
+// driver, routes keys to the current screen and data to their owners.
+type Model struct {
+	ctx  context.Context
+	opts Options
+	st   *styles
+	keys keyMap
+	help help.Model
+
+	sess     *session
+	drv      *driver
+	env      Environment
+	envReady bool
+
+	width, height int
+	screen        screen
+	showHelp      bool
+	modal         modal
+	quitting      bool // waiting for the study to stop before quitting
+
+	setup  setupModel
+	dash   dashModel
+	heat   heatModel
+	detail detailModel
+
+	toast    string
+	toastErr bool
+	toastID  int
+
+	ticking bool
+	tickGen int
+	frame   int
+}
+
+// New builds the application. ctx bounds the study (canceling it stops
+// the running worker); nothing slow happens here: Init starts the probes.
+func New(ctx context.Context, opts Options) Model {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	opts = opts.withDefaults()
+	st := newStyles(opts.Profile, opts.NoColor)
+	h := help.New()
+	h.Styles = st.help
+	base := study.RunConfig{
+		Out:     opts.Out,
+		Prepare: opts.Preparer,
+		Worker:  opts.Worker,
+		ORTLib:  opts.ORTLib,
+		Timeout: opts.Timeout,
+	}
+	m := Model{
+		ctx:    ctx,
+		opts:   opts,
+		st:     st,
+		keys:   defaultKeyMap(),
+		help:   h,
+		sess:   newSession(),
+		drv:    newDriver(ctx, opts.Run, base),
+		setup:  newSetup(opts),
+		dash:   newDashboard(),
+		screen: screenSetup,
+	}
+	return m
+}
+
+// Init starts the environment probe, the catalog and the results file
+// read, all in the background.
+func (m Model) Init() tea.Cmd {
+	var cmds []tea.Cmd
+	ctx := m.ctx
+	if m.opts.Probe != nil {
+		probe := m.opts.Probe
+		cmds = append(cmds, func() tea.Msg { return envMsg{env: probe(ctx)} })
+	}
+	if m.opts.Catalog != nil {
+		cat := m.opts.Catalog
+		cmds = append(cmds, func() tea.Msg {
+			models, err := cat.Models(ctx)
+			return catalogMsg{models: models, err: err}
+		})
+	}
+	out := m.opts.Out
+	cmds = append(cmds, func() tea.Msg {
+		recs, warns, err := study.ReadResults(out)
+		if errors.Is(err, os.ErrNotExist) {
+			return loadedMsg{}
+		}
+		var ws []string
+		for _, w := range warns {
+			ws = append(ws, w.String())
+		}
+		return loadedMsg{recs: recs, warnings: ws, err: err}
+	})
+	return tea.Batch(cmds...)
+}
+
+// Close stops the study and waits up to timeout for its worker to exit.
+// Call it after the program returns; it reports whether everything stopped.
+func (m Model) Close(timeout time.Duration) bool { return m.drv.close(timeout) }
+
+func (m Model) viewCtx() viewCtx {
+	return viewCtx{
+		st: m.st, keys: m.keys, sess: m.sess, env: m.env, envReady: m.envReady,
+		now: m.opts.Now(), running: m.drv.running || m.sess.running(), frame: m.frame,
+		spinner: !m.opts.NoSpinner, opts: &m.opts, setupDuration: m.setup.duration,
+	}
+}
+
+// Update implements tea.Model.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.layout()
+		return m, nil
+	case tea.KeyMsg:
+		return m.handleKey(msg)
+	case envMsg:
+		m.env, m.envReady = msg.env, true
+		m.setup.setEnvironment(msg.env)
+		m.drv.base.Host = msg.env.StudyHost
+		if len(msg.env.Worker.Env) > 0 {
+			m.drv.base.Worker.Env = append(m.drv.base.Worker.Env, msg.env.Worker.Env...)
+		}
+		m.dash.redraw(m.viewCtx())
+		return m, nil
+	case catalogMsg:
+		m.setup.setModels(msg.models, msg.err)
+		if msg.err != nil || m.opts.Catalog == nil {
+			return m, nil
+		}
+		names := make([]string, len(msg.models))
+		for i, mi := range msg.models {
+			names[i] = mi.Name
+		}
+		cat, ctx := m.opts.Catalog, m.ctx
+		return m, func() tea.Msg {
+			c, err := cat.Cached(ctx, names)
+			return cachedMsg{cached: c, err: err}
+		}
+	case cachedMsg:
+		if msg.err == nil {
+			m.setup.setCached(msg.cached)
+		}
+		return m, nil
+	case loadedMsg:
+		if msg.err != nil {
+			return m, m.showToast(fmt.Sprintf("results file: %v", msg.err), true)
+		}
+		if len(msg.recs) > 0 || len(msg.warnings) > 0 {
+			m.sess.loadRecords(msg.recs, msg.warnings)
+			m.dash.redraw(m.viewCtx())
+			text := fmt.Sprintf("loaded %s from %s", plural(len(msg.recs), "record", "records"), m.opts.Out)
+			if len(msg.warnings) > 0 {
+				text += fmt.Sprintf(" (%s skipped: %s)", plural(len(msg.warnings), "line", "lines"), msg.warnings[0])
+			}
+			return m, m.showToast(text, len(msg.warnings) > 0)
+		}
+		return m, nil
+	case pathCheckedMsg:
+		m.setup.pathChecked(msg)
+		return m, nil
+	case tickMsg:
+		if msg.gen != m.tickGen {
+			return m, nil
+		}
+		m.pump()
+		m.frame++
+		m.dash.redraw(m.viewCtx())
+		if m.drv.running {
+			return m, m.tick()
+		}
+		m.ticking = false
+		return m, nil
+	case segmentDoneMsg:
+		m.pump()
+		err := m.drv.finish(m.sess, msg, m.opts.Now())
+		var cmds []tea.Cmd
+		if err != nil {
+			cmds = append(cmds, m.showToast("study: "+err.Error(), true))
+		}
+		if m.quitting {
+			return m, tea.Quit
+		}
+		if cmd := m.drv.startNext(m.sess); cmd != nil {
+			cmds = append(cmds, cmd, m.ensureTick())
+		} else if !m.sess.running() {
+			done, failed, _, _ := m.sess.counts()
+			if done+failed > 0 && err == nil {
+				cmds = append(cmds, m.showToast(fmt.Sprintf("study finished: %d ok, %d failed · results in %s", done, failed, m.opts.Out), failed > 0))
+			}
+		}
+		m.dash.redraw(m.viewCtx())
+		return m, tea.Batch(cmds...)
+	case exportDoneMsg:
+		if msg.err != nil {
+			return m, m.showToast("export: "+msg.err.Error(), true)
+		}
+		return m, m.showToast(msg.text, false)
+	case toastExpiredMsg:
+		if msg.id == m.toastID {
+			m.toast = ""
+		}
+		return m, nil
+	}
+	return m, nil
+}
+
+// pump drains the feed into the session.
+func (m *Model) pump() {
+	now := m.opts.Now()
+	for _, ev := range m.drv.feed.drain() {
+		m.sess.apply(m.drv.entryIndex(ev.seg, ev.u.Index), ev.u, now)
+	}
+}
+
+// tick schedules the next redraw tick of the current generation.
+func (m *Model) tick() tea.Cmd {
+	gen := m.tickGen
+	return tea.Tick(m.opts.TickInterval, func(time.Time) tea.Msg { return tickMsg{gen: gen} })
+}
+
+// ensureTick starts the tick unless it runs.
+func (m *Model) ensureTick() tea.Cmd {
+	if m.ticking {
+		return nil
+	}
+	m.ticking = true
+	m.tickGen++
+	return m.tick()
+}
+
+// toastDuration is how long a notice stays in the footer.
+const toastDuration = 6 * time.Second
+
+func (m *Model) showToast(text string, isErr bool) tea.Cmd {
+	m.toast, m.toastErr = text, isErr
+	m.toastID++
+	id := m.toastID
+	return tea.Tick(toastDuration, func(time.Time) tea.Msg { return toastExpiredMsg{id: id} })
+}
+
+// layout sizes the screens: two header lines and one footer line.
+func (m *Model) layout() {
+	w, h := m.width, max(1, m.height-3)
+	m.setup.width, m.setup.height = w, h
+	m.dash.width, m.dash.height = w, h
+	m.dash.table.body = max(1, m.dash.lowerHeight()-3)
+	m.heat.width, m.heat.hgt = w, h
+	m.detail.width, m.detail.height = w, h
+	if !m.tooSmall() {
+		m.dash.redraw(m.viewCtx())
+	}
+}
+
+func (m Model) tooSmall() bool { return m.width < minWidth || m.height < minHeight }
+
+// handleKey routes a key: force quit, modal, help, text input, globals,
+// then the screen.
+func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := m.keys
+	if msg.Type == tea.KeyCtrlC && (m.modal == modalQuit || m.quitting) {
+		// Second ctrl+c: leave now. Run's caller still stops the worker.
+		m.drv.cancelStudy()
+		return m, tea.Quit
+	}
+	if m.modal != modalNone {
+		return m.handleModal(msg)
+	}
+	if m.showHelp {
+		if key.Matches(msg, k.Help, k.Back, k.Quit) && msg.Type != tea.KeyCtrlC {
+			m.showHelp = false
+			return m, nil
+		}
+		if msg.Type != tea.KeyCtrlC {
+			return m, nil
+		}
+	}
+	if m.tooSmall() {
+		if key.Matches(msg, k.Quit) {
+			return m.requestQuit()
+		}
+		return m, nil
+	}
+	c := m.viewCtx()
+	if m.screen == screenSetup && m.setup.capturing() && msg.Type != tea.KeyCtrlC {
+		var cmd tea.Cmd
+		var req *startRequest
+		m.setup, cmd, req = m.setup.update(msg, k)
+		if req != nil {
+			return m.start(*req)
+		}
+		return m, cmd
+	}
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m.requestQuit()
+	case key.Matches(msg, k.Help):
+		m.showHelp = true
+		return m, nil
+	case key.Matches(msg, k.Setup):
+		m.screen = screenSetup
+		return m, nil
+	case key.Matches(msg, k.Dashboard):
+		m.screen = screenDashboard
+		return m, nil
+	case key.Matches(msg, k.Heatmap):
+		m.screen = screenHeatmap
+		return m, nil
+	case key.Matches(msg, k.Stop) && m.screen != screenSetup:
+		if m.drv.stopCurrent() {
+			return m, m.showToast("stopping the current run (nothing is recorded for it); the queue goes on", false)
+		}
+		return m, m.showToast("no run to stop", false)
+	case key.Matches(msg, k.Cancel) && m.screen != screenSetup:
+		if m.drv.running {
+			m.modal = modalCancel
+		} else {
+			return m, m.showToast("no study running", false)
+		}
+		return m, nil
+	case key.Matches(msg, k.Export) && m.screen != screenSetup:
+		m.modal = modalExport
+		return m, nil
+	case key.Matches(msg, k.Back) && m.screen == screenDetail:
+		m.screen = m.detail.back
+		return m, nil
+	case key.Matches(msg, k.Back) && m.screen == screenHeatmap:
+		m.screen = screenDashboard
+		return m, nil
+	}
+	switch m.screen {
+	case screenSetup:
+		var cmd tea.Cmd
+		var req *startRequest
+		m.setup, cmd, req = m.setup.update(msg, k)
+		if req != nil {
+			return m.start(*req)
+		}
+		return m, cmd
+	case screenDashboard:
+		var act dashAction
+		m.dash, act = m.dash.update(msg, k, c)
+		if act.open != nil {
+			m.openDetail(*act.open, screenDashboard)
+		}
+		if act.rerun != nil {
+			return m.rerun(*act.rerun)
+		}
+		m.dash.redraw(m.viewCtx())
+	case screenHeatmap:
+		var open *study.Experiment
+		m.heat, open = m.heat.update(msg, k, c)
+		if open != nil {
+			m.openDetail(*open, screenHeatmap)
+		}
+	case screenDetail:
+		if key.Matches(msg, k.Rerun) {
+			return m.rerun(m.detail.exp)
+		}
+		m.detail = m.detail.update(msg, k, c)
+	}
+	return m, nil
+}
+
+func (m *Model) openDetail(exp study.Experiment, from screen) {
+	m.detail.exp, m.detail.back, m.detail.offset = exp, from, 0
+	m.screen = screenDetail
+}
+
+// requestQuit quits, asking first while a study runs.
+func (m Model) requestQuit() (tea.Model, tea.Cmd) {
+	if m.drv.running {
+		m.modal = modalQuit
+		return m, nil
+	}
+	return m, tea.Quit
+}
+
+// handleModal answers the open question or menu.
+func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := m.keys
+	switch m.modal {
+	case modalQuit:
+		switch {
+		case key.Matches(msg, k.Yes):
+			m.modal = modalNone
+			m.quitting = true
+			m.drv.cancelStudy()
+			if !m.drv.running {
+				return m, tea.Quit
+			}
+			return m, nil
+		case key.Matches(msg, k.No), key.Matches(msg, k.Quit):
+			m.modal = modalNone
+		}
+	case modalCancel:
+		switch {
+		case key.Matches(msg, k.Yes):
+			m.modal = modalNone
+			m.drv.cancelStudy()
+			return m, m.showToast("canceling the study: results recorded so far stay in "+m.opts.Out, false)
+		case key.Matches(msg, k.No):
+			m.modal = modalNone
+		}
+	case modalExport:
+		var f exportFormat
+		switch {
+		case key.Matches(msg, k.ExportJSONL):
+			f = exportJSONL
+		case key.Matches(msg, k.ExportCSV):
+			f = exportCSV
+		case key.Matches(msg, k.ExportMD):
+			f = exportMarkdown
+		case key.Matches(msg, k.No), key.Matches(msg, k.Back), key.Matches(msg, k.Quit):
+			m.modal = modalNone
+			return m, nil
+		default:
+			return m, nil
+		}
+		m.modal = modalNone
+		rows := m.dash.table.sorted(m.sess.rows)
+		return m, exportCmd(rows, len(m.sess.records), m.opts.Out, f)
+	}
+	return m, nil
+}
+
+// start plans a study request and queues it.
+func (m Model) start(req startRequest) (tea.Model, tea.Cmd) {
+	if m.envReady && !m.env.ORT.OK() {
+		reason := "ONNX Runtime did not load"
+		if m.env.ORT.Err != nil {
+			reason += ": " + firstLine(m.env.ORT.Err.Error())
+		}
+		m.setup.err = reason + " (run `quantscope doctor`; `make setup` installs it)"
+		return m, nil
+	}
+	if m.opts.Preparer == nil {
+		m.setup.err = "no model preparer configured"
+		return m, nil
+	}
+	plan, err := study.Plan(req.cfg)
+	if err != nil {
+		m.setup.err = err.Error()
+		return m, nil
+	}
+	m.sess.enqueue(plan, req.duration, m.opts.Now())
+	m.screen = screenDashboard
+	toast := m.showToast(fmt.Sprintf("queued %s · results go to %s", plural(len(plan), "run", "runs"), m.opts.Out), false)
+	cmds := []tea.Cmd{toast}
+	if cmd := m.drv.startNext(m.sess); cmd != nil {
+		cmds = append(cmds, cmd, m.ensureTick())
+	}
+	m.dash.redraw(m.viewCtx())
+	return m, tea.Batch(cmds...)
+}
+
+// rerun queues one experiment again (as the next repetition).
+func (m Model) rerun(exp study.Experiment) (tea.Model, tea.Cmd) {
+	if m.opts.Preparer == nil {
+		return m, m.showToast("no model preparer configured", true)
+	}
+	dur := m.setup.duration
+	if e := m.sess.entryFor(exp); e != nil && e.duration > 0 {
+		dur = e.duration
+	}
+	exp.Repeat = 0
+	m.sess.enqueue([]study.Experiment{exp}, dur, m.opts.Now())
+	cmds := []tea.Cmd{m.showToast("queued a re-run of "+displayModel(exp.Model)+" "+exp.Precision, false)}
+	if cmd := m.drv.startNext(m.sess); cmd != nil {
+		cmds = append(cmds, cmd, m.ensureTick())
+	}
+	return m, tea.Batch(cmds...)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// View implements tea.Model.
+func (m Model) View() string {
+	if m.width == 0 || m.height == 0 {
+		return "quantscope: starting…"
+	}
+	c := m.viewCtx()
+	if m.tooSmall() {
+		msg := fmt.Sprintf("terminal too small: %d×%d\nquantscope needs at least %d×%d\n\nenlarge the window, or press q to quit", m.width, m.height, minWidth, minHeight)
+		return centered(msg, m.width, m.height)
+	}
+	header := padRight(headerLine(c, m.screen, m.width), m.width) + "\n" + padRight(statusLine(c, m.width), m.width)
+	var body string
+	bodyH := m.height - 3
+	switch {
+	case m.showHelp:
+		body = m.helpView(c, bodyH)
+	case m.screen == screenSetup:
+		body = m.setup.view(c)
+	case m.screen == screenDashboard:
+		body = m.dash.view(c)
+	case m.screen == screenHeatmap:
+		body = m.heat.view(c)
+	case m.screen == screenDetail:
+		body = m.detail.view(c)
+	}
+	body = strings.Join(fitLines(body, m.width, bodyH), "\n")
+	view := header + "\n" + body + "\n" + m.footer(c)
+	if m.modal != modalNone {
+		view = overlay(view, m.modalView(c), m.width, m.height, m.st.mode != modePlain)
+	}
+	return view
+}
+
+// footer is the key hints, or a notice while one is showing.
+func (m Model) footer(c viewCtx) string {
+	if m.quitting {
+		return padRight(m.st.warn.Render("stopping the worker before quitting… (ctrl+c again to leave now)"), m.width)
+	}
+	if m.toast != "" {
+		st := m.st.toast
+		if m.toastErr {
+			st = m.st.errorText
+		}
+		return padRight(st.Render(truncate(m.toast, m.width)), m.width)
+	}
+	hm := m.help
+	hm.Width = m.width
+	return padRight(hm.ShortHelpView(m.shortHelp(c)), m.width)
+}
+
+// shortHelp lists the footer's keys for the current screen.
+func (m Model) shortHelp(c viewCtx) []key.Binding {
+	k := m.keys
+	stop, cancel := k.studyKeys(m.drv.running)
+	if m.showHelp {
+		return []key.Binding{withHelp(k.Back, "esc/?", "close help"), k.Quit}
+	}
+	switch m.screen {
+	case screenSetup:
+		if m.setup.capturing() {
+			return []key.Binding{withHelp(k.Enter, "enter", "done"), withHelp(k.Back, "esc", "cancel")}
+		}
+		start := k.Start
+		if c.running {
+			start = withHelp(start, "enter", "queue")
+		}
+		return only(start, k.Toggle, k.Filter, k.AddPath, k.NextPane, k.Dashboard, k.Help, k.Quit)
+	case screenDashboard:
+		return only(withHelp(k.Enter, "enter", "detail"), k.NextPane, k.SortNext, k.Rerun, stop, cancel, k.Export, k.Help, k.Quit)
+	case screenHeatmap:
+		return only(k.Metric, withHelp(k.Enter, "enter", "detail"), k.Group, stop, k.Export, k.Help, k.Quit)
+	case screenDetail:
+		return only(k.Back, k.Down, k.Up, k.Rerun, stop, k.Help, k.Quit)
+	}
+	return nil
+}
+
+// fullHelp lists every key of the current screen in columns.
+func (m Model) fullHelp() [][]key.Binding {
+	k := m.keys
+	var screenKeys []key.Binding
+	switch m.screen {
+	case screenSetup:
+		screenKeys = []key.Binding{k.Start, k.Toggle, k.Filter, k.AddPath,
+			withHelp(k.Left, "←/→", "cycle options / value"), withHelp(k.EditOptions, "o", "type options / value"), k.Back}
+	case screenDashboard:
+		screenKeys = []key.Binding{withHelp(k.Enter, "enter", "run detail"), k.SortNext, k.SortReverse, k.Rerun, k.Stop, k.Cancel, k.Export}
+	case screenHeatmap:
+		screenKeys = []key.Binding{k.Metric, k.Group, withHelp(k.Left, "←↑↓→", "move"), withHelp(k.Enter, "enter", "run detail"), k.Stop, k.Cancel, k.Export}
+	case screenDetail:
+		screenKeys = []key.Binding{withHelp(k.Down, "↓/j", "scroll"), withHelp(k.PageDown, "pgdn/space", "page"), k.Rerun, k.Stop, k.Back}
+	}
+	return [][]key.Binding{screenKeys, k.navGroup(), k.globalGroup()}
+}
+
+func (m Model) helpView(c viewCtx, h int) string {
+	s := c.st
+	hm := m.help
+	hm.Width = m.width - 4
+	names := map[screen]string{screenSetup: "Setup", screenDashboard: "Dashboard", screenHeatmap: "Heatmap", screenDetail: "Run detail"}
+	var b strings.Builder
+	b.WriteString(s.bold.Render("Keys on the "+names[m.screen]+" screen") + "\n\n")
+	b.WriteString(hm.FullHelpView(m.fullHelp()) + "\n\n")
+	b.WriteString(s.dim.Render("ctrl+c quits from anywhere (it asks while a study runs; twice leaves at once).") + "\n")
+	b.WriteString(s.dim.Render("Results are appended to "+m.opts.Out+"; `quantscope report` reads them.") + "\n")
+	b.WriteString(s.dim.Render("Table marks: ✓ ok · ✗ failed · ⚑ near the runtime's call-overhead floor · ≈ within noise of fp32.") + "\n")
+	b.WriteString(s.dim.Render("Colours: green better than fp32, red worse; NO_COLOR keeps bold/underline instead."))
+	return panel(s, "Help", b.String(), m.width, h, true)
+}
+
+// modalView draws the open question or menu.
+func (m Model) modalView(c viewCtx) string {
+	s := c.st
+	k := s.key.Render
+	var body string
+	switch m.modal {
+	case modalQuit:
+		body = s.bold.Render("A study is running. Quit?") + "\n\n" +
+			"The current run is stopped and its worker ended;\nresults recorded so far stay in " + m.opts.Out + ".\n\n" +
+			k("y") + " quit   " + k("n") + " keep running"
+	case modalCancel:
+		body = s.bold.Render("Cancel the study?") + "\n\n" +
+			"The current run is stopped and the queue dropped;\nresults recorded so far stay in " + m.opts.Out + ".\n\n" +
+			k("y") + " cancel study   " + k("n") + " keep running"
+	case modalExport:
+		body = s.bold.Render("Export the results") + "\n\n" +
+			k("j") + "  JSON lines: show where the results file is\n" +
+			k("c") + "  CSV      → " + exportPath(m.opts.Out, exportCSV) + "\n" +
+			k("m") + "  Markdown → " + exportPath(m.opts.Out, exportMarkdown) + "\n\n" +
+			k("esc") + " close"
+	}
+	return s.modal.Render(body)
+}
+
+// overlay draws box centred over view; reset ends the styles of the
+// cut-off left part first (not needed, nor wanted, in plain mode).
+func overlay(view, box string, w, h int, reset bool) string {
+	rs := ""
+	if reset {
+		rs = "\x1b[0m"
+	}
+	lines := strings.Split(view, "\n")
+	boxLines := strings.Split(box, "\n")
+	bw := 0
+	for _, l := range boxLines {
+		bw = max(bw, width(l))
+	}
+	bw = min(bw, w)
+	x := max(0, (w-bw)/2)
+	y := max(0, (h-len(boxLines))/2)
+	for i, bl := range boxLines {
+		row := y + i
+		if row >= len(lines) {
+			break
+		}
+		bg := lines[row]
+		left := ansi.Truncate(bg, x, "")
+		right := ansi.TruncateLeft(bg, x+bw, "")
+		lines[row] = padRight(left, x) + rs + padRight(truncate(bl, bw), bw) + rs + right
+	}
+	return strings.Join(lines, "\n")
+}

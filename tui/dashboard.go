@@ -1,0 +1,538 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/quantscope/quantscope/profiler/study"
+)
+
+// dashPane is a pane of the dashboard.
+type dashPane int
+
+const (
+	dashCharts dashPane = iota
+	dashQueue
+	dashTable
+	dashPanes
+)
+
+func (p dashPane) String() string {
+	return [...]string{"Charts", "Queue", "Table"}[p]
+}
+
+// dashModel is the live dashboard: charts, the queue and the comparison
+// table. On a wide terminal all three show at once (tab moves the focus
+// between queue and table); on a small one they become tabs.
+type dashModel struct {
+	focus dashPane
+	table tableModel
+	qCur  int
+	qOff  int
+
+	// Charts are drawn on the tick and cached here: View only pastes them.
+	charts   [3]string
+	chartKey string
+
+	width, height int
+}
+
+func newDashboard() dashModel { return dashModel{focus: dashTable, table: newTable()} }
+
+// compact reports whether the panes are shown one at a time.
+func (d dashModel) compact() bool { return d.width < 100 || d.height < 28 }
+
+// Full layout sizes.
+func (d dashModel) chartsHeight() int {
+	if d.compact() {
+		return d.height - 1
+	}
+	return max(8, min(14, d.height*2/5))
+}
+
+func (d dashModel) queueWidth() int { return max(30, min(44, d.width/4)) }
+
+// chartSizes returns the outer size of the three chart panels: throughput,
+// memory, temperature/power.
+func (d dashModel) chartSizes() [3][2]int {
+	h := d.chartsHeight()
+	if d.compact() {
+		top := max(5, h/2)
+		half := d.width / 2
+		return [3][2]int{{d.width, top}, {half, h - top}, {d.width - half, h - top}}
+	}
+	w1 := d.width * 2 / 5
+	w2 := (d.width - w1) / 2
+	return [3][2]int{{w1, h}, {w2, h}, {d.width - w1 - w2, h}}
+}
+
+// redraw re-renders the charts when the data or the size changed.
+func (d *dashModel) redraw(c viewCtx) {
+	if d.width < minWidth || d.height < minHeight-3 {
+		return
+	}
+	k := fmt.Sprintf("%d/%dx%d/%v", c.sess.version, d.width, d.height, c.envReady)
+	if k == d.chartKey {
+		return
+	}
+	d.chartKey = k
+	sz := d.chartSizes()
+	d.charts[0] = throughputPanel(c, sz[0][0], sz[0][1])
+	d.charts[1] = memoryPanel(c, sz[1][0], sz[1][1])
+	d.charts[2] = thermalPanel(c, sz[2][0], sz[2][1])
+}
+
+func throughputPanel(c viewCtx, w, h int) string {
+	s, ss := c.st, c.sess
+	title := "Throughput"
+	var who string
+	if ss.charted >= 0 {
+		e := ss.entries[ss.charted]
+		who = displayModel(e.exp.Model) + " " + e.exp.Precision
+		if e.last != nil && e.last.Throughput > 0 && e.stage.active() {
+			title += " · " + fmtRate(e.last.Throughput) + " img/s"
+		} else if e.stage.over() {
+			who += " (" + e.stage.String() + ")"
+		}
+	}
+	inner := w - 2
+	items := []legendItem{{s.seriesThroughput, truncate(orText(who, "current run"), max(8, inner/2))}}
+	if len(ss.base.pts) > 0 {
+		items = append(items, legendItem{s.seriesBaseline, "fp32 " + fmtRate(ss.base.pts[len(ss.base.pts)-1].v)})
+	}
+	body := legend(items...) + "\n"
+	if len(ss.tput.pts) == 0 {
+		body += centered(s.dim.Render("waiting for the next measured run"), inner, h-3)
+	} else {
+		body += lineChart(s, inner, h-3,
+			chartSet{"base", ss.base.pts, s.seriesBaseline},
+			chartSet{"tput", ss.tput.pts, s.seriesThroughput})
+	}
+	return panel(s, title, body, w, h, false)
+}
+
+func memoryPanel(c viewCtx, w, h int) string {
+	s, ss := c.st, c.sess
+	title := "Memory"
+	if n := len(ss.rss.pts); n > 0 {
+		title += " · RSS " + fmtBytes(int64(ss.rss.pts[n-1].v*(1<<20)))
+	}
+	if n := len(ss.gpu.pts); n > 0 {
+		title += " · GPU " + fmtBytes(int64(ss.gpu.pts[n-1].v*(1<<20)))
+	}
+	inner := w - 2
+	items := []legendItem{{s.seriesRSS, "host RSS MiB"}}
+	if len(ss.gpu.pts) > 0 {
+		items = append(items, legendItem{s.seriesGPU, "GPU MiB"})
+	}
+	body := legend(items...) + "\n"
+	if len(ss.rss.pts) == 0 && len(ss.gpu.pts) == 0 {
+		body += centered(s.dim.Render("no samples yet"), inner, h-3)
+	} else {
+		body += lineChart(s, inner, h-3,
+			chartSet{"gpu", ss.gpu.pts, s.seriesGPU},
+			chartSet{"rss", ss.rss.pts, s.seriesRSS})
+	}
+	return panel(s, title, body, w, h, false)
+}
+
+func thermalPanel(c viewCtx, w, h int) string {
+	s, ss := c.st, c.sess
+	title := "GPU temp · power"
+	if n := len(ss.temp.pts); n > 0 {
+		title += fmt.Sprintf(" · %.0f°C", ss.temp.pts[n-1].v)
+	}
+	if n := len(ss.power.pts); n > 0 {
+		title += fmt.Sprintf(" · %.0f W", ss.power.pts[n-1].v)
+	}
+	inner := w - 2
+	if len(ss.temp.pts) == 0 && len(ss.power.pts) == 0 {
+		msg := "no GPU telemetry yet"
+		if !c.env.GPUStatus.Available() && c.envReady {
+			msg = "no GPU telemetry\n(CPU-only host)"
+		}
+		return panel(s, title, centered(s.dim.Render(msg), inner, h-2), w, h, false)
+	}
+	body := legend(legendItem{s.seriesTemp, "°C"}, legendItem{s.seriesPow, "W"}) + "\n" +
+		lineChart(s, inner, h-3,
+			chartSet{"power", ss.power.pts, s.seriesPow},
+			chartSet{"temp", ss.temp.pts, s.seriesTemp})
+	return panel(s, title, body, w, h, false)
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// dashAction is what a dashboard key asks of the root.
+type dashAction struct {
+	open  *study.Experiment // show the run detail
+	rerun *study.Experiment // queue it again
+}
+
+func (d dashModel) update(msg tea.KeyMsg, k keyMap, c viewCtx) (dashModel, dashAction) {
+	var act dashAction
+	rows := c.sess.rows
+	switch {
+	case key.Matches(msg, k.NextPane), key.Matches(msg, k.PrevPane):
+		step := 1
+		if key.Matches(msg, k.PrevPane) {
+			step = int(dashPanes) - 1
+		}
+		d.focus = (d.focus + dashPane(step)) % dashPanes
+		if !d.compact() && d.focus == dashCharts {
+			d.focus = (d.focus + dashPane(step)) % dashPanes
+		}
+	case key.Matches(msg, k.SortNext) && d.focus == dashTable:
+		d.table.cycleSort()
+	case key.Matches(msg, k.SortReverse) && d.focus == dashTable:
+		if d.table.sortCol >= 0 {
+			d.table.desc = !d.table.desc
+		}
+	case key.Matches(msg, k.Up), key.Matches(msg, k.Down), key.Matches(msg, k.PageUp),
+		key.Matches(msg, k.PageDown), key.Matches(msg, k.Top), key.Matches(msg, k.Bottom):
+		page := max(1, d.lowerHeight()-3)
+		delta := 0
+		switch {
+		case key.Matches(msg, k.Up):
+			delta = -1
+		case key.Matches(msg, k.Down):
+			delta = 1
+		case key.Matches(msg, k.PageUp):
+			delta = -page
+		case key.Matches(msg, k.PageDown):
+			delta = page
+		case key.Matches(msg, k.Top):
+			delta = -1 << 30
+		case key.Matches(msg, k.Bottom):
+			delta = 1 << 30
+		}
+		switch d.focus {
+		case dashTable:
+			d.table.body = max(1, d.lowerHeight()-3)
+			d.table.move(rows, delta)
+		case dashQueue:
+			n := len(c.sess.entries)
+			d.qCur = max(0, min(n-1, d.qCur+max(-n, min(n, delta))))
+			d.qOff = scrollOffset(d.qOff, d.qCur, d.lowerHeight()-3, n)
+		}
+	case key.Matches(msg, k.Enter):
+		if exp, ok := d.selection(c); ok {
+			act.open = &exp
+		}
+	case key.Matches(msg, k.Rerun):
+		if exp, ok := d.selection(c); ok {
+			act.rerun = &exp
+		}
+	}
+	return d, act
+}
+
+// selection is the experiment under the focused pane's cursor.
+func (d dashModel) selection(c viewCtx) (study.Experiment, bool) {
+	switch d.focus {
+	case dashQueue:
+		if d.qCur >= 0 && d.qCur < len(c.sess.entries) {
+			return c.sess.entries[d.qCur].exp, true
+		}
+	case dashTable:
+		if r, ok := d.table.selected(c.sess.rows); ok {
+			return r.Experiment, true
+		}
+	}
+	return study.Experiment{}, false
+}
+
+// lowerHeight is the height of the queue and table panels.
+func (d dashModel) lowerHeight() int {
+	if d.compact() {
+		return d.height - 1
+	}
+	return d.height - d.chartsHeight()
+}
+
+func (d dashModel) view(c viewCtx) string {
+	if d.compact() {
+		return d.compactView(c)
+	}
+	charts := lipgloss.JoinHorizontal(lipgloss.Top, d.charts[0], d.charts[1], d.charts[2])
+	lh := d.lowerHeight()
+	qw := d.queueWidth()
+	queue := panel(c.st, d.queueTitle(c), d.queueView(c, qw-2, lh-2), qw, lh, d.focus == dashQueue)
+	table := panel(c.st, d.tableTitle(c), d.table.view(c.sess.rows, c.st, d.width-qw-2, lh-2, d.focus == dashTable), d.width-qw, lh, d.focus == dashTable)
+	return charts + "\n" + joinColumns(queue, table)
+}
+
+func (d dashModel) compactView(c viewCtx) string {
+	s := c.st
+	var tabs []string
+	for p := dashPane(0); p < dashPanes; p++ {
+		label := " " + p.String() + " "
+		if p == d.focus {
+			tabs = append(tabs, s.tabActive.Render("["+strings.TrimSpace(label)+"]"))
+		} else {
+			tabs = append(tabs, s.tabInactive.Render(label))
+		}
+	}
+	bar := padRight(strings.Join(tabs, " ")+s.dim.Render("  tab switches"), d.width)
+	h := d.height - 1
+	var body string
+	switch d.focus {
+	case dashCharts:
+		body = d.charts[0] + "\n" + joinColumns(d.charts[1], d.charts[2])
+	case dashQueue:
+		body = panel(s, d.queueTitle(c), d.queueView(c, d.width-2, h-2), d.width, h, true)
+	case dashTable:
+		body = panel(s, d.tableTitle(c), d.table.view(c.sess.rows, s, d.width-2, h-2, true), d.width, h, true)
+	}
+	return bar + "\n" + strings.Join(fitLines(body, d.width, h), "\n")
+}
+
+func (d dashModel) queueTitle(c viewCtx) string {
+	done, failed, _, total := c.sess.counts()
+	t := fmt.Sprintf("Queue · %d/%d", done+failed, total)
+	if failed > 0 {
+		t += fmt.Sprintf(" · %d failed", failed)
+	}
+	return t
+}
+
+func (d dashModel) tableTitle(c viewCtx) string {
+	t := "Results"
+	if n := len(c.sess.rows); n > 0 {
+		t += fmt.Sprintf(" · %d", n)
+	}
+	if d.table.sortCol >= 0 {
+		dir := "↑"
+		if d.table.desc {
+			dir = "↓"
+		}
+		t += " · by " + d.table.cols[d.table.sortCol].title + " " + dir
+	}
+	return t
+}
+
+// stageIcon is the queue's glyph for a stage.
+func stageIcon(c viewCtx, st stage) (string, lipgloss.Style) {
+	s := c.st
+	switch {
+	case st == stageQueued:
+		return "·", s.dim
+	case st.active():
+		if c.spinner {
+			frames := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+			return frames[c.frame%len(frames)], s.accent
+		}
+		return "▶", s.accent
+	case st == stageDone:
+		return "✓", s.good
+	case st == stageFailed:
+		return "✗", s.bad
+	case st == stageSkipped:
+		return "↷", s.dim
+	case st == stageStopped:
+		return "■", s.warn
+	}
+	return "–", s.dim
+}
+
+func (d dashModel) queueView(c viewCtx, w, h int) string {
+	s, ss := c.st, c.sess
+	if len(ss.entries) == 0 {
+		return s.dim.Render(" nothing queued\n press 1 to pick models")
+	}
+	multiBatch := false
+	for _, e := range ss.entries {
+		if e.exp.Batch != ss.entries[0].exp.Batch {
+			multiBatch = true
+		}
+	}
+	cur := d.qCur
+	off := scrollOffset(d.qOff, cur, h, len(ss.entries))
+	if d.focus != dashQueue && ss.active >= 0 {
+		// Follow the active experiment while the user is elsewhere.
+		off = scrollOffset(off, ss.active, h, len(ss.entries))
+	}
+	var lines []string
+	for i := off; i < len(ss.entries) && i < off+h; i++ {
+		e := ss.entries[i]
+		icon, ist := stageIcon(c, e.stage)
+		label := displayModel(e.exp.Model) + " " + e.exp.Precision
+		if multiBatch {
+			label += fmt.Sprintf(" b%d", e.exp.Batch)
+		}
+		if e.exp.Repeat > 0 {
+			label += fmt.Sprintf(" #%d", e.exp.Repeat+1)
+		}
+		state := e.stage.String()
+		pct := ""
+		if e.stage == stageMeasuring && e.duration > 0 && !e.measuring.IsZero() {
+			f := float64(c.now.Sub(e.measuring)) / float64(e.duration)
+			pct = fmt.Sprintf("%.0f%%", 100*min(1, max(0, f)))
+			state = "measuring " + pct
+		}
+		if width(label)+width(state)+5 > w {
+			// Narrow: the short form of the state leaves room for the name.
+			switch {
+			case pct != "":
+				state = pct
+			case e.stage == stageWarmup:
+				state = "warm-up"
+			}
+		}
+		stStyle := lipgloss.Style{}
+		switch {
+		case e.stage == stageFailed:
+			stStyle = s.bad
+		case e.stage.active():
+			stStyle = s.accent
+		case e.stage == stageQueued || e.stage == stageCanceled:
+			stStyle = s.dim
+		}
+		mark := " "
+		if i == cur && d.focus == dashQueue {
+			mark = "▸"
+		}
+		sw := width(state)
+		ln := mark + ist.Render(icon) + " " + padRight(label, max(1, w-3-sw-1)) + " " + stStyle.Render(state)
+		if i == cur && d.focus == dashQueue {
+			ln = s.selected.Render(padRight(ln, w))
+		}
+		lines = append(lines, ln)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// statusLine is the header's second line: the current run, or how the
+// study ended.
+func statusLine(c viewCtx, w int) string {
+	s, ss := c.st, c.sess
+	done, failed, pending, total := ss.counts()
+	clock := ""
+	if !ss.started.IsZero() {
+		end := c.now
+		if pending == 0 {
+			end = ss.finishedAt()
+		}
+		clock = "⏱ " + fmtClock(end.Sub(ss.started))
+		if pending > 0 {
+			clock += " · ETA " + fmtClock(ss.eta(c.now))
+		}
+	}
+	if ss.active >= 0 {
+		e := ss.entries[ss.active]
+		icon, ist := stageIcon(c, e.stage)
+		pos := fmt.Sprintf("%d/%d", ss.active+1, total)
+		left := ist.Render(icon) + " " + pos + " " + s.bold.Render(displayModel(e.exp.Model)+" "+e.exp.Precision) +
+			fmt.Sprintf(" %s b%d · %s", e.exp.EP, e.exp.Batch, e.stage)
+		if e.stage == stageMeasuring && e.duration > 0 && !e.measuring.IsZero() {
+			f := max(0, min(1, float64(c.now.Sub(e.measuring))/float64(e.duration)))
+			if w >= 100 {
+				left += " " + progressBar(s, f, 12)
+			} else {
+				left += fmt.Sprintf(" %.0f%%", f*100)
+			}
+		}
+		if e.last != nil && e.last.Throughput > 0 {
+			left += fmt.Sprintf(" · %s img/s · %s ms", fmtRate(e.last.Throughput), fmtMs(e.last.LatencyMs))
+		}
+		return spread(left, clock, w)
+	}
+	var left string
+	switch {
+	case total == 0 && len(ss.records) == 0:
+		left = s.dim.Render("no study yet: pick models and precisions on the setup screen (1), enter starts")
+	case total == 0:
+		left = fmt.Sprintf("%s · %s loaded", c.opts.Out, plural(ss.loaded, "record", "records"))
+	case pending > 0:
+		left = fmt.Sprintf("%d queued · starting…", pending)
+	default:
+		left = fmt.Sprintf("study finished: %d ok", done)
+		if failed > 0 {
+			left += ", " + s.bad.Render(fmt.Sprintf("%d failed", failed))
+		}
+		left += " · " + c.opts.Out
+	}
+	return spread(left, clock, w)
+}
+
+// headerLine is the first line: screen tabs and the machine.
+func headerLine(c viewCtx, cur screen, w int) string {
+	s := c.st
+	tabs := []struct {
+		sc    screen
+		label string
+	}{{screenSetup, "1 Setup"}, {screenDashboard, "2 Dashboard"}, {screenHeatmap, "3 Heatmap"}}
+	var parts []string
+	for _, t := range tabs {
+		if t.sc == cur {
+			parts = append(parts, s.tabActive.Render("["+t.label+"]"))
+		} else {
+			parts = append(parts, s.tabInactive.Render(" "+t.label+" "))
+		}
+	}
+	if cur == screenDetail {
+		parts = append(parts, s.tabActive.Render("[Detail]"))
+	}
+	left := s.title.Render("quantscope") + " " + strings.Join(parts, "")
+	return spread(left, envSummary(c, w-width(left)-1), w)
+}
+
+// envSummary is "CPU · GPU · ORT · EP", shortened to fit.
+func envSummary(c viewCtx, w int) string {
+	s := c.st
+	if !c.envReady {
+		return s.dim.Render("probing host…")
+	}
+	env := c.env
+	var parts []string
+	if cpu := env.Host.CPU.Model; cpu != "" {
+		n := env.Host.CPU.UsableCores
+		if n == 0 {
+			n = env.Host.CPU.LogicalCores
+		}
+		parts = append(parts, fmt.Sprintf("%s ×%d", shortCPU(cpu), n))
+	}
+	gpu := "no GPU"
+	if env.GPUStatus.Available() && len(env.GPUs) > 0 {
+		gpu = strings.TrimPrefix(env.GPUs[0].Name, "NVIDIA ")
+		if len(env.GPUs) > 1 {
+			gpu = fmt.Sprintf("%d× %s", len(env.GPUs), gpu)
+		}
+		if env.GPUStatus.DriverVersion != "" {
+			gpu += " · drv " + env.GPUStatus.DriverVersion
+		}
+	}
+	parts = append(parts, gpu)
+	ort := s.bad.Render("ORT not loaded")
+	if env.ORT.OK() {
+		ort = "ORT " + env.ORT.Version
+	}
+	parts = append(parts, ort)
+	if len(env.EPs) > 0 {
+		parts = append(parts, strings.Join(env.EPs, "/"))
+	}
+	// Drop from the front (the CPU) when narrow: ORT status matters most.
+	for len(parts) > 1 && width(strings.Join(parts, " · ")) > w {
+		parts = parts[1:]
+	}
+	return truncate(strings.Join(parts, " · "), w)
+}
+
+// shortCPU trims marketing words from a CPU model name.
+func shortCPU(m string) string {
+	for _, cut := range []string{"(R)", "(TM)", "(tm)", " CPU", " Processor", " with Radeon Graphics"} {
+		m = strings.ReplaceAll(m, cut, "")
+	}
+	if i := strings.Index(m, " @ "); i >= 0 {
+		m = m[:i]
+	}
+	return strings.Join(strings.Fields(m), " ")
+}

@@ -1,0 +1,612 @@
+package tui
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/study"
+)
+
+// detailModel is the run-detail screen of one experiment (its row, folded
+// over repeats, and its latest queue entry).
+type detailModel struct {
+	exp    study.Experiment
+	back   screen // where esc returns
+	offset int
+	width  int
+	height int
+}
+
+func (d detailModel) update(msg tea.KeyMsg, k keyMap, c viewCtx) detailModel {
+	total := len(d.lines(c))
+	page := max(1, d.height-3)
+	switch {
+	case key.Matches(msg, k.Up):
+		d.offset--
+	case key.Matches(msg, k.Down):
+		d.offset++
+	case key.Matches(msg, k.PageUp):
+		d.offset -= page
+	case key.Matches(msg, k.PageDown), key.Matches(msg, k.Toggle):
+		d.offset += page
+	case key.Matches(msg, k.Top):
+		d.offset = 0
+	case key.Matches(msg, k.Bottom):
+		d.offset = total
+	}
+	d.offset = max(0, min(d.offset, total-(d.height-2)))
+	return d
+}
+
+// section is a titled block of the detail screen.
+type section struct {
+	title string
+	lines []string
+}
+
+func (d detailModel) view(c viewCtx) string {
+	lines := d.lines(c)
+	h := d.height - 2
+	off := max(0, min(d.offset, len(lines)-h))
+	end := min(len(lines), off+h)
+	title := detailTitle(d.exp)
+	if len(lines) > h {
+		title += fmt.Sprintf(" · %d–%d of %d", off+1, end, len(lines))
+	}
+	return panel(c.st, title, strings.Join(lines[off:end], "\n"), d.width, d.height, true)
+}
+
+func detailTitle(e study.Experiment) string {
+	t := fmt.Sprintf("%s · %s · %s · batch %d", displayModel(e.Model), e.Precision, e.EP, e.Batch)
+	if e.Threads > 0 {
+		t += fmt.Sprintf(" · %d threads", e.Threads)
+	}
+	return t
+}
+
+// lines lays the sections out in one or two columns of the inner width.
+func (d detailModel) lines(c viewCtx) []string {
+	inner := d.width - 2
+	secs := d.sections(c)
+	render := func(secs []section, w int) []string {
+		var out []string
+		for i, s := range secs {
+			if i > 0 {
+				out = append(out, "")
+			}
+			out = append(out, c.st.title.Render(truncate(s.title, w)))
+			for _, l := range s.lines {
+				out = append(out, wrap(l, w)...)
+			}
+		}
+		return out
+	}
+	// The summary (and the "why" that follows it for a variant) and the
+	// reproduce command span the width; the rest goes in two columns.
+	nHead := 1
+	if !d.exp.IsBaseline() && len(secs) > 1 && strings.HasPrefix(secs[1].title, "Why") {
+		nHead = 2
+	}
+	if inner < 110 || len(secs) < nHead+3 {
+		return render(secs, inner)
+	}
+	head, mid, tail := secs[:nHead], secs[nHead:len(secs)-1], secs[len(secs)-1:]
+	colW := (inner - 3) / 2
+	// Balance the two columns by line count, keeping section order.
+	total := 0
+	for _, s := range mid {
+		total += len(s.lines) + 2
+	}
+	split, acc := len(mid), 0
+	for i, s := range mid {
+		if acc >= total/2 {
+			split = i
+			break
+		}
+		acc += len(s.lines) + 2
+	}
+	left, right := render(mid[:split], colW), render(mid[split:], colW)
+	out := render(head, inner)
+	out = append(out, "")
+	for i := 0; i < max(len(left), len(right)); i++ {
+		l, r := "", ""
+		if i < len(left) {
+			l = left[i]
+		}
+		if i < len(right) {
+			r = right[i]
+		}
+		out = append(out, padRight(l, colW)+" │ "+r)
+	}
+	out = append(out, "")
+	return append(out, render(tail, inner)...)
+}
+
+// sections builds the detail's content.
+func (d detailModel) sections(c viewCtx) []section {
+	s := c.st
+	row, hasRow := c.sess.rowFor(d.exp)
+	ent := c.sess.entryFor(d.exp)
+	var m *bench.Metrics
+	var rec *study.Record
+	if hasRow && row.Last != nil {
+		rec = row.Last
+		m = rec.Metrics
+	}
+	var secs []section
+
+	// Summary.
+	sum := section{title: "Summary"}
+	switch {
+	case hasRow && row.Status == study.StatusOK:
+		ln := fmt.Sprintf("%s img/s", s.bold.Render(fmtRate(row.Throughput)))
+		if row.Runs > 1 && !math.IsInf(row.ThroughputCI, 0) {
+			ln += fmt.Sprintf(" ± %s (95%% CI over %d runs)", fmtRate(row.ThroughputCI), row.Runs)
+		}
+		if row.HasBaseline && !d.exp.IsBaseline() {
+			b, _ := c.sess.baselineThroughput(d.exp)
+			ln += " · speedup " + goodBad(s, row.Speedup, ratioTol).Render(fmtRatio(row.Speedup)) +
+				fmt.Sprintf(" vs fp32 %s img/s", fmtRate(b))
+		}
+		if row.Verdict != "" {
+			ln += " · " + row.Verdict
+		}
+		sum.lines = append(sum.lines, ln)
+		if row.Note != "" {
+			sum.lines = append(sum.lines, s.warn.Render(row.Note))
+		}
+	case hasRow:
+		sum.lines = append(sum.lines, s.bad.Render("✗ failed: ")+oneLine(row.Reason))
+	case ent != nil:
+		sum.lines = append(sum.lines, "not measured yet: "+ent.stage.String())
+	default:
+		sum.lines = append(sum.lines, s.dim.Render("no record of this experiment"))
+	}
+	if ent != nil && ent.stage.active() {
+		ln := "live: " + s.accent.Render(ent.stage.String())
+		if ent.last != nil {
+			ln += fmt.Sprintf(" · %s img/s · %s ms · RSS %s", fmtRate(ent.last.Throughput), fmtMs(ent.last.LatencyMs), fmtBytes(ent.last.RSS))
+		}
+		sum.lines = append(sum.lines, ln)
+	}
+	secs = append(secs, sum)
+
+	if hasRow && row.Status != study.StatusOK && rec != nil {
+		f := section{title: "Failure"}
+		for _, l := range strings.Split(strings.TrimSpace(rec.Reason), "\n") {
+			f.lines = append(f.lines, s.bad.Render(l))
+		}
+		if rec.Stderr != "" {
+			f.lines = append(f.lines, "", s.dim.Render("worker stderr (tail):"))
+			lines := strings.Split(strings.TrimSpace(rec.Stderr), "\n")
+			if len(lines) > 12 {
+				lines = lines[len(lines)-12:]
+			}
+			for _, l := range lines {
+				f.lines = append(f.lines, "  "+l)
+			}
+		}
+		secs = append(secs, f)
+	}
+
+	if m != nil {
+		// The question users ask first comes first.
+		if !d.exp.IsBaseline() {
+			secs = append(secs, whySection(c, d.exp, row, m))
+		}
+		secs = append(secs, latencySection(c, m, ent))
+		secs = append(secs, memorySection(c, row, m))
+	}
+	if t := telemetrySection(c, m, ent); len(t.lines) > 0 {
+		secs = append(secs, t)
+	}
+	if m != nil {
+		secs = append(secs, fidelitySection(c, d.exp, m))
+		secs = append(secs, section{title: "Cold start", lines: []string{
+			fmt.Sprintf("load %s ms · session %s ms · first inference %s ms · warm-up runs %d",
+				fmtMs(m.ColdStart.LoadMs), fmtMs(m.ColdStart.SessionMs), fmtMs(m.ColdStart.FirstInferenceMs), m.WarmupRuns),
+		}})
+		if d.exp.IsBaseline() {
+			secs = append(secs, whySection(c, d.exp, row, m))
+		}
+	}
+
+	dur := c.setupDuration
+	if ent != nil {
+		dur = ent.duration
+	}
+	secs = append(secs, section{title: "Reproduce", lines: []string{
+		benchCommand(d.exp, dur, c.opts.Out, c.opts.ORTLib),
+	}})
+	return secs
+}
+
+func latencySection(c viewCtx, m *bench.Metrics, ent *entry) section {
+	s := c.st
+	l := m.Latency
+	sec := section{title: "Latency (ms)"}
+	sec.lines = append(sec.lines,
+		fmt.Sprintf("mean %s ± %s · CV %.1f%% · %d runs", fmtMs(l.MeanMs), fmtMs(l.StdMs), l.CV*100, l.Runs))
+	if l.Outliers > 0 {
+		o := fmt.Sprintf("%d outliers (%d severe): something else may have been running", l.Outliers, l.SevereOutliers)
+		st := s.dim
+		if l.SevereOutliers > 0 {
+			st = s.warn
+		}
+		sec.lines = append(sec.lines, st.Render(o))
+	}
+	if m.TFLOPS > 0 {
+		sec.lines = append(sec.lines, fmt.Sprintf("achieved %.3f TFLOP/s", m.TFLOPS))
+	}
+	// Percentile ladder.
+	ladder := []struct {
+		name string
+		v    float64
+	}{{"min", l.MinMs}, {"p50", l.P50Ms}, {"p90", l.P90Ms}, {"p95", l.P95Ms}, {"p99", l.P99Ms}, {"max", l.MaxMs}}
+	top := l.MaxMs
+	for _, p := range ladder {
+		bar := hbar(p.v, top, 24)
+		sec.lines = append(sec.lines, fmt.Sprintf("%-4s %8s %s", p.name, fmtMs(p.v), s.accent.Render(bar)))
+	}
+	if ent != nil && len(ent.lat) >= 8 {
+		sec.lines = append(sec.lines, "", s.dim.Render(fmt.Sprintf("histogram of %d sampled runs (one every sample period)", len(ent.lat))))
+		sec.lines = append(sec.lines, histogram(s, ent.lat, 8, 24)...)
+	}
+	return sec
+}
+
+// hbar renders v as a bar of up to w cells relative to top.
+func hbar(v, top float64, w int) string {
+	if top <= 0 || v <= 0 {
+		return ""
+	}
+	n := v / top * float64(w)
+	full := int(n)
+	out := strings.Repeat("█", full)
+	if frac := n - float64(full); frac > 0.5 && full < w {
+		out += "▌"
+	}
+	return out
+}
+
+// histogram bins values into n rows of horizontal bars.
+func histogram(s *styles, vals []float64, n, w int) []string {
+	v := slices.Clone(vals)
+	sort.Float64s(v)
+	lo, hi := v[0], v[len(v)-1]
+	if hi <= lo {
+		hi = lo + 1e-9
+	}
+	counts := make([]int, n)
+	for _, x := range v {
+		i := int((x - lo) / (hi - lo) * float64(n))
+		counts[min(n-1, i)]++
+	}
+	top := slices.Max(counts)
+	out := make([]string, n)
+	for i, k := range counts {
+		from := lo + (hi-lo)*float64(i)/float64(n)
+		out[i] = fmt.Sprintf("%8s %s %d", fmtMs(from), s.accent.Render(padRight(hbar(float64(k), float64(top), w), w)), k)
+	}
+	return out
+}
+
+func memorySection(c viewCtx, row study.Row, m *bench.Metrics) section {
+	s := c.st
+	mem := m.Memory
+	sec := section{title: "Memory"}
+	sec.lines = append(sec.lines,
+		fmt.Sprintf("model RSS %s (after load %s − before %s) · peak RSS %s", fmtBytes(mem.ModelRSS), fmtBytes(mem.RSSAfterLoad), fmtBytes(mem.RSSBeforeLoad), fmtBytes(mem.PeakRSS)))
+	if mem.GPUBytes > 0 || mem.GPUNote != "" {
+		g := fmt.Sprintf("GPU %s", fmtBytes(mem.GPUBytes))
+		if mem.GPUPeak > 0 {
+			g += " · peak " + fmtBytes(mem.GPUPeak)
+		}
+		if mem.GPUSource != "" {
+			g += " (" + mem.GPUSource + ")"
+		}
+		sec.lines = append(sec.lines, g)
+		if mem.GPUNote != "" {
+			sec.lines = append(sec.lines, s.dim.Render(mem.GPUNote))
+		}
+	}
+	f := fmt.Sprintf("file %s", fmtBytes(row.FileBytes))
+	if row.HasBaseline && !row.Experiment.IsBaseline() {
+		f += " · size " + fmtRatio(row.SizeReduction) + " smaller · memory " + fmtRatio(row.MemReduction) + " smaller"
+	}
+	sec.lines = append(sec.lines, f)
+	return sec
+}
+
+func telemetrySection(c viewCtx, m *bench.Metrics, ent *entry) section {
+	sec := section{title: "Telemetry (min / mean / max)"}
+	if ent != nil {
+		add := func(name string, a agg, f func(float64) string) {
+			if a.n > 0 {
+				sec.lines = append(sec.lines, fmt.Sprintf("%-10s %s / %s / %s", name, f(a.min), f(a.mean()), f(a.max)))
+			}
+		}
+		add("img/s", ent.tput, fmtRate)
+		add("RSS", ent.rss, func(v float64) string { return fmtBytes(int64(v)) })
+		add("GPU mem", ent.gpu, func(v float64) string { return fmtBytes(int64(v)) })
+		add("temp °C", ent.temp, func(v float64) string { return fmt.Sprintf("%.0f", v) })
+		add("power W", ent.power, func(v float64) string { return fmt.Sprintf("%.0f", v) })
+	}
+	if m != nil && m.Energy != nil {
+		e := m.Energy
+		sec.lines = append(sec.lines,
+			fmt.Sprintf("energy %.3g J/img (%s) · power mean %.0f W, max %.0f W", e.JoulesPerSample, e.Source, e.MeanPowerW, e.MaxPowerW),
+			fmt.Sprintf("temperature %.0f → %.0f °C", e.TempStartC, e.TempMaxC))
+		if e.SMClockMHz > 0 {
+			sec.lines = append(sec.lines, fmt.Sprintf("SM clock %.0f MHz", e.SMClockMHz))
+		}
+		if len(e.Throttle) > 0 {
+			sec.lines = append(sec.lines, c.st.warn.Render("throttled: "+strings.Join(e.Throttle, ", ")))
+		}
+	}
+	return sec
+}
+
+func fidelitySection(c viewCtx, exp study.Experiment, m *bench.Metrics) section {
+	s := c.st
+	sec := section{title: "Fidelity vs fp32"}
+	f := m.Fidelity
+	switch {
+	case f == nil && exp.IsBaseline():
+		sec.lines = append(sec.lines, s.dim.Render("this is the reference the variants are compared with"))
+	case f == nil:
+		sec.lines = append(sec.lines, s.dim.Render("not measured (no fp32 reference for this model and EP)"))
+	default:
+		sec.lines = append(sec.lines,
+			"cosine mean "+cosStyle(s, f.CosineMean).Render(fmtCos(f.CosineMean))+" · min "+fmtCos(f.CosineMin),
+			"top-1 "+top1Style(s, f.Top1).Render(fmtPct(f.Top1))+" · top-5 "+fmtPct(f.Top5),
+			fmt.Sprintf("max |error| %.3g · SQNR %.1f dB · %d samples", f.MaxAbsError, f.SQNRdB, f.Samples))
+	}
+	return sec
+}
+
+// precReport is the part of a precision transform's report the detail
+// shows (models/quant.Report as JSON).
+type precReport struct {
+	Spec            string           `json:"spec"`
+	NodesConverted  int              `json:"nodes_converted"`
+	NodesKept       int              `json:"nodes_kept"`
+	NodesBefore     int              `json:"nodes_before"`
+	NodesAfter      int              `json:"nodes_after"`
+	BytesBefore     int64            `json:"bytes_before"`
+	BytesAfter      int64            `json:"bytes_after"`
+	WeightBytes     map[string]int64 `json:"weight_bytes_by_bits"`
+	Ops             []precOp         `json:"ops"`
+	Kept            []precKept       `json:"kept"`
+	Rewrites        []string         `json:"rewrites"`
+	Warnings        []string         `json:"warnings"`
+	FileBytesBefore int64            `json:"file_bytes_before"`
+	FileBytesAfter  int64            `json:"file_bytes_after"`
+}
+
+type precOp struct {
+	Op    string         `json:"op"`
+	Nodes map[string]int `json:"nodes"`
+}
+
+type precKept struct {
+	Node   string `json:"node"`
+	Op     string `json:"op"`
+	Reason string `json:"reason"`
+}
+
+// lowPrecisionWeights is the fraction of weight bytes stored at 4, 8 or
+// 16 bits.
+func (r precReport) lowPrecisionWeights() (float64, bool) {
+	var low, total int64
+	for k, n := range r.WeightBytes {
+		bits, err := strconv.Atoi(k)
+		if err != nil || bits == 0 {
+			continue
+		}
+		total += n
+		if bits < 32 {
+			low += n
+		}
+	}
+	if total == 0 {
+		return 0, false
+	}
+	return float64(low) / float64(total), true
+}
+
+// parseReport normalizes the report map (decoded JSON or Go values).
+func parseReport(m map[string]any) (precReport, bool) {
+	var r precReport
+	if len(m) == 0 {
+		return r, false
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return r, false
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, false
+	}
+	return r, r.NodesConverted+r.NodesKept > 0 || len(r.Ops) > 0 || len(r.WeightBytes) > 0
+}
+
+// whySection answers "why is this variant not faster?" with what was
+// measured: the precision report, EP placement, the overhead floor and
+// what the CPU can do fast.
+func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics) section {
+	s := c.st
+	sec := section{title: "Why is it (not) faster?"}
+	kind, _, _ := strings.Cut(exp.Precision, ":")
+	var findings []string
+	slow := row.HasBaseline && !exp.IsBaseline() && row.Speedup < 1+ratioTol
+	if m.OverheadFloor {
+		findings = append(findings, s.warn.Render("⚑ overhead floor: ")+
+			fmt.Sprintf("p50 %s ms is within 3× of ONNX Runtime's own call overhead, so precision barely shows; try a larger batch or model", fmtMs(m.Latency.P50Ms)))
+	}
+	cpu := c.env.Host.CPU
+	if exp.EP == "cpu" && c.envReady {
+		switch {
+		case strings.HasPrefix(kind, "int8") || kind == "int4":
+			if !cpu.INT8.Fast && cpu.INT8.Summary != "" {
+				findings = append(findings, s.warn.Render("CPU: ")+cpu.INT8.Summary)
+			}
+		case kind == "fp16":
+			if !cpu.FP16.Fast && cpu.FP16.Summary != "" {
+				findings = append(findings, s.warn.Render("CPU: ")+cpu.FP16.Summary)
+			}
+		}
+	}
+	rep, hasRep := parseReport(m.Precision)
+	if f, ok := rep.lowPrecisionWeights(); hasRep && ok && f < 0.5 {
+		findings = append(findings, s.warn.Render("coverage: ")+fmt.Sprintf("only %.0f%% of the weight bytes are stored below 32 bits", f*100))
+	}
+	if l := m.Latency; l.CV > 0.25 || l.SevereOutliers > l.Runs/50 && l.SevereOutliers > 0 {
+		findings = append(findings, s.warn.Render("noise: ")+fmt.Sprintf("latency varied a lot (CV %.0f%%, %d severe outliers): the machine was busy; re-run (r) or use Repeat", l.CV*100, l.SevereOutliers))
+	}
+	if fallback := cpuFallback(exp, m.Placement); fallback > 0 {
+		findings = append(findings, s.warn.Render("placement: ")+fmt.Sprintf("%d nodes fell back to the CPU: tensors are copied between devices", fallback))
+	}
+	switch {
+	case exp.IsBaseline():
+		sec.lines = append(sec.lines, s.dim.Render("fp32 is the baseline"))
+	case !row.HasBaseline:
+		sec.lines = append(sec.lines, s.dim.Render("no fp32 baseline measured: speedup unknown"))
+	case slow && len(findings) == 0:
+		sec.lines = append(sec.lines, "not faster, and no single cause stands out: compare the node counts and placement below")
+	case slow:
+		sec.lines = append(sec.lines, "not faster than fp32 ("+fmtRatio(row.Speedup)+"):")
+	default:
+		sec.lines = append(sec.lines, s.good.Render(fmtRatio(row.Speedup)+" faster than fp32"))
+	}
+	for _, f := range findings {
+		sec.lines = append(sec.lines, "• "+f)
+	}
+	if hasRep {
+		sec.lines = append(sec.lines, reportLines(c, rep)...)
+	} else if !exp.IsBaseline() {
+		sec.lines = append(sec.lines, s.dim.Render("no precision report recorded for this variant"))
+	}
+	if len(m.Placement) > 0 {
+		sec.lines = append(sec.lines, "EP placement: "+placementLine(m.Placement))
+	} else {
+		sec.lines = append(sec.lines, s.dim.Render("EP placement: not reported by this worker"))
+	}
+	return sec
+}
+
+// cpuFallback counts nodes placed on the CPU provider when exp asked for
+// another EP.
+func cpuFallback(exp study.Experiment, placement map[string]int) int {
+	if exp.EP == "cpu" {
+		return 0
+	}
+	n := 0
+	for ep, k := range placement {
+		if strings.Contains(strings.ToLower(ep), "cpu") {
+			n += k
+		}
+	}
+	return n
+}
+
+func placementLine(p map[string]int) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", strings.TrimSuffix(k, "ExecutionProvider"), p[k])
+	}
+	return strings.Join(parts, " · ")
+}
+
+// reportLines renders a precision report compactly.
+func reportLines(c viewCtx, r precReport) []string {
+	s := c.st
+	var out []string
+	out = append(out, fmt.Sprintf("nodes: %d converted, %d kept in fp32 (graph %d → %d nodes)", r.NodesConverted, r.NodesKept, r.NodesBefore, r.NodesAfter))
+	byPrec := map[string]int{}
+	for _, o := range r.Ops {
+		for p, n := range o.Nodes {
+			byPrec[p] += n
+		}
+	}
+	if len(byPrec) > 0 {
+		var parts []string
+		for _, p := range []string{"fp32", "fp16", "int8", "int4", "none"} {
+			if n := byPrec[p]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", p, n))
+			}
+		}
+		out = append(out, "nodes by precision: "+strings.Join(parts, " · "))
+	}
+	if len(r.WeightBytes) > 0 {
+		bits := make([]int, 0, len(r.WeightBytes))
+		for k := range r.WeightBytes {
+			if n, err := strconv.Atoi(k); err == nil {
+				bits = append(bits, n)
+			}
+		}
+		sort.Ints(bits)
+		var parts []string
+		for _, b := range bits {
+			label := fmt.Sprintf("%d-bit", b)
+			if b == 0 {
+				label = "other"
+			}
+			parts = append(parts, label+" "+fmtBytes(r.WeightBytes[strconv.Itoa(b)]))
+		}
+		out = append(out, "weight bytes: "+strings.Join(parts, " · "))
+	}
+	if r.BytesBefore > 0 {
+		out = append(out, fmt.Sprintf("tensor data %s → %s", fmtBytes(r.BytesBefore), fmtBytes(r.BytesAfter)))
+	}
+	if len(r.Kept) > 0 {
+		reasons := map[string]int{}
+		var order []string
+		for _, k := range r.Kept {
+			key := k.Op + ": " + k.Reason
+			if reasons[key] == 0 {
+				order = append(order, key)
+			}
+			reasons[key]++
+		}
+		out = append(out, "kept in fp32:")
+		for i, k := range order {
+			if i == 5 {
+				out = append(out, s.dim.Render(fmt.Sprintf("  … %d more reasons", len(order)-5)))
+				break
+			}
+			out = append(out, fmt.Sprintf("  %d × %s", reasons[k], k))
+		}
+	}
+	for _, w := range r.Warnings {
+		out = append(out, s.warn.Render("! "+w))
+	}
+	return out
+}
+
+// wrap breaks a line at spaces to w cells, indenting continuations.
+func wrap(l string, w int) []string {
+	if width(l) <= w || w < 12 {
+		return []string{truncate(l, w)}
+	}
+	lines := strings.Split(ansi.Wrap(l, w, ""), "\n")
+	for i := 1; i < len(lines); i++ {
+		lines[i] = truncate("  "+lines[i], w)
+	}
+	return lines
+}

@@ -1,0 +1,128 @@
+package tui
+
+import (
+	"context"
+	"time"
+
+	"github.com/muesli/termenv"
+
+	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/study"
+	"github.com/quantscope/quantscope/profiler/telemetry"
+	"github.com/quantscope/quantscope/profiler/worker"
+)
+
+// ModelInfo is one model the setup screen offers.
+type ModelInfo struct {
+	Name        string // catalog name, or the file path of an imported model
+	Family      string // "ViT", "DeiT", …; "imported" for files
+	Description string
+	Params      int64   // 0 when unknown
+	GFLOPs      float64 // per sample, 0 when unknown
+	Resolution  int     // input side in pixels, 0 when unknown
+}
+
+// CatalogSource lists the models the user can pick. Both methods run inside
+// tea.Cmds, never on the UI goroutine, so they may be slow.
+type CatalogSource interface {
+	// Models lists the catalog (and any imported model files) in display order.
+	Models(ctx context.Context) ([]ModelInfo, error)
+	// Cached reports which of the named models are already built on disk.
+	Cached(ctx context.Context, names []string) (map[string]bool, error)
+}
+
+// Environment is what the header shows and the setup screen offers:
+// the host, its GPUs, ONNX Runtime and the usable execution providers.
+type Environment struct {
+	Host      telemetry.HostInfo
+	GPUs      []telemetry.GPUInfo
+	GPUStatus telemetry.GPUStatus
+	ORT       runtime.Info
+	// EPs are the execution providers a study may use here, in the
+	// spelling of study.Experiment.EP ("cpu", "cuda", …). Doctor decides.
+	EPs []string
+	// EPNotes says why an execution provider is missing (e.g. "cuda: no
+	// NVIDIA GPU"), shown under the EP choice.
+	EPNotes []string
+	// StudyHost fingerprints the machine for the results records.
+	StudyHost study.Host
+	// Worker carries what workers need from the environment (LD_LIBRARY_PATH
+	// for the CUDA libraries).
+	Worker worker.Options
+}
+
+// RunFunc runs a study plan; study.Run is the real one. It is called from a
+// tea.Cmd goroutine and must report progress through cfg.OnUpdate and stop
+// promptly when ctx is canceled.
+type RunFunc func(ctx context.Context, plan []study.Experiment, cfg study.RunConfig) ([]study.Record, error)
+
+// Options are the application's dependencies and settings.
+type Options struct {
+	// Catalog lists the models (nil: only typed paths).
+	Catalog CatalogSource
+	// Preparer builds and quantizes model files for the study.
+	Preparer study.Preparer
+	// Probe gathers the Environment (run once, in a tea.Cmd, at start).
+	Probe func(ctx context.Context) Environment
+	// Run runs a plan (default study.Run).
+	Run RunFunc
+	// Out is the results file (JSON lines, appended). Records already in it
+	// are shown at start and new runs extend it.
+	Out string
+	// ORTLib is --ort-lib, passed on to workers and to the reproduce command.
+	ORTLib string
+	// Worker are the base worker options (executable, grace period).
+	Worker worker.Options
+	// Timeout bounds one experiment (0: the study default).
+	Timeout time.Duration
+	// Duration, Batches, Threads, Precisions and EP are the setup
+	// screen's initial values (defaults 10s, [1], 0, ["int8"], "cpu").
+	Duration   time.Duration
+	Batches    []int
+	Threads    int
+	Precisions []string
+	EP         string
+	// Models are preselected on the setup screen (names or paths).
+	Models []string
+
+	// Profile is the terminal's colour profile; termenv.Ascii draws no
+	// colours or attributes at all.
+	Profile termenv.Profile
+	// NoColor (NO_COLOR) keeps bold, faint and reverse but drops colours.
+	NoColor bool
+	// Now is the clock (default time.Now); tests pin it.
+	Now func() time.Time
+	// TickInterval is the redraw tick while a study runs (default 100 ms).
+	TickInterval time.Duration
+	// NoSpinner draws a still activity marker instead of a spinner (stable
+	// frames for golden tests).
+	NoSpinner bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.Run == nil {
+		o.Run = study.Run
+	}
+	if o.Out == "" {
+		o.Out = "results.jsonl"
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	if len(o.Batches) == 0 {
+		o.Batches = []int{1}
+	}
+	if o.Precisions == nil {
+		o.Precisions = []string{"int8"}
+	}
+	if o.EP == "" {
+		o.EP = "cpu"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.TickInterval <= 0 {
+		o.TickInterval = 100 * time.Millisecond
+	}
+	return o
+}

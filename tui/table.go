@@ -1,0 +1,486 @@
+package tui
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/quantscope/quantscope/profiler/study"
+)
+
+// column is one column of the comparison table.
+type column struct {
+	title string
+	w     int  // width (minimum width for the flexible column)
+	flex  bool // takes the width left over (the model name)
+	right bool // right-aligned
+	// prio decides which columns go first when the table is narrow:
+	// the highest prio is dropped first; 0 is never dropped.
+	prio int
+	// key orders rows by this column (nil: not sortable).
+	key func(r study.Row) float64
+	// text returns the cell text and its style for an ok row.
+	text func(r study.Row, s *styles) (string, lipgloss.Style)
+}
+
+const (
+	colModel = iota
+	colPrecision
+	colEP
+	colBatch
+	colThroughput
+	colP50
+	colP99
+	colSpeedup
+	colMem
+	colMemRed
+	colSize
+	colSizeRed
+	colCos
+	colTop1
+	colEnergy
+)
+
+// goodBad styles a ratio where higher is better: good above 1+tol, bad
+// below 1−tol.
+func goodBad(s *styles, v float64, tol float64) lipgloss.Style {
+	switch {
+	case math.IsNaN(v) || v <= 0:
+		return s.dim
+	case v > 1+tol:
+		return s.good
+	case v < 1-tol:
+		return s.bad
+	}
+	return lipgloss.Style{}
+}
+
+// ratioTol is the band around 1.0 that is shown neither better nor worse.
+const ratioTol = 0.05
+
+func nan(ok bool, v float64) float64 {
+	if !ok {
+		return math.NaN()
+	}
+	return v
+}
+
+func fidelityOf(r study.Row) (cos, top1 float64, ok bool) {
+	if r.Last == nil || r.Last.Metrics == nil || r.Last.Metrics.Fidelity == nil {
+		return 0, 0, false
+	}
+	f := r.Last.Metrics.Fidelity
+	return f.CosineMean, f.Top1, true
+}
+
+func energyOf(r study.Row) (float64, bool) {
+	if r.Last == nil || r.Last.Metrics == nil || r.Last.Metrics.Energy == nil {
+		return 0, false
+	}
+	return r.Last.Metrics.Energy.JoulesPerSample, r.Last.Metrics.Energy.JoulesPerSample > 0
+}
+
+// cosStyle and top1Style colour fidelity: green when it is what FP32 gives,
+// yellow when close, red when the variant answers differently.
+func cosStyle(s *styles, v float64) lipgloss.Style {
+	switch {
+	case v >= 0.999:
+		return s.good
+	case v >= 0.99:
+		return s.warn
+	}
+	return s.bad
+}
+
+func top1Style(s *styles, v float64) lipgloss.Style {
+	switch {
+	case v >= 0.99:
+		return s.good
+	case v >= 0.95:
+		return s.warn
+	}
+	return s.bad
+}
+
+func tableColumns() []column {
+	plain := lipgloss.Style{}
+	return []column{
+		colModel: {title: "model", w: 10, flex: true,
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return displayModel(r.Experiment.Model), plain }},
+		colPrecision: {title: "precision", w: 11,
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return r.Experiment.Precision, plain }},
+		colEP: {title: "ep", w: 4, prio: 4,
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return r.Experiment.EP, plain }},
+		colBatch: {title: "b", w: 3, right: true, prio: 4,
+			key:  func(r study.Row) float64 { return float64(r.Experiment.Batch) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return strconv.Itoa(r.Experiment.Batch), plain }},
+		colThroughput: {title: "img/s", w: 7, right: true,
+			key: func(r study.Row) float64 { return r.Throughput },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				return fmtRate(r.Throughput), goodBad(s, nan(r.HasBaseline, r.Speedup), ratioTol)
+			}},
+		colP50: {title: "p50 ms", w: 7, right: true, prio: 1,
+			key: func(r study.Row) float64 { return r.P50Ms },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				return fmtMs(r.P50Ms), goodBad(s, 1/nan(r.HasBaseline, r.LatencyRatio), ratioTol)
+			}},
+		colP99: {title: "p99 ms", w: 7, right: true, prio: 2,
+			key:  func(r study.Row) float64 { return r.P99Ms },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return fmtMs(r.P99Ms), plain }},
+		colSpeedup: {title: "speedup", w: 8, right: true,
+			key: func(r study.Row) float64 { return nan(r.HasBaseline, r.Speedup) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				if r.Experiment.IsBaseline() && r.HasBaseline {
+					return "base", s.dim
+				}
+				return fmtRatio(nan(r.HasBaseline, r.Speedup)), goodBad(s, nan(r.HasBaseline, r.Speedup), ratioTol)
+			}},
+		colMem: {title: "mem", w: 6, right: true, prio: 3,
+			key:  func(r study.Row) float64 { return float64(r.ModelRSS) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return fmtBytes(r.ModelRSS), plain }},
+		colMemRed: {title: "mem↓", w: 6, right: true, prio: 2,
+			key: func(r study.Row) float64 { return nan(r.HasBaseline, r.MemReduction) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				if r.Experiment.IsBaseline() {
+					return "", plain
+				}
+				return fmtRatio(nan(r.HasBaseline, r.MemReduction)), goodBad(s, nan(r.HasBaseline, r.MemReduction), ratioTol)
+			}},
+		colSize: {title: "size", w: 6, right: true, prio: 3,
+			key:  func(r study.Row) float64 { return float64(r.FileBytes) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return fmtBytes(r.FileBytes), plain }},
+		colSizeRed: {title: "size↓", w: 6, right: true, prio: 2,
+			key: func(r study.Row) float64 { return nan(r.HasBaseline, r.SizeReduction) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				if r.Experiment.IsBaseline() {
+					return "", plain
+				}
+				return fmtRatio(nan(r.HasBaseline, r.SizeReduction)), goodBad(s, nan(r.HasBaseline, r.SizeReduction), ratioTol)
+			}},
+		colCos: {title: "cos", w: 6, right: true, prio: 1,
+			key: func(r study.Row) float64 { c, _, ok := fidelityOf(r); return nan(ok, c) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				c, _, ok := fidelityOf(r)
+				switch {
+				case r.Experiment.IsBaseline():
+					return "ref", s.dim
+				case !ok:
+					return "—", s.dim
+				}
+				return fmtCos(c), cosStyle(s, c)
+			}},
+		colTop1: {title: "top1", w: 6, right: true, prio: 1,
+			key: func(r study.Row) float64 { _, t, ok := fidelityOf(r); return nan(ok, t) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				_, t, ok := fidelityOf(r)
+				switch {
+				case r.Experiment.IsBaseline():
+					return "ref", s.dim
+				case !ok:
+					return "—", s.dim
+				}
+				return fmtPct(t), top1Style(s, t)
+			}},
+		colEnergy: {title: "J/img", w: 6, right: true, prio: 3,
+			key: func(r study.Row) float64 { j, ok := energyOf(r); return nan(ok, j) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				j, ok := energyOf(r)
+				if !ok {
+					return "—", s.dim
+				}
+				return strconv.FormatFloat(j, 'g', 3, 64), plain
+			}},
+	}
+}
+
+// displayModel shortens a model path to its file name; catalog names pass.
+func displayModel(m string) string {
+	if i := strings.LastIndexByte(m, '/'); i >= 0 && i < len(m)-1 {
+		return m[i+1:]
+	}
+	return m
+}
+
+// tableModel is the comparison table: sortable, with a cursor that follows
+// its row when rows are added or re-sorted.
+type tableModel struct {
+	cols    []column
+	sortCol int  // -1: plan order
+	desc    bool // descending
+	sel     string
+	offset  int // first visible row
+	body    int // visible rows at the last layout
+}
+
+func newTable() tableModel { return tableModel{cols: tableColumns(), sortCol: -1} }
+
+// sorted returns the rows in display order.
+func (t tableModel) sorted(rows []study.Row) []study.Row {
+	out := slices.Clone(rows)
+	if t.sortCol < 0 || t.sortCol >= len(t.cols) {
+		return out
+	}
+	c := t.cols[t.sortCol]
+	slices.SortStableFunc(out, func(a, b study.Row) int {
+		// Failed rows and unknown values always go last.
+		af, bf := a.Status != study.StatusOK, b.Status != study.StatusOK
+		if af != bf {
+			if af {
+				return 1
+			}
+			return -1
+		}
+		var r int
+		if c.key == nil {
+			r = cmp.Compare(c.textOf(a), c.textOf(b))
+		} else {
+			av, bv := c.key(a), c.key(b)
+			an, bn := math.IsNaN(av), math.IsNaN(bv)
+			switch {
+			case an && bn:
+				return 0
+			case an:
+				return 1
+			case bn:
+				return -1
+			}
+			r = cmp.Compare(av, bv)
+		}
+		if t.desc {
+			r = -r
+		}
+		return r
+	})
+	return out
+}
+
+func (c column) textOf(r study.Row) string {
+	s, _ := c.text(r, &styles{})
+	return s
+}
+
+// cursor returns the selected row's position in rows (sorted), 0 when the
+// selection is gone.
+func (t tableModel) cursor(rows []study.Row) int {
+	for i, r := range rows {
+		if groupKey(r.Experiment) == t.sel {
+			return i
+		}
+	}
+	return 0
+}
+
+// move moves the cursor by d rows (clamped).
+func (t *tableModel) move(rows []study.Row, d int) {
+	if len(rows) == 0 {
+		return
+	}
+	sorted := t.sorted(rows)
+	i := max(0, min(len(sorted)-1, t.cursor(sorted)+d))
+	t.sel = groupKey(sorted[i].Experiment)
+	t.offset = scrollOffset(t.offset, i, t.body, len(sorted))
+}
+
+// selected returns the row under the cursor.
+func (t tableModel) selected(rows []study.Row) (study.Row, bool) {
+	if len(rows) == 0 {
+		return study.Row{}, false
+	}
+	sorted := t.sorted(rows)
+	return sorted[t.cursor(sorted)], true
+}
+
+// cycleSort moves the sort to the next sortable column (after the last
+// one, back to plan order). Numeric columns start descending (best first
+// for throughput and speedup), latency ascending.
+func (t *tableModel) cycleSort() {
+	for i := t.sortCol + 1; i <= len(t.cols); i++ {
+		if i == len(t.cols) {
+			t.sortCol, t.desc = -1, false
+			return
+		}
+		c := t.cols[i]
+		if c.key != nil || i == colModel || i == colPrecision {
+			t.sortCol = i
+			t.desc = c.key != nil && i != colP50 && i != colP99 && i != colMem && i != colSize && i != colEnergy && i != colBatch
+			return
+		}
+	}
+}
+
+// layout picks the columns that fit in w cells and the model column width.
+func (t tableModel) layout(w int) (cols []int, modelW int) {
+	keep := make([]bool, len(t.cols))
+	for i := range keep {
+		keep[i] = true
+	}
+	need := func() int {
+		n := 3 // cursor mark, status mark, space
+		for i, c := range t.cols {
+			if keep[i] {
+				n += c.w + 1
+			}
+		}
+		return n
+	}
+	for need() > w {
+		worst, at := 0, -1
+		for i, c := range t.cols {
+			if keep[i] && c.prio >= worst && c.prio > 0 {
+				worst, at = c.prio, i
+			}
+		}
+		if at < 0 {
+			break
+		}
+		keep[at] = false
+	}
+	for i := range keep {
+		if keep[i] {
+			cols = append(cols, i)
+		}
+	}
+	modelW = t.cols[colModel].w + max(0, w-need())
+	modelW = min(modelW, 28)
+	return cols, modelW
+}
+
+// view renders the table in w×h cells.
+func (t tableModel) view(rows []study.Row, s *styles, w, h int, focused bool) string {
+	cols, modelW := t.layout(w)
+	colW := func(i int) int {
+		if i == colModel {
+			return modelW
+		}
+		return t.cols[i].w
+	}
+	var b strings.Builder
+	// Header.
+	hdr := "   "
+	for _, i := range cols {
+		c := t.cols[i]
+		title := c.title
+		st := s.tableHeader
+		if i == t.sortCol {
+			arrow := "▲"
+			if t.desc {
+				arrow = "▼"
+			}
+			title += arrow
+			st = s.sortHeader
+		}
+		cell := padRight(title, colW(i))
+		if c.right {
+			cell = padLeft(title, colW(i))
+		}
+		hdr += st.Render(cell) + " "
+	}
+	b.WriteString(padRight(hdr, w))
+	if len(rows) == 0 {
+		b.WriteString("\n" + s.dim.Render(padRight("  no results yet: rows appear as runs finish", w)))
+		return strings.Join(fitLines(b.String(), w, h), "\n")
+	}
+	sorted := t.sorted(rows)
+	cur := t.cursor(sorted)
+	body := max(1, h-1)
+	off := scrollOffset(t.offset, cur, body, len(sorted))
+	for n := off; n < len(sorted) && n < off+body; n++ {
+		b.WriteString("\n")
+		b.WriteString(t.rowView(sorted[n], cols, colW, s, w, focused && n == cur, n == cur))
+	}
+	return strings.Join(fitLines(b.String(), w, h), "\n")
+}
+
+// rowView renders one table row.
+func (t tableModel) rowView(r study.Row, cols []int, colW func(int) int, s *styles, w int, selected, isCursor bool) string {
+	mark := " "
+	if isCursor {
+		mark = "▸"
+	}
+	status, statusSt := "✓", s.good
+	switch {
+	case r.Status != study.StatusOK:
+		status, statusSt = "✗", s.bad
+	case r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.OverheadFloor:
+		status, statusSt = "⚑", s.warn
+	case r.Verdict == "within noise":
+		status, statusSt = "≈", s.dim
+	}
+	if selected {
+		statusSt = statusSt.Inherit(s.selected)
+	}
+	var parts []string
+	used := 3
+	for k, i := range cols {
+		c := t.cols[i]
+		cw := colW(i)
+		if r.Status != study.StatusOK && i > colBatch {
+			// Failed row: the reason takes the metric columns.
+			rest := w - used
+			msg := "failed: " + oneLine(r.Reason)
+			st := s.bad
+			if selected {
+				st = st.Inherit(s.selected)
+			}
+			parts = append(parts, st.Render(padRight(msg, rest)))
+			used = w
+			break
+		}
+		txt, st := c.text(r, s)
+		cell := padRight(txt, cw)
+		if c.right {
+			cell = padLeft(txt, cw)
+		}
+		sep := " "
+		if k == len(cols)-1 {
+			sep = ""
+		}
+		if selected {
+			st = st.Inherit(s.selected)
+			parts = append(parts, st.Render(cell)+s.selected.Render(sep))
+		} else {
+			parts = append(parts, st.Render(cell)+sep)
+		}
+		used += cw + len(sep)
+	}
+	sp := " "
+	if selected {
+		sp = s.selected.Render(sp)
+	}
+	line := mark + statusSt.Render(status) + sp + strings.Join(parts, "")
+	if pad := w - width(line); pad > 0 {
+		fill := strings.Repeat(" ", pad)
+		if selected {
+			fill = s.selected.Render(fill)
+		}
+		line += fill
+	}
+	return line
+}
+
+// oneLine keeps the first line of a multi-line reason.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}
+
+// scrollOffset keeps the cursor visible in a window of h lines over n.
+func scrollOffset(off, cur, h, n int) int {
+	if h <= 0 {
+		return 0
+	}
+	if cur < off {
+		off = cur
+	}
+	if cur >= off+h {
+		off = cur - h + 1
+	}
+	return max(0, min(off, n-h))
+}
