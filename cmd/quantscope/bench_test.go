@@ -120,3 +120,32 @@ func TestBenchFailuresAndUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchCatalogModelSpeedupAndFidelity is the CPU end-to-end study of the
+// issue: deit-tiny FP32 against INT8, with speedup and fidelity in the output.
+func TestBenchCatalogModelSpeedupAndFidelity(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	t.Setenv("QUANTSCOPE_CACHE_DIR", filepath.Join(dir, "cache"))
+	out := filepath.Join(dir, "results.jsonl")
+	stdout, stderr, code := cli(t, dir, "bench", "--models", "deit-tiny", "--precisions", "int8", "--batch", "2",
+		"--duration", "500ms", "--out", out, "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var rows []summaryRow
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[1].Precision != "int8" {
+		t.Fatalf("rows %+v", rows)
+	}
+	q := rows[1]
+	if q.Speedup <= 0 || q.SizeRed < 3 || q.Cosine < 0.99 || q.Cosine >= 1 || q.Top1 <= 0 {
+		t.Errorf("int8 row %+v: want a measured speedup, size reduction ≥ 3×, cosine in [0.99, 1)", q)
+	}
+	recs, _, _ := study.ReadResults(out)
+	if len(recs) != 2 || recs[1].Metrics.Precision["nodes_converted"] == nil {
+		t.Errorf("int8 record lacks its precision report: %+v", recs[1].Metrics.Precision)
+	}
+}

@@ -277,6 +277,7 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	host, _ := telemetry.NewHostSampler() // nil: RSS only
 	go func() {
 		defer close(finished)
 		t := time.NewTicker(period)
@@ -299,7 +300,10 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 				if dt := now.Sub(lastT).Seconds(); dt > 0 {
 					s.Throughput = float64(runs-lastRuns) * float64(spec.Batch) / dt
 				}
-				if mem, err := telemetry.ReadProcMemory(); err == nil {
+				if host != nil {
+					h := host.Sample(context.Background())
+					s.RSS, s.CPUPct, s.SysMemUsed, s.CPUTempC = h.RSS, h.CPUPct, int64(h.SysMemUsed), h.CPUTempC
+				} else if mem, err := telemetry.ReadProcMemory(); err == nil {
 					s.RSS = mem.RSS
 				}
 				if gpu != nil {

@@ -107,7 +107,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	var samples int
 	for _, e := range events {
-		if e.Kind == KindSample && e.Sample.Phase == "measuring" && e.Sample.Throughput > 0 {
+		if e.Kind == KindSample && e.Sample.Phase == "measuring" && e.Sample.Throughput > 0 && e.Sample.CPUPct > 0 && e.Sample.SysMemUsed > 0 {
 			samples++
 		}
 	}

@@ -56,6 +56,9 @@ type Sample struct {
 	Throughput float64 `json:"throughput,omitempty"` // samples/s over the last period
 	LatencyMs  float64 `json:"latency_ms,omitempty"`
 	RSS        int64   `json:"rss,omitempty"`
+	CPUPct     float64 `json:"cpu_pct,omitempty"` // worker process, percent of one core
+	SysMemUsed int64   `json:"sys_mem_used,omitempty"`
+	CPUTempC   float64 `json:"cpu_temp_c,omitempty"`
 	GPUBytes   int64   `json:"gpu_bytes,omitempty"`
 	TempC      float64 `json:"temp_c,omitempty"`
 	PowerW     float64 `json:"power_w,omitempty"`
