@@ -197,6 +197,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handleKey(msg)
 	case envMsg:
 		m.env, m.envReady = msg.env, true
+		m.sess.cores = msg.env.Host.CPU.UsableCores
+		if m.sess.cores == 0 {
+			m.sess.cores = msg.env.Host.CPU.LogicalCores
+		}
 		m.setup.setEnvironment(msg.env)
 		m.drv.base.Host = msg.env.StudyHost
 		if len(msg.env.Worker.Env) > 0 {
@@ -294,10 +298,26 @@ func (m *Model) pump() {
 	}
 }
 
-// tick schedules the next redraw tick of the current generation.
+// idleRefresh is the slowest redraw while a study runs (the clock and the
+// spinner move even when no sample arrives).
+const idleRefresh = 250 * time.Millisecond
+
+// tick schedules the next redraw of the current generation: no sooner
+// than TickInterval after this one (the redraw cap), then as soon as the
+// runner has news, or after idleRefresh. A frame costs only when there is
+// something new to draw.
 func (m *Model) tick() tea.Cmd {
-	gen := m.tickGen
-	return tea.Tick(m.opts.TickInterval, func(time.Time) tea.Msg { return tickMsg{gen: gen} })
+	gen, iv, notify := m.tickGen, m.opts.TickInterval, m.drv.feed.notify
+	return func() tea.Msg {
+		time.Sleep(iv)
+		idle := time.NewTimer(max(0, idleRefresh-iv))
+		defer idle.Stop()
+		select {
+		case <-notify:
+		case <-idle.C:
+		}
+		return tickMsg{gen: gen}
+	}
 }
 
 // ensureTick starts the tick unless it runs.

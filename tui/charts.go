@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/NimbleMarkets/ntcharts/canvas"
 	"github.com/NimbleMarkets/ntcharts/canvas/runes"
 	"github.com/NimbleMarkets/ntcharts/linechart"
 	"github.com/NimbleMarkets/ntcharts/linechart/streamlinechart"
@@ -69,7 +70,51 @@ func lineChart(s *styles, w, h int, sets ...chartSet) string {
 	} else {
 		caption = padLeft(s.dim.Render(caption), w)
 	}
-	return strings.Join(fitLines(ch.View(), w, chartH), "\n") + "\n" + padRight(caption, w)
+	return strings.Join(fitLines(canvasView(&ch.Canvas), w, chartH), "\n") + "\n" + padRight(caption, w)
+}
+
+// styleKey tells chart cell styles apart: they differ only in colour and
+// weight.
+type styleKey struct {
+	fg          lipgloss.TerminalColor
+	faint, bold bool
+}
+
+// canvasView renders a canvas like canvas.Model.View, but styles each run
+// of equally styled cells once instead of every cell: a chart frame costs a
+// few dozen Render calls, not thousands.
+func canvasView(c *canvas.Model) string {
+	var b strings.Builder
+	w, h := c.Width(), c.Height()
+	var run strings.Builder
+	for y := 0; y < h; y++ {
+		if y > 0 {
+			b.WriteByte('\n')
+		}
+		var cur styleKey
+		var curStyle lipgloss.Style
+		flush := func() {
+			if run.Len() > 0 {
+				b.WriteString(curStyle.Render(run.String()))
+				run.Reset()
+			}
+		}
+		for x := 0; x < w; x++ {
+			cell := c.Cell(canvas.Point{X: x, Y: y})
+			k := styleKey{cell.Style.GetForeground(), cell.Style.GetFaint(), cell.Style.GetBold()}
+			if x == 0 || k != cur {
+				flush()
+				cur, curStyle = k, cell.Style
+			}
+			r := cell.Rune
+			if r == 0 {
+				r = ' '
+			}
+			run.WriteRune(r)
+		}
+		flush()
+	}
+	return b.String()
 }
 
 func lastPoints(pts []point, n int) []point {
@@ -123,10 +168,11 @@ func panel(s *styles, title, body string, w, h int, focused bool) string {
 		top += bs.Render(strings.Repeat("─", fill))
 	}
 	top += bs.Render("╮")
+	side := bs.Render("│") // rendered once: a panel is drawn every frame
 	var b strings.Builder
 	b.WriteString(top)
 	for _, ln := range fitLines(body, inner, h-2) {
-		b.WriteString("\n" + bs.Render("│") + ln + bs.Render("│"))
+		b.WriteString("\n" + side + ln + side)
 	}
 	b.WriteString("\n" + bs.Render("╰"+strings.Repeat("─", inner)+"╯"))
 	return b.String()

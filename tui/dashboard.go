@@ -21,6 +21,7 @@ const (
 	dashPanes
 )
 
+// String names the pane on the compact layout's tab bar.
 func (p dashPane) String() string {
 	return [...]string{"Charts", "Queue", "Table"}[p]
 }
@@ -35,8 +36,8 @@ type dashModel struct {
 	qOff  int
 
 	// Charts are drawn on the tick and cached here: View only pastes them.
-	charts   [3]string
-	chartKey string
+	charts    [3]string
+	chartKeys [3]string
 
 	width, height int
 }
@@ -51,7 +52,7 @@ func (d dashModel) chartsHeight() int {
 	if d.compact() {
 		return d.height - 1
 	}
-	return max(8, min(14, d.height*2/5))
+	return max(8, min(20, d.height*2/5))
 }
 
 func (d dashModel) queueWidth() int { return max(30, min(44, d.width/4)) }
@@ -70,20 +71,40 @@ func (d dashModel) chartSizes() [3][2]int {
 	return [3][2]int{{w1, h}, {w2, h}, {d.width - w1 - w2, h}}
 }
 
-// redraw re-renders the charts when the data or the size changed.
+// redraw re-renders the charts whose data or size changed.
 func (d *dashModel) redraw(c viewCtx) {
 	if d.width < minWidth || d.height < minHeight-3 {
 		return
 	}
-	k := fmt.Sprintf("%d/%dx%d/%v", c.sess.version, d.width, d.height, c.envReady)
-	if k == d.chartKey {
-		return
-	}
-	d.chartKey = k
+	ss := c.sess
 	sz := d.chartSizes()
-	d.charts[0] = throughputPanel(c, sz[0][0], sz[0][1])
-	d.charts[1] = memoryPanel(c, sz[1][0], sz[1][1])
-	d.charts[2] = thermalPanel(c, sz[2][0], sz[2][1])
+	keys := [3]string{
+		fmt.Sprintf("%v|%d|%s|%s|%d", sz[0], ss.charted, seriesKey(&ss.tput), seriesKey(&ss.base), chartedStage(ss)),
+		fmt.Sprintf("%v|%s|%s", sz[1], seriesKey(&ss.rss), seriesKey(&ss.gpu)),
+		fmt.Sprintf("%v|%s|%s|%s|%s|%v", sz[2], seriesKey(&ss.temp), seriesKey(&ss.power), seriesKey(&ss.cpuTemp), seriesKey(&ss.cpuLoad), c.envReady),
+	}
+	draw := [3]func(viewCtx, int, int) string{throughputPanel, memoryPanel, thermalPanel}
+	for i := range keys {
+		if keys[i] != d.chartKeys[i] {
+			d.chartKeys[i] = keys[i]
+			d.charts[i] = draw[i](c, sz[i][0], sz[i][1])
+		}
+	}
+}
+
+// seriesKey changes whenever a series gets a point.
+func seriesKey(s *series) string {
+	if len(s.pts) == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d@%d", len(s.pts), s.pts[len(s.pts)-1].t.UnixNano())
+}
+
+func chartedStage(ss *session) stage {
+	if ss.charted < 0 {
+		return -1
+	}
+	return ss.entries[ss.charted].stage
 }
 
 func throughputPanel(c viewCtx, w, h int) string {
@@ -93,8 +114,8 @@ func throughputPanel(c viewCtx, w, h int) string {
 	if ss.charted >= 0 {
 		e := ss.entries[ss.charted]
 		who = displayModel(e.exp.Model) + " " + e.exp.Precision
-		if e.last != nil && e.last.Throughput > 0 && e.stage.active() {
-			title += " · " + fmtRate(e.last.Throughput) + " img/s"
+		if len(e.recent) > 0 && e.stage.active() {
+			title += " · " + fmtRate(e.smoothed()) + " img/s (1 s avg)"
 		} else if e.stage.over() {
 			who += " (" + e.stage.String() + ")"
 		}
@@ -140,28 +161,48 @@ func memoryPanel(c viewCtx, w, h int) string {
 	return panel(s, title, body, w, h, false)
 }
 
+// thermalPanel charts the GPU's temperature and power when there is a
+// GPU, else the CPU's temperature and the worker's share of the CPU.
 func thermalPanel(c viewCtx, w, h int) string {
 	s, ss := c.st, c.sess
-	title := "GPU temp · power"
-	if n := len(ss.temp.pts); n > 0 {
-		title += fmt.Sprintf(" · %.0f°C", ss.temp.pts[n-1].v)
-	}
-	if n := len(ss.power.pts); n > 0 {
-		title += fmt.Sprintf(" · %.0f W", ss.power.pts[n-1].v)
-	}
 	inner := w - 2
-	if len(ss.temp.pts) == 0 && len(ss.power.pts) == 0 {
-		msg := "no GPU telemetry yet"
-		if !c.env.GPUStatus.Available() && c.envReady {
-			msg = "no GPU telemetry\n(CPU-only host)"
+	if len(ss.temp.pts) > 0 || len(ss.power.pts) > 0 {
+		title := "GPU temp · power"
+		if n := len(ss.temp.pts); n > 0 {
+			title += fmt.Sprintf(" · %.0f°C", ss.temp.pts[n-1].v)
 		}
-		return panel(s, title, centered(s.dim.Render(msg), inner, h-2), w, h, false)
+		if n := len(ss.power.pts); n > 0 {
+			title += fmt.Sprintf(" · %.0f W", ss.power.pts[n-1].v)
+		}
+		body := legend(legendItem{s.seriesTemp, "°C"}, legendItem{s.seriesPow, "W"}) + "\n" +
+			lineChart(s, inner, h-3,
+				chartSet{"power", ss.power.pts, s.seriesPow},
+				chartSet{"temp", ss.temp.pts, s.seriesTemp})
+		return panel(s, title, body, w, h, false)
 	}
-	body := legend(legendItem{s.seriesTemp, "°C"}, legendItem{s.seriesPow, "W"}) + "\n" +
-		lineChart(s, inner, h-3,
-			chartSet{"power", ss.power.pts, s.seriesPow},
-			chartSet{"temp", ss.temp.pts, s.seriesTemp})
-	return panel(s, title, body, w, h, false)
+	if len(ss.cpuTemp.pts) > 0 || len(ss.cpuLoad.pts) > 0 {
+		var names, values []string
+		var items []legendItem
+		if n := len(ss.cpuTemp.pts); n > 0 {
+			names, values = append(names, "temp"), append(values, fmt.Sprintf("%.0f°C", ss.cpuTemp.pts[n-1].v))
+			items = append(items, legendItem{s.seriesTemp, "°C"})
+		}
+		if n := len(ss.cpuLoad.pts); n > 0 {
+			names, values = append(names, "load"), append(values, fmt.Sprintf("%.0f%%", ss.cpuLoad.pts[n-1].v))
+			items = append(items, legendItem{s.seriesPow, "worker % of CPU"})
+		}
+		title := "CPU " + strings.Join(names, " · ") + " · " + strings.Join(values, " · ")
+		body := legend(items...) + "\n" +
+			lineChart(s, inner, h-3,
+				chartSet{"load", ss.cpuLoad.pts, s.seriesPow},
+				chartSet{"temp", ss.cpuTemp.pts, s.seriesTemp})
+		return panel(s, title, body, w, h, false)
+	}
+	msg := "no temperature or power samples yet"
+	if c.envReady && !c.env.GPUStatus.Available() {
+		msg = "no GPU: CPU temperature and load\nshow here while a run measures"
+	}
+	return panel(s, "Temperature · power", centered(s.dim.Render(msg), inner, h-2), w, h, false)
 }
 
 func orText(s, alt string) string {
@@ -262,7 +303,7 @@ func (d dashModel) view(c viewCtx) string {
 	if d.compact() {
 		return d.compactView(c)
 	}
-	charts := lipgloss.JoinHorizontal(lipgloss.Top, d.charts[0], d.charts[1], d.charts[2])
+	charts := joinColumns(joinColumns(d.charts[0], d.charts[1]), d.charts[2])
 	lh := d.lowerHeight()
 	qw := d.queueWidth()
 	queue := panel(c.st, d.queueTitle(c), d.queueView(c, qw-2, lh-2), qw, lh, d.focus == dashQueue)
@@ -440,8 +481,8 @@ func statusLine(c viewCtx, w int) string {
 				left += fmt.Sprintf(" %.0f%%", f*100)
 			}
 		}
-		if e.last != nil && e.last.Throughput > 0 {
-			left += fmt.Sprintf(" · %s img/s · %s ms", fmtRate(e.last.Throughput), fmtMs(e.last.LatencyMs))
+		if e.last != nil && len(e.recent) > 0 {
+			left += fmt.Sprintf(" · %s img/s · %s ms", fmtRate(e.smoothed()), fmtMs(e.last.LatencyMs))
 		}
 		return spread(left, clock, w)
 	}

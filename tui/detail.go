@@ -238,7 +238,7 @@ func latencySection(c viewCtx, m *bench.Metrics, ent *entry) section {
 	sec.lines = append(sec.lines,
 		fmt.Sprintf("mean %s ± %s · CV %.1f%% · %d runs", fmtMs(l.MeanMs), fmtMs(l.StdMs), l.CV*100, l.Runs))
 	if l.Outliers > 0 {
-		o := fmt.Sprintf("%d outliers (%d severe): something else may have been running", l.Outliers, l.SevereOutliers)
+		o := fmt.Sprintf("%s (%d severe): something else may have been running", plural(l.Outliers, "outlier", "outliers"), l.SevereOutliers)
 		st := s.dim
 		if l.SevereOutliers > 0 {
 			st = s.warn
@@ -341,6 +341,8 @@ func telemetrySection(c viewCtx, m *bench.Metrics, ent *entry) section {
 		add("GPU mem", ent.gpu, func(v float64) string { return fmtBytes(int64(v)) })
 		add("temp °C", ent.temp, func(v float64) string { return fmt.Sprintf("%.0f", v) })
 		add("power W", ent.power, func(v float64) string { return fmt.Sprintf("%.0f", v) })
+		add("CPU °C", ent.cpuTemp, func(v float64) string { return fmt.Sprintf("%.0f", v) })
+		add("worker CPU", ent.cpuPct, func(v float64) string { return fmt.Sprintf("%.0f%%", v) })
 	}
 	if m != nil && m.Energy != nil {
 		e := m.Energy
@@ -403,6 +405,22 @@ type precKept struct {
 	Node   string `json:"node"`
 	Op     string `json:"op"`
 	Reason string `json:"reason"`
+}
+
+// converted counts the nodes of op type op that run below fp32.
+func (r precReport) converted(op string) int {
+	n := 0
+	for _, o := range r.Ops {
+		if o.Op != op {
+			continue
+		}
+		for p, k := range o.Nodes {
+			if p != "fp32" && p != "none" {
+				n += k
+			}
+		}
+	}
+	return n
 }
 
 // lowPrecisionWeights is the fraction of weight bytes stored at 4, 8 or
@@ -471,8 +489,12 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 	if f, ok := rep.lowPrecisionWeights(); hasRep && ok && f < 0.5 {
 		findings = append(findings, s.warn.Render("coverage: ")+fmt.Sprintf("only %.0f%% of the weight bytes are stored below 32 bits", f*100))
 	}
+	if kind == "int8" && rep.converted("Conv") > 0 && exp.EP == "cpu" {
+		findings = append(findings, s.warn.Render("kernels: ")+fmt.Sprintf("%d Conv nodes became ConvInteger (dynamic int8), which has slow CPU kernels in ONNX Runtime; int8-static (QDQ) usually is the faster int8 for convolutions", rep.converted("Conv")))
+	}
 	if l := m.Latency; l.CV > 0.25 || l.SevereOutliers > l.Runs/50 && l.SevereOutliers > 0 {
-		findings = append(findings, s.warn.Render("noise: ")+fmt.Sprintf("latency varied a lot (CV %.0f%%, %d severe outliers): the machine was busy; re-run (r) or use Repeat", l.CV*100, l.SevereOutliers))
+		findings = append(findings, s.warn.Render("noise: ")+fmt.Sprintf("latency varied a lot (CV %.0f%%, %s): was something else running? re-run (r) or use Repeat",
+			l.CV*100, plural(l.SevereOutliers, "severe outlier", "severe outliers")))
 	}
 	if fallback := cpuFallback(exp, m.Placement); fallback > 0 {
 		findings = append(findings, s.warn.Render("placement: ")+fmt.Sprintf("%d nodes fell back to the CPU: tensors are copied between devices", fallback))

@@ -23,9 +23,10 @@ type feed struct {
 	mu      sync.Mutex
 	events  []feedEvent
 	samples int
+	notify  chan struct{} // signaled (without blocking) on every push
 }
 
-func newFeed() *feed { return &feed{} }
+func newFeed() *feed { return &feed{notify: make(chan struct{}, 1)} }
 
 // push is study.RunConfig.OnUpdate for segment seg.
 func (f *feed) push(seg int, u study.Update) {
@@ -38,6 +39,10 @@ func (f *feed) push(seg int, u study.Update) {
 		f.samples++
 	}
 	f.events = append(f.events, feedEvent{seg: seg, u: u})
+	select {
+	case f.notify <- struct{}{}:
+	default:
+	}
 }
 
 func (f *feed) dropOldestSample() {

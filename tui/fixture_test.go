@@ -3,7 +3,6 @@ package tui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +100,7 @@ func failedRec(model, prec, reason string) study.Record {
 
 // fixture drives a Model through Update with a fake clock.
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	m   Model
 	now time.Time
 }
@@ -124,7 +123,7 @@ func testOptions(f *fixture) Options {
 
 // newFixture builds a model of size w×h with the environment, catalog and
 // (optionally) loaded records already delivered.
-func newFixture(t *testing.T, w, h int, edit func(*Options)) *fixture {
+func newFixture(t testing.TB, w, h int, edit func(*Options)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: t0}
 	o := testOptions(f)
@@ -270,9 +269,3 @@ func (f *fixture) startStudy(models ...string) {
 }
 
 var errBoom = errors.New("boom")
-
-func dump(t *testing.T, f *fixture) {
-	t.Helper()
-	t.Logf("\n%s", f.view())
-	_ = fmt.Sprint()
-}

@@ -46,6 +46,7 @@ func studyMidRun(f *fixture) {
 		}
 		f.update(study.Update{Index: 1, Experiment: e, Stage: study.StageRunning, Sample: &worker.Sample{
 			Phase: phase, Throughput: 960 + float64((k*37)%50), LatencyMs: 1.0 + float64(k%5)/50, RSS: 180<<20 + int64(k%3)<<20,
+			CPUPct: 1500 + float64((k*13)%80), CPUTempC: 58 + float64(k/6),
 		}})
 	}
 	f.send(toastExpiredMsg{id: f.m.toastID})

@@ -23,6 +23,7 @@ const (
 	heatMetrics
 )
 
+// String names the metric in the heatmap title.
 func (h heatMetric) String() string {
 	return [...]string{"speedup vs fp32", "memory reduction", "size reduction", "fidelity (cosine)", "top-1 agreement"}[h]
 }

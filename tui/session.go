@@ -24,6 +24,7 @@ const (
 	stageCanceled // never ran: the study was canceled
 )
 
+// String is the stage as the queue shows it.
 func (s stage) String() string {
 	switch s {
 	case stageQueued:
@@ -82,6 +83,22 @@ func (a agg) mean() float64 {
 	return a.sum / float64(a.n)
 }
 
+// smoothSamples is how many samples (about a second at the worker's
+// 250 ms period) the throughput chart averages.
+const smoothSamples = 4
+
+// smoothed is the mean of the recent sample throughputs.
+func (e *entry) smoothed() float64 {
+	if len(e.recent) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, v := range e.recent {
+		sum += v
+	}
+	return sum / float64(len(e.recent))
+}
+
 // maxLatencySamples bounds the sampled latencies kept per experiment.
 const maxLatencySamples = 4096
 
@@ -97,7 +114,9 @@ type entry struct {
 
 	last                        *worker.Sample // the latest live sample
 	tput, rss, gpu, temp, power agg            // telemetry over its samples
+	cpuTemp, cpuPct             agg            // host CPU temperature, worker CPU %
 	lat                         []float64      // latencies sampled while measuring (ms)
+	recent                      []float64      // the last few sample throughputs
 
 	rec *study.Record
 }
@@ -152,8 +171,11 @@ type session struct {
 	charted int       // entry whose throughput the chart shows, -1 when none
 
 	// Chart histories: throughput (and the baseline's level) of the active
-	// experiment; memory, temperature and power across the whole session.
+	// experiment; memory, temperature, power and CPU load across the whole
+	// session.
 	tput, base, rss, gpu, temp, power series
+	cpuTemp, cpuLoad                  series
+	cores                             int // usable cores: CPU load is % of all of them
 
 	// version counts changes, so views can cache what they drew.
 	version int
@@ -161,7 +183,7 @@ type session struct {
 
 func newSession() *session {
 	s := &session{active: -1, charted: -1}
-	for _, sr := range []*series{&s.tput, &s.base, &s.rss, &s.gpu, &s.temp, &s.power} {
+	for _, sr := range []*series{&s.tput, &s.base, &s.rss, &s.gpu, &s.temp, &s.power, &s.cpuTemp, &s.cpuLoad} {
 		sr.max = seriesCap
 	}
 	return s
@@ -310,7 +332,13 @@ func (s *session) sample(i int, smp *worker.Sample, now time.Time) {
 			s.tput.reset()
 			s.base.reset()
 		}
-		s.tput.push(now, smp.Throughput)
+		// Slow models finish 0 or 1 runs per sample period: chart the
+		// mean over the last second, not the jumpy per-period rate.
+		e.recent = append(e.recent, smp.Throughput)
+		if len(e.recent) > smoothSamples {
+			e.recent = e.recent[len(e.recent)-smoothSamples:]
+		}
+		s.tput.push(now, e.smoothed())
 		if b, ok := s.baselineThroughput(e.exp); ok {
 			s.base.push(now, b)
 		}
@@ -338,6 +366,14 @@ func (s *session) sample(i int, smp *worker.Sample, now time.Time) {
 	if smp.PowerW > 0 {
 		s.power.push(now, smp.PowerW)
 		e.power.add(smp.PowerW)
+	}
+	if smp.CPUTempC > 0 {
+		s.cpuTemp.push(now, smp.CPUTempC)
+		e.cpuTemp.add(smp.CPUTempC)
+	}
+	if smp.CPUPct > 0 {
+		s.cpuLoad.push(now, smp.CPUPct/float64(max(1, s.cores)))
+		e.cpuPct.add(smp.CPUPct)
 	}
 }
 

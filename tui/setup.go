@@ -475,7 +475,7 @@ func (m *setupModel) updateSettings(msg tea.KeyMsg, k keyMap) tea.Cmd {
 		case setDuration:
 			return m.beginInput(inputSetting, fmtDuration(m.duration), "10s")
 		case setThreads:
-			return m.beginInput(inputSetting, strconv.Itoa(m.threads), "0 = ONNX Runtime default")
+			return m.beginInput(inputSetting, strconv.Itoa(m.threads), "0 = one per physical core")
 		case setRepeat:
 			return m.beginInput(inputSetting, strconv.Itoa(m.repeat), "1")
 		}

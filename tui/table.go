@@ -313,7 +313,15 @@ func (t *tableModel) cycleSort() {
 }
 
 // layout picks the columns that fit in w cells and the model column width.
-func (t tableModel) layout(w int) (cols []int, modelW int) {
+// The model column asks for its longest name (10 to 20 cells), dropping
+// low-priority columns first, so names are not cut to make room for them.
+func (t tableModel) layout(w int, rows []study.Row) (cols []int, modelW int) {
+	longest := 0
+	for _, r := range rows {
+		longest = max(longest, width(displayModel(r.Experiment.Model)))
+	}
+	t.cols = append([]column(nil), t.cols...)
+	t.cols[colModel].w = max(10, min(20, longest))
 	keep := make([]bool, len(t.cols))
 	for i := range keep {
 		keep[i] = true
@@ -351,7 +359,7 @@ func (t tableModel) layout(w int) (cols []int, modelW int) {
 
 // view renders the table in w×h cells.
 func (t tableModel) view(rows []study.Row, s *styles, w, h int, focused bool) string {
-	cols, modelW := t.layout(w)
+	cols, modelW := t.layout(w, rows)
 	colW := func(i int) int {
 		if i == colModel {
 			return modelW

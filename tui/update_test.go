@@ -630,3 +630,39 @@ func TestAddPath(t *testing.T) {
 		t.Fatalf("missing path: %q", f.m.setup.err)
 	}
 }
+
+func TestWhyFindings(t *testing.T) {
+	f := newFixture(t, 120, 40, nil)
+	c := f.m.viewCtx()
+	exp := study.Experiment{Model: "mobilevit-xxs", Precision: "int8", EP: "cpu", Batch: 1}
+	r := rec("mobilevit-xxs", "int8", 10, 100, 1<<20, 1<<20, 0.999, 0.99)
+	m := r.Metrics
+	m.OverheadFloor = true
+	m.Latency.CV, m.Latency.SevereOutliers = 0.5, 3
+	m.Precision = map[string]any{"nodes_converted": 35, "nodes_kept": 10,
+		"ops":                  []any{map[string]any{"op": "Conv", "nodes": map[string]any{"int8": 35}}},
+		"weight_bytes_by_bits": map[string]any{"8": 100, "32": 900}}
+	row := study.Row{Experiment: exp, Status: study.StatusOK, HasBaseline: true, Speedup: 0.25, Last: &r}
+	text := strings.Join(whySection(c, exp, row, m).lines, "\n")
+	for _, want := range []string{"not faster than fp32 (0.25×)", "overhead floor", "35 Conv nodes became ConvInteger",
+		"only 10% of the weight bytes", "CV 50%, 3 severe outliers"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("why lacks %q:\n%s", want, text)
+		}
+	}
+	// fp16 on a CPU without fast fp16 says so.
+	exp.Precision = "fp16"
+	m.Precision, m.OverheadFloor, m.Latency.CV, m.Latency.SevereOutliers = nil, false, 0.01, 0
+	text = strings.Join(whySection(c, exp, row, m).lines, "\n")
+	if !strings.Contains(text, "no native FP16 arithmetic") || !strings.Contains(text, "no precision report") {
+		t.Errorf("fp16 why:\n%s", text)
+	}
+	// A faster variant says how much; a CUDA run's CPU nodes are fallbacks.
+	exp.EP = "cuda"
+	row.Speedup = 2
+	m.Placement = map[string]int{"CUDAExecutionProvider": 40, "CPUExecutionProvider": 3}
+	text = strings.Join(whySection(c, exp, row, m).lines, "\n")
+	if !strings.Contains(text, "2.00× faster") || !strings.Contains(text, "3 nodes fell back to the CPU") || !strings.Contains(text, "EP placement: CPU 3 · CUDA 40") {
+		t.Errorf("cuda why:\n%s", text)
+	}
+}

@@ -15,6 +15,7 @@ type globalOptions struct {
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	g := &globalOptions{stdout: stdout, stderr: stderr}
+	var tuiOpts tuiOptions
 	root := &cobra.Command{
 		Use:   "quantscope",
 		Short: "Profile quantized vision models on ONNX Runtime",
@@ -24,13 +25,14 @@ hardware: throughput, latency, memory, size, energy and fidelity against FP32.
 Run 'quantscope doctor' first on a new machine.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Until the interactive UI lands, the bare command runs the hardware check.
+		// The bare command is the interactive UI (doctor when not on a terminal).
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDoctor(cmd.Context(), g, doctorOptions{})
+			return runRoot(cmd, g, tuiOpts)
 		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	addTUIFlags(root.Flags(), &tuiOpts)
 	root.PersistentFlags().StringVar(&g.ortLib, "ort-lib", "", "path to the ONNX Runtime shared library (default: $QUANTSCOPE_ORT_LIB, ./.ort, user data dir, system paths)")
 	root.AddCommand(newDoctorCmd(g))
 	root.AddCommand(newQuantizeCmd(g))

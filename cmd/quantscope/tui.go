@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/mattn/go-isatty"
+	"github.com/muesli/termenv"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/quantscope/quantscope/models/zoo"
+	"github.com/quantscope/quantscope/profiler/study"
+	"github.com/quantscope/quantscope/tui"
+)
+
+// tuiOptions are the bare command's flags: what the interactive UI starts
+// with.
+type tuiOptions struct {
+	out        string
+	models     []string
+	precisions []string
+	batches    []int
+	threads    int
+	duration   time.Duration
+	// run replaces tui.Run in tests.
+	run func(ctx context.Context, opts tui.Options, progOpts ...tea.ProgramOption) error
+	// interactive replaces the terminal check (stdin and stdout) in tests.
+	interactive func() bool
+}
+
+// addTUIFlags registers the interactive UI's flags on the root command.
+func addTUIFlags(fs *pflag.FlagSet, o *tuiOptions) {
+	fs.StringVar(&o.out, "out", "results.jsonl", "results file of the interactive study (JSON lines, appended; records already in it are shown)")
+	fs.StringSliceVar(&o.models, "models", nil, "models to preselect on the setup screen (catalog names or .onnx paths)")
+	fs.StringSliceVar(&o.precisions, "precisions", nil, "precisions to preselect besides the fp32 baseline (default int8)")
+	fs.IntSliceVar(&o.batches, "batch", []int{1}, "batch sizes to start with")
+	fs.IntVar(&o.threads, "threads", 0, "intra-op threads to start with (0 = one per physical core)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "timed duration of each run")
+}
+
+// runRoot is the bare `quantscope`: the interactive UI on a terminal, the
+// doctor checklist (with a one-line note) when stdout is not one.
+func runRoot(cmd *cobra.Command, g *globalOptions, o tuiOptions) error {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	interactive := o.interactive
+	if interactive == nil {
+		interactive = func() bool { return isTerminal(g.stdout) && isatty.IsTerminal(os.Stdin.Fd()) }
+	}
+	if !interactive() {
+		fmt.Fprintln(g.stderr, "quantscope: not a terminal, so no interactive UI; here is `quantscope doctor` (see `quantscope --help` for the headless commands)")
+		return runDoctor(ctx, g, doctorOptions{})
+	}
+	return runTUI(ctx, g, o)
+}
+
+// runTUI starts the interactive UI and maps how it ended to an exit code.
+func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
+	// A dropped SSH connection hangs the terminal up: stop the study and
+	// reap its worker as for Ctrl-C rather than dying and orphaning it.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
+	prep := study.NewPreparer()
+	opts := tui.Options{
+		Catalog:    zooCatalog{},
+		Preparer:   prep,
+		Probe:      func(context.Context) tui.Environment { return probeEnvironment(g.ortLib) },
+		Out:        o.out,
+		ORTLib:     g.ortLib,
+		Duration:   o.duration,
+		Batches:    o.batches,
+		Threads:    o.threads,
+		Models:     o.models,
+		Precisions: o.precisions,
+		Profile:    termenv.NewOutput(g.stdout).ColorProfile(),
+		NoColor:    os.Getenv("NO_COLOR") != "",
+	}
+	if os.Getenv("TERM") == "dumb" {
+		opts.Profile = termenv.Ascii
+	}
+	run := o.run
+	if run == nil {
+		run = tui.Run
+	}
+	err := run(ctx, opts, tea.WithOutput(g.stdout))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, tea.ErrProgramKilled), errors.Is(err, tea.ErrInterrupted):
+		// A signal ended it; the study was stopped and its results kept.
+		return &exitError{code: 130}
+	}
+	return fmt.Errorf("interactive UI: %w", err)
+}
+
+// probeEnvironment runs doctor's checks for the header and the EP choice.
+func probeEnvironment(ortLib string) tui.Environment {
+	rep := gatherDoctor(ortLib, doctorSystem{}.withDefaults())
+	env := tui.Environment{
+		Host:      rep.Host,
+		GPUs:      rep.GPUs,
+		GPUStatus: rep.GPUStatus,
+		ORT:       rep.ORT.Info,
+	}
+	if rep.OK {
+		env.EPs = append(env.EPs, "cpu")
+	}
+	if rep.CUDAReady {
+		env.EPs = append(env.EPs, "cuda")
+	} else if b := cudaBlockers(rep); rep.OK && len(b) > 0 {
+		env.EPNotes = append(env.EPNotes, "cuda: "+strings.Join(b, "; "))
+	}
+	env.StudyHost = study.ReadHost(rep.ORT.Info, nil)
+	if len(rep.CUDA.LibraryDirs) > 0 {
+		env.Worker.Env = []string{"LD_LIBRARY_PATH=" + rep.CUDA.LDLibraryPath(os.Getenv("LD_LIBRARY_PATH"))}
+	}
+	return env
+}
+
+// zooCatalog offers the built-in models and the .onnx files of the working
+// directory to the setup screen.
+type zooCatalog struct{}
+
+// Models implements tui.CatalogSource.
+func (zooCatalog) Models(ctx context.Context) ([]tui.ModelInfo, error) {
+	var out []tui.ModelInfo
+	for _, s := range zoo.Catalog() {
+		out = append(out, tui.ModelInfo{
+			Name: s.Name, Family: string(s.Family), Description: s.Description,
+			Params: s.Params, GFLOPs: s.GFLOPs, Resolution: s.Resolution,
+		})
+	}
+	files, _ := filepath.Glob("*.onnx")
+	for _, f := range files {
+		out = append(out, tui.ModelInfo{Name: f, Family: "file", Description: "model file in the working directory"})
+	}
+	return out, ctx.Err()
+}
+
+// Cached implements tui.CatalogSource.
+func (zooCatalog) Cached(ctx context.Context, names []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, n := range names {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		if s, ok := zoo.Lookup(n); ok {
+			_, out[n] = zoo.Cached(s)
+		}
+	}
+	return out, nil
+}
