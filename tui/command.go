@@ -12,9 +12,15 @@ import (
 // again headless: the same model, precision (with its FP32 baseline), EP,
 // batch, threads and timed duration, appending to the same results file.
 func benchCommand(exp study.Experiment, dur time.Duration, out, ortLib string) string {
+	// --precisions is a comma-separated list read as CSV (pflag's
+	// StringSlice): a spec with commas of its own goes in double quotes.
 	precs := "fp32"
 	if !exp.IsBaseline() {
-		precs += "," + exp.Precision
+		p := exp.Precision
+		if strings.ContainsAny(p, ",\"") {
+			p = `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
+		}
+		precs += "," + p
 	}
 	args := []string{"quantscope", "bench",
 		"--models", shellQuote(exp.Model),

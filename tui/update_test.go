@@ -570,7 +570,7 @@ func TestExportKeys(t *testing.T) {
 func TestBenchCommand(t *testing.T) {
 	e := study.Experiment{Model: "/data/my model.onnx", Precision: "int4:block=64,asym", EP: "cpu", Batch: 8, Threads: 4}
 	got := benchCommand(e, 90*time.Second, "out/results.jsonl", "")
-	want := "quantscope bench --models '/data/my model.onnx' --precisions fp32,int4:block=64,asym --ep cpu --batch 8 --threads 4 --duration 1m30s --out out/results.jsonl"
+	want := "quantscope bench --models '/data/my model.onnx' --precisions 'fp32,\"int4:block=64,asym\"' --ep cpu --batch 8 --threads 4 --duration 1m30s --out out/results.jsonl"
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}

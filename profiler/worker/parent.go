@@ -86,6 +86,7 @@ func run(ctx context.Context, spec Spec, opts Options) Outcome {
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Stdin = strings.NewReader(string(specJSON) + "\n")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return Outcome{Err: fmt.Errorf("worker stdout: %w", err)}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -169,4 +170,42 @@ func TestTailBufferKeepsTheEnd(t *testing.T) {
 	if got := tb.String(); got != "456789ab" {
 		t.Errorf("tail = %q", got)
 	}
+}
+
+// TestWorkerDiesWithParent: a parent killed by SIGKILL (no chance to cancel)
+// must not leave its worker running.
+func TestWorkerDiesWithParent(t *testing.T) {
+	if os.Getenv("QS_ORPHAN_PARENT") == "1" {
+		// The parent: start a hanging worker, report its pid, wait to be killed.
+		exe, _ := os.Executable()
+		Run(context.Background(), Spec{}, Options{Exe: exe, Args: []string{"-test.run=^$"}, Env: []string{"QS_FAKE_WORKER=hang", "QS_ORPHAN_PARENT="},
+			OnEvent: func(e Event) {
+				if e.Kind == KindStarted {
+					fmt.Println(e.Info["pid"])
+				}
+			}})
+		return
+	}
+	exe, _ := os.Executable()
+	parent := exec.Command(exe, "-test.run=^TestWorkerDiesWithParent$")
+	parent.Env = append(os.Environ(), "QS_ORPHAN_PARENT=1")
+	out, _ := parent.StdoutPipe()
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil || pid <= 0 {
+		t.Fatalf("no worker pid from the parent: %v", err)
+	}
+	parent.Process.Kill()
+	parent.Wait()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(pid, 0); err != nil {
+			return // gone
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	t.Fatalf("worker %d outlived its SIGKILLed parent", pid)
 }
