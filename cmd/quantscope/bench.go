@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/report"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/study"
@@ -100,7 +101,7 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		return err
 	}
 	plan, err := study.Plan(study.PlanConfig{
-		Models: o.models, Precisions: o.precisions, EPs: o.eps, Batches: o.batches, Threads: o.threads, Repeat: o.repeat,
+		Models: o.models, Precisions: joinSpecOptions(o.precisions), EPs: o.eps, Batches: o.batches, Threads: o.threads, Repeat: o.repeat,
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -155,6 +156,23 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		return &exitError{code: exitBenchFailures, err: fmt.Errorf("%d of %d experiments failed (reasons in the table and in %s)", failed, len(rows), o.out)}
 	}
 	return nil
+}
+
+// joinSpecOptions undoes the comma split of --precisions inside a spec's
+// options: "int4:block=64", "asym" → "int4:block=64,asym". A piece that
+// does not start with a precision kind belongs to the spec before it.
+func joinSpecOptions(parts []string) []string {
+	var out []string
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		kind, _, _ := strings.Cut(p, ":")
+		if _, err := quant.ParseSpec(kind); err != nil && len(out) > 0 && strings.Contains(out[len(out)-1], ":") {
+			out[len(out)-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // onlyPlanned keeps the records of experiments in this plan: the results file

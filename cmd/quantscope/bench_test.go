@@ -149,3 +149,17 @@ func TestBenchCatalogModelSpeedupAndFidelity(t *testing.T) {
 		t.Errorf("int8 record lacks its precision report: %+v", recs[1].Metrics.Precision)
 	}
 }
+
+func TestJoinSpecOptions(t *testing.T) {
+	tests := []struct{ in, want []string }{
+		{[]string{"fp32", "int4:block=64", "asym", "int8"}, []string{"fp32", "int4:block=64,asym", "int8"}},
+		{[]string{"int8-static:calib=entropy", "samples=8", "fp16:mixed"}, []string{"int8-static:calib=entropy,samples=8", "fp16:mixed"}},
+		{[]string{"fp16", "int3"}, []string{"fp16", "int3"}}, // bad kinds stay for ParseSpec to reject
+		{[]string{"int4:block=64,asym"}, []string{"int4:block=64,asym"}},
+	}
+	for _, tt := range tests {
+		if got := joinSpecOptions(tt.in); strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("joinSpecOptions(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
