@@ -42,8 +42,11 @@ bytes at 4/8/16/32 bits, and the sizes before and after.
 
 Precisions (options after a colon, comma-separated):
   fp16[:mixed][,keep=Op+Op]            float16; mixed keeps LayerNorm and Softmax fp32
-  int8[:per-tensor][,reduce-range]     dynamic int8 (DynamicQuantizeMatMul / ConvInteger)
-  int8-static[:calib=minmax|percentile|entropy][,percentile=P][,samples=N][,act=u8]
+  int8[:per-tensor][,reduce-range][,conv=integer]
+                                       dynamic int8 (DynamicQuantizeMatMul); Convs other
+                                       than the patch embedding stay float unless
+                                       conv=integer (ConvInteger, slow on CPU)
+  int8-static[:calib=minmax|percentile|entropy][,percentile=P][,samples=N][,act=u8|s8]
                                        QDQ int8, activations calibrated on images
   int4[:block=16|32|64|128][,asym][,accuracy_level=0..4]
                                        weight-only int4 (MatMulNBits)
@@ -67,7 +70,7 @@ A precision that converts nothing in this model is an error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.model, "model", "", "catalog model name (`quantscope models list`) or path to an .onnx file")
+	f.StringVar(&opts.model, "model", "", "catalog model name (see: quantscope models list) or path to an .onnx file")
 	f.StringVar(&opts.precision, "precision", "", "precision spec, e.g. int8, int4:block=64,asym, fp16:mixed")
 	f.StringVarP(&opts.out, "out", "o", "", "write the variant here (default: cache it next to the model)")
 	f.StringVar(&opts.calibDir, "calib-dir", "", "int8-static: folder of JPEG/PNG calibration images (default: seeded synthetic images)")

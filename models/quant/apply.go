@@ -133,36 +133,18 @@ func checkInline(g *onnxpb.GraphProto) error {
 	return nil
 }
 
-// fixOpsets imports com.microsoft when a node uses it and raises the
-// default domain's opset to what the emitted operators need.
+// fixOpsets imports com.microsoft (version 1) when a node uses it. The
+// default domain's opset is never raised: that would change the meaning of
+// the model's other operators (Squeeze's axes, Softmax's axis...); the
+// transforms emit only operators the model's opset has.
 func fixOpsets(m *onnx.Model) {
 	usesMS := false
-	need := int64(0)
 	for _, n := range m.Graph().GetNode() {
 		if n.GetDomain() == onnx.MicrosoftDomain {
 			usesMS = true
 		}
-		switch n.GetOpType() {
-		case "QuantizeLinear", "DequantizeLinear":
-			if isDefaultDomain(n) && attr(n, "axis") != nil {
-				need = max(need, 13) // per-axis quantization
-			}
-		case "LayerNormalization":
-			need = max(need, 17)
-		}
 	}
-	hasMS := false
-	for _, op := range m.Proto.GetOpsetImport() {
-		switch op.GetDomain() {
-		case onnx.MicrosoftDomain:
-			hasMS = true
-		case "", "ai.onnx":
-			if op.GetVersion() < need {
-				op.Version = ptr(need)
-			}
-		}
-	}
-	if usesMS && !hasMS {
+	if usesMS && m.Opset(onnx.MicrosoftDomain) == 0 {
 		m.Proto.OpsetImport = append(m.Proto.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: ptr(onnx.MicrosoftDomain), Version: ptr(int64(1))})
 	}
 }

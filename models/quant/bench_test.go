@@ -2,29 +2,50 @@ package quant_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
+	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/runtime"
 )
 
-// benchConfig picks the model of the benchmarks: DeiT-Ti shapes by
-// default, ViT-B/16 with QUANTSCOPE_BENCH_MODEL=vit-base.
-func benchConfig() quanttest.ViTConfig {
-	if os.Getenv("QUANTSCOPE_BENCH_MODEL") == "vit-base" {
-		return quanttest.ViTBase
+// benchModel picks the model of the benchmarks: quanttest's DeiT-Ti
+// shapes by default; QUANTSCOPE_BENCH_MODEL names a zoo model (e.g.
+// deit-tiny, vit-base-16) or an .onnx file instead.
+func benchModel(b *testing.B) (*onnx.Model, quant.ImageInput, quant.Preprocess) {
+	b.Helper()
+	name := os.Getenv("QUANTSCOPE_BENCH_MODEL")
+	if name == "" {
+		cfg := quanttest.DeiTTiny
+		return buildViT(b, cfg), quant.ImageInput{Name: quanttest.InputName, Channels: 3, Height: cfg.Image, Width: cfg.Image}, quant.Preprocess{}
 	}
-	return quanttest.DeiTTiny
+	res, err := zoo.Resolve(context.Background(), name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := onnx.Load(res.Path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, err := quant.ImageInputOf(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, in, quant.Preprocess{Mean: res.Spec.Preprocess.Mean, Std: res.Spec.Preprocess.Std}
 }
 
 // BenchmarkQuantize measures the quantizer itself (no ONNX Runtime): one
 // Apply of each precision to a model already in memory.
 func BenchmarkQuantize(b *testing.B) {
-	cfg := benchConfig()
-	src := buildViT(b, cfg)
+	src, _, _ := benchModel(b)
 	for _, spec := range []string{"fp16", "int8", "int4"} {
 		b.Run(spec, func(b *testing.B) {
 			sp := quant.MustParseSpec(spec)
@@ -40,47 +61,64 @@ func BenchmarkQuantize(b *testing.B) {
 	}
 }
 
-// BenchmarkInference runs each variant on ONNX Runtime's CPU execution
-// provider, batch 8, one intra-op thread per physical core: ns/op is one
-// batch. Compare variants within one run (same machine, same threads).
+// BenchmarkInference runs the FP32 model and its variants on ONNX
+// Runtime's CPU execution provider, batch 8, one intra-op thread per
+// physical core (QUANTSCOPE_BENCH_THREADS overrides). Each iteration runs
+// every variant once, in turn, so that a machine shared with other work
+// slows them alike; the metrics are each variant's best batch time
+// ("<spec>_ms") and its speedup over FP32's best ("<spec>_x").
+// QUANTSCOPE_BENCH_SPECS (";"-separated) picks the variants.
 func BenchmarkInference(b *testing.B) {
 	requireORT(b)
-	cfg := benchConfig()
-	src := buildViT(b, cfg)
+	src, in, pre := benchModel(b)
 	const batch = 8
-	in := quanttest.Inputs(cfg, batch, 1)
-	data := make([]float32, 0, batch*len(in[0]))
-	for _, x := range in {
-		data = append(data, x...)
+	data := make([]float32, 0, batch*in.SampleLen())
+	for i := 0; i < batch; i++ {
+		data = append(data, quant.SyntheticImage(in, pre, 99, i)...)
 	}
-	input := runtime.Tensor{Shape: []int64{batch, 3, int64(cfg.Image), int64(cfg.Image)}, Data: data}
-	for _, spec := range []string{"fp32", "fp16", "int8", "int8:per-tensor", "int4", "int4:accuracy_level=0"} {
-		b.Run(spec, func(b *testing.B) {
-			m := src.Clone()
-			if spec != "fp32" {
-				if _, err := quant.Apply(context.Background(), m, quant.MustParseSpec(spec), quant.Options{}); err != nil {
-					b.Fatal(err)
-				}
+	input := runtime.Tensor{Shape: in.Shape(batch), Data: data}
+	specs := []string{"fp32", "fp16", "int8", "int8:per-tensor", "int8-static", "int8-static:act=u8", "int4", "int4:accuracy_level=0"}
+	if s := os.Getenv("QUANTSCOPE_BENCH_SPECS"); s != "" {
+		specs = append([]string{"fp32"}, slices.DeleteFunc(strings.Split(s, ";"), func(s string) bool { return s == "fp32" })...)
+	}
+	threads, _ := strconv.Atoi(os.Getenv("QUANTSCOPE_BENCH_THREADS"))
+	opts := calibOptions()
+	opts.Calibration.Preprocess = pre
+	sessions := make([]*runtime.Session, len(specs))
+	for i, spec := range specs {
+		m := src.Clone()
+		if spec != "fp32" {
+			if _, err := quant.Apply(context.Background(), m, quant.MustParseSpec(spec), opts); err != nil {
+				b.Fatalf("%s: %v", spec, err)
 			}
-			path := saveModel(b, m, "model.onnx")
-			s, err := runtime.NewSession(path, runtime.SessionConfig{})
-			if err != nil {
+		}
+		s, err := runtime.NewSession(saveModel(b, m, fmt.Sprintf("v%d.onnx", i)), runtime.SessionConfig{IntraOpThreads: threads})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.RunFloat32(input); err != nil { // warm-up
+			b.Fatal(err)
+		}
+		sessions[i] = s
+	}
+	best := make([]time.Duration, len(specs))
+	for b.Loop() {
+		for i, s := range sessions {
+			start := time.Now()
+			if _, err := s.RunFloat32(input); err != nil {
 				b.Fatal(err)
 			}
-			defer s.Close()
-			for range 2 { // warm-up
-				if _, err := s.RunFloat32(input); err != nil {
-					b.Fatal(err)
-				}
+			if d := time.Since(start); best[i] == 0 || d < best[i] {
+				best[i] = d
 			}
-			for b.Loop() {
-				if _, err := s.RunFloat32(input); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "img/s")
-		})
+		}
+	}
+	for i, spec := range specs {
+		name := strings.NewReplacer(":", "+", ",", "+", "=", "").Replace(spec)
+		b.ReportMetric(float64(best[i].Microseconds())/1000, name+"_ms")
+		if i > 0 {
+			b.ReportMetric(float64(best[0])/float64(best[i]), name+"_x")
+		}
 	}
 }
-
-var _ = onnx.Float

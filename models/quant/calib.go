@@ -62,11 +62,12 @@ const (
 )
 
 // calibrate runs the model on the calibration samples and returns the
-// range [lo, hi] of each tensor in names. The model is run as an
+// range [lo, hi] of each tensor in names (symmetric says which tensors
+// are quantized symmetrically: their percentile cuts |x|). The model is run as an
 // augmented copy whose outputs are the observed tensors; activations are
 // folded into per-tensor statistics batch by batch, so memory holds one
 // batch's activations at a time.
-func calibrate(ctx context.Context, st *state, names []string) (map[string][2]float32, error) {
+func calibrate(ctx context.Context, st *state, names []string, symmetric func(string) bool) (map[string][2]float32, error) {
 	cal := st.opts.Calibration
 	if cal.Runner == nil {
 		return nil, errors.New("int8-static needs ONNX Runtime to calibrate (no calibration runner given)")
@@ -110,7 +111,7 @@ func calibrate(ctx context.Context, st *state, names []string) (map[string][2]fl
 	nOut := len(st.m.Graph().GetOutput())
 	cols := make([]collector, len(names))
 	for i := range cols {
-		cols[i] = newCollector(st.spec.calibMethod(), !st.spec.UnsignedActs)
+		cols[i] = newCollector(st.spec.calibMethod(), symmetric(names[i]))
 	}
 	buf := make([]float32, 0, batch*in.SampleLen())
 	for {

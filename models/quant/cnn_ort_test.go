@@ -8,10 +8,11 @@ import (
 	"github.com/quantscope/quantscope/models/quant/quanttest"
 )
 
-// TestCNNOnORT converts a small CNN: int8 turns every convolution
-// (depthwise included) into ConvInteger and the head into
-// DynamicQuantizeMatMul; int4 converts the head only and says why the
-// convolutions stay float.
+// TestCNNOnORT converts a small CNN: int8 turns the head into
+// DynamicQuantizeMatMul and keeps the convolutions float unless
+// conv=integer turns them (depthwise included) into ConvInteger; int8-static puts every convolution in QDQ form
+// (int32 bias, requantized output); int4 converts the head only and says
+// why the convolutions stay float.
 func TestCNNOnORT(t *testing.T) {
 	requireORT(t)
 	src, err := quanttest.CNN(5, 10)
@@ -27,15 +28,18 @@ func TestCNNOnORT(t *testing.T) {
 		minCosine         float64
 		convInteger, dqmm int
 	}{
-		{"int8", quant.PrecInt8, 0.999, 3, 1},
-		{"int8:per-tensor", quant.PrecInt8, 0.995, 3, 1},
+		{"int8", quant.PrecFP32, 0.999, 0, 1},
+		{"int8:conv=integer", quant.PrecInt8, 0.999, 3, 1},
+		{"int8:per-tensor,conv=integer", quant.PrecInt8, 0.995, 3, 1},
 		{"int4", quant.PrecFP32, 0.99, 0, 0},
+		{"int8-static:samples=8", quant.PrecInt8, 0.995, 0, 0},
+		{"int8-static:samples=8,act=s8", quant.PrecInt8, 0.995, 0, 0},
 		{"fp16", quant.PrecFP16, 0.9999, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.spec, func(t *testing.T) {
 			m := src.Clone()
-			r, err := quant.Apply(context.Background(), m, quant.MustParseSpec(tc.spec), quant.Options{})
+			r, err := quant.Apply(context.Background(), m, quant.MustParseSpec(tc.spec), calibOptions())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +52,7 @@ func TestCNNOnORT(t *testing.T) {
 			if got := countNodes(m, "DynamicQuantizeMatMul"); got != tc.dqmm {
 				t.Errorf("%d DynamicQuantizeMatMul nodes, want %d", got, tc.dqmm)
 			}
-			if tc.spec == "int8" && countNodes(m, "DynamicQuantizeLinear") != 3 {
+			if tc.spec == "int8:conv=integer" && countNodes(m, "DynamicQuantizeLinear") != 3 {
 				t.Errorf("%d DynamicQuantizeLinear, want one per Conv input (3)", countNodes(m, "DynamicQuantizeLinear"))
 			}
 			got := runModel(t, saveModel(t, m, "variant.onnx"), inputs, vitShape(cfg), 8)

@@ -43,6 +43,7 @@ type candidateOptions struct {
 	foldBias            bool            // fold MatMul + Add(bias) into one layer
 	convs               bool            // rewrite patch-embedding Convs
 	anyConv             bool            // also return other Convs (as conv layers)
+	convReason          string          // why other Convs are kept, when anyConv is off
 	keepFirst, keepLast bool            // leave the first / last weighted layer in float
 }
 
@@ -87,6 +88,9 @@ func findLinears(ix *graphIndex, types map[string]onnx.DataType, t *tracker, opt
 				}
 			} else {
 				reason = "Conv is not converted by this precision"
+			}
+			if l == nil && reason == notPatchReason && opts.convReason != "" {
+				reason = opts.convReason
 			}
 		default:
 			continue
@@ -225,7 +229,7 @@ func convLinear(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePr
 		return nil, "Conv weight is not a constant 4-D float32 tensor"
 	}
 	o, c, kh, kw := int(wd[0]), int(wd[1]), int(wd[2]), int(wd[3])
-	const notPatch = "Conv is not a patch embedding (kernel ≠ stride, padding, dilation or groups)"
+	const notPatch = notPatchReason
 	if ks := attrInts(n, "kernel_shape"); ks != nil && !slices.Equal(ks, []int64{int64(kh), int64(kw)}) {
 		return nil, notPatch
 	}
@@ -362,6 +366,9 @@ func (ix *graphIndex) collect(n int64) {
 		goruntime.GC()
 	}
 }
+
+// notPatchReason is why a Conv that is not a patch embedding is kept.
+const notPatchReason = "Conv is not a patch embedding (kernel ≠ stride, padding, dilation or groups)"
 
 // biasAdd finds Add(v, bias) where v has no other consumer and bias is a
 // constant float vector of n values (shape [n], [1, n], [1, 1, n]).

@@ -60,15 +60,21 @@ type Spec struct {
 	PerTensor   bool // one weight scale per tensor instead of per output channel
 	ReduceRange bool // 7-bit weights, for x86 CPUs without VNNI
 
+	// int8
+	ConvInteger bool // conv=integer: Convs other than patch embeddings as ConvInteger (slow on CPU)
+
 	// int8, int8-static and int4
 	KeepFirst bool // leave the patch embedding in float
 	KeepLast  bool // leave the classifier head in float
 
 	// int8-static
-	Calib        CalibMethod // "" means percentile
-	Percentile   float64     // 0 means 99.99
-	Samples      int         // calibration inputs; 0 means 32
-	UnsignedActs bool        // uint8 asymmetric activations (act=u8) instead of int8 symmetric
+	Calib      CalibMethod // "" means percentile
+	Percentile float64     // 0 means 99.99
+	Samples    int         // calibration inputs; 0 means 32
+	// Act forces the activation type: "u8" (asymmetric) or "s8"
+	// (symmetric); "" picks per tensor: u8 around Convs (ONNX Runtime's
+	// QLinearConv fast path), s8 elsewhere.
+	Act string
 
 	// int4
 	Block         int  // 16, 32, 64 or 128; 0 means 32
@@ -84,9 +90,9 @@ var ErrSpec = errors.New("invalid precision spec")
 //
 //	fp32
 //	fp16[:mixed][,keep=Op+Op]
-//	int8[:per-tensor|per-channel][,reduce-range][,keep-first][,keep-last]
+//	int8[:per-tensor|per-channel][,reduce-range][,conv=integer|float][,keep-first][,keep-last]
 //	int8-static[:calib=minmax|percentile|entropy][,percentile=P][,samples=N]
-//	           [,per-tensor][,reduce-range][,act=u8|s8][,keep-first][,keep-last]
+//	           [,per-tensor][,reduce-range][,act=u8|s8|auto][,keep-first][,keep-last]
 //	int4[:block=16|32|64|128][,sym|asym][,accuracy_level=0..4][,keep-first][,keep-last]
 //
 // Kinds and option names are case-insensitive; op type names are not.
@@ -278,11 +284,29 @@ func (sp *Spec) setOption(key, val string, hasVal bool) error {
 		}
 		switch strings.ToLower(val) {
 		case "u8", "uint8":
-			sp.UnsignedActs = true
+			sp.Act = "u8"
 		case "s8", "int8":
-			sp.UnsignedActs = false
+			sp.Act = "s8"
+		case "auto":
+			sp.Act = ""
 		default:
-			return fmt.Errorf("act=%q: want u8 or s8", val)
+			return fmt.Errorf("act=%q: want u8, s8 or auto", val)
+		}
+		return nil
+	case "conv":
+		if k != Int8 {
+			return wrongKind
+		}
+		if err := need(); err != nil {
+			return err
+		}
+		switch strings.ToLower(val) {
+		case "integer":
+			sp.ConvInteger = true
+		case "float":
+			sp.ConvInteger = false
+		default:
+			return fmt.Errorf("conv=%q: want integer or float", val)
 		}
 		return nil
 	case "block":
@@ -373,8 +397,8 @@ func (sp Spec) String() string {
 			if sp.Samples != 0 {
 				opts = append(opts, "samples="+strconv.Itoa(sp.Samples))
 			}
-			if sp.UnsignedActs {
-				opts = append(opts, "act=u8")
+			if sp.Act != "" {
+				opts = append(opts, "act="+sp.Act)
 			}
 		}
 		if sp.PerTensor {
@@ -382,6 +406,9 @@ func (sp Spec) String() string {
 		}
 		if sp.ReduceRange {
 			opts = append(opts, "reduce-range")
+		}
+		if sp.ConvInteger {
+			opts = append(opts, "conv=integer")
 		}
 	case Int4:
 		if sp.Block != 0 {

@@ -23,8 +23,11 @@ func TestParseSpec(t *testing.T) {
 		{"int8-static", Spec{Kind: Int8Static}, "int8-static"},
 		{"int8-static:calib=percentile", Spec{Kind: Int8Static}, "int8-static"},
 		{"int8-static:calib=entropy", Spec{Kind: Int8Static, Calib: CalibEntropy}, "int8-static:calib=entropy"},
-		{"int8-static:calib=MinMax,samples=8,act=u8", Spec{Kind: Int8Static, Calib: CalibMinMax, Samples: 8, UnsignedActs: true}, "int8-static:calib=minmax,samples=8,act=u8"},
-		{"int8-static:act=s8", Spec{Kind: Int8Static}, "int8-static"},
+		{"int8-static:calib=MinMax,samples=8,act=u8", Spec{Kind: Int8Static, Calib: CalibMinMax, Samples: 8, Act: "u8"}, "int8-static:calib=minmax,samples=8,act=u8"},
+		{"int8-static:act=s8", Spec{Kind: Int8Static, Act: "s8"}, "int8-static:act=s8"},
+		{"int8-static:act=auto", Spec{Kind: Int8Static}, "int8-static"},
+		{"int8:conv=integer,reduce-range", Spec{Kind: Int8, ConvInteger: true, ReduceRange: true}, "int8:reduce-range,conv=integer"},
+		{"int8:conv=float", Spec{Kind: Int8}, "int8"},
 		{"int8-static:percentile=99.9,samples=32", Spec{Kind: Int8Static, Percentile: 99.9}, "int8-static:percentile=99.9"},
 		{"int4", Spec{Kind: Int4}, "int4"},
 		{"int4:block=64,asym,accuracy_level=4", Spec{Kind: Int4, Block: 64, Asym: true}, "int4:block=64,asym"},
@@ -57,7 +60,7 @@ func TestParseSpecErrors(t *testing.T) {
 		"int4:sym,asym", "int4:block=48", "int4:block=", "int4:block", "int4:accuracy_level=5",
 		"int4:accuracy_level=x", "fp16:per-tensor", "int8:mixed", "int8:calib=entropy",
 		"int8-static:calib=kl", "int8-static:percentile=40", "int8-static:percentile=NaN",
-		"int8-static:samples=0", "int8-static:act=u4", "fp16:keep=", "fp16:keep=1Bad", "fp16:mixed=1",
+		"int8-static:samples=0", "int8-static:act=u4", "fp16:keep=", "fp16:keep=1Bad", "fp16:mixed=1", "int8:conv=fast", "int4:conv=integer", "int8-static:conv=integer",
 		"int4:asym=yes", "int8:reduce-range=1", "int4:unknown", "fp32:mixed",
 	} {
 		if sp, err := ParseSpec(in); err == nil {

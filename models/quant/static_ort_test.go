@@ -36,6 +36,7 @@ func TestStaticOnORT(t *testing.T) {
 		{"int8-static:calib=minmax,samples=8", 0.99},
 		{"int8-static:calib=entropy,samples=8", 0.99},
 		{"int8-static:act=u8,samples=8", 0.99},
+		{"int8-static:act=s8,samples=8", 0.99},
 		{"int8-static:per-tensor,samples=8", 0.99},
 	}
 	for _, tc := range tests {
