@@ -45,6 +45,7 @@ type benchOptions struct {
 	gate       string
 	timeout    time.Duration
 	calibDir   string
+	epOptions  map[string]string
 }
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
@@ -81,6 +82,7 @@ failed (see their reasons), 130 interrupted.`,
 	f.StringVar(&o.format, "format", "table", "summary format: table, csv, json or markdown")
 	f.StringVar(&o.gate, "gate", "", "fidelity gate for quantized configurations, e.g. 'top1>=0.99,cos>=0.999'")
 	f.DurationVar(&o.timeout, "timeout", 0, "per-experiment limit (default 10m + 4 × duration)")
+	f.StringToStringVar(&o.epOptions, "ep-option", nil, "execution-provider option KEY=VALUE, repeatable (CUDA: use_tf32=0, cudnn_conv_algo_search=EXHAUSTIVE, enable_cuda_graph=1, prefer_nhwc=1, device_id=N)")
 	f.StringVar(&o.calibDir, "calib-dir", "", "folder of JPEG/PNG images for int8-static calibration (default: seeded synthetic images)")
 	_ = cmd.MarkFlagRequired("models")
 	return cmd
@@ -112,15 +114,16 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	prep.CalibDir = o.calibDir
 	prep.Warn = func(msg string) { prog.note("warning: " + msg) }
 	cfg := study.RunConfig{
-		Out:      o.out,
-		Resume:   o.resume,
-		Prepare:  prep,
-		Host:     study.ReadHost(info, nil),
-		Duration: o.duration,
-		Iters:    o.iters,
-		Timeout:  o.timeout,
-		ORTLib:   g.ortLib,
-		OnUpdate: prog.update,
+		Out:       o.out,
+		Resume:    o.resume,
+		Prepare:   prep,
+		Host:      study.ReadHost(info, nil),
+		Duration:  o.duration,
+		Iters:     o.iters,
+		Timeout:   o.timeout,
+		EPOptions: o.epOptions,
+		ORTLib:    g.ortLib,
+		OnUpdate:  prog.update,
 	}
 	fmt.Fprintf(g.stderr, "quantscope bench: %d experiments → %s (ONNX Runtime %s)\n", len(plan), o.out, info.Version)
 	_, runErr := study.Run(ctx, plan, cfg)

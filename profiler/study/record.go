@@ -68,12 +68,24 @@ type ModelFile struct {
 	Bytes  int64  `json:"bytes"` // including external data
 }
 
+// Provider is the execution provider a record ran on, as resolved in the
+// worker: "auto" becomes cuda or cpu (Reason says why), and the options in
+// force (TF32, cuDNN search, CUDA graphs…) are kept since they change ratios.
+type Provider struct {
+	Name    string            `json:"name"`
+	Route   string            `json:"route,omitempty"` // builtin or plugin
+	Reason  string            `json:"reason,omitempty"`
+	Options map[string]string `json:"options,omitempty"`
+	Threads int               `json:"threads,omitempty"`
+}
+
 // Record is one line of results.jsonl: one experiment, ok or failed.
 type Record struct {
 	Schema     int            `json:"schema"`
 	Experiment Experiment     `json:"experiment"`
 	Host       Host           `json:"host"`
 	File       ModelFile      `json:"file"`
+	Provider   *Provider      `json:"provider,omitempty"`
 	Status     string         `json:"status"`
 	Reason     string         `json:"reason,omitempty"`
 	Stderr     string         `json:"stderr,omitempty"` // tail of the worker's stderr on failure

@@ -63,7 +63,11 @@ type RunConfig struct {
 	Worker   worker.Options
 	ORTLib   string
 	RefDir   string // where FP32 reference outputs live (default: beside Out)
-	OnUpdate func(Update)
+	// EPOptions pass through to the execution provider (e.g. CUDA's
+	// use_tf32=0, cudnn_conv_algo_search=EXHAUSTIVE, enable_cuda_graph=1,
+	// prefer_nhwc=1) and are recorded with each result.
+	EPOptions map[string]string
+	OnUpdate  func(Update)
 }
 
 // Run executes the plan, appending one record per experiment to cfg.Out as
@@ -157,6 +161,7 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 	spec := worker.Spec{
 		ModelPath: prep.Path, Precision: e.Precision, EP: e.EP, Batch: e.Batch, Threads: e.Threads,
 		Duration: cfg.Duration, MaxRuns: cfg.Iters, ORTLib: cfg.ORTLib, GFLOPs: prep.GFLOPs,
+		Extra: cfg.EPOptions,
 	}
 	ref := refPath(refDir, e)
 	if e.IsBaseline() {
@@ -190,6 +195,7 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 		return fail(fmt.Errorf("worker result: %w", err))
 	}
 	rec.File.SHA256, rec.File.Bytes = res.FileSHA256, res.FileBytes
+	rec.Provider = &Provider{Name: res.EP, Route: res.EPRoute, Reason: res.EPReason, Options: res.EPOptions, Threads: res.Threads}
 	if rec.Host.ORTVersion == "" {
 		rec.Host.ORTVersion = res.ORTVersion
 	}

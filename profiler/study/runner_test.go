@@ -124,6 +124,9 @@ func TestStudyRunsRecordsAndSurvivesFailures(t *testing.T) {
 	if !int8.OK() || int8.Metrics.Fidelity == nil || int8.Metrics.Fidelity.CosineMean > 0.99999 || int8.Metrics.Fidelity.CosineMean < 0.9 {
 		t.Fatalf("int8 variant: %+v", int8.Metrics)
 	}
+	if p := int8.Provider; p == nil || p.Name != "cpu" || p.Threads != 1 {
+		t.Errorf("record's provider %+v, want cpu with 1 thread", p)
+	}
 	if int8.File.SHA256 == "" || int8.Metrics.Precision["precision"] != "int8" {
 		t.Errorf("record lacks file hash or precision report: %+v", int8.File)
 	}

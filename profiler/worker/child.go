@@ -22,13 +22,16 @@ import (
 
 // Result is the payload of a worker's result event.
 type Result struct {
-	Metrics    bench.Metrics `json:"metrics"`
-	FileSHA256 string        `json:"file_sha256"`
-	FileBytes  int64         `json:"file_bytes"` // model file plus external data
-	ORTVersion string        `json:"ort_version"`
-	EP         string        `json:"ep"`
-	Threads    int           `json:"threads"`
-	FloorMs    float64       `json:"floor_ms"` // per-call latency of a trivial model
+	Metrics    bench.Metrics     `json:"metrics"`
+	FileSHA256 string            `json:"file_sha256"`
+	FileBytes  int64             `json:"file_bytes"` // model file plus external data
+	ORTVersion string            `json:"ort_version"`
+	EP         string            `json:"ep"`
+	EPRoute    string            `json:"ep_route,omitempty"`   // builtin or plugin
+	EPReason   string            `json:"ep_reason,omitempty"`  // why auto chose EP
+	EPOptions  map[string]string `json:"ep_options,omitempty"` // provider options in force
+	Threads    int               `json:"threads"`
+	FloorMs    float64           `json:"floor_ms"` // per-call latency of a trivial model
 }
 
 // boundModel is a session with its tensors allocated once: host tensors on
@@ -125,6 +128,7 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 
 	var res Result
 	res.ORTVersion, res.EP, res.Threads = info.Version, choice.EP, threads
+	res.EPRoute, res.EPReason, res.EPOptions = choice.Route, choice.Reason, spec.Extra
 	m := &res.Metrics
 
 	loadStart := time.Now()
