@@ -1,0 +1,78 @@
+package optimize
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/quantscope/quantscope/models/onnx"
+)
+
+// contribFusions are the rewrites that introduce com.microsoft operators.
+var contribFusions = []Pattern{Attention, SkipLayerNorm, BiasGelu, Gelu, FastGelu, QuickGelu}
+
+// For returns the options to optimize a model with before it is converted
+// to the precision kind ("fp32", "fp16", "int8", "int8-static", "int4";
+// a spec's kind, before any ':'), and whether to optimize at all. It is
+// the hook `quantscope bench` and `quantscope quantize` call when
+// --optimize is on (DefaultEnabled):
+//
+//   - fp32, int8, int8-static, int4: every fusion. The quantizers convert
+//     the MatMuls the fused graph keeps (the q, k, v projections feeding
+//     MultiHeadAttention, the MLP's feeding BiasGelu); the fused operators
+//     stay float32, as attention, norms and GELU do in the unfused
+//     variants.
+//   - fp16: constant folding only. The fp16 transform keeps operators of
+//     other domains in float32 behind Casts, which would put attention,
+//     the norms and GELU back in float32 in an otherwise float16 graph.
+func For(kind string) (Options, bool) {
+	switch kind {
+	case "fp32", "int8", "int8-static", "int4":
+		return Default(), true
+	case "fp16":
+		o := Default()
+		o.Disable = append(o.Disable, contribFusions...)
+		return o, true
+	}
+	return Options{}, false
+}
+
+// File optimizes the model at src with opts and writes the result to dst
+// atomically, with external data when the source had any or the model is
+// large. Nothing is written when nothing matched: the report says so, and
+// the caller uses src as it is.
+func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
+	m, err := onnx.Load(src)
+	if err != nil {
+		return nil, fmt.Errorf("optimize %s: %w", src, err)
+	}
+	external, err := hasExternalData(src)
+	if err != nil {
+		return nil, fmt.Errorf("optimize %s: %w", src, err)
+	}
+	r, err := Apply(ctx, m, opts)
+	if err != nil {
+		return nil, fmt.Errorf("optimize %s: %w", src, err)
+	}
+	if !r.Changed() {
+		return r, nil
+	}
+	if err := onnx.Save(m, dst, onnx.SaveOptions{ExternalData: external}); err != nil {
+		return nil, fmt.Errorf("optimize %s: write %s: %w", src, dst, err)
+	}
+	return r, nil
+}
+
+// hasExternalData reports whether a model file keeps tensors in external
+// files.
+func hasExternalData(path string) (bool, error) {
+	m, err := onnx.LoadWith(path, onnx.LoadOptions{SkipExternalData: true})
+	if err != nil {
+		return false, err
+	}
+	for _, t := range m.Graph().GetInitializer() {
+		if onnx.IsExternal(t) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
