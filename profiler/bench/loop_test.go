@@ -34,8 +34,10 @@ func TestLoopWarmsUpUntilSettled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Settled || res.WarmupRuns < 10 || res.WarmupRuns > 12 {
-		t.Errorf("warm-up %d runs settled=%v, want about 10 (5 noisy + a window of 5 steady)", res.WarmupRuns, res.Settled)
+	// Never before the noisy runs have left the window (10); a little later
+	// when the scheduler makes a "steady" sleep jitter.
+	if !res.Settled || res.WarmupRuns < 10 || res.WarmupRuns > 30 {
+		t.Errorf("warm-up %d runs settled=%v, want from 10 (5 noisy + a window of 5 steady) to 30", res.WarmupRuns, res.Settled)
 	}
 	if len(res.Durations) != 20 || p.Runs.Load() != 20 || p.PhaseName() != "measuring" {
 		t.Errorf("timed %d runs, progress %d %q", len(res.Durations), p.Runs.Load(), p.PhaseName())
