@@ -128,7 +128,7 @@ func extract(gr *graph, sh *shapes, v string, reader *onnxpb.NodeProto) (extract
 	p := gr.producer[v]
 	switch {
 	case gr.is(p, "Gather"):
-		if attrInt(p, "axis", 0) != 0 {
+		if onnx.AttrIntOr(p, "axis", 0) != 0 {
 			return extraction{}, false
 		}
 		idx, dims, ok := gr.constInts(in(p, 1))
@@ -152,7 +152,7 @@ func extract(gr *graph, sh *shapes, v string, reader *onnxpb.NodeProto) (extract
 		s := gr.producer[u]
 		switch {
 		case gr.is(s, "Split"):
-			if attrInt(s, "axis", 0) != 0 || len(s.GetOutput()) != 3 {
+			if onnx.AttrIntOr(s, "axis", 0) != 0 || len(s.GetOutput()) != 3 {
 				return extraction{}, false
 			}
 			if sizes, ok := attrInts(s, "split"); ok && !slices.Equal(sizes, []int64{1, 1, 1}) {
@@ -218,7 +218,7 @@ func matchAttention(gr *graph, sh *shapes, sm *onnxpb.NodeProto) (*attnMatch, st
 	if gr.opset < 13 {
 		def = 1
 	}
-	if ax := attrInt(sm, "axis", def); ax != -1 && ax != 3 {
+	if ax := onnx.AttrIntOr(sm, "axis", def); ax != -1 && ax != 3 {
 		return nil, "Softmax is not over the last axis"
 	}
 	if !gr.singleOutput(sm) {

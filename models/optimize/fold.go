@@ -71,7 +71,7 @@ func foldConstants(ctx context.Context, gr *graph, doFold, doReshapes bool) (fol
 // (copy), and one remaining element may become -1 when every other element
 // is a known positive size.
 func reshapeTarget(sh *shapes, n *onnxpb.NodeProto) ([]int64, bool) {
-	if attrInt(n, "allowzero", 0) != 0 {
+	if onnx.AttrIntOr(n, "allowzero", 0) != 0 {
 		return nil, false
 	}
 	vals, ok := sh.vals(in(n, 1))
@@ -231,7 +231,7 @@ var valueFoldable = map[string]bool{
 // foldNode evaluates n when it can be folded and returns its output as a
 // tensor (unnamed), or nil.
 func foldNode(gr *graph, sh *shapes, n *onnxpb.NodeProto, constOf func(string) *onnxpb.TensorProto) *onnxpb.TensorProto {
-	if !isDefaultDomain(n) || !foldable[n.GetOpType()] || len(n.GetOutput()) != 1 || gr.dead[n] {
+	if !onnx.IsDefaultDomain(n) || !foldable[n.GetOpType()] || len(n.GetOutput()) != 1 || gr.dead[n] {
 		return nil
 	}
 	o := out0(n)
@@ -254,7 +254,7 @@ func foldNode(gr *graph, sh *shapes, n *onnxpb.NodeProto, constOf func(string) *
 			}
 			t, err = onnx.NewTensorInt64("", nil, []int64{p})
 		} else {
-			lo, hi := clampRange(attrInt(n, "start", 0), attrInt(n, "end", int64(len(x))), len(x))
+			lo, hi := clampRange(onnx.AttrIntOr(n, "start", 0), onnx.AttrIntOr(n, "end", int64(len(x))), len(x))
 			t, err = onnx.NewTensorInt64("", []int64{int64(hi - lo)}, x[lo:hi].ints())
 		}
 		if err != nil {
@@ -327,7 +327,7 @@ func eval(n *onnxpb.NodeProto, ins []*tensor, opset int64) (*tensor, bool) {
 	case "Identity":
 		return x, true
 	case "Cast":
-		return cast(x, onnx.DataType(attrInt(n, "to", 0)))
+		return cast(x, onnx.DataType(onnx.AttrIntOr(n, "to", 0)))
 	case "Sqrt", "Neg", "Reciprocal", "Abs":
 		if x.dt != onnx.Float {
 			if op == "Neg" || op == "Abs" {
@@ -377,7 +377,7 @@ func eval(n *onnxpb.NodeProto, ins []*tensor, opset int64) (*tensor, bool) {
 		return x.withDims(dims), true
 	case "Reshape":
 		s := get(1)
-		if s == nil || !isIntType(s.dt) || attrInt(n, "allowzero", 0) != 0 {
+		if s == nil || !isIntType(s.dt) || onnx.AttrIntOr(n, "allowzero", 0) != 0 {
 			return nil, false
 		}
 		dims, ok := reshapeDims(x.dims, s.i, x.numel())
@@ -386,9 +386,9 @@ func eval(n *onnxpb.NodeProto, ins []*tensor, opset int64) (*tensor, bool) {
 		}
 		return x.withDims(dims), true
 	case "Concat":
-		return concat(ins, attrInt(n, "axis", 0))
+		return concat(ins, onnx.AttrIntOr(n, "axis", 0))
 	case "Gather":
-		return gather(x, get(1), attrInt(n, "axis", 0))
+		return gather(x, get(1), onnx.AttrIntOr(n, "axis", 0))
 	case "Slice":
 		return slice(n, ins)
 	case "Transpose":
@@ -405,7 +405,7 @@ func eval(n *onnxpb.NodeProto, ins []*tensor, opset int64) (*tensor, bool) {
 			return nil, false
 		}
 		fill := &tensor{dt: onnx.Float, f: []float32{0}}
-		if a := attr(n, "value"); a != nil && a.GetT() != nil {
+		if a := onnx.Attr(n, "value"); a != nil && a.GetT() != nil {
 			if fill = decode(a.GetT(), 1); fill == nil || fill.numel() != 1 {
 				return nil, false
 			}

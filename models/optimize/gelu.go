@@ -114,7 +114,7 @@ func fuseGelu(ctx context.Context, gr *graph, r *Report, opts Options) (int, err
 		case gr.is(n, "Erf"):
 			gm = matchErfGelu(gr, sh, n)
 		case gr.is(n, "Gelu") && len(n.GetInput()) == 1:
-			switch attrString(n, "approximate", "none") {
+			switch onnx.AttrStringOr(n, "approximate", "none") {
 			case "none":
 				gm = &geluMatch{x: in(n, 0), out: out0(n), nodes: []*onnxpb.NodeProto{n}, single: true}
 			case "tanh":

@@ -84,8 +84,8 @@ func (gr *graph) rebuild() {
 				gr.consumers[in] = append(gr.consumers[in], n)
 			}
 		}
-		for _, sg := range subgraphsOf(n) {
-			for _, v := range freeInputs(sg) {
+		for _, sg := range onnx.Subgraphs(n) {
+			for _, v := range onnx.FreeInputs(sg) {
 				gr.implicit[v] = true
 			}
 		}
@@ -123,7 +123,7 @@ func (gr *graph) constTensor(name string) *onnxpb.TensorProto {
 		}
 		return t
 	}
-	if p := gr.producer[name]; p != nil && p.GetOpType() == "Constant" && isDefaultDomain(p) && !gr.dead[p] {
+	if p := gr.producer[name]; p != nil && p.GetOpType() == "Constant" && onnx.IsDefaultDomain(p) && !gr.dead[p] {
 		return constantValue(p)
 	}
 	return nil
@@ -217,7 +217,7 @@ func (gr *graph) constDerived(name string) bool {
 			r = false
 		default:
 			p := gr.producer[v]
-			if p == nil || !isDefaultDomain(p) || len(subgraphsOf(p)) > 0 || nondeterministic[p.GetOpType()] {
+			if p == nil || !onnx.IsDefaultDomain(p) || len(onnx.Subgraphs(p)) > 0 || nondeterministic[p.GetOpType()] {
 				r = false
 			} else {
 				r = true
@@ -451,7 +451,7 @@ func (gr *graph) sweep() int {
 // needed reports whether a node must stay: one of its outputs is read or
 // is a graph output, or it has side effects we do not model.
 func (gr *graph) needed(n *onnxpb.NodeProto) bool {
-	if len(subgraphsOf(n)) > 0 || !isDefaultDomain(n) && n.GetDomain() != onnx.MicrosoftDomain {
+	if len(onnx.Subgraphs(n)) > 0 || !onnx.IsDefaultDomain(n) && n.GetDomain() != onnx.MicrosoftDomain {
 		return true
 	}
 	for _, o := range n.GetOutput() {
@@ -477,100 +477,14 @@ func importMicrosoft(m *onnx.Model) {
 	})
 }
 
-// subgraphsOf returns the graphs held by a node's attributes.
-func subgraphsOf(n *onnxpb.NodeProto) []*onnxpb.GraphProto {
-	var out []*onnxpb.GraphProto
-	for _, a := range n.GetAttribute() {
-		if a.GetG() != nil {
-			out = append(out, a.GetG())
-		}
-		out = append(out, a.GetGraphs()...)
-	}
-	return out
-}
-
-// freeInputs lists the values a subgraph (and its own subgraphs) reads
-// from enclosing scopes, conservatively: every input name not produced
-// inside.
-func freeInputs(g *onnxpb.GraphProto) []string {
-	local := map[string]bool{}
-	for _, in := range g.GetInput() {
-		local[in.GetName()] = true
-	}
-	for _, t := range g.GetInitializer() {
-		local[t.GetName()] = true
-	}
-	for _, n := range g.GetNode() {
-		for _, o := range n.GetOutput() {
-			local[o] = true
-		}
-	}
-	var out []string
-	for _, n := range g.GetNode() {
-		for _, in := range n.GetInput() {
-			if in != "" && !local[in] {
-				out = append(out, in)
-			}
-		}
-		for _, sg := range subgraphsOf(n) {
-			for _, v := range freeInputs(sg) {
-				if !local[v] {
-					out = append(out, v)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// isDefaultDomain reports whether n is an ai.onnx operator.
-func isDefaultDomain(n *onnxpb.NodeProto) bool {
-	d := n.GetDomain()
-	return d == "" || d == "ai.onnx"
-}
-
 // is reports whether n is a live ai.onnx node of type op.
 func (gr *graph) is(n *onnxpb.NodeProto, op string) bool {
-	return n != nil && !gr.dead[n] && isDefaultDomain(n) && n.GetOpType() == op
-}
-
-// attr returns the node's attribute called name, or nil.
-func attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == name {
-			return a
-		}
-	}
-	return nil
-}
-
-// attrInt returns an INT attribute or def when absent.
-func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
-	if a := attr(n, name); a != nil {
-		return a.GetI()
-	}
-	return def
-}
-
-// attrFloat returns a FLOAT attribute or def when absent.
-func attrFloat(n *onnxpb.NodeProto, name string, def float32) float32 {
-	if a := attr(n, name); a != nil {
-		return a.GetF()
-	}
-	return def
-}
-
-// attrString returns a STRING attribute or def when absent.
-func attrString(n *onnxpb.NodeProto, name, def string) string {
-	if a := attr(n, name); a != nil {
-		return string(a.GetS())
-	}
-	return def
+	return n != nil && !gr.dead[n] && onnx.IsDefaultDomain(n) && n.GetOpType() == op
 }
 
 // attrInts returns an INTS attribute and whether it is present.
 func attrInts(n *onnxpb.NodeProto, name string) ([]int64, bool) {
-	if a := attr(n, name); a != nil {
+	if a := onnx.Attr(n, name); a != nil {
 		return a.GetInts(), true
 	}
 	return nil, false

@@ -42,10 +42,10 @@ func skipLayerNorm(gr *graph, sh *shapes, ln *onnxpb.NodeProto) string {
 	if len(sx) != 2 && len(sx) != 3 {
 		return "input is not [B, S, D] or [M, D]"
 	}
-	if ax := attrInt(ln, "axis", -1); ax != -1 && ax != int64(len(sx)-1) {
+	if ax := onnx.AttrIntOr(ln, "axis", -1); ax != -1 && ax != int64(len(sx)-1) {
 		return "not normalized over the last axis"
 	}
-	if attrInt(ln, "stash_type", 1) != 1 {
+	if onnx.AttrIntOr(ln, "stash_type", 1) != 1 {
 		return "stash_type is not float"
 	}
 	if !gr.singleOutput(ln) {
@@ -125,7 +125,7 @@ func skipLayerNorm(gr *graph, sh *shapes, ln *onnxpb.NodeProto) string {
 	if sum != "" {
 		outs = append(outs, "", "", sum)
 	}
-	eps := attrFloat(ln, "epsilon", 1e-5)
+	eps := onnx.AttrFloatOr(ln, "epsilon", 1e-5)
 	gr.addNode(onnx.MicrosoftDomain, "SkipLayerNormalization", trimOp(ln.GetName())+"SkipLayerNormalization",
 		trimInputs(ins), outs, onnx.AttrFloat("epsilon", eps))
 	gr.kill(ln, add, biasAdd)

@@ -267,7 +267,7 @@ func tokenSelector(gr *graph, sh *shapes, n *onnxpb.NodeProto) (rowRange, bool) 
 	if len(s) != 3 {
 		return rowRange{}, false
 	}
-	if ax := attrInt(n, "axis", 0); ax != 1 && ax != -2 {
+	if ax := onnx.AttrIntOr(n, "axis", 0); ax != 1 && ax != -2 {
 		return rowRange{}, false
 	}
 	idx, _, ok := gr.constInts(in(n, 1))
@@ -349,7 +349,7 @@ func tokenWise(gr *graph, sh *shapes, n *onnxpb.NodeProto) []rowInput {
 		}
 		return nil
 	}
-	if !isDefaultDomain(n) || (n.GetOpType() != "LayerNormalization" && len(n.GetOutput()) != 1) {
+	if !onnx.IsDefaultDomain(n) || (n.GetOpType() != "LayerNormalization" && len(n.GetOutput()) != 1) {
 		return nil
 	}
 	switch n.GetOpType() {
@@ -383,7 +383,7 @@ func tokenWise(gr *graph, sh *shapes, n *onnxpb.NodeProto) []rowInput {
 		}
 		return ins
 	case "LayerNormalization":
-		if ax := attrInt(n, "axis", -1); ax != -1 && ax != 2 {
+		if ax := onnx.AttrIntOr(n, "axis", -1); ax != -1 && ax != 2 {
 			return nil
 		}
 		if !carries(0) || outUsed(gr, n, 1) || outUsed(gr, n, 2) {

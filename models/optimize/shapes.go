@@ -227,13 +227,13 @@ func (sh *shapes) valueType(n *onnxpb.NodeProto) onnx.DataType {
 	case "Shape", "Size":
 		return onnx.Int64
 	case "Cast":
-		return onnx.DataType(attrInt(n, "to", 0))
+		return onnx.DataType(onnx.AttrIntOr(n, "to", 0))
 	case "Equal":
 		return onnx.Bool
 	case "Where":
 		return sh.vtype[in(n, 1)]
 	case "ConstantOfShape":
-		if a := attr(n, "value"); a != nil && a.GetT() != nil {
+		if a := onnx.Attr(n, "value"); a != nil && a.GetT() != nil {
 			return onnx.DataTypeOf(a.GetT())
 		}
 		return onnx.Float
@@ -382,7 +382,7 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 		}
 		return
 	}
-	if !isDefaultDomain(n) {
+	if !onnx.IsDefaultDomain(n) {
 		return
 	}
 	switch op := n.GetOpType(); op {
@@ -414,10 +414,10 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 		b := sh.of(in(n, 1))
 		if len(x) == 2 && len(b) == 2 {
 			m, nn := x[0], b[1]
-			if attrInt(n, "transA", 0) != 0 {
+			if onnx.AttrIntOr(n, "transA", 0) != 0 {
 				m = x[1]
 			}
-			if attrInt(n, "transB", 0) != 0 {
+			if onnx.AttrIntOr(n, "transB", 0) != 0 {
 				nn = b[0]
 			}
 			set(shape{m, nn})
@@ -434,7 +434,7 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 		}
 	case "Shape":
 		if x != nil {
-			start, end := attrInt(n, "start", 0), attrInt(n, "end", int64(len(x)))
+			start, end := onnx.AttrIntOr(n, "start", 0), onnx.AttrIntOr(n, "end", int64(len(x)))
 			lo, hi := clampRange(start, end, len(x))
 			set(shape{known(int64(hi - lo))})
 			v := make([]dim, hi-lo)
@@ -457,7 +457,7 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 		}
 	case "Flatten":
 		if x != nil {
-			axis, ok := normAxis(attrInt(n, "axis", 1), len(x)+1)
+			axis, ok := normAxis(onnx.AttrIntOr(n, "axis", 1), len(x)+1)
 			if ok {
 				set(shape{sh.product(x[:axis]), sh.product(x[axis:])})
 			}
@@ -560,7 +560,7 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 			set(shape(v))
 			if c, ok := sh.constInts(in(n, 0)); ok && len(c) <= 1 {
 				fill := int64(0)
-				if t := attr(n, "value"); t != nil && t.GetT() != nil {
+				if t := onnx.Attr(n, "value"); t != nil && t.GetT() != nil {
 					if iv, _, ok := intsOf(t.GetT()); ok && len(iv) == 1 {
 						fill = iv[0]
 					} else {
@@ -582,7 +582,7 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 		}
 	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceSumSquare":
 		if x != nil {
-			keep := attrInt(n, "keepdims", 1) != 0
+			keep := onnx.AttrIntOr(n, "keepdims", 1) != 0
 			axes, ok := sh.axesOf(n, 1)
 			if !ok {
 				if in(n, 1) != "" {
@@ -614,7 +614,7 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 
 // castsToInt reports whether a Cast keeps integer elements as integers.
 func castsToInt(n *onnxpb.NodeProto) bool {
-	switch onnx.DataType(attrInt(n, "to", 0)) {
+	switch onnx.DataType(onnx.AttrIntOr(n, "to", 0)) {
 	case onnx.Int64, onnx.Int32:
 		return true
 	}
@@ -708,8 +708,8 @@ func (sh *shapes) conv(n *onnxpb.NodeProto, x shape) shape {
 	strides, _ := attrInts(n, "strides")
 	dil, _ := attrInts(n, "dilations")
 	pads, _ := attrInts(n, "pads")
-	autoPad := attrString(n, "auto_pad", "NOTSET")
-	ceil := attrInt(n, "ceil_mode", 0) != 0
+	autoPad := onnx.AttrStringOr(n, "auto_pad", "NOTSET")
+	ceil := onnx.AttrIntOr(n, "ceil_mode", 0) != 0
 	for i := 0; i < sp; i++ {
 		d := x[2+i]
 		if !d.isKnown() {
@@ -760,7 +760,7 @@ func (sh *shapes) reshape(n *onnxpb.NodeProto, x shape) shape {
 	if !ok {
 		return nil
 	}
-	allowZero := attrInt(n, "allowzero", 0) != 0
+	allowZero := onnx.AttrIntOr(n, "allowzero", 0) != 0
 	out := make(shape, len(target))
 	neg := -1
 	for i, d := range target {
@@ -850,7 +850,7 @@ func (sh *shapes) concat(n *onnxpb.NodeProto) {
 		return
 	}
 	r := len(ss[0])
-	axis, ok := normAxis(attrInt(n, "axis", 0), r)
+	axis, ok := normAxis(onnx.AttrIntOr(n, "axis", 0), r)
 	if !ok {
 		return
 	}
@@ -897,7 +897,7 @@ func (sh *shapes) split(n *onnxpb.NodeProto, x shape) {
 	if x == nil {
 		return
 	}
-	axis, ok := normAxis(attrInt(n, "axis", 0), len(x))
+	axis, ok := normAxis(onnx.AttrIntOr(n, "axis", 0), len(x))
 	if !ok {
 		return
 	}
@@ -918,7 +918,7 @@ func (sh *shapes) split(n *onnxpb.NodeProto, x shape) {
 			return
 		}
 		k := int64(len(outs))
-		if num := attrInt(n, "num_outputs", 0); (num > 0 && num != k) || k <= 0 {
+		if num := onnx.AttrIntOr(n, "num_outputs", 0); (num > 0 && num != k) || k <= 0 {
 			return
 		}
 		chunk := (d.v + k - 1) / k
@@ -1085,7 +1085,7 @@ func (sh *shapes) gather(n *onnxpb.NodeProto, x shape) {
 	if idx == nil {
 		return
 	}
-	axis, ok := normAxis(attrInt(n, "axis", 0), len(x))
+	axis, ok := normAxis(onnx.AttrIntOr(n, "axis", 0), len(x))
 	if !ok {
 		return
 	}

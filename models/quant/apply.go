@@ -192,7 +192,7 @@ func verifyReport(g *onnxpb.GraphProto, r *Report) error {
 	for _, n := range g.GetNode() {
 		switch n.GetOpType() {
 		case "MatMulNBits":
-			if attrInt(n, "bits", 4) == 4 {
+			if onnx.AttrIntOr(n, "bits", 4) == 4 {
 				int4++
 			}
 		case "DynamicQuantizeMatMul", "MatMulInteger", "ConvInteger", "MatMulIntegerToFloat", "QLinearMatMul", "QLinearConv", "QGemm":

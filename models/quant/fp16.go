@@ -51,12 +51,12 @@ func toFP16(ctx context.Context, st *state) error {
 		}
 	}
 	blocked := func(n *onnxpb.NodeProto) bool {
-		if !isDefaultDomain(n) || len(subgraphsOf(n)) > 0 || blockOps[n.GetOpType()] {
+		if !onnx.IsDefaultDomain(n) || len(onnx.Subgraphs(n)) > 0 || blockOps[n.GetOpType()] {
 			return true
 		}
 		return st.exclude[n.GetName()] || (len(n.GetOutput()) > 0 && st.exclude[n.GetOutput()[0]])
 	}
-	isConst := func(n *onnxpb.NodeProto) bool { return n.GetOpType() == "Constant" && isDefaultDomain(n) }
+	isConst := func(n *onnxpb.NodeProto) bool { return n.GetOpType() == "Constant" && onnx.IsDefaultDomain(n) }
 
 	// Constants with value_float(s) become tensor-valued, so that one
 	// code path converts them.
@@ -178,14 +178,14 @@ func toFP16(ctx context.Context, st *state) error {
 		}
 		p := ix.producer[v]
 		if !w.float {
-			if err := tensorToFP16(attr(p, "value").GetT()); err != nil {
+			if err := tensorToFP16(onnx.Attr(p, "value").GetT()); err != nil {
 				return err
 			}
 			halfData[v] = v
 			continue
 		}
-		cp := &onnxpb.TensorProto{Dims: attr(p, "value").GetT().GetDims(), DataType: attr(p, "value").GetT().DataType,
-			RawData: attr(p, "value").GetT().GetRawData(), FloatData: attr(p, "value").GetT().GetFloatData()}
+		cp := &onnxpb.TensorProto{Dims: onnx.Attr(p, "value").GetT().GetDims(), DataType: onnx.Attr(p, "value").GetT().DataType,
+			RawData: onnx.Attr(p, "value").GetT().GetRawData(), FloatData: onnx.Attr(p, "value").GetT().GetFloatData()}
 		if err := tensorToFP16(cp); err != nil {
 			return err
 		}
@@ -247,7 +247,7 @@ func toFP16(ctx context.Context, st *state) error {
 				st.t.set(n.GetName(), PrecFP16)
 			}
 		} else if touchesType(n, types, onnx.Float) && !isConst(n) {
-			if blockOps[n.GetOpType()] || !isDefaultDomain(n) {
+			if blockOps[n.GetOpType()] || !onnx.IsDefaultDomain(n) {
 				st.t.keep(n, "op type kept in fp32")
 			} else {
 				st.t.keep(n, "excluded")
@@ -315,11 +315,11 @@ func tensorToFP16(t *onnxpb.TensorProto) error {
 func convertNodeAttrs(n *onnxpb.NodeProto) {
 	switch n.GetOpType() {
 	case "Cast":
-		if a := attr(n, "to"); a != nil && onnx.DataType(a.GetI()) == onnx.Float {
+		if a := onnx.Attr(n, "to"); a != nil && onnx.DataType(a.GetI()) == onnx.Float {
 			setAttr(n, onnx.AttrInt("to", int64(onnx.Float16)))
 		}
 	case "ConstantOfShape":
-		a := attr(n, "value")
+		a := onnx.Attr(n, "value")
 		if a == nil {
 			t, _ := onnx.NewTensorFloat16("", []int64{1}, []uint16{0})
 			setAttr(n, onnx.AttrTensor("value", t))
@@ -327,7 +327,7 @@ func convertNodeAttrs(n *onnxpb.NodeProto) {
 			_ = tensorToFP16(a.GetT())
 		}
 	case "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "EyeLike":
-		if a := attr(n, "dtype"); a != nil && onnx.DataType(a.GetI()) == onnx.Float {
+		if a := onnx.Attr(n, "dtype"); a != nil && onnx.DataType(a.GetI()) == onnx.Float {
 			setAttr(n, onnx.AttrInt("dtype", int64(onnx.Float16)))
 		} else if a == nil && (n.GetOpType() == "RandomNormal" || n.GetOpType() == "RandomUniform") {
 			setAttr(n, onnx.AttrInt("dtype", int64(onnx.Float16)))
@@ -360,7 +360,7 @@ func collapseCasts(g *onnxpb.GraphProto) {
 			outputs[o.GetName()] = true
 		}
 		isCast := func(n *onnxpb.NodeProto) bool {
-			return n != nil && n.GetOpType() == "Cast" && isDefaultDomain(n) && len(n.GetInput()) == 1 && len(n.GetOutput()) == 1
+			return n != nil && n.GetOpType() == "Cast" && onnx.IsDefaultDomain(n) && len(n.GetInput()) == 1 && len(n.GetOutput()) == 1
 		}
 		changed := false
 		replace := map[string]string{}
@@ -369,9 +369,9 @@ func collapseCasts(g *onnxpb.GraphProto) {
 			if !isCast(n) {
 				continue
 			}
-			to := onnx.DataType(attrInt(n, "to", 0))
+			to := onnx.DataType(onnx.AttrIntOr(n, "to", 0))
 			if p := producer[n.GetInput()[0]]; isCast(p) {
-				t1 := onnx.DataType(attrInt(p, "to", 0))
+				t1 := onnx.DataType(onnx.AttrIntOr(p, "to", 0))
 				if isFloatType(t1) && isFloatType(to) {
 					n.Input[0] = p.GetInput()[0]
 					changed = true

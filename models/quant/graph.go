@@ -151,35 +151,9 @@ func (ix *graphIndex) onlyConsumer(name string) *onnxpb.NodeProto {
 	return nil
 }
 
-// attr returns the node's attribute called name, or nil.
-func attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == name {
-			return a
-		}
-	}
-	return nil
-}
-
-// attrInt returns an INT attribute or def when absent.
-func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
-	if a := attr(n, name); a != nil {
-		return a.GetI()
-	}
-	return def
-}
-
-// attrFloat returns a FLOAT attribute or def when absent.
-func attrFloat(n *onnxpb.NodeProto, name string, def float32) float32 {
-	if a := attr(n, name); a != nil {
-		return a.GetF()
-	}
-	return def
-}
-
 // attrInts returns an INTS attribute (nil when absent).
 func attrInts(n *onnxpb.NodeProto, name string) []int64 {
-	if a := attr(n, name); a != nil {
+	if a := onnx.Attr(n, name); a != nil {
 		return a.GetInts()
 	}
 	return nil
@@ -209,12 +183,6 @@ func nodeLabel(n *onnxpb.NodeProto) string {
 
 // opKey is the report key of a node's operator.
 func opKey(n *onnxpb.NodeProto) string { return onnx.OpKey(n.GetDomain(), n.GetOpType()) }
-
-// isDefaultDomain reports whether n is an ai.onnx operator.
-func isDefaultDomain(n *onnxpb.NodeProto) bool {
-	d := n.GetDomain()
-	return d == "" || d == "ai.onnx"
-}
 
 // elemTypeOf returns the element type a ValueInfoProto declares (Undefined
 // when it is not a tensor).
@@ -319,7 +287,7 @@ func outputTypes(n *onnxpb.NodeProto, types map[string]onnx.DataType) []onnx.Dat
 		}
 		return out
 	}
-	if !isDefaultDomain(n) {
+	if !onnx.IsDefaultDomain(n) {
 		switch n.GetOpType() {
 		case "DynamicQuantizeMatMul", "MatMulIntegerToFloat":
 			return all(onnx.Float)
@@ -328,7 +296,7 @@ func outputTypes(n *onnxpb.NodeProto, types map[string]onnx.DataType) []onnx.Dat
 	}
 	switch n.GetOpType() {
 	case "Cast":
-		return all(onnx.DataType(attrInt(n, "to", 0)))
+		return all(onnx.DataType(onnx.AttrIntOr(n, "to", 0)))
 	case "CastLike":
 		return all(in(1))
 	case "Shape", "Size", "NonZero", "ArgMax", "ArgMin":
@@ -350,14 +318,14 @@ func outputTypes(n *onnxpb.NodeProto, types map[string]onnx.DataType) []onnx.Dat
 		}
 		return all(onnx.Undefined)
 	case "ConstantOfShape":
-		if a := attr(n, "value"); a != nil && a.GetT() != nil {
+		if a := onnx.Attr(n, "value"); a != nil && a.GetT() != nil {
 			return all(onnx.DataTypeOf(a.GetT()))
 		}
 		return all(onnx.Float)
 	case "RandomNormal", "RandomUniform":
-		return all(onnx.DataType(attrInt(n, "dtype", int64(onnx.Float))))
+		return all(onnx.DataType(onnx.AttrIntOr(n, "dtype", int64(onnx.Float))))
 	case "RandomNormalLike", "RandomUniformLike", "EyeLike":
-		if a := attr(n, "dtype"); a != nil {
+		if a := onnx.Attr(n, "dtype"); a != nil {
 			return all(onnx.DataType(a.GetI()))
 		}
 		return all(in(0))
@@ -367,7 +335,7 @@ func outputTypes(n *onnxpb.NodeProto, types map[string]onnx.DataType) []onnx.Dat
 		if dt := in(2); dt != onnx.Undefined {
 			return all(dt)
 		}
-		if a := attr(n, "output_dtype"); a != nil && a.GetI() != 0 {
+		if a := onnx.Attr(n, "output_dtype"); a != nil && a.GetI() != 0 {
 			return all(onnx.DataType(a.GetI()))
 		}
 		return all(onnx.Uint8)
@@ -384,7 +352,7 @@ func outputTypes(n *onnxpb.NodeProto, types map[string]onnx.DataType) []onnx.Dat
 		}
 		return out
 	case "LayerNormalization":
-		out := all(onnx.DataType(attrInt(n, "stash_type", int64(onnx.Float))))
+		out := all(onnx.DataType(onnx.AttrIntOr(n, "stash_type", int64(onnx.Float))))
 		if nOut > 0 {
 			out[0] = in(0)
 		}

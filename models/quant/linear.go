@@ -59,7 +59,7 @@ func findLinears(ix *graphIndex, types map[string]onnx.DataType, t *tracker, opt
 	for _, n := range ix.g.GetNode() {
 		switch n.GetOpType() {
 		case "MatMul", "Gemm", "Conv":
-			if isDefaultDomain(n) && len(n.GetInput()) > 1 && ix.constTensor(n.GetInput()[1]) != nil {
+			if onnx.IsDefaultDomain(n) && len(n.GetInput()) > 1 && ix.constTensor(n.GetInput()[1]) != nil {
 				if firstW == nil {
 					firstW = n
 				}
@@ -68,7 +68,7 @@ func findLinears(ix *graphIndex, types map[string]onnx.DataType, t *tracker, opt
 		}
 	}
 	for _, n := range ix.g.GetNode() {
-		if !isDefaultDomain(n) || taken[n] {
+		if !onnx.IsDefaultDomain(n) || taken[n] {
 			continue
 		}
 		var l *linear
@@ -160,7 +160,7 @@ func gemmLinear(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePr
 	if types[in[0]] != onnx.Float {
 		return nil, ""
 	}
-	if attrInt(n, "transA", 0) != 0 {
+	if onnx.AttrIntOr(n, "transA", 0) != 0 {
 		return nil, "Gemm with transA"
 	}
 	bt := ix.constTensor(in[1])
@@ -171,8 +171,8 @@ func gemmLinear(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePr
 	if onnx.DataTypeOf(bt) != onnx.Float || len(dims) != 2 {
 		return nil, "weight is not a 2-D float32 constant"
 	}
-	alpha, beta := attrFloat(n, "alpha", 1), attrFloat(n, "beta", 1)
-	transB := attrInt(n, "transB", 0) != 0
+	alpha, beta := onnx.AttrFloatOr(n, "alpha", 1), onnx.AttrFloatOr(n, "beta", 1)
+	transB := onnx.AttrIntOr(n, "transB", 0) != 0
 	k, nn := int(dims[0]), int(dims[1])
 	if transB {
 		k, nn = nn, k
@@ -246,10 +246,10 @@ func convLinear(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePr
 			return nil, notPatch
 		}
 	}
-	if attrInt(n, "group", 1) != 1 {
+	if onnx.AttrIntOr(n, "group", 1) != 1 {
 		return nil, notPatch
 	}
-	if a := attr(n, "auto_pad"); a != nil && string(a.GetS()) != "NOTSET" && string(a.GetS()) != "VALID" {
+	if a := onnx.Attr(n, "auto_pad"); a != nil && string(a.GetS()) != "NOTSET" && string(a.GetS()) != "VALID" {
 		return nil, notPatch
 	}
 	shape, ok := ix.valueShape(in[0])
@@ -374,7 +374,7 @@ const notPatchReason = "Conv is not a patch embedding (kernel ≠ stride, paddin
 // constant float vector of n values (shape [n], [1, n], [1, 1, n]).
 func biasAdd(ix *graphIndex, v string, n int) (*onnxpb.NodeProto, []float32) {
 	add := ix.onlyConsumer(v)
-	if add == nil || add.GetOpType() != "Add" || !isDefaultDomain(add) || len(add.GetInput()) != 2 {
+	if add == nil || add.GetOpType() != "Add" || !onnx.IsDefaultDomain(add) || len(add.GetInput()) != 2 {
 		return nil, nil
 	}
 	other := add.GetInput()[1]
@@ -499,8 +499,8 @@ func pruneUnused(g *onnxpb.GraphProto) {
 			for _, in := range n.GetInput() {
 				used[in] = true
 			}
-			for _, sg := range subgraphsOf(n) {
-				for _, name := range freeInputs(sg) {
+			for _, sg := range onnx.Subgraphs(n) {
+				for _, name := range onnx.FreeInputs(sg) {
 					used[name] = true
 				}
 			}
@@ -511,7 +511,7 @@ func pruneUnused(g *onnxpb.GraphProto) {
 		changed := false
 		nodes := g.Node[:0]
 		for _, n := range g.GetNode() {
-			if n.GetOpType() == "Constant" && isDefaultDomain(n) && len(n.GetOutput()) == 1 && !used[n.GetOutput()[0]] {
+			if n.GetOpType() == "Constant" && onnx.IsDefaultDomain(n) && len(n.GetOutput()) == 1 && !used[n.GetOutput()[0]] {
 				changed = true
 				continue
 			}
@@ -548,55 +548,4 @@ func pruneUnused(g *onnxpb.GraphProto) {
 		}
 	}
 	g.ValueInfo = vis
-}
-
-// subgraphsOf returns the graphs held in n's attributes.
-func subgraphsOf(n *onnxpb.NodeProto) []*onnxpb.GraphProto {
-	var out []*onnxpb.GraphProto
-	for _, a := range n.GetAttribute() {
-		if a.GetG() != nil {
-			out = append(out, a.GetG())
-		}
-		out = append(out, a.GetGraphs()...)
-	}
-	return out
-}
-
-// freeInputs lists the values a subgraph (and its own subgraphs) reads
-// from enclosing scopes, conservatively: every input name not produced
-// inside.
-func freeInputs(g *onnxpb.GraphProto) []string {
-	local := map[string]bool{}
-	for _, in := range g.GetInput() {
-		local[in.GetName()] = true
-	}
-	for _, t := range g.GetInitializer() {
-		local[t.GetName()] = true
-	}
-	for _, n := range g.GetNode() {
-		for _, o := range n.GetOutput() {
-			local[o] = true
-		}
-	}
-	var out []string
-	for _, n := range g.GetNode() {
-		for _, in := range n.GetInput() {
-			if in != "" && !local[in] {
-				out = append(out, in)
-			}
-		}
-		for _, sg := range subgraphsOf(n) {
-			for _, name := range freeInputs(sg) {
-				if !local[name] {
-					out = append(out, name)
-				}
-			}
-		}
-	}
-	for _, o := range g.GetOutput() {
-		if !local[o.GetName()] {
-			out = append(out, o.GetName())
-		}
-	}
-	return out
 }

@@ -269,7 +269,7 @@ func newTracker(ix *graphIndex, types map[string]onnx.DataType) *tracker {
 		if n.GetName() == "" || t.op[n.GetName()] != "" {
 			n.Name = ptr(ix.unique(n.GetOpType()))
 		}
-		if n.GetOpType() == "Constant" && isDefaultDomain(n) {
+		if n.GetOpType() == "Constant" && onnx.IsDefaultDomain(n) {
 			continue
 		}
 		t.order = append(t.order, n.GetName())
@@ -352,7 +352,7 @@ func (t *tracker) report(spec Spec, out *onnxpb.GraphProto) *Report {
 func tensorBytes(g *onnxpb.GraphProto) (int64, map[int]int64) {
 	fourBit := map[string]bool{}
 	for _, n := range g.GetNode() {
-		if n.GetOpType() == "MatMulNBits" && attrInt(n, "bits", 4) == 4 {
+		if n.GetOpType() == "MatMulNBits" && onnx.AttrIntOr(n, "bits", 4) == 4 {
 			for i, in := range n.GetInput() {
 				if i == 1 || i == 3 {
 					fourBit[in] = true
@@ -389,7 +389,7 @@ func tensorBytes(g *onnxpb.GraphProto) (int64, map[int]int64) {
 	}
 	for _, n := range g.GetNode() {
 		if n.GetOpType() == "Constant" {
-			if a := attr(n, "value"); a != nil && a.GetT() != nil && len(n.GetOutput()) > 0 {
+			if a := onnx.Attr(n, "value"); a != nil && a.GetT() != nil && len(n.GetOutput()) > 0 {
 				add(n.GetOutput()[0], a.GetT())
 			}
 		}

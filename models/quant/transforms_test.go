@@ -156,7 +156,7 @@ func TestFP16Structure(t *testing.T) {
 				if p := producer[n.GetInput()[0]]; p != nil && p.GetOpType() == "Cast" {
 					t.Errorf("back-to-back Casts %s → %s", p.GetName(), n.GetName())
 				}
-				if types[n.GetInput()[0]] == onnx.DataType(attrInt(n, "to", 0)) {
+				if types[n.GetInput()[0]] == onnx.DataType(onnx.AttrIntOr(n, "to", 0)) {
 					t.Errorf("Cast %s to the type its input already has", n.GetName())
 				}
 			}
@@ -219,7 +219,7 @@ func TestFP16ConstantsClamped(t *testing.T) {
 	}
 	for _, n := range m.Graph().GetNode() {
 		if n.GetOpType() == "Constant" {
-			h, _ := onnx.TensorFloat16(attr(n, "value").GetT())
+			h, _ := onnx.TensorFloat16(onnx.Attr(n, "value").GetT())
 			if len(h) != 1 || onnx.Float16ToFloat32(h[0]) != 65504 {
 				t.Errorf("Constant not converted and clamped: %v", h)
 			}
