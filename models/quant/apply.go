@@ -212,24 +212,6 @@ func verifyReport(g *onnxpb.GraphProto, r *Report) error {
 	return nil
 }
 
-// FileSize returns the bytes of a model file and the external data files
-// it references.
-func FileSize(path string) (int64, error) {
-	files, err := modelFiles(path)
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, f := range files {
-		st, err := os.Stat(f)
-		if err != nil {
-			return 0, err
-		}
-		total += st.Size()
-	}
-	return total, nil
-}
-
 // QuantizeFile loads the model at src, converts it to spec and writes the
 // result to dst atomically, with external data when the source had any or
 // the result is large (the data file is dst's name plus ".data"). The
@@ -239,7 +221,7 @@ func QuantizeFile(ctx context.Context, src, dst string, spec Spec, opts Options)
 	if !spec.Quantizes() {
 		return nil, fmt.Errorf("quantize %s: fp32 is the source model, not a variant", src)
 	}
-	srcSize, err := FileSize(src)
+	srcSize, err := onnx.FilesSize(src)
 	if err != nil {
 		return nil, fmt.Errorf("quantize %s: %w", src, err)
 	}
@@ -265,7 +247,7 @@ func QuantizeFile(ctx context.Context, src, dst string, spec Spec, opts Options)
 		return r, fmt.Errorf("quantize %s: write %s: %w", src, dst, err)
 	}
 	r.FileBytesBefore = srcSize
-	if r.FileBytesAfter, err = FileSize(dst); err != nil {
+	if r.FileBytesAfter, err = onnx.FilesSize(dst); err != nil {
 		return r, fmt.Errorf("quantize %s: %w", src, err)
 	}
 	return r, nil

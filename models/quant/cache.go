@@ -1,15 +1,11 @@
 package quant
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,7 +52,7 @@ func Variant(ctx context.Context, src string, spec Spec, opts Options) (VariantR
 		if err != nil {
 			return VariantResult{}, err
 		}
-		if r.FileBytesBefore, err = FileSize(src); err != nil {
+		if r.FileBytesBefore, err = onnx.FilesSize(src); err != nil {
 			return VariantResult{}, err
 		}
 		r.FileBytesAfter = r.FileBytesBefore
@@ -82,7 +78,7 @@ func Variant(ctx context.Context, src string, spec Spec, opts Options) (VariantR
 // VariantPath returns the file the variant of src for spec is cached in
 // (whether or not it exists yet).
 func VariantPath(src string, spec Spec, opts Options) (string, error) {
-	srcHash, err := SourceHash(src)
+	srcHash, err := onnx.ModelHash(src)
 	if err != nil {
 		return "", err
 	}
@@ -93,7 +89,7 @@ func VariantPath(src string, spec Spec, opts Options) (string, error) {
 	base := strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
 	name := fmt.Sprintf("%s.%s.%s.onnx", base, spec.Slug(), key[:16])
 	dir := filepath.Dir(src)
-	if !writableDir(dir) {
+	if !onnx.WritableDir(dir) {
 		cache, err := os.UserCacheDir()
 		if err != nil {
 			return "", fmt.Errorf("variant cache: %s is not writable and there is no user cache directory: %w", dir, err)
@@ -138,18 +134,6 @@ func variantKey(srcHash string, spec Spec, opts Options) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writableDir reports whether files can be created in dir.
-func writableDir(dir string) bool {
-	f, err := os.CreateTemp(dir, ".quantscope-probe-")
-	if err != nil {
-		return false
-	}
-	name := f.Name()
-	f.Close()
-	os.Remove(name)
-	return true
-}
-
 // readCachedReport returns the report of a cached variant when both the
 // variant and its report exist and the report is this quantizer's.
 func readCachedReport(path string) (*Report, bool) {
@@ -173,97 +157,5 @@ func writeReport(path string, r *Report) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(raw, '\n'))
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it into place.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-// SourceHash returns the SHA-256 of a model: its .onnx file and the
-// external data files it references, in name order. The result is
-// remembered in <model>.sha256 beside the model (when writable), keyed by
-// the files' sizes and modification times, so a large model is hashed
-// once.
-func SourceHash(path string) (string, error) {
-	files, err := modelFiles(path)
-	if err != nil {
-		return "", err
-	}
-	var stamp strings.Builder
-	for _, f := range files {
-		st, err := os.Stat(f)
-		if err != nil {
-			return "", fmt.Errorf("hash %s: %w", path, err)
-		}
-		fmt.Fprintf(&stamp, "%s %d %d\n", filepath.Base(f), st.Size(), st.ModTime().UnixNano())
-	}
-	side := path + ".sha256"
-	if raw, err := os.ReadFile(side); err == nil {
-		if sum, rest, ok := strings.Cut(string(raw), "\n"); ok && rest == stamp.String() && len(sum) == 64 {
-			return sum, nil
-		}
-	}
-	h := sha256.New()
-	for _, f := range files {
-		if err := hashFile(h, f); err != nil {
-			return "", fmt.Errorf("hash %s: %w", path, err)
-		}
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	_ = writeFileAtomic(side, []byte(sum+"\n"+stamp.String())) // a cache: failing to write it is fine
-	return sum, nil
-}
-
-func hashFile(h io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(h, bufio.NewReaderSize(f, 1<<20))
-	return err
-}
-
-// modelFiles returns the model file and its external data files.
-func modelFiles(path string) ([]string, error) {
-	m, err := onnx.LoadWith(path, onnx.LoadOptions{SkipExternalData: true})
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	var extra []string
-	for _, t := range m.Graph().GetInitializer() {
-		for _, e := range t.GetExternalData() {
-			if e.GetKey() == "location" && !seen[e.GetValue()] {
-				seen[e.GetValue()] = true
-				extra = append(extra, filepath.Join(filepath.Dir(path), e.GetValue()))
-			}
-		}
-	}
-	slices.Sort(extra)
-	for _, f := range extra {
-		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("model %s: external data file %s is missing", path, filepath.Base(f))
-		}
-	}
-	return append([]string{path}, extra...), nil
+	return onnx.WriteFileAtomic(path, append(raw, '\n'))
 }

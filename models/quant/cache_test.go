@@ -101,7 +101,7 @@ func TestVariantExternalDataAndFP32(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	src := saveTiny(t, dir, 1, true)
-	h1, err := SourceHash(src)
+	h1, err := onnx.ModelHash(src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestVariantExternalDataAndFP32(t *testing.T) {
 	if err := os.WriteFile(data, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h2, err := SourceHash(src)
+	h2, err := onnx.ModelHash(src)
 	if err != nil || h2 == h1 {
 		t.Errorf("hash after changing the data file: %s (was %s), %v", h2, h1, err)
 	}
