@@ -1,0 +1,112 @@
+package optimize
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/quantscope/quantscope/models/onnx"
+)
+
+// Optimized models are cached next to the source model (or, when that
+// directory is not writable, under the user cache directory), named
+//
+//	<model>.opt.<key>.onnx   (+ .data with external data)
+//	<model>.opt.<key>.onnx.report.json
+//
+// where key hashes the source model's bytes, Version and the options. When
+// nothing matched only the report is written, and the source itself is the
+// result: an unchanged model is not copied.
+
+// Result is an optimized model on disk.
+type Result struct {
+	// Path is the optimized model, or the source when nothing matched.
+	Path string
+	// Report says which patterns matched and how often.
+	Report *Report
+	// Cached is true when the result was already on disk.
+	Cached bool
+}
+
+// Cached returns the model at src optimized with opts, from the cache when
+// a current copy exists, else optimizing it (File) and caching the result.
+func Cached(ctx context.Context, src string, opts Options) (Result, error) {
+	path, err := CachePath(src, opts)
+	if err != nil {
+		return Result{}, fmt.Errorf("optimize %s: %w", src, err)
+	}
+	if r, ok := readReport(path); ok {
+		if !r.Changed() {
+			return Result{Path: src, Report: r, Cached: true}, nil
+		}
+		if _, err := os.Stat(path); err == nil {
+			return Result{Path: path, Report: r, Cached: true}, nil
+		}
+	}
+	r, err := File(ctx, src, path, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return Result{}, fmt.Errorf("optimize %s: report: %w", src, err)
+	}
+	if err := onnx.WriteFileAtomic(path+".report.json", append(raw, '\n')); err != nil {
+		return Result{}, fmt.Errorf("optimize %s: cache report: %w", src, err)
+	}
+	out := path
+	if !r.Changed() {
+		out = src
+	}
+	return Result{Path: out, Report: r}, nil
+}
+
+// CachePath returns the file the model at src optimized with opts is
+// cached in (whether or not it exists yet).
+func CachePath(src string, opts Options) (string, error) {
+	sum, err := onnx.ModelHash(src)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	disabled := slices.Clone(opts.Disable)
+	slices.Sort(disabled)
+	att := opts.AttentionOp
+	if att == "" {
+		att = AttentionMHA
+	}
+	fmt.Fprintf(h, "source %s\noptimizer %s\nattention %s\ndisable %q\n", sum, Version, att, disabled)
+	key := hex.EncodeToString(h.Sum(nil))
+	base := strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
+	dir := filepath.Dir(src)
+	if !onnx.WritableDir(dir) {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("%s is not writable and there is no user cache directory: %w", dir, err)
+		}
+		dir = filepath.Join(cache, "quantscope", "optimized")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, fmt.Sprintf("%s.opt.%s.onnx", base, key[:16])), nil
+}
+
+// readReport reads a cached report written by this optimizer version.
+func readReport(path string) (*Report, bool) {
+	raw, err := os.ReadFile(path + ".report.json")
+	if err != nil {
+		return nil, false
+	}
+	var r Report
+	if json.Unmarshal(raw, &r) != nil || r.Version != Version {
+		return nil, false
+	}
+	return &r, true
+}
