@@ -48,8 +48,8 @@ func (c fakeCatalog) Cached(_ context.Context, names []string) (map[string]bool,
 // okPreparer accepts everything.
 type okPreparer struct{}
 
-func (okPreparer) Prepare(_ context.Context, model, precision string) (study.Prepared, error) {
-	return study.Prepared{Path: "/tmp/" + model + "-" + precision + ".onnx"}, nil
+func (okPreparer) Prepare(_ context.Context, e study.Experiment) (study.Prepared, error) {
+	return study.Prepared{Path: "/tmp/" + e.Model + "-" + e.Precision + ".onnx"}, nil
 }
 
 // cpuEnv is a CPU-only machine with ONNX Runtime loaded.

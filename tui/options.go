@@ -84,6 +84,9 @@ type Options struct {
 	EP         string
 	// Models are preselected on the setup screen (names or paths).
 	Models []string
+	// Optimize is the setup screen's initial Fusions setting: run models
+	// as models/optimize fuses them.
+	Optimize bool
 
 	// Profile is the terminal's colour profile; termenv.Ascii draws no
 	// colours or attributes at all.

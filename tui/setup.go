@@ -90,6 +90,7 @@ const (
 	setDuration
 	setThreads
 	setRepeat
+	setFusions
 	settingCount
 )
 
@@ -118,6 +119,7 @@ type setupModel struct {
 	duration time.Duration
 	threads  int
 	repeat   int
+	fusions  bool // run models as models/optimize fuses them
 
 	mode  inputMode
 	input textinput.Model
@@ -139,6 +141,7 @@ func newSetup(o Options) setupModel {
 		duration: o.Duration,
 		threads:  o.Threads,
 		repeat:   1,
+		fusions:  o.Optimize,
 		input:    in,
 	}
 	m.batches = joinInts(o.Batches)
@@ -310,6 +313,7 @@ func (m setupModel) planConfig() (study.PlanConfig, error) {
 		Batches:    batches,
 		Threads:    m.threads,
 		Repeat:     m.repeat,
+		Optimize:   m.fusions,
 	}, nil
 }
 
@@ -519,6 +523,8 @@ func (m *setupModel) cycleSetting(d int) {
 		m.threads = threadPresets[step(i, len(threadPresets))]
 	case setRepeat:
 		m.repeat = max(1, min(10, m.repeat+d))
+	case setFusions:
+		m.fusions = !m.fusions
 	}
 }
 
@@ -664,7 +670,7 @@ func (m setupModel) view(c viewCtx) string {
 		setH++
 	}
 	planH := h - precH - setH
-	if planH < 4 {
+	if planH < 3 {
 		setH, planH = h-precH, 0
 	}
 
@@ -689,7 +695,7 @@ func (m setupModel) planPanel(c viewCtx, w, h int) string {
 			title = fmt.Sprintf("Plan · %s", plural(len(plan), "run", "runs"))
 			rows := h - 2
 			for i, e := range plan {
-				if i == rows-1 && len(plan) > rows {
+				if i == rows-1 && len(plan) > rows && i > 0 {
 					lines = append(lines, s.dim.Render(fmt.Sprintf(" … %d more", len(plan)-i)))
 					break
 				}
@@ -700,7 +706,13 @@ func (m setupModel) planPanel(c viewCtx, w, h int) string {
 				if e.IsBaseline() {
 					ln = s.dim.Render(ln)
 				}
+				if rows == 1 && len(plan) > 1 {
+					ln += s.dim.Render(fmt.Sprintf(" … %d more", len(plan)-1))
+				}
 				lines = append(lines, ln)
+				if len(lines) == rows {
+					break
+				}
 			}
 		}
 	}
@@ -856,12 +868,16 @@ func (m setupModel) precisionsView(s *styles, w int) string {
 
 func (m setupModel) settingsView(c viewCtx, w int) string {
 	s := c.st
-	names := [settingCount]string{"EP", "Batch", "Duration", "Threads", "Repeat"}
+	names := [settingCount]string{"EP", "Batch", "Duration", "Threads", "Repeat", "Fusions"}
 	threads := "auto"
 	if m.threads > 0 {
 		threads = strconv.Itoa(m.threads)
 	}
-	values := [settingCount]string{m.eps[m.ep], m.batches, fmtDuration(m.duration), threads, strconv.Itoa(m.repeat)}
+	fusions := "off"
+	if m.fusions {
+		fusions = "on"
+	}
+	values := [settingCount]string{m.eps[m.ep], m.batches, fmtDuration(m.duration), threads, strconv.Itoa(m.repeat), fusions}
 	var lines []string
 	for i := setting(0); i < settingCount; i++ {
 		mark := " "

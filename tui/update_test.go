@@ -92,6 +92,21 @@ func TestSetupKeys(t *testing.T) {
 	if f.m.setup.batches != "1,8" || !strings.Contains(f.m.setup.err, "batch size") {
 		t.Fatalf("bad batch accepted: %q %q", f.m.setup.batches, f.m.setup.err)
 	}
+	// Fusions: the last setting toggles with space and goes into the plan.
+	for range 6 {
+		f.keys("down")
+	}
+	f.keys("space")
+	if cfg, err := f.m.setup.planConfig(); err != nil || !cfg.Optimize {
+		t.Fatalf("fusions on: %+v %v", cfg, err)
+	}
+	if !strings.Contains(f.m.View(), "Fusions  ‹on›") {
+		t.Error("settings pane does not show fusions on")
+	}
+	f.keys("space")
+	if cfg, _ := f.m.setup.planConfig(); cfg.Optimize {
+		t.Fatal("fusions did not toggle off")
+	}
 	// Global keys do not fire while typing: "1" and "q" go to the filter.
 	f.keys("/")
 	f.typeText("q1")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/report"
 	"github.com/quantscope/quantscope/profiler/runtime"
@@ -45,6 +46,7 @@ type benchOptions struct {
 	gate       string
 	timeout    time.Duration
 	calibDir   string
+	optimize   bool
 	epOptions  map[string]string
 }
 
@@ -84,6 +86,7 @@ failed (see their reasons), 130 interrupted.`,
 	f.DurationVar(&o.timeout, "timeout", 0, "per-experiment limit (default 10m + 4 × duration)")
 	f.StringToStringVar(&o.epOptions, "ep-option", nil, "execution-provider option KEY=VALUE, repeatable (CUDA: use_tf32=0, cudnn_conv_algo_search=EXHAUSTIVE, enable_cuda_graph=1, prefer_nhwc=1, device_id=N)")
 	f.StringVar(&o.calibDir, "calib-dir", "", "folder of JPEG/PNG images for int8-static calibration (default: seeded synthetic images)")
+	f.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns (attention, SkipLayerNorm, BiasGelu…) with models/optimize before converting; --optimize=false runs the graphs as built")
 	_ = cmd.MarkFlagRequired("models")
 	return cmd
 }
@@ -103,7 +106,7 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		return err
 	}
 	plan, err := study.Plan(study.PlanConfig{
-		Models: o.models, Precisions: joinSpecOptions(o.precisions), EPs: o.eps, Batches: o.batches, Threads: o.threads, Repeat: o.repeat,
+		Models: o.models, Precisions: joinSpecOptions(o.precisions), EPs: o.eps, Batches: o.batches, Threads: o.threads, Repeat: o.repeat, Optimize: o.optimize,
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}

@@ -146,7 +146,14 @@ func TestBenchCatalogModelSpeedupAndFidelity(t *testing.T) {
 	}
 	recs, _, _ := study.ReadResults(out)
 	if len(recs) != 2 || recs[1].Metrics.Precision["nodes_converted"] == nil {
-		t.Errorf("int8 record lacks its precision report: %+v", recs[1].Metrics.Precision)
+		t.Fatalf("int8 record lacks its precision report: %+v", recs[1].Metrics.Precision)
+	}
+	// Fused by default: both rows ran the optimized graph and say what
+	// matched.
+	for _, r := range recs {
+		if !r.Experiment.Optimize || r.Optimized == nil || r.Optimized.Matched["attention"] != 12 {
+			t.Errorf("%s: optimize %v, %+v", r.Experiment.Key(), r.Experiment.Optimize, r.Optimized)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/runtime"
@@ -24,6 +25,7 @@ type quantizeOptions struct {
 	calibSeed    uint64
 	exclude      []string
 	check        bool
+	optimize     bool
 	checkSamples int
 	checkSeed    uint64
 	batch        int
@@ -76,6 +78,7 @@ A precision that converts nothing in this model is an error.`,
 	f.StringVar(&opts.calibDir, "calib-dir", "", "int8-static: folder of JPEG/PNG calibration images (default: seeded synthetic images)")
 	f.Uint64Var(&opts.calibSeed, "calib-seed", 1, "int8-static: seed of the synthetic calibration images")
 	f.StringSliceVar(&opts.exclude, "exclude", nil, "node names to keep in float (repeatable, comma-separated)")
+	f.BoolVar(&opts.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns (models/optimize) before converting; the variant then needs ONNX Runtime's com.microsoft operators")
 	f.BoolVar(&opts.check, "check", false, "compare the variant with the FP32 model on seeded inputs")
 	f.IntVar(&opts.checkSamples, "check-samples", 64, "number of seeded inputs for --check")
 	f.Uint64Var(&opts.checkSeed, "check-seed", 7, "seed of the --check inputs")
@@ -89,13 +92,14 @@ A precision that converts nothing in this model is an error.`,
 
 // quantizeResult is what --json prints.
 type quantizeResult struct {
-	Model     string          `json:"model"`
-	Source    string          `json:"source"`
-	Precision string          `json:"precision"`
-	Variant   string          `json:"variant"`
-	Cached    bool            `json:"cached"`
-	Report    *quant.Report   `json:"report"`
-	Fidelity  *quant.Fidelity `json:"fidelity,omitempty"`
+	Model     string           `json:"model"`
+	Source    string           `json:"source"`
+	Precision string           `json:"precision"`
+	Variant   string           `json:"variant"`
+	Cached    bool             `json:"cached"`
+	Optimized *optimize.Report `json:"optimized,omitempty"`
+	Report    *quant.Report    `json:"report"`
+	Fidelity  *quant.Fidelity  `json:"fidelity,omitempty"`
 }
 
 func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) error {
@@ -155,17 +159,25 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 	}
 
 	out := quantizeResult{Model: res.Spec.Name, Source: res.Path, Precision: spec.String()}
+	input := res.Path
+	if o, ok := optimize.For(string(spec.Kind)); ok && opts.optimize && spec.Quantizes() {
+		r, err := optimize.Cached(ctx, res.Path, o)
+		if err != nil {
+			return err
+		}
+		input, out.Optimized = r.Path, r.Report
+	}
 	if opts.out != "" {
 		if !spec.Quantizes() {
 			return errors.New("--out with fp32: the source model is the fp32 variant")
 		}
-		r, err := quant.QuantizeFile(ctx, res.Path, opts.out, spec, qopts)
+		r, err := quant.QuantizeFile(ctx, input, opts.out, spec, qopts)
 		if err != nil {
 			return quantizeError(err, r, g.stderr)
 		}
 		out.Variant, out.Report = opts.out, r
 	} else {
-		v, err := quant.Variant(ctx, res.Path, spec, qopts)
+		v, err := quant.Variant(ctx, input, spec, qopts)
 		if err != nil {
 			return quantizeError(err, nil, g.stderr)
 		}
@@ -203,6 +215,9 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 		cached = " (cached)"
 	}
 	fmt.Fprintf(&b, "variant: %s%s\n", out.Variant, cached)
+	if out.Optimized != nil {
+		fmt.Fprintf(&b, "fusions: %s (%d → %d nodes)\n", out.Optimized, out.Optimized.NodesBefore, out.Optimized.NodesAfter)
+	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}

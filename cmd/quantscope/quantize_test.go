@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
 	"github.com/quantscope/quantscope/profiler/runtime"
@@ -59,7 +60,7 @@ func TestQuantizeCheckAndCache(t *testing.T) {
 	quantizeNeedsORT(t)
 	dir := t.TempDir()
 	model := tinyViTFile(t, dir)
-	args := []string{"--model", model, "--precision", "int8", "--check", "--check-samples", "8", "--batch", "4", "--threads", "1"}
+	args := []string{"--model", model, "--precision", "int8", "--optimize=false", "--check", "--check-samples", "8", "--batch", "4", "--threads", "1"}
 	out, _, err := quantizeCLI(t, args...)
 	if err != nil {
 		t.Fatalf("quantize: %v", err)
@@ -77,7 +78,7 @@ func TestQuantizeCheckAndCache(t *testing.T) {
 	if len(variants) != 1 {
 		t.Fatalf("variants next to the model: %v", variants)
 	}
-	again, _, err := quantizeCLI(t, args[:4]...)
+	again, _, err := quantizeCLI(t, args[:5]...)
 	if err != nil || !strings.Contains(again, "(cached)") || !strings.Contains(again, variants[0]) {
 		t.Errorf("second run: %v\n%s", err, again)
 	}
@@ -95,6 +96,7 @@ func TestQuantizeOutJSON(t *testing.T) {
 		Precision string
 		Variant   string
 		Cached    bool
+		Optimized *optimize.Report
 		Report    quant.Report
 		Fidelity  *quant.Fidelity
 	}
@@ -104,7 +106,14 @@ func TestQuantizeOutJSON(t *testing.T) {
 	if res.Precision != "int4:block=64,asym" || res.Variant != dst || res.Cached || res.Fidelity != nil {
 		t.Errorf("result %+v", res)
 	}
-	if res.Report.Count("MatMul", quant.PrecInt4) != 8 || res.Report.WeightBytes[4] == 0 || res.Report.FileBytesAfter == 0 {
+	// Fused first (the default): attention's q, k and v projections are
+	// three MatMuls per block feeding MultiHeadAttention, and all twelve
+	// linears are 4-bit.
+	if res.Optimized == nil || res.Optimized.Count(optimize.Attention) != 2 {
+		t.Errorf("optimizer report %+v", res.Optimized)
+	}
+	if res.Report.Count("MatMul", quant.PrecInt4) != 12 || res.Report.Count("com.microsoft.MultiHeadAttention", quant.PrecFP32) != 2 ||
+		res.Report.WeightBytes[4] == 0 || res.Report.FileBytesAfter == 0 {
 		t.Errorf("report %+v", res.Report)
 	}
 	if _, err := onnx.Load(dst); err != nil {

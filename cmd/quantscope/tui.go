@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/tui"
@@ -31,6 +32,7 @@ type tuiOptions struct {
 	batches    []int
 	threads    int
 	duration   time.Duration
+	optimize   bool
 	// run replaces tui.Run in tests.
 	run func(ctx context.Context, opts tui.Options, progOpts ...tea.ProgramOption) error
 	// interactive replaces the terminal check (stdin and stdout) in tests.
@@ -45,6 +47,7 @@ func addTUIFlags(fs *pflag.FlagSet, o *tuiOptions) {
 	fs.IntSliceVar(&o.batches, "batch", []int{1}, "batch sizes to start with")
 	fs.IntVar(&o.threads, "threads", 0, "intra-op threads to start with (0 = one per physical core)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "timed duration of each run")
+	fs.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "start with transformer fusions on (models/optimize; --optimize=false runs the graphs as built)")
 }
 
 // runRoot is the bare `quantscope`: the interactive UI on a terminal, the
@@ -83,6 +86,7 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 		Threads:    o.threads,
 		Models:     o.models,
 		Precisions: o.precisions,
+		Optimize:   o.optimize,
 		Profile:    termenv.NewOutput(g.stdout).ColorProfile(),
 		NoColor:    os.Getenv("NO_COLOR") != "",
 	}

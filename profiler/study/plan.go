@@ -13,6 +13,9 @@ type PlanConfig struct {
 	Batches    []int    // default [1]
 	Threads    int
 	Repeat     int // run every experiment this many times, interleaved (default 1)
+	// Optimize runs every experiment on the model as models/optimize
+	// fuses it.
+	Optimize bool
 }
 
 // Plan lists the experiments of a study in run order. Every model/EP/batch
@@ -52,7 +55,7 @@ func Plan(c PlanConfig) ([]Experiment, error) {
 		for _, ep := range eps {
 			for _, b := range batches {
 				for _, p := range precs {
-					round = append(round, Experiment{Model: m, Precision: p, EP: ep, Batch: b, Threads: c.Threads})
+					round = append(round, Experiment{Model: m, Precision: p, EP: ep, Batch: b, Threads: c.Threads, Optimize: c.Optimize})
 				}
 			}
 		}

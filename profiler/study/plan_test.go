@@ -46,3 +46,31 @@ func TestPlanRejectsNonsense(t *testing.T) {
 }
 
 func itoa(i int) string { return string(rune('0' + i)) }
+
+// Optimized and unoptimized runs of the same cell are different
+// experiments: --resume does not take one for the other, and an
+// unoptimized record keeps the key it had before the flag existed.
+func TestPlanOptimizeIsPartOfTheKey(t *testing.T) {
+	opt, err := Plan(PlanConfig{Models: []string{"m"}, Precisions: []string{"int8"}, Optimize: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Plan(PlanConfig{Models: []string{"m"}, Precisions: []string{"int8"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range opt {
+		if !opt[i].Optimize || plain[i].Optimize {
+			t.Fatalf("Optimize not carried: %+v %+v", opt[i], plain[i])
+		}
+		if opt[i].Key() == plain[i].Key() {
+			t.Errorf("same key %s", opt[i].Key())
+		}
+		if opt[i].BaselineKey() != opt[0].Key() {
+			t.Errorf("optimized variant's baseline %s, want %s", opt[i].BaselineKey(), opt[0].Key())
+		}
+	}
+	if got := plain[1].Key(); got != "m|int8|cpu|b1|t0|r0" {
+		t.Errorf("unoptimized key changed: %s", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/runtime"
@@ -37,13 +38,19 @@ func NewPreparer() *ModelPreparer {
 	return &ModelPreparer{done: map[string]Prepared{}}
 }
 
-// Prepare implements Preparer.
-func (p *ModelPreparer) Prepare(ctx context.Context, model, precision string) (Prepared, error) {
-	spec, err := quant.ParseSpec(precision)
+// Prepare implements Preparer. With e.Optimize the model first goes
+// through models/optimize (cached beside it, keyed by its hash and the
+// optimizer's version), and the precision is applied to the fused graph.
+func (p *ModelPreparer) Prepare(ctx context.Context, e Experiment) (Prepared, error) {
+	model := e.Model
+	spec, err := quant.ParseSpec(e.Precision)
 	if err != nil {
 		return Prepared{}, err
 	}
 	key := model + "|" + spec.String()
+	if e.Optimize {
+		key += "|opt"
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if prep, ok := p.done[key]; ok {
@@ -54,6 +61,16 @@ func (p *ModelPreparer) Prepare(ctx context.Context, model, precision string) (P
 		return Prepared{}, err
 	}
 	prep := Prepared{Path: res.Path, GFLOPs: res.Spec.GFLOPs}
+	if e.Optimize {
+		if opts, ok := optimize.For(string(spec.Kind)); ok {
+			o, err := optimize.Cached(ctx, res.Path, opts)
+			if err != nil {
+				return Prepared{}, fmt.Errorf("%s: %w", model, err)
+			}
+			prep.Path = o.Path
+			prep.Optimized = optimization(o.Report)
+		}
+	}
 	if spec.Quantizes() {
 		opts := quant.Options{
 			Exclude: p.Exclude,
@@ -64,7 +81,7 @@ func (p *ModelPreparer) Prepare(ctx context.Context, model, precision string) (P
 				Preprocess: quant.Preprocess{Mean: res.Spec.Preprocess.Mean, Std: res.Spec.Preprocess.Std},
 			},
 		}
-		v, err := quant.Variant(ctx, res.Path, spec, opts)
+		v, err := quant.Variant(ctx, prep.Path, spec, opts)
 		if err != nil {
 			if errors.Is(err, quant.ErrNothingConverted) {
 				return Prepared{}, fmt.Errorf("%s at %s: the requested precision did not apply: %w", model, spec, err)
@@ -78,4 +95,15 @@ func (p *ModelPreparer) Prepare(ctx context.Context, model, precision string) (P
 	}
 	p.done[key] = prep
 	return prep, nil
+}
+
+// optimization is the record's summary of an optimizer report.
+func optimization(r *optimize.Report) *Optimization {
+	o := &Optimization{Version: r.Version, Matched: map[string]int{}, NodesBefore: r.NodesBefore, NodesAfter: r.NodesAfter}
+	for p, c := range r.Matched {
+		if c > 0 {
+			o.Matched[string(p)] = c
+		}
+	}
+	return o
 }

@@ -17,14 +17,14 @@ func TestModelPreparer(t *testing.T) {
 	p := NewPreparer()
 	ctx := context.Background()
 
-	base, err := p.Prepare(ctx, "deit-tiny", "fp32")
+	base, err := p.Prepare(ctx, Experiment{Model: "deit-tiny", Precision: "fp32"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if base.GFLOPs < 1 || base.GFLOPs > 3 || base.Report != nil {
 		t.Errorf("deit-tiny fp32: %+v", base)
 	}
-	v, err := p.Prepare(ctx, "deit-tiny", "int8")
+	v, err := p.Prepare(ctx, Experiment{Model: "deit-tiny", Precision: "int8"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,13 +34,32 @@ func TestModelPreparer(t *testing.T) {
 	if vb, bb := filesBytes(t, v.Path), filesBytes(t, base.Path); vb*3 > bb {
 		t.Errorf("int8 files %d bytes vs fp32 %d: want under a third", vb, bb)
 	}
-	st, err := p.Prepare(ctx, "deit-tiny", "int8-static:samples=4")
+	st, err := p.Prepare(ctx, Experiment{Model: "deit-tiny", Precision: "int8-static:samples=4"})
 	if err != nil || st.Report["calibration"] == nil {
 		t.Errorf("int8-static: %v, report %v", err, st.Report)
 	}
-	again, _ := p.Prepare(ctx, "deit-tiny", "int8")
+	again, _ := p.Prepare(ctx, Experiment{Model: "deit-tiny", Precision: "int8"})
 	if again.Path != v.Path {
 		t.Error("second request re-quantized")
+	}
+
+	// With Optimize the fused graph is the baseline and what is quantized.
+	fused, err := p.Prepare(ctx, Experiment{Model: "deit-tiny", Precision: "fp32", Optimize: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fused.Path == base.Path || fused.Optimized == nil || fused.Optimized.Matched["attention"] != 12 || fused.Optimized.NodesAfter >= fused.Optimized.NodesBefore {
+		t.Errorf("optimized fp32: %s %+v", fused.Path, fused.Optimized)
+	}
+	fusedInt8, err := p.Prepare(ctx, Experiment{Model: "deit-tiny", Precision: "int8", Optimize: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fusedInt8.Path == v.Path || fusedInt8.Optimized == nil || fusedInt8.Report == nil {
+		t.Errorf("optimized int8: %s %+v", fusedInt8.Path, fusedInt8.Optimized)
+	}
+	if fb := filesBytes(t, fusedInt8.Path); fb*3 > filesBytes(t, base.Path) {
+		t.Errorf("optimized int8 files %d bytes: the fused graph's MatMuls were not quantized", fb)
 	}
 
 	// A model with nothing to quantize: the precision did not apply.
@@ -59,7 +78,7 @@ func TestModelPreparer(t *testing.T) {
 		{"no-such-model", "fp32", "no-such-model"},
 	}
 	for _, tt := range tests {
-		if _, err := p.Prepare(ctx, tt.model, tt.precision); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := p.Prepare(ctx, Experiment{Model: tt.model, Precision: tt.precision}); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Prepare(%s, %s) = %v, want an error mentioning %q", filepath.Base(tt.model), tt.precision, err, tt.want)
 		}
 	}

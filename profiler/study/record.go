@@ -27,12 +27,19 @@ type Experiment struct {
 	Batch     int    `json:"batch"`
 	Threads   int    `json:"threads,omitempty"` // intra-op threads (0 = default)
 	Repeat    int    `json:"repeat,omitempty"`  // 0-based repetition index with --repeat
+	// Optimize is true when the model went through models/optimize's
+	// fusions before conversion (bench --optimize).
+	Optimize bool `json:"optimize,omitempty"`
 }
 
 // Key identifies an experiment across runs of a study; two records with the
 // same key measured the same thing.
 func (e Experiment) Key() string {
-	return fmt.Sprintf("%s|%s|%s|b%d|t%d|r%d", e.Model, e.Precision, e.EP, e.Batch, e.Threads, e.Repeat)
+	k := fmt.Sprintf("%s|%s|%s|b%d|t%d|r%d", e.Model, e.Precision, e.EP, e.Batch, e.Threads, e.Repeat)
+	if e.Optimize {
+		k += "|opt"
+	}
+	return k
 }
 
 // BaselineKey is the key of the FP32 experiment this one is compared with.
@@ -79,6 +86,16 @@ type Provider struct {
 	Threads int               `json:"threads,omitempty"`
 }
 
+// Optimization is what models/optimize did to a model before it was
+// converted to the experiment's precision.
+type Optimization struct {
+	Version string         `json:"version"`
+	Matched map[string]int `json:"matched"` // rewrites per pattern
+	// NodesBefore and NodesAfter count the graph's nodes.
+	NodesBefore int `json:"nodes_before"`
+	NodesAfter  int `json:"nodes_after"`
+}
+
 // Record is one line of results.jsonl: one experiment, ok or failed.
 type Record struct {
 	Schema     int            `json:"schema"`
@@ -86,6 +103,7 @@ type Record struct {
 	Host       Host           `json:"host"`
 	File       ModelFile      `json:"file"`
 	Provider   *Provider      `json:"provider,omitempty"`
+	Optimized  *Optimization  `json:"optimized,omitempty"` // nil when not optimized
 	Status     string         `json:"status"`
 	Reason     string         `json:"reason,omitempty"`
 	Stderr     string         `json:"stderr,omitempty"` // tail of the worker's stderr on failure

@@ -20,13 +20,16 @@ type Prepared struct {
 	Path   string
 	GFLOPs float64        // per sample, 0 when unknown
 	Report map[string]any // the precision transform's report (nil for FP32)
+	// Optimized is what models/optimize did before the conversion (nil
+	// when the experiment did not ask for it).
+	Optimized *Optimization
 }
 
 // Preparer turns a model name or path and a precision spec into a model
 // file: building a catalog model, quantizing a variant. It is where the
 // study meets the models packages.
 type Preparer interface {
-	Prepare(ctx context.Context, model, precision string) (Prepared, error)
+	Prepare(ctx context.Context, e Experiment) (Prepared, error)
 }
 
 // Stage names what the runner is doing with an experiment.
@@ -142,7 +145,11 @@ func cudaLibraryEnv(ortLib string) string {
 
 // refPath names the reference outputs of a model at a batch-independent key.
 func refPath(dir string, e Experiment) string {
-	h := sha256.Sum256([]byte(e.Model + "|" + e.EP))
+	key := e.Model + "|" + e.EP
+	if e.Optimize {
+		key += "|opt"
+	}
+	h := sha256.Sum256([]byte(key))
 	return filepath.Join(dir, hex.EncodeToString(h[:8])+".ref")
 }
 
@@ -153,11 +160,12 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 		return rec
 	}
 	notify(Update{Index: i, Experiment: e, Stage: StagePreparing})
-	prep, err := cfg.Prepare.Prepare(ctx, e.Model, e.Precision)
+	prep, err := cfg.Prepare.Prepare(ctx, e)
 	if err != nil {
 		return fail(err)
 	}
 	rec.File.Path = prep.Path
+	rec.Optimized = prep.Optimized
 	spec := worker.Spec{
 		ModelPath: prep.Path, Precision: e.Precision, EP: e.EP, Batch: e.Batch, Threads: e.Threads,
 		Duration: cfg.Duration, MaxRuns: cfg.Iters, ORTLib: cfg.ORTLib, GFLOPs: prep.GFLOPs,

@@ -46,7 +46,8 @@ type fakePreparer struct {
 	t   *testing.T
 }
 
-func (p fakePreparer) Prepare(ctx context.Context, model, precision string) (Prepared, error) {
+func (p fakePreparer) Prepare(ctx context.Context, e Experiment) (Prepared, error) {
+	model, precision := e.Model, e.Precision
 	if model == "missing" {
 		return Prepared{}, fmt.Errorf("model %q: not in the catalog and no such file", model)
 	}
