@@ -48,6 +48,7 @@ type benchOptions struct {
 	calibDir   string
 	optimize   bool
 	epOptions  map[string]string
+	cuda       runtime.CUDAOptions // --tf32, --cuda-graph, --conv-algo, --nhwc
 }
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
@@ -85,6 +86,10 @@ failed (see their reasons), 130 interrupted.`,
 	f.StringVar(&o.gate, "gate", "", "fidelity gate for quantized configurations, e.g. 'top1>=0.99,cos>=0.999'")
 	f.DurationVar(&o.timeout, "timeout", 0, "per-experiment limit (default 10m + 4 × duration)")
 	f.StringToStringVar(&o.epOptions, "ep-option", nil, "execution-provider option KEY=VALUE, repeatable (CUDA: use_tf32=0, cudnn_conv_algo_search=EXHAUSTIVE, enable_cuda_graph=1, prefer_nhwc=1, device_id=N)")
+	f.StringVar(&o.cuda.TF32, "tf32", "", "CUDA: TF32 math for FP32 (and so the FP32 baseline): on or off (default on, ORT's use_tf32=1)")
+	f.BoolVar(&o.cuda.CUDAGraph, "cuda-graph", false, "CUDA: capture and replay CUDA graphs (enable_cuda_graph=1); falls back, and records why, when the model does not allow it")
+	f.StringVar(&o.cuda.ConvAlgo, "conv-algo", "", "CUDA: cuDNN conv algorithm search: exhaustive, heuristic or default (default exhaustive)")
+	f.BoolVar(&o.cuda.NHWC, "nhwc", false, "CUDA: prefer NHWC layout for conv models (prefer_nhwc=1)")
 	f.StringVar(&o.calibDir, "calib-dir", "", "folder of JPEG/PNG images for int8-static calibration (default: seeded synthetic images)")
 	f.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns (attention, SkipLayerNorm, BiasGelu…) with models/optimize before converting; --optimize=false runs the graphs as built")
 	_ = cmd.MarkFlagRequired("models")
@@ -98,6 +103,10 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		return &exitError{code: 2, err: fmt.Errorf("--format %q: want table, csv, json or markdown", o.format)}
 	}
 	gate, err := parseGate(o.gate)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	cudaOptions, err := o.cuda.Resolve(o.eps, o.epOptions)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -117,16 +126,17 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	prep.CalibDir = o.calibDir
 	prep.Warn = func(msg string) { prog.note("warning: " + msg) }
 	cfg := study.RunConfig{
-		Out:       o.out,
-		Resume:    o.resume,
-		Prepare:   prep,
-		Host:      study.ReadHost(info, nil),
-		Duration:  o.duration,
-		Iters:     o.iters,
-		Timeout:   o.timeout,
-		EPOptions: o.epOptions,
-		ORTLib:    g.ortLib,
-		OnUpdate:  prog.update,
+		Out:         o.out,
+		Resume:      o.resume,
+		Prepare:     prep,
+		Host:        study.ReadHost(info, nil),
+		Duration:    o.duration,
+		Iters:       o.iters,
+		Timeout:     o.timeout,
+		EPOptions:   o.epOptions,
+		CUDAOptions: cudaOptions,
+		ORTLib:      g.ortLib,
+		OnUpdate:    prog.update,
 	}
 	fmt.Fprintf(g.stderr, "quantscope bench: %d experiments → %s (ONNX Runtime %s)\n", len(plan), o.out, info.Version)
 	_, runErr := study.Run(ctx, plan, cfg)

@@ -92,6 +92,9 @@ type Group struct {
 	Notes                 []string
 	Heatmap               Heatmap
 	HasCost               bool
+	// CUDATF32 and CUDAGraph describe the CUDA provider settings of the
+	// group's records (escaped text; "" without CUDA records that say).
+	CUDATF32, CUDAGraph string
 
 	opts Options
 }
@@ -300,6 +303,7 @@ func rowKey(e study.Experiment) string {
 
 func buildGroup(recs []study.Record, opts Options) *Group {
 	g := &Group{Host: recs[0].Host, Records: len(recs), opts: opts}
+	g.CUDATF32, g.CUDAGraph = cudaSettings(recs)
 	okRecs := map[string][]*study.Record{}
 	failed := map[string]int{}
 	eps, threads := map[string]bool{}, map[int]bool{}

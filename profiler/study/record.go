@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/runtime"
 )
 
 // SchemaVersion is the version of the Record layout written by this build.
@@ -84,6 +85,9 @@ type Provider struct {
 	Reason  string            `json:"reason,omitempty"`
 	Options map[string]string `json:"options,omitempty"`
 	Threads int               `json:"threads,omitempty"`
+	// CUDAGraph says whether CUDA graphs were requested and active, and
+	// ONNX Runtime's reason when they fell back; nil when not requested.
+	CUDAGraph *runtime.CUDAGraphStatus `json:"cuda_graph,omitempty"`
 }
 
 // Optimization is what models/optimize did to a model before it was

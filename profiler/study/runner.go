@@ -70,7 +70,11 @@ type RunConfig struct {
 	// use_tf32=0, cudnn_conv_algo_search=EXHAUSTIVE, enable_cuda_graph=1,
 	// prefer_nhwc=1) and are recorded with each result.
 	EPOptions map[string]string
-	OnUpdate  func(Update)
+	// CUDAOptions are provider options for CUDA experiments only (bench's
+	// --tf32, --cuda-graph, --conv-algo, --nhwc; see runtime.CUDAOptions):
+	// applied when the EP is, or "auto" resolves to, cuda.
+	CUDAOptions map[string]string
+	OnUpdate    func(Update)
 }
 
 // Run executes the plan, appending one record per experiment to cfg.Out as
@@ -169,7 +173,7 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 	spec := worker.Spec{
 		ModelPath: prep.Path, Precision: e.Precision, EP: e.EP, Batch: e.Batch, Threads: e.Threads,
 		Duration: cfg.Duration, MaxRuns: cfg.Iters, ORTLib: cfg.ORTLib, GFLOPs: prep.GFLOPs,
-		Extra: cfg.EPOptions,
+		Extra: cfg.EPOptions, CUDA: cfg.CUDAOptions,
 	}
 	ref := refPath(refDir, e)
 	if e.IsBaseline() {
@@ -203,7 +207,8 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 		return fail(fmt.Errorf("worker result: %w", err))
 	}
 	rec.File.SHA256, rec.File.Bytes = res.FileSHA256, res.FileBytes
-	rec.Provider = &Provider{Name: res.EP, Route: res.EPRoute, Reason: res.EPReason, Options: res.EPOptions, Threads: res.Threads}
+	rec.Provider = &Provider{Name: res.EP, Route: res.EPRoute, Reason: res.EPReason, Options: res.EPOptions, Threads: res.Threads,
+		CUDAGraph: res.CUDAGraph}
 	if rec.Host.ORTVersion == "" {
 		rec.Host.ORTVersion = res.ORTVersion
 	}

@@ -46,6 +46,10 @@ type Spec struct {
 	MinWarmup int               `json:"min_warmup,omitempty"`
 	SampleMs  int               `json:"sample_ms,omitempty"` // sample period (default 250)
 	Extra     map[string]string `json:"extra,omitempty"`     // provider options and the like
+	// CUDA holds provider options for the CUDA EP only (from bench's --tf32,
+	// --cuda-graph, --conv-algo, --nhwc): merged over Extra when the EP is,
+	// or "auto" resolves to, cuda; left out (and noted) otherwise.
+	CUDA map[string]string `json:"cuda,omitempty"`
 }
 
 // Sample is a live progress reading.

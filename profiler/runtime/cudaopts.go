@@ -1,0 +1,260 @@
+package runtime
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+)
+
+// CUDA execution-provider option keys that quantscope sets from named bench
+// flags and records with every CUDA result.
+const (
+	CUDAOptTF32       = "use_tf32"               // TF32 math for FP32 MatMul/Gemm/Conv
+	CUDAOptGraph      = "enable_cuda_graph"      // capture the run once, replay it
+	CUDAOptConvSearch = "cudnn_conv_algo_search" // EXHAUSTIVE, HEURISTIC or DEFAULT
+	CUDAOptNHWC       = "prefer_nhwc"            // NHWC layout for conv models
+)
+
+// cudaDefaults are ONNX Runtime 1.29's CUDA EP defaults for the recorded
+// options: what a session runs with when the user sets nothing. Sources:
+// the builtin EP's CUDAExecutionProviderInfo
+// (onnxruntime/core/providers/cuda/cuda_execution_provider_info.h:
+// cudnn_conv_algo_search{OrtCudnnConvAlgoSearchExhaustive},
+// enable_cuda_graph{false}, prefer_nhwc{false}, use_tf32{true}), the CUDA
+// plugin EP's CudaEp::Config (onnxruntime/core/providers/cuda/plugin/cuda_ep.h:
+// prefer_nhwc = false, use_tf32 = true, cudnn_conv_algo = 0 (EXHAUSTIVE),
+// enable_cuda_graph = false), and the CUDA EP documentation
+// (onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html).
+var cudaDefaults = map[string]string{
+	CUDAOptTF32:       "1",
+	CUDAOptConvSearch: "EXHAUSTIVE",
+	CUDAOptNHWC:       "0",
+	CUDAOptGraph:      "0",
+}
+
+// CUDADefaults returns a copy of ONNX Runtime's defaults for the CUDA options
+// quantscope records (use_tf32, cudnn_conv_algo_search, prefer_nhwc,
+// enable_cuda_graph).
+func CUDADefaults() map[string]string { return maps.Clone(cudaDefaults) }
+
+// CUDAOptions are the CUDA provider options the bench flags name: --tf32,
+// --cuda-graph, --conv-algo and --nhwc. The zero value sets nothing (ONNX
+// Runtime's defaults apply).
+type CUDAOptions struct {
+	TF32      string // --tf32: "on", "off" or "" (default: on)
+	CUDAGraph bool   // --cuda-graph: enable_cuda_graph=1
+	ConvAlgo  string // --conv-algo: "exhaustive", "heuristic", "default" or "" (default: exhaustive)
+	NHWC      bool   // --nhwc: prefer_nhwc=1
+}
+
+// convAlgos maps --conv-algo values to cudnn_conv_algo_search values.
+var convAlgos = map[string]string{"exhaustive": "EXHAUSTIVE", "heuristic": "HEURISTIC", "default": "DEFAULT"}
+
+// IsZero reports whether no option is set.
+func (o CUDAOptions) IsZero() bool { return o == CUDAOptions{} }
+
+// Validate checks the flag values, naming the flag that is wrong.
+func (o CUDAOptions) Validate() error {
+	switch strings.ToLower(o.TF32) {
+	case "", "on", "off":
+	default:
+		return fmt.Errorf("--tf32 %q: want on or off", o.TF32)
+	}
+	if _, ok := convAlgos[strings.ToLower(o.ConvAlgo)]; o.ConvAlgo != "" && !ok {
+		return fmt.Errorf("--conv-algo %q: want exhaustive, heuristic or default", o.ConvAlgo)
+	}
+	return nil
+}
+
+// Flags names the flags that are set, in a fixed order.
+func (o CUDAOptions) Flags() []string {
+	var out []string
+	if o.TF32 != "" {
+		out = append(out, "--tf32")
+	}
+	if o.CUDAGraph {
+		out = append(out, "--cuda-graph")
+	}
+	if o.ConvAlgo != "" {
+		out = append(out, "--conv-algo")
+	}
+	if o.NHWC {
+		out = append(out, "--nhwc")
+	}
+	return out
+}
+
+// Map returns the provider options the set flags stand for (nil when none
+// is set). Call Validate first: an invalid value is left out.
+func (o CUDAOptions) Map() map[string]string {
+	m := map[string]string{}
+	switch strings.ToLower(o.TF32) {
+	case "on":
+		m[CUDAOptTF32] = "1"
+	case "off":
+		m[CUDAOptTF32] = "0"
+	}
+	if o.CUDAGraph {
+		m[CUDAOptGraph] = "1"
+	}
+	if v, ok := convAlgos[strings.ToLower(o.ConvAlgo)]; ok {
+		m[CUDAOptConvSearch] = v
+	}
+	if o.NHWC {
+		m[CUDAOptNHWC] = "1"
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// flagFor names the flag that sets a CUDA option key.
+var flagFor = map[string]string{
+	CUDAOptTF32: "--tf32", CUDAOptGraph: "--cuda-graph", CUDAOptConvSearch: "--conv-algo", CUDAOptNHWC: "--nhwc",
+}
+
+// Resolve validates the flags against the requested execution providers and
+// the pass-through --ep-option values, and returns the CUDA options to apply
+// to CUDA experiments (nil when no flag is set). The flags need an EP that
+// can be CUDA (cuda, or auto when it resolves to CUDA); an --ep-option that
+// sets the same key to another value is an error, and so is an --ep-option
+// value for one of these keys that ONNX Runtime would not understand (the
+// CUDA plugin silently keeps its default for a malformed value).
+func (o CUDAOptions) Resolve(eps []string, passthrough map[string]string) (map[string]string, error) {
+	for k, v := range passthrough {
+		if _, known := cudaDefaults[k]; !known {
+			continue
+		}
+		if _, err := NormalizeCUDAOption(k, v); err != nil {
+			return nil, fmt.Errorf("--ep-option %s=%s: %w", k, v, err)
+		}
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.IsZero() {
+		return nil, nil
+	}
+	cudaPossible := false
+	for _, ep := range eps {
+		switch strings.ToLower(strings.TrimSpace(ep)) {
+		case "cuda", "auto":
+			cudaPossible = true
+		}
+	}
+	if !cudaPossible {
+		flags := o.Flags()
+		verb := "needs"
+		if len(flags) > 1 {
+			verb = "need"
+		}
+		return nil, fmt.Errorf("%s %s --ep cuda (or auto), not --ep %s: these set CUDA execution-provider options",
+			strings.Join(flags, ", "), verb, strings.Join(eps, ","))
+	}
+	m := o.Map()
+	for k, v := range m {
+		pv, ok := passthrough[k]
+		if !ok {
+			continue
+		}
+		if n, _ := NormalizeCUDAOption(k, pv); n != v {
+			return nil, fmt.Errorf("%s sets %s=%s, but --ep-option %s=%s says otherwise: give one of them", flagFor[k], k, v, k, pv)
+		}
+	}
+	return m, nil
+}
+
+// NormalizeCUDAOption checks the value of one of the recorded CUDA option
+// keys and returns it in ONNX Runtime's canonical spelling: "1"/"0" for
+// booleans (from 1, 0, true, false), upper case for cudnn_conv_algo_search
+// (from a name or ORT's enum number 0, 1, 2). Other keys pass unchanged.
+func NormalizeCUDAOption(key, value string) (string, error) {
+	v := strings.ToUpper(strings.TrimSpace(value))
+	switch key {
+	case CUDAOptTF32, CUDAOptGraph, CUDAOptNHWC:
+		switch v {
+		case "1", "TRUE":
+			return "1", nil
+		case "0", "FALSE":
+			return "0", nil
+		}
+		return "", fmt.Errorf("want 1 or 0")
+	case CUDAOptConvSearch:
+		switch v {
+		case "EXHAUSTIVE", "0":
+			return "EXHAUSTIVE", nil
+		case "HEURISTIC", "1":
+			return "HEURISTIC", nil
+		case "DEFAULT", "2":
+			return "DEFAULT", nil
+		}
+		return "", fmt.Errorf("want EXHAUSTIVE, HEURISTIC or DEFAULT")
+	}
+	return value, nil
+}
+
+// NormalizeCUDAOptions returns a copy of opts with the recorded keys in
+// canonical spelling (see NormalizeCUDAOption); invalid values and other
+// keys are kept as given. Nil stays nil.
+func NormalizeCUDAOptions(opts map[string]string) map[string]string {
+	if opts == nil {
+		return nil
+	}
+	out := make(map[string]string, len(opts))
+	for k, v := range opts {
+		if n, err := NormalizeCUDAOption(k, v); err == nil {
+			v = n
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// EffectiveCUDAOptions returns the provider options a CUDA session runs
+// with: opts, with the recorded keys in canonical spelling, plus ONNX
+// Runtime's default for each recorded key opts leaves out. Every CUDA record
+// thereby says whether TF32 was on. Invalid values are kept as given.
+func EffectiveCUDAOptions(opts map[string]string) map[string]string {
+	out := NormalizeCUDAOptions(opts)
+	if out == nil {
+		out = make(map[string]string, len(cudaDefaults))
+	}
+	for k, v := range cudaDefaults {
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// CUDAGraphRequested reports whether opts ask for CUDA graphs
+// (enable_cuda_graph=1 or true).
+func CUDAGraphRequested(opts map[string]string) bool {
+	v, ok := opts[CUDAOptGraph]
+	if !ok {
+		return false
+	}
+	n, err := NormalizeCUDAOption(CUDAOptGraph, v)
+	return err == nil && n == "1"
+}
+
+// WithoutCUDAGraph returns a copy of opts with enable_cuda_graph=0.
+func WithoutCUDAGraph(opts map[string]string) map[string]string {
+	out := maps.Clone(opts)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[CUDAOptGraph] = "0"
+	return out
+}
+
+// CUDAGraphStatus says whether a run used CUDA graphs: requested by
+// enable_cuda_graph=1, and active when the session was created and the
+// capturing runs succeeded; otherwise Reason is ONNX Runtime's error and the
+// run went on without graphs.
+type CUDAGraphStatus struct {
+	Requested bool   `json:"requested"`
+	Active    bool   `json:"active"`
+	Reason    string `json:"reason,omitempty"`
+}

@@ -1,0 +1,255 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quantscope/quantscope/profiler/runtime"
+)
+
+// fakeModel is a boundModel whose Run fails on the runs listed in failRun
+// (1-based), as a CUDA graph capture does for a model that cannot be captured.
+type fakeModel struct {
+	failRun       map[int]error
+	runs, copies  int
+	closed        bool
+	closeErr      error
+	deviceBinding bool
+}
+
+func (f *fakeModel) Run() error {
+	f.runs++
+	if err := f.failRun[f.runs]; err != nil {
+		return err
+	}
+	time.Sleep(time.Microsecond)
+	return nil
+}
+func (f *fakeModel) Input(int) []float32                 { return make([]float32, 4) }
+func (f *fakeModel) Output(int) []float32                { return make([]float32, 2) }
+func (f *fakeModel) CopyInputs() (time.Duration, error)  { f.copies++; return 0, nil }
+func (f *fakeModel) CopyOutputs() (time.Duration, error) { return 0, nil }
+func (f *fakeModel) BatchSize() int                      { return 1 }
+func (f *fakeModel) DeviceResident() bool                { return f.deviceBinding }
+func (f *fakeModel) Close() error                        { f.closed = true; return f.closeErr }
+
+// fakeOpener records the configurations it was asked to open and answers
+// from a script: one entry per call, an error or a model.
+type fakeOpener struct {
+	script []func() (*fakeModel, error)
+	cfgs   []runtime.SessionConfig
+	models []*fakeModel
+}
+
+func (o *fakeOpener) open(cfg runtime.SessionConfig) (boundModel, error) {
+	o.cfgs = append(o.cfgs, cfg)
+	m, err := o.script[len(o.cfgs)-1]()
+	if err != nil {
+		return nil, err
+	}
+	o.models = append(o.models, m)
+	return m, nil
+}
+
+func ok() (*fakeModel, error) { return &fakeModel{deviceBinding: true}, nil }
+
+func graphConfig(opts map[string]string) runtime.SessionConfig {
+	return runtime.SessionConfig{EP: "cuda", EPRoute: "plugin", EPOptions: opts}
+}
+
+const partitionErr = "This session cannot use the graph capture feature as requested by the user as all compute graph nodes have not been partitioned to the CUDAExecutionProvider"
+
+func TestGraphFallbackSessionCreationFails(t *testing.T) {
+	o := &fakeOpener{script: []func() (*fakeModel, error){
+		func() (*fakeModel, error) { return nil, errors.New("open m.onnx: " + partitionErr) },
+		ok,
+	}}
+	cfg := graphConfig(map[string]string{"enable_cuda_graph": "1", "use_tf32": "0"})
+	op, err := openWithGraphFallback(cfg, o.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.cfgs) != 2 {
+		t.Fatalf("opened %d times, want 2 (with graphs, then without)", len(o.cfgs))
+	}
+	if o.cfgs[0].EPOptions["enable_cuda_graph"] != "1" || o.cfgs[1].EPOptions["enable_cuda_graph"] != "0" {
+		t.Errorf("configurations opened: %v then %v", o.cfgs[0].EPOptions, o.cfgs[1].EPOptions)
+	}
+	if o.cfgs[1].EPOptions["use_tf32"] != "0" || o.cfgs[1].EP != "cuda" || o.cfgs[1].EPRoute != "plugin" {
+		t.Errorf("the fallback lost other settings: %+v", o.cfgs[1])
+	}
+	if cfg.EPOptions["enable_cuda_graph"] != "1" {
+		t.Error("the caller's options were changed")
+	}
+	g := op.graph
+	if g == nil || !g.Requested || g.Active || !strings.Contains(g.Reason, partitionErr) {
+		t.Errorf("status = %+v, want requested, not active, ORT's reason", g)
+	}
+	if op.bd != o.models[0] || op.cfg.EPOptions["enable_cuda_graph"] != "0" {
+		t.Errorf("opened = %+v, want the fallback session and its configuration", op)
+	}
+	if op.first != 0 || o.models[0].runs != 0 {
+		t.Errorf("the fallback session ran %d times before the worker's first inference", o.models[0].runs)
+	}
+}
+
+func TestGraphFallbackCaptureRunFails(t *testing.T) {
+	captureErr := errors.New("run: CUDA failure 900: operation not permitted when stream is capturing")
+	o := &fakeOpener{script: []func() (*fakeModel, error){
+		func() (*fakeModel, error) { return &fakeModel{failRun: map[int]error{2: captureErr}}, nil },
+		ok,
+	}}
+	op, err := openWithGraphFallback(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := o.models[0], o.models[1]
+	if !first.closed || first.runs != 2 {
+		t.Errorf("failed session: closed %v after %d runs, want closed after the capturing run (2)", first.closed, first.runs)
+	}
+	if second.closed || op.bd != second {
+		t.Error("the fallback session is not the one returned, open")
+	}
+	g := op.graph
+	if g == nil || !g.Requested || g.Active || !strings.Contains(g.Reason, "operation not permitted when stream is capturing") ||
+		!strings.Contains(g.Reason, "run 2 of 3") {
+		t.Errorf("status = %+v", g)
+	}
+}
+
+func TestGraphFallbackCloseErrorKept(t *testing.T) {
+	o := &fakeOpener{script: []func() (*fakeModel, error){
+		func() (*fakeModel, error) {
+			return &fakeModel{failRun: map[int]error{1: errors.New("capture failed")}, closeErr: errors.New("release failed")}, nil
+		},
+		ok,
+	}}
+	op, err := openWithGraphFallback(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := op.graph.Reason; !strings.Contains(r, "capture failed") || !strings.Contains(r, "release failed") {
+		t.Errorf("reason %q", r)
+	}
+}
+
+func TestGraphFallbackFailsToo(t *testing.T) {
+	o := &fakeOpener{script: []func() (*fakeModel, error){
+		func() (*fakeModel, error) { return nil, errors.New(partitionErr) },
+		func() (*fakeModel, error) { return nil, errors.New("out of memory") },
+	}}
+	_, err := openWithGraphFallback(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
+	if err == nil || !strings.Contains(err.Error(), "out of memory") || !strings.Contains(err.Error(), partitionErr) ||
+		!strings.Contains(err.Error(), "without CUDA graphs") {
+		t.Errorf("err = %v, want both reasons", err)
+	}
+}
+
+func TestGraphActive(t *testing.T) {
+	o := &fakeOpener{script: []func() (*fakeModel, error){ok}}
+	op, err := openWithGraphFallback(graphConfig(map[string]string{"enable_cuda_graph": "true"}), o.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := o.models[0]
+	if len(o.cfgs) != 1 || m.closed || op.bd != m {
+		t.Fatalf("opened %d times, closed %v", len(o.cfgs), m.closed)
+	}
+	if m.runs != cudaGraphRuns || m.copies != cudaGraphRuns {
+		t.Errorf("capture check: %d runs, %d input copies, want %d (warm-up, capture, replay)", m.runs, m.copies, cudaGraphRuns)
+	}
+	if g := op.graph; g == nil || !g.Requested || !g.Active || g.Reason != "" {
+		t.Errorf("status = %+v, want active", g)
+	}
+	if op.first <= 0 || op.session < 0 {
+		t.Errorf("timings: first %v session %v", op.first, op.session)
+	}
+}
+
+func TestGraphNotRequested(t *testing.T) {
+	for _, cfg := range []runtime.SessionConfig{
+		graphConfig(nil),
+		graphConfig(map[string]string{"enable_cuda_graph": "0"}),
+		// Not the CUDA EP: enable_cuda_graph means nothing there.
+		{EP: "cpu", EPOptions: map[string]string{"enable_cuda_graph": "1"}},
+	} {
+		o := &fakeOpener{script: []func() (*fakeModel, error){ok}}
+		op, err := openWithGraphFallback(cfg, o.open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op.graph != nil || o.models[0].runs != 0 || op.first != 0 || !maps.Equal(op.cfg.EPOptions, cfg.EPOptions) {
+			t.Errorf("%+v: graph %+v, %d runs", cfg, op.graph, o.models[0].runs)
+		}
+	}
+	o := &fakeOpener{script: []func() (*fakeModel, error){func() (*fakeModel, error) { return nil, errors.New("no such file") }}}
+	if _, err := openWithGraphFallback(graphConfig(nil), o.open); err == nil || len(o.cfgs) != 1 {
+		t.Errorf("a failed open without graphs: err %v after %d opens, want the error after one", err, len(o.cfgs))
+	}
+}
+
+func TestProviderOptions(t *testing.T) {
+	spec := Spec{Extra: map[string]string{"device_id": "1", "use_tf32": "true"}, CUDA: map[string]string{"enable_cuda_graph": "1", "prefer_nhwc": "1"}}
+	got, note := providerOptions("cuda", spec)
+	want := map[string]string{"device_id": "1", "use_tf32": "1", "enable_cuda_graph": "1", "prefer_nhwc": "1"}
+	if !maps.Equal(got, want) || note != "" {
+		t.Errorf("cuda: %v %q, want %v", got, note, want)
+	}
+	if spec.Extra["use_tf32"] != "true" || len(spec.Extra) != 2 {
+		t.Error("providerOptions changed the spec")
+	}
+	got, note = providerOptions("cpu", spec)
+	if !maps.Equal(got, spec.Extra) || note != "CUDA options enable_cuda_graph, prefer_nhwc not applied: the run is on cpu" {
+		t.Errorf("cpu: %v %q", got, note)
+	}
+	if got, note = providerOptions("cuda", Spec{}); got != nil || note != "" {
+		t.Errorf("nothing set: %v %q", got, note)
+	}
+
+	rec := recordedOptions("cuda", map[string]string{"enable_cuda_graph": "0", "device_id": "1"})
+	wantRec := map[string]string{"use_tf32": "1", "cudnn_conv_algo_search": "EXHAUSTIVE", "prefer_nhwc": "0", "enable_cuda_graph": "0", "device_id": "1"}
+	if !maps.Equal(rec, wantRec) {
+		t.Errorf("recorded cuda options %v, want %v", rec, wantRec)
+	}
+	if rec := recordedOptions("cpu", map[string]string{"x": "y"}); !maps.Equal(rec, map[string]string{"x": "y"}) {
+		t.Errorf("recorded cpu options %v", rec)
+	}
+
+	pc := placementConfig(graphConfig(map[string]string{"enable_cuda_graph": "1", "use_tf32": "0"}))
+	if runtime.CUDAGraphRequested(pc.EPOptions) || pc.EPOptions["use_tf32"] != "0" {
+		t.Errorf("placement options %v", pc.EPOptions)
+	}
+}
+
+// TestServeCUDAOptionsOnCPU runs a real CPU experiment with CUDA flag
+// options: they are not applied, not recorded as in force, and the result
+// says so.
+func TestServeCUDAOptionsOnCPU(t *testing.T) {
+	requireORT(t)
+	model := mlpModel(t, t.TempDir(), "m.onnx", 0)
+	spec := Spec{ModelPath: model, EP: "cpu", Batch: 1, Threads: 1, MaxRuns: 20,
+		CUDA: map[string]string{"enable_cuda_graph": "1", "use_tf32": "0"}}
+	var buf strings.Builder
+	if err := Serve(context.Background(), spec, NewEmitter(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var ev Event
+	json.Unmarshal([]byte(lines[len(lines)-1]), &ev)
+	var res Result
+	if err := json.Unmarshal(ev.Result, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.EP != "cpu" || res.CUDAGraph != nil || len(res.EPOptions) != 0 ||
+		!strings.Contains(res.EPReason, "CUDA options enable_cuda_graph, use_tf32 not applied: the run is on cpu") {
+		t.Errorf("result: ep %s, graph %+v, options %v, reason %q", res.EP, res.CUDAGraph, res.EPOptions, res.EPReason)
+	}
+	if strings.Contains(string(ev.Result), `"cuda_graph":`) {
+		t.Errorf("cuda_graph written for a run that did not request it: %s", ev.Result)
+	}
+}
