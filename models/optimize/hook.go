@@ -7,31 +7,28 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 )
 
-// contribFusions are the rewrites that introduce com.microsoft operators.
-var contribFusions = []Pattern{Attention, SkipLayerNorm, BiasGelu, Gelu, FastGelu, QuickGelu}
-
 // For returns the options to optimize a model with before it is converted
 // to the precision kind ("fp32", "fp16", "int8", "int8-static", "int4";
 // a spec's kind, before any ':'), and whether to optimize at all. It is
 // the hook `quantscope bench` and `quantscope quantize` call when
-// --optimize is on (DefaultEnabled):
+// --optimize is on (DefaultEnabled). Every kind gets every fusion:
 //
-//   - fp32, int8, int8-static, int4: every fusion. The quantizers convert
-//     the MatMuls the fused graph keeps (the q, k, v projections feeding
+//   - int8, int8-static, int4: the quantizers convert the MatMuls the
+//     fused graph keeps (the q, k, v projections feeding
 //     MultiHeadAttention, the MLP's feeding BiasGelu); the fused operators
 //     stay float32, as attention, norms and GELU do in the unfused
 //     variants.
-//   - fp16: constant folding only. The fp16 transform keeps operators of
-//     other domains in float32 behind Casts, which would put attention,
-//     the norms and GELU back in float32 in an otherwise float16 graph.
+//   - fp16: the fp16 transform converts the fused com.microsoft operators
+//     (MultiHeadAttention, Attention, SkipLayerNormalization and the GELU
+//     family) to float16 like default-domain operators, so the fused graph
+//     stays float16 end to end and the CUDA execution provider runs its
+//     float16 fused and flash attention kernels; fp16:mixed keeps the
+//     fused norms and attention in float32, as it keeps LayerNormalization
+//     and Softmax.
 func For(kind string) (Options, bool) {
 	switch kind {
-	case "fp32", "int8", "int8-static", "int4":
+	case "fp32", "fp16", "int8", "int8-static", "int4":
 		return Default(), true
-	case "fp16":
-		o := Default()
-		o.Disable = append(o.Disable, contribFusions...)
-		return o, true
 	}
 	return Options{}, false
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 	"github.com/quantscope/quantscope/models/optimize"
+	"github.com/quantscope/quantscope/models/quant"
 )
 
 func TestFor(t *testing.T) {
@@ -22,7 +23,7 @@ func TestFor(t *testing.T) {
 		fusions bool
 	}{
 		{"fp32", true, true}, {"int8", true, true}, {"int4", true, true},
-		{"int8-static", true, true}, {"fp16", true, false}, {"bf16", false, false},
+		{"int8-static", true, true}, {"fp16", true, true}, {"bf16", false, false},
 	} {
 		opts, ok := optimize.For(tc.kind)
 		if ok != tc.ok {
@@ -40,12 +41,23 @@ func TestFor(t *testing.T) {
 		if tc.kind != "fp16" {
 			continue
 		}
-		// fp16 gets the class-token pruning, no contrib operator, and the
-		// fp16 transform converts all of it.
-		if r.Count(optimize.PruneTokens) == 0 || opt.Opset(onnx.MicrosoftDomain) != 0 {
+		// fp16 gets every fusion, and the fp16 transform converts the
+		// fused com.microsoft operators with the rest: nothing is left in
+		// float32.
+		if r.Count(optimize.Attention) != 2 || r.Count(optimize.SkipLayerNorm) != 5 || r.Count(optimize.BiasGelu) != 2 ||
+			r.Count(optimize.PruneTokens) == 0 || opt.Opset(onnx.MicrosoftDomain) != 1 {
 			t.Errorf("fp16: %s, com.microsoft imported %d", r, opt.Opset(onnx.MicrosoftDomain))
 		}
-		q, _ := quantize(t, opt, "fp16")
+		q, qr := quantize(t, opt, "fp16")
+		for op, n := range map[string]int{"MultiHeadAttention": 2, "SkipLayerNormalization": 5, "BiasGelu": 2} {
+			key := onnx.OpKey(onnx.MicrosoftDomain, op)
+			if qr.Count(key, quant.PrecFP16) != n || qr.Count(key, quant.PrecFP32) != 0 {
+				t.Errorf("fp16 report: %s fp16 %d (want %d), fp32 %d", key, qr.Count(key, quant.PrecFP16), n, qr.Count(key, quant.PrecFP32))
+			}
+		}
+		if qr.NodesKept != 0 || ops(q)["Cast"] != 2 {
+			t.Errorf("fp16: %d nodes kept in float32 %v, %d Casts (want the input's and the output's)", qr.NodesKept, qr.Kept, ops(q)["Cast"])
+		}
 		requireORT(t)
 		in := randomInput([]int64{2, 3, 32, 32}, 6)
 		cos, maxAbs := compare(run(t, save(t, m, "fp32.onnx"), in, false), run(t, save(t, q, "fp16.onnx"), in, false))

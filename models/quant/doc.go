@@ -4,7 +4,12 @@
 //   - fp16: float initializers and activations in float16, float32 graph
 //     inputs and outputs with one Cast at each boundary, a block list of op
 //     types kept in float32 (fp16:mixed keeps LayerNormalization and
-//     Softmax in float32).
+//     Softmax in float32). The com.microsoft transformer operators
+//     models/optimize fuses (MultiHeadAttention, Attention,
+//     SkipLayerNormalization, BiasGelu, FastGelu, Gelu, QuickGelu) convert
+//     too, per input and output as their schemas type them (int32 masks
+//     and float32 statistics stay as they are); every other operator outside
+//     the default domain stays float32 behind Casts.
 //   - int8 (dynamic): constant MatMul weights (Gemm rewritten to MatMul,
 //     patch-embedding Conv rewritten to a MatMul over patches) quantized to
 //     int8 and run as com.microsoft DynamicQuantizeMatMul, the fused kernel

@@ -22,18 +22,104 @@ var fp16BlockList = map[string]bool{
 }
 
 // fp16MixedOps are kept in float32 by fp16:mixed: their reductions
-// overflow or lose precision in float16 on deep models.
-var fp16MixedOps = []string{"LayerNormalization", "Softmax"}
+// overflow or lose precision in float16 on deep models. The fused
+// com.microsoft operators that contain them (SkipLayerNormalization a
+// LayerNormalization, the attention operators a Softmax) go with them.
+var fp16MixedOps = []string{"LayerNormalization", "Softmax", "SkipLayerNormalization", "MultiHeadAttention", "Attention"}
 
 // fp16FloatInputs lists inputs that stay float32 even on converted nodes.
 var fp16FloatInputs = map[string][]int{"Resize": {2}}
 
+// fp16Slots types the input and output slots of an operator, one byte per
+// slot, by its schema's type constraint:
+//
+//	'T'  float or float16: converted with the node
+//	'M'  an integer (masks, sequence lengths): left as it is
+//	'U'  float32 only (statistics outputs): stays float32 on a converted node
+//	'-'  typed independently of T: a node using the slot stays float32
+//
+// Slots past the end of the string are unknown: a node using one stays
+// float32 too.
+type fp16Slots struct{ in, out string }
+
+// fp16Contrib is the allow-list of com.microsoft operators converted like
+// default-domain float operators: the fused transformer operators
+// models/optimize emits, whose ONNX Runtime schemas constrain their float
+// tensors to T ∈ {float, float16} (so the CUDA execution provider runs
+// its float16 fused and flash attention kernels on them). Float
+// attributes (epsilon, scale, alpha, mask_filter_value) stay float
+// attributes, as the schemas want. Every other operator outside the
+// default domain (MatMulNBits, DynamicQuantizeMatMul, the QDQ contrib
+// operators, ...) stays float32 behind Casts.
+var fp16Contrib = map[string]fp16Slots{
+	// query, key, value, bias, key_padding_mask (int32), attention_bias,
+	// past_key, past_value, past_sequence_length (int32),
+	// cache_indirection (int32) → output, present_key, present_value, qk
+	// (its own type constraint QK).
+	"MultiHeadAttention": {in: "TTTTMTTTMM", out: "TTT-"},
+	// input, weights, bias, mask_index (int32), past, attention_bias,
+	// past_sequence_length (int32) → output, present.
+	"Attention": {in: "TTTMTTM", out: "TT"},
+	// input, skip, gamma, beta, bias → output, mean and inv_std_var
+	// (U = float), input_skip_bias_sum.
+	"SkipLayerNormalization": {in: "TTTTT", out: "TUUT"},
+	"BiasGelu":               {in: "TT", out: "T"}, // A, B → C
+	"FastGelu":               {in: "TT", out: "T"}, // X, bias → Y
+	"Gelu":                   {in: "T", out: "T"},
+	"QuickGelu":              {in: "T", out: "T"},
+}
+
+// fp16ContribSlots returns the slot types of n when it is an operator of
+// fp16Contrib that the fp16 transform can convert: every value it uses
+// sits in a known slot, its T values are float tensors, and no float
+// value sits in an integer slot. Otherwise ok is false and the node stays
+// float32.
+func fp16ContribSlots(n *onnxpb.NodeProto, types map[string]onnx.DataType) (s fp16Slots, ok bool) {
+	if n.GetDomain() != onnx.MicrosoftDomain {
+		return s, false
+	}
+	s, ok = fp16Contrib[n.GetOpType()]
+	if !ok {
+		return s, false
+	}
+	fits := func(values []string, slots string) bool {
+		for i, v := range values {
+			if v == "" {
+				continue
+			}
+			if i >= len(slots) {
+				return false
+			}
+			switch dt := types[v]; slots[i] {
+			case 'T':
+				if dt != onnx.Float && dt != onnx.Float16 {
+					return false
+				}
+			case 'M':
+				if isFloatType(dt) {
+					return false
+				}
+			case 'U':
+			default:
+				return false
+			}
+		}
+		return true
+	}
+	return s, fits(n.GetInput(), s.in) && fits(n.GetOutput(), s.out)
+}
+
+// fp16SlotIs reports whether slot i of slots has type class c.
+func fp16SlotIs(slots string, i int, c byte) bool { return i < len(slots) && slots[i] == c }
+
 // toFP16 converts float32 tensors and activations to float16. Graph
 // inputs and outputs stay float32, with one Cast at each boundary; nodes
 // of blocked op types (fp16BlockList, spec.KeepOps, fp16:mixed's
-// LayerNormalization and Softmax, operators of other domains, nodes with
-// subgraphs) and excluded nodes stay float32, with Casts where their
-// values meet float16 ones; Cast(to=FLOAT) becomes Cast(to=FLOAT16);
+// fp16MixedOps, operators of other domains except the com.microsoft
+// operators of fp16Contrib, nodes with subgraphs) and excluded nodes stay
+// float32, with Casts where their values meet float16 ones; float32-only
+// outputs of converted nodes (LayerNormalization's statistics, U-typed
+// contrib outputs) stay float32; Cast(to=FLOAT) becomes Cast(to=FLOAT16);
 // initializers and Constants are converted with values clamped to ±65504;
 // chains of float Casts left behind are collapsed.
 func toFP16(ctx context.Context, st *state) error {
@@ -50,11 +136,30 @@ func toFP16(ctx context.Context, st *state) error {
 			blockOps[op] = true
 		}
 	}
+	// The com.microsoft nodes converted, with their slot types.
+	contrib := map[*onnxpb.NodeProto]fp16Slots{}
+	for _, n := range g.GetNode() {
+		if s, ok := fp16ContribSlots(n, types); ok {
+			contrib[n] = s
+		}
+	}
+	foreign := func(n *onnxpb.NodeProto) bool {
+		_, ok := contrib[n]
+		return !onnx.IsDefaultDomain(n) && !ok
+	}
 	blocked := func(n *onnxpb.NodeProto) bool {
-		if !onnx.IsDefaultDomain(n) || len(onnx.Subgraphs(n)) > 0 || blockOps[n.GetOpType()] {
+		if foreign(n) || len(onnx.Subgraphs(n)) > 0 || blockOps[n.GetOpType()] {
 			return true
 		}
 		return st.exclude[n.GetName()] || (len(n.GetOutput()) > 0 && st.exclude[n.GetOutput()[0]])
+	}
+	// floatOutput reports whether output i of a converted node stays
+	// float32 whatever its inputs' type.
+	floatOutput := func(n *onnxpb.NodeProto, i int) bool {
+		if s, ok := contrib[n]; ok {
+			return !fp16SlotIs(s.out, i, 'T')
+		}
+		return n.GetOpType() == "LayerNormalization" && i > 0 // Mean and InvStdDev follow stash_type
 	}
 	isConst := func(n *onnxpb.NodeProto) bool { return n.GetOpType() == "Constant" && onnx.IsDefaultDomain(n) }
 
@@ -74,11 +179,8 @@ func toFP16(ctx context.Context, st *state) error {
 			continue
 		}
 		for i, o := range n.GetOutput() {
-			if o == "" || types[o] != onnx.Float {
+			if o == "" || types[o] != onnx.Float || floatOutput(n, i) {
 				continue
-			}
-			if n.GetOpType() == "LayerNormalization" && i > 0 {
-				continue // Mean and InvStdDev follow stash_type
 			}
 			half[o] = true
 		}
@@ -123,6 +225,9 @@ func toFP16(ctx context.Context, st *state) error {
 	wantsHalf := func(n *onnxpb.NodeProto, i int) bool {
 		if blocked(n) {
 			return false
+		}
+		if s, ok := contrib[n]; ok {
+			return fp16SlotIs(s.in, i, 'T')
 		}
 		for _, fi := range fp16FloatInputs[n.GetOpType()] {
 			if fi == i {
@@ -247,7 +352,7 @@ func toFP16(ctx context.Context, st *state) error {
 				st.t.set(n.GetName(), PrecFP16)
 			}
 		} else if touchesType(n, types, onnx.Float) && !isConst(n) {
-			if blockOps[n.GetOpType()] || !onnx.IsDefaultDomain(n) {
+			if blockOps[n.GetOpType()] || foreign(n) {
 				st.t.keep(n, "op type kept in fp32")
 			} else {
 				st.t.keep(n, "excluded")
@@ -261,9 +366,31 @@ func toFP16(ctx context.Context, st *state) error {
 	}
 	// Declared intermediate types follow the conversion (before
 	// collapseCasts, which infers types from them).
+	declared := map[string]bool{}
+	for _, list := range [][]*onnxpb.ValueInfoProto{g.GetInput(), g.GetOutput(), g.GetValueInfo()} {
+		for _, vi := range list {
+			declared[vi.GetName()] = true
+		}
+	}
 	for _, vi := range g.GetValueInfo() {
 		if half[vi.GetName()] && elemTypeOf(vi) == onnx.Float {
 			setElemType(vi, onnx.Float16)
+		}
+	}
+	// Float32-only outputs of converted contrib nodes are declared, so
+	// that type inference, which gives a contrib operator's outputs its
+	// first input's type, does not take them for float16.
+	for _, n := range g.GetNode() {
+		s, ok := contrib[n]
+		if !ok || blocked(n) {
+			continue
+		}
+		for i, o := range n.GetOutput() {
+			if o != "" && !declared[o] && types[o] == onnx.Float && fp16SlotIs(s.out, i, 'U') {
+				declared[o] = true
+				g.ValueInfo = append(g.ValueInfo, &onnxpb.ValueInfoProto{Name: ptr(o), Type: &onnxpb.TypeProto{
+					Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: ptr(int32(onnx.Float))}}}})
+			}
 		}
 	}
 	collapseCasts(g)
