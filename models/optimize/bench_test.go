@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +21,8 @@ import (
 const benchBatch = 8
 
 // benchVariants are the model files the benchmarks compare: the zoo
-// model (vit-base-16, or QUANTSCOPE_BENCH_MODEL) unfused and optimized,
+// model (vit-base-16, or QUANTSCOPE_BENCH_MODEL: a catalog name or an
+// .onnx file) unfused and optimized,
 // in FP32 and int8.
 type benchVariants struct {
 	dir   string
@@ -54,14 +56,23 @@ func variants(b *testing.B) *benchVariants {
 }
 
 func buildVariants(name string) (*benchVariants, error) {
-	spec, ok := zoo.Lookup(name)
-	if !ok {
-		return nil, fmt.Errorf("%s: not in the zoo's catalog", name)
-	}
 	ctx := context.Background()
-	m, err := zoo.Build(ctx, spec)
-	if err != nil {
-		return nil, err
+	var m *onnx.Model
+	if strings.HasSuffix(name, ".onnx") {
+		// A model file, e.g. scripts/export-timm-vit.py's export.
+		var err error
+		if m, err = onnx.Load(name); err != nil {
+			return nil, err
+		}
+	} else {
+		spec, ok := zoo.Lookup(name)
+		if !ok {
+			return nil, fmt.Errorf("%s: not in the zoo's catalog", name)
+		}
+		var err error
+		if m, err = zoo.Build(ctx, spec); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp("", "quantscope-optimize-bench-")
 	if err != nil {
