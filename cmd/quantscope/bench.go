@@ -116,6 +116,7 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	}
 	plan, err := study.Plan(study.PlanConfig{
 		Models: o.models, Precisions: joinSpecOptions(o.precisions), EPs: o.eps, Batches: o.batches, Threads: o.threads, Repeat: o.repeat, Optimize: o.optimize,
+		EPOptions: o.epOptions, CUDAOptions: cudaOptions,
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}

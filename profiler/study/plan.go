@@ -2,7 +2,11 @@ package study
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/quantscope/quantscope/profiler/runtime"
 )
 
 // PlanConfig is what the user asked for.
@@ -16,6 +20,34 @@ type PlanConfig struct {
 	// Optimize runs every experiment on the model as models/optimize
 	// fuses it.
 	Optimize bool
+	// EPOptions are the provider options passed to every EP (--ep-option);
+	// CUDAOptions those for CUDA experiments only (--tf32, --cuda-graph…).
+	// Both become part of each experiment's identity (Experiment.Options).
+	EPOptions, CUDAOptions map[string]string
+}
+
+// experimentOptions is the canonical "key=value,…" of the options an
+// experiment on ep runs with, leaving out CUDA options that only restate
+// ONNX Runtime's defaults, so that `--tf32 on` and no flag are one
+// experiment.
+func experimentOptions(c PlanConfig, ep string) string {
+	opts := maps.Clone(c.EPOptions)
+	if ep == "cuda" || ep == "auto" {
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		maps.Copy(opts, c.CUDAOptions)
+	}
+	opts = runtime.NormalizeCUDAOptions(opts)
+	defaults := runtime.CUDADefaults()
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		if d, ok := defaults[k]; ok && d == opts[k] {
+			continue
+		}
+		parts = append(parts, k+"="+opts[k])
+	}
+	return strings.Join(parts, ",")
 }
 
 // Plan lists the experiments of a study in run order. Every model/EP/batch
@@ -55,7 +87,7 @@ func Plan(c PlanConfig) ([]Experiment, error) {
 		for _, ep := range eps {
 			for _, b := range batches {
 				for _, p := range precs {
-					round = append(round, Experiment{Model: m, Precision: p, EP: ep, Batch: b, Threads: c.Threads, Optimize: c.Optimize})
+					round = append(round, Experiment{Model: m, Precision: p, EP: ep, Batch: b, Threads: c.Threads, Optimize: c.Optimize, Options: experimentOptions(c, ep)})
 				}
 			}
 		}

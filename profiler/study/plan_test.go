@@ -74,3 +74,43 @@ func TestPlanOptimizeIsPartOfTheKey(t *testing.T) {
 		t.Errorf("unoptimized key changed: %s", got)
 	}
 }
+
+// Provider options are part of an experiment's identity: a study with TF32
+// off is not resumed from one with TF32 on. CUDA options go only to CUDA
+// (and auto) experiments, and restating ONNX Runtime's default changes
+// nothing.
+func TestPlanOptionsArePartOfTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ep        []string
+		cuda      map[string]string
+		passthru  map[string]string
+		wantOpts  []string // per EP, in order
+		wantFirst string
+	}{
+		{"none", []string{"cpu", "cuda"}, nil, nil, []string{"", ""}, "m|fp32|cpu|b1|t0|r0"},
+		{"tf32 off", []string{"cpu", "cuda"}, map[string]string{"use_tf32": "0"}, nil, []string{"", "use_tf32=0"}, "m|fp32|cpu|b1|t0|r0"},
+		{"tf32 on is the default", []string{"cuda"}, map[string]string{"use_tf32": "1"}, nil, []string{""}, "m|fp32|cuda|b1|t0|r0"},
+		{"graphs, spelled differently", []string{"auto"}, map[string]string{"enable_cuda_graph": "true"}, nil, []string{"enable_cuda_graph=1"}, "m|fp32|auto|b1|t0|r0|enable_cuda_graph=1"},
+		{"passthrough everywhere, sorted", []string{"cpu", "cuda"}, map[string]string{"prefer_nhwc": "1"}, map[string]string{"device_id": "1"},
+			[]string{"device_id=1", "device_id=1,prefer_nhwc=1"}, "m|fp32|cpu|b1|t0|r0|device_id=1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, err := Plan(PlanConfig{Models: []string{"m"}, EPs: tc.ep, CUDAOptions: tc.cuda, EPOptions: tc.passthru})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(plan) != len(tc.ep) {
+				t.Fatalf("%d experiments", len(plan))
+			}
+			for i, e := range plan {
+				if e.Options != tc.wantOpts[i] {
+					t.Errorf("%s: options %q, want %q", e.EP, e.Options, tc.wantOpts[i])
+				}
+			}
+			if got := plan[0].Key(); got != tc.wantFirst {
+				t.Errorf("key %s, want %s", got, tc.wantFirst)
+			}
+		})
+	}
+}

@@ -31,6 +31,10 @@ type Experiment struct {
 	// Optimize is true when the model went through models/optimize's
 	// fusions before conversion (bench --optimize).
 	Optimize bool `json:"optimize,omitempty"`
+	// Options are the provider options the user set, "key=value,…" in key
+	// order ("" for none; CUDA options equal to ONNX Runtime's defaults
+	// left out). Provider.Options has everything in force.
+	Options string `json:"options,omitempty"`
 }
 
 // Key identifies an experiment across runs of a study; two records with the
@@ -39,6 +43,9 @@ func (e Experiment) Key() string {
 	k := fmt.Sprintf("%s|%s|%s|b%d|t%d|r%d", e.Model, e.Precision, e.EP, e.Batch, e.Threads, e.Repeat)
 	if e.Optimize {
 		k += "|opt"
+	}
+	if e.Options != "" {
+		k += "|" + e.Options
 	}
 	return k
 }
