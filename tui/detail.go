@@ -408,6 +408,19 @@ type precKept struct {
 }
 
 // converted counts the nodes of op type op that run below fp32.
+// convIntegers counts the converted Convs that are not patch embeddings
+// rewritten as a MatMul over patches: with dynamic int8 those run as
+// ConvInteger.
+func (r precReport) convIntegers() int {
+	n := r.converted("Conv")
+	for _, w := range r.Rewrites {
+		if strings.HasPrefix(w, "Conv ") && strings.Contains(w, "rewritten as a MatMul") {
+			n--
+		}
+	}
+	return max(n, 0)
+}
+
 func (r precReport) converted(op string) int {
 	n := 0
 	for _, o := range r.Ops {
@@ -489,8 +502,8 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 	if f, ok := rep.lowPrecisionWeights(); hasRep && ok && f < 0.5 {
 		findings = append(findings, s.warn.Render("coverage: ")+fmt.Sprintf("only %.0f%% of the weight bytes are stored below 32 bits", f*100))
 	}
-	if kind == "int8" && rep.converted("Conv") > 0 && exp.EP == "cpu" {
-		findings = append(findings, s.warn.Render("kernels: ")+fmt.Sprintf("%d Conv nodes became ConvInteger (dynamic int8), which has slow CPU kernels in ONNX Runtime; int8-static (QDQ) usually is the faster int8 for convolutions", rep.converted("Conv")))
+	if n := rep.convIntegers(); kind == "int8" && n > 0 && exp.EP == "cpu" {
+		findings = append(findings, s.warn.Render("kernels: ")+fmt.Sprintf("%d Conv nodes became ConvInteger (dynamic int8), which has slow CPU kernels in ONNX Runtime; int8-static (QDQ) usually is the faster int8 for convolutions", n))
 	}
 	if l := m.Latency; l.CV > 0.25 || l.SevereOutliers > l.Runs/50 && l.SevereOutliers > 0 {
 		findings = append(findings, s.warn.Render("noise: ")+fmt.Sprintf("latency varied a lot (CV %.0f%%, %s): was something else running? re-run (r) or use Repeat",
@@ -514,6 +527,9 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 	for _, f := range findings {
 		sec.lines = append(sec.lines, "• "+f)
 	}
+	if row.Last != nil && row.Last.Optimized != nil {
+		sec.lines = append(sec.lines, fusionLine(row.Last.Optimized))
+	}
 	if hasRep {
 		sec.lines = append(sec.lines, reportLines(c, rep)...)
 	} else if !exp.IsBaseline() {
@@ -525,6 +541,25 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 		sec.lines = append(sec.lines, s.dim.Render("EP placement: not reported by this worker"))
 	}
 	return sec
+}
+
+// fusionLine says what models/optimize did before the conversion.
+func fusionLine(o *study.Optimization) string {
+	keys := make([]string, 0, len(o.Matched))
+	for k, n := range o.Matched {
+		if n > 0 {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "fusions: none matched (graph as built)"
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, o.Matched[k])
+	}
+	return fmt.Sprintf("fusions: %s (graph %d → %d nodes)", strings.Join(parts, " · "), o.NodesBefore, o.NodesAfter)
 }
 
 // cpuFallback counts nodes placed on the CPU provider when exp asked for

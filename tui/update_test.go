@@ -665,6 +665,19 @@ func TestWhyFindings(t *testing.T) {
 			t.Errorf("why lacks %q:\n%s", want, text)
 		}
 	}
+	// A ViT's patch embedding rewritten as a MatMul is not a ConvInteger.
+	m.Precision = map[string]any{"nodes_converted": 74, "nodes_kept": 56,
+		"ops":      []any{map[string]any{"op": "Conv", "nodes": map[string]any{"int8": 1}}},
+		"rewrites": []any{"Conv /patch_embed/Conv (16x16 kernel = stride) rewritten as a MatMul over patches"}}
+	r.Optimized = &study.Optimization{Matched: map[string]int{"attention": 12, "skip-layernorm": 25, "fold-constants": 0}, NodesBefore: 470, NodesAfter: 134}
+	text = strings.Join(whySection(c, exp, row, m).lines, "\n")
+	if strings.Contains(text, "ConvInteger") {
+		t.Errorf("patch embedding reported as ConvInteger:\n%s", text)
+	}
+	if !strings.Contains(text, "fusions: attention 12 · skip-layernorm 25 (graph 470 → 134 nodes)") {
+		t.Errorf("why lacks the fusions:\n%s", text)
+	}
+	r.Optimized = nil
 	// fp16 on a CPU without fast fp16 says so.
 	exp.Precision = "fp16"
 	m.Precision, m.OverheadFloor, m.Latency.CV, m.Latency.SevereOutliers = nil, false, 0.01, 0
