@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -95,6 +96,9 @@ type Group struct {
 	// CUDATF32 and CUDAGraph describe the CUDA provider settings of the
 	// group's records (escaped text; "" without CUDA records that say).
 	CUDATF32, CUDAGraph string
+	// Fusions says whether the group's models ran as models/optimize fused
+	// them, and which patterns matched (escaped text).
+	Fusions string
 
 	opts Options
 }
@@ -301,9 +305,51 @@ func rowKey(e study.Experiment) string {
 	return e.Key()
 }
 
+// fusionsSummary describes the optimizer's part in a group's records: off,
+// on with the patterns that matched (summed over the group's models, each
+// counted once), or mixed.
+func fusionsSummary(recs []study.Record) string {
+	var on, off int
+	matched := map[string]int{}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if !r.Experiment.Optimize {
+			off++
+			continue
+		}
+		on++
+		if o := r.Optimized; o != nil && !seen[r.Experiment.Model] {
+			seen[r.Experiment.Model] = true
+			for p, n := range o.Matched {
+				matched[p] += n
+			}
+		}
+	}
+	var parts []string
+	for _, p := range slices.Sorted(maps.Keys(matched)) {
+		if matched[p] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", p, matched[p]))
+		}
+	}
+	what := "on"
+	if len(parts) > 0 {
+		what += " (" + strings.Join(parts, ", ") + ")"
+	} else {
+		what += " (nothing matched)"
+	}
+	switch {
+	case on > 0 && off > 0:
+		return esc(fmt.Sprintf("mixed: %s in %d records, off in %d", what, on, off))
+	case on > 0:
+		return esc(what)
+	}
+	return "off (graphs as built)"
+}
+
 func buildGroup(recs []study.Record, opts Options) *Group {
 	g := &Group{Host: recs[0].Host, Records: len(recs), opts: opts}
 	g.CUDATF32, g.CUDAGraph = cudaSettings(recs)
+	g.Fusions = fusionsSummary(recs)
 	okRecs := map[string][]*study.Record{}
 	failed := map[string]int{}
 	eps, threads := map[string]bool{}, map[int]bool{}

@@ -108,6 +108,7 @@ func (r *Report) environment(d *document) {
 	row("Power limit", func(g *Group) string { return wattStr(g.Host.PowerLimit) })
 	row("ONNX Runtime", func(g *Group) string { return esc(g.Host.ORTVersion) })
 	row("Execution providers", func(g *Group) string { return esc(strings.Join(g.EPs, ", ")) })
+	row("Fusions", func(g *Group) string { return g.Fusions })
 	row("TF32 (CUDA)", func(g *Group) string { return g.CUDATF32 })
 	row("CUDA graphs", func(g *Group) string { return g.CUDAGraph })
 	row("Measured", func(g *Group) string { return timeRange(g.Started, g.Finished) })
