@@ -27,6 +27,16 @@ var fp16BlockList = map[string]bool{
 // LayerNormalization, the attention operators a Softmax) go with them.
 var fp16MixedOps = []string{"LayerNormalization", "Softmax", "SkipLayerNormalization", "MultiHeadAttention", "Attention"}
 
+// fp16FusedForms maps an operator a user keeps in float32 (keep=Op) to the
+// com.microsoft operators models/optimize fuses it into, which are kept
+// with it: keeping LayerNormalization keeps SkipLayerNormalization too.
+var fp16FusedForms = map[string][]string{
+	"LayerNormalization": {"SkipLayerNormalization"},
+	"Softmax":            {"MultiHeadAttention", "Attention"},
+	"Erf":                {"BiasGelu", "Gelu", "FastGelu"},
+	"Sigmoid":            {"QuickGelu"},
+}
+
 // fp16FloatInputs lists inputs that stay float32 even on converted nodes.
 var fp16FloatInputs = map[string][]int{"Resize": {2}}
 
@@ -130,6 +140,9 @@ func toFP16(ctx context.Context, st *state) error {
 	}
 	for _, op := range st.spec.KeepOps {
 		blockOps[op] = true
+		for _, fused := range fp16FusedForms[op] {
+			blockOps[fused] = true
+		}
 	}
 	if st.spec.Mixed {
 		for _, op := range fp16MixedOps {

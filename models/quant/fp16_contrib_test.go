@@ -169,6 +169,11 @@ func TestFP16ContribKeep(t *testing.T) {
 		kept       bool
 	}{
 		{"keep=SkipLayerNormalization", "fp16:keep=SkipLayerNormalization", Options{}, sln, "com.microsoft.SkipLayerNormalization", true},
+		// Keeping an operator keeps the fused forms that contain it.
+		{"keep=LayerNormalization keeps the fused norm", "fp16:keep=LayerNormalization", Options{}, sln, "com.microsoft.SkipLayerNormalization", true},
+		{"keep=Softmax keeps attention", "fp16:keep=Softmax", Options{}, mha, "com.microsoft.MultiHeadAttention", true},
+		{"keep=Erf keeps BiasGelu", "fp16:keep=Erf", Options{}, gelu, "com.microsoft.BiasGelu", true},
+		{"keep=Softmax leaves the norm", "fp16:keep=Softmax", Options{}, sln, "com.microsoft.SkipLayerNormalization", false},
 		{"excluded", "fp16", Options{Exclude: []string{"op"}}, gelu, "com.microsoft.BiasGelu", true},
 		{"mixed SkipLayerNormalization", "fp16:mixed", Options{}, sln, "com.microsoft.SkipLayerNormalization", true},
 		{"mixed MultiHeadAttention", "fp16:mixed", Options{}, mha, "com.microsoft.MultiHeadAttention", true},

@@ -54,7 +54,7 @@ type Spec struct {
 
 	// fp16
 	Mixed   bool     // keep LayerNormalization and Softmax in float32
-	KeepOps []string // more op types kept in float32 (keep=A+B)
+	KeepOps []string // more op types kept in float32 (keep=A+B), with the fused operators that contain them
 
 	// int8 and int8-static
 	PerTensor   bool // one weight scale per tensor instead of per output channel
