@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,6 +73,9 @@ func Apply(ctx context.Context, m *onnx.Model, spec Spec, opts Options) (*Report
 	if spec.Quantizes() {
 		if err := checkInline(g); err != nil {
 			return nil, fmt.Errorf("quantize to %s: %w", spec, err)
+		}
+		if q := quantizedOps(g); q != "" {
+			return nil, fmt.Errorf("quantize to %s: %w (%s): convert the FP32 model instead", spec, ErrAlreadyQuantized, q)
 		}
 	}
 	st := &state{m: m, spec: spec, opts: opts, ix: newGraphIndex(g), exclude: map[string]bool{}}
@@ -175,6 +179,29 @@ func stampMetadata(m *onnx.Model, spec Spec) {
 // actually in the graph, so a report can never claim a precision the
 // model does not run: the int4 count must match the 4-bit MatMulNBits
 // nodes and the int8 count the int8 kernels and QDQ-fed operators.
+// ErrAlreadyQuantized is returned for a model that already holds quantized
+// operators: quantizing a variant again compounds errors and mislabels
+// what runs.
+var ErrAlreadyQuantized = errors.New("the model is already quantized")
+
+// quantizedOps lists the quantized operators in g ("3 × MatMulNBits,
+// 2 × DequantizeLinear"), or "" for none.
+func quantizedOps(g *onnxpb.GraphProto) string {
+	counts := map[string]int{}
+	for _, n := range g.GetNode() {
+		switch op := n.GetOpType(); op {
+		case "MatMulNBits", "DynamicQuantizeMatMul", "MatMulInteger", "ConvInteger", "MatMulIntegerToFloat",
+			"QLinearMatMul", "QLinearConv", "QGemm", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear":
+			counts[op]++
+		}
+	}
+	var parts []string
+	for _, op := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%d × %s", counts[op], op))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func verifyReport(g *onnxpb.GraphProto, r *Report) error {
 	var int4, int8 int
 	dqInt8 := map[string]bool{} // outputs of DequantizeLinear of int8/uint8 constants

@@ -353,26 +353,16 @@ func checkContribNode(t *testing.T, src, m *onnx.Model, c contribCase) {
 	}
 }
 
-// A com.microsoft operator off the allow-list (an 8-bit MatMulNBits)
-// stays float32 behind Casts, and ONNX Runtime's CPU execution provider
-// runs the result as it runs the float32 graph.
+// A com.microsoft operator off the allow-list (FusedMatMul) stays float32
+// behind Casts, and ONNX Runtime's CPU execution provider runs the result
+// as it runs the float32 graph.
 func TestFP16BlockedContribRunsOnORT(t *testing.T) {
-	const k, n, block = ctD, 24, ctD
-	g := &contribGraph{Builder: onnx.NewBuilder("nbits8", 17), r: rand.New(rand.NewPCG(8, 8))}
+	const k, n = ctD, 24
+	g := &contribGraph{Builder: onnx.NewBuilder("fusedmatmul", 17), r: rand.New(rand.NewPCG(8, 8))}
 	x := g.AddInput("x", onnx.Float, onnx.Dims(ctB, ctS, k))
 	h := g.AddNode("Mul", []string{x, g.weight("in_scale", 1, k)}, nil).Out()
-	codes := make([]uint8, n*block)
-	for i := range codes {
-		codes[i] = uint8(g.r.IntN(256))
-	}
-	scales := make([]float32, n)
-	for i := range scales {
-		scales[i] = 0.01 + 0.01*g.r.Float32()
-	}
-	q := g.AddInitializerUint8("w_q", []int64{n, k / block, block}, codes)
-	sc := g.AddInitializerFloat32("w_scales", []int64{n * k / block}, scales)
-	mm := g.AddNodeDomain(onnx.MicrosoftDomain, "MatMulNBits", []string{h, q, sc}, nil,
-		onnx.AttrInt("K", k), onnx.AttrInt("N", n), onnx.AttrInt("bits", 8), onnx.AttrInt("block_size", block)).Named("MatMulNBits").Out()
+	mm := g.AddNodeDomain(onnx.MicrosoftDomain, "FusedMatMul", []string{h, g.weight("w", 0.1, k, n)}, nil,
+		onnx.AttrFloat("alpha", 0.5)).Named("FusedMatMul").Out()
 	g.AddNode("Mul", []string{mm, g.weight("out_scale", 1, 1)}, []string{"y"})
 	g.AddOutput("y", onnx.Float, nil)
 	src, err := g.Build()
@@ -384,20 +374,20 @@ func TestFP16BlockedContribRunsOnORT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := onnx.OpKey(onnx.MicrosoftDomain, "MatMulNBits")
+	key := onnx.OpKey(onnx.MicrosoftDomain, "FusedMatMul")
 	if r.Count(key, quant.PrecFP32) != 1 || r.Count("Mul", quant.PrecFP16) != 2 {
 		t.Errorf("report: %+v", r.Ops)
 	}
 	types := quant.InferTypesForTest(m)
 	for _, nd := range m.Graph().GetNode() {
-		if nd.GetOpType() == "MatMulNBits" {
+		if nd.GetOpType() == "FusedMatMul" {
 			if a, y := nd.GetInput()[0], nd.GetOutput()[0]; types[a] != onnx.Float || types[y] != onnx.Float {
-				t.Errorf("MatMulNBits reads %v, writes %v; want float32", types[a], types[y])
+				t.Errorf("FusedMatMul reads %v, writes %v; want float32", types[a], types[y])
 			}
 		}
 	}
 	if c := countNodes(m, "Cast"); c != 4 {
-		t.Errorf("%d Casts, want 4 (graph input and output, around MatMulNBits)", c)
+		t.Errorf("%d Casts, want 4 (graph input and output, around FusedMatMul)", c)
 	}
 	requireORT(t)
 	in := seededInput([]int64{ctB, ctS, k}, 4)

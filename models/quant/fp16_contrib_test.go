@@ -106,14 +106,9 @@ func TestFP16ContribBlocked(t *testing.T) {
 		key  string
 		add  func(b *onnx.Builder, h string) []string
 	}{
-		// 8 bits: Apply's report cross-check takes a 4-bit MatMulNBits
-		// (or an int8 kernel such as DynamicQuantizeMatMul) for a node
-		// the transform made, and fails an fp16 report that has none.
-		{"MatMulNBits", "com.microsoft.MatMulNBits", func(b *onnx.Builder, h string) []string {
-			q := b.AddInitializerUint8("w_q", []int64{8, 1, 16}, make([]uint8, 128))
-			sc := b.AddInitializerFloat32("w_scales", []int64{8}, floats(8))
-			return []string{b.AddNodeDomain(onnx.MicrosoftDomain, "MatMulNBits", []string{h, q, sc}, nil,
-				onnx.AttrInt("K", 8), onnx.AttrInt("N", 8), onnx.AttrInt("bits", 8), onnx.AttrInt("block_size", 16)).Named("op").Out()}
+		{"FusedMatMul", "com.microsoft.FusedMatMul", func(b *onnx.Builder, h string) []string {
+			w := b.AddInitializerFloat32("w", []int64{8, 8}, floats(64))
+			return []string{b.AddNodeDomain(onnx.MicrosoftDomain, "FusedMatMul", []string{h, w}, nil, onnx.AttrFloat("alpha", 0.5)).Named("op").Out()}
 		}},
 		{"made-up com.microsoft op", "com.microsoft.MadeUpNorm", func(b *onnx.Builder, h string) []string {
 			g := b.AddInitializerFloat32("g", []int64{8}, floats(8))

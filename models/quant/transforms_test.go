@@ -335,3 +335,20 @@ func TestApplyMalformed(t *testing.T) {
 		}
 	}
 }
+
+// A variant is not quantized again: every precision refuses a model that
+// already holds quantized operators, naming them.
+func TestAlreadyQuantized(t *testing.T) {
+	for _, first := range []string{"int4", "int8", "int8:conv=integer"} {
+		m := tinyViT(t)
+		if _, err := Apply(context.Background(), m, MustParseSpec(first), Options{}); err != nil {
+			t.Fatalf("%s: %v", first, err)
+		}
+		for _, again := range []string{"fp16", "int8", "int4"} {
+			_, err := Apply(context.Background(), m.Clone(), MustParseSpec(again), Options{})
+			if !errors.Is(err, ErrAlreadyQuantized) || !strings.Contains(err.Error(), " × ") {
+				t.Errorf("%s then %s: %v", first, again, err)
+			}
+		}
+	}
+}
