@@ -521,34 +521,72 @@ func emitAttention(gr *graph, sh *shapes, m *attnMatch, op AttentionOp) (bool, e
 			// MatMul and split its output.
 			return emitAttention(gr, sh, m, AttentionMHAPacked)
 		}
-		w, err := onnx.TensorFloat32(wt)
+		parts, err := splitColumns(wt, 3)
 		if err != nil {
 			return false, fmt.Errorf("weight %s: %w", m.w, err)
 		}
-		rows, cols := int(wt.GetDims()[0]), int(wt.GetDims()[1])
-		if len(w) != rows*cols {
-			return false, fmt.Errorf("weight %s: %d values for %dx%d", m.w, len(w), rows, cols)
-		}
-		h := int(m.hidden)
 		var outs [3]string
 		for j, part := range []string{"q", "k", "v"} {
-			sub := make([]float32, rows*h)
-			for r := range rows {
-				copy(sub[r*h:(r+1)*h], w[r*cols+j*h:r*cols+(j+1)*h])
-			}
-			wn, err := gr.addFloats(m.w+"."+part, []int64{int64(rows), int64(h)}, sub)
-			if err != nil {
-				return false, err
-			}
+			wn := gr.addInit(m.w+"."+part, parts[j])
 			outs[j] = gr.value(prefix + part)
 			gr.addNode("", "MatMul", base+"_"+part, []string{m.x, wn}, []string{outs[j]})
 		}
+		// The packed weight has no other reader (private above) and its
+		// MatMul is gone: drop its bytes now rather than at the commit, so
+		// a large model holds one copy of its attention weights, not two.
+		wt.RawData, wt.FloatData = nil, nil
 		ins := trimInputs([]string{outs[0], outs[1], outs[2], m.bias, "", bias})
 		gr.addNode(onnx.MicrosoftDomain, "MultiHeadAttention", prefix+"MultiHeadAttention", ins, []string{m.out}, attrs...)
 	}
 	gr.kill(m.nodes...)
 	gr.kill(m.mm)
 	return true, nil
+}
+
+// splitColumns cuts a 2-D float32 tensor [rows, cols] into n tensors of
+// [rows, cols/n] along its columns. Raw data is copied byte for byte, row
+// segment by row segment, without decoding to floats.
+func splitColumns(t *onnxpb.TensorProto, n int) ([]*onnxpb.TensorProto, error) {
+	dims := t.GetDims()
+	if len(dims) != 2 || dims[1]%int64(n) != 0 || onnx.DataTypeOf(t) != onnx.Float {
+		return nil, fmt.Errorf("cannot split a %v %v tensor in %d by columns", onnx.DataTypeOf(t), dims, n)
+	}
+	rows, cols := int(dims[0]), int(dims[1])
+	h := cols / n
+	out := make([]*onnxpb.TensorProto, n)
+	if raw := t.GetRawData(); raw != nil {
+		if len(raw) != rows*cols*4 {
+			return nil, fmt.Errorf("%d bytes for %dx%d float32", len(raw), rows, cols)
+		}
+		for j := range out {
+			sub := make([]byte, rows*h*4)
+			for r := range rows {
+				copy(sub[r*h*4:(r+1)*h*4], raw[(r*cols+j*h)*4:(r*cols+(j+1)*h)*4])
+			}
+			var err error
+			if out[j], err = onnx.NewTensorRaw("", onnx.Float, []int64{int64(rows), int64(h)}, sub); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	w, err := onnx.TensorFloat32(t)
+	if err != nil {
+		return nil, err
+	}
+	if len(w) != rows*cols {
+		return nil, fmt.Errorf("%d values for %dx%d", len(w), rows, cols)
+	}
+	for j := range out {
+		sub := make([]float32, rows*h)
+		for r := range rows {
+			copy(sub[r*h:(r+1)*h], w[r*cols+j*h:r*cols+(j+1)*h])
+		}
+		if out[j], err = onnx.NewTensorFloat32("", []int64{int64(rows), int64(h)}, sub); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // trimInputs drops trailing omitted inputs.

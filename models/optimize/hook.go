@@ -3,6 +3,7 @@ package optimize
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/quantscope/quantscope/models/onnx"
 )
@@ -53,7 +54,14 @@ func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
 	if !r.Changed() {
 		return r, nil
 	}
-	if err := onnx.Save(m, dst, onnx.SaveOptions{ExternalData: external}); err != nil {
+	err = onnx.Save(m, dst, onnx.SaveOptions{ExternalData: external})
+	// The model and its weights are garbage from here. Return them to the
+	// OS now: the caller's next step is usually to load the result, and
+	// Go's collector would otherwise wait until the heap had doubled, so a
+	// 2.5 GB model would peak at twice its size.
+	m = nil
+	debug.FreeOSMemory()
+	if err != nil {
 		return nil, fmt.Errorf("optimize %s: write %s: %w", src, dst, err)
 	}
 	return r, nil
