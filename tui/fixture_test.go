@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/muesli/termenv"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/study"
@@ -78,7 +79,7 @@ func rec(model, prec string, tput, p50 float64, rss, file int64, cos, top1 float
 		ColdStart:  bench.ColdStart{LoadMs: 12, SessionMs: 85, FirstInferenceMs: p50 * 3},
 	}
 	if prec != "fp32" {
-		m.Fidelity = &bench.Fidelity{Samples: 64, CosineMean: cos, CosineMin: cos - 0.001, Top1: top1, Top5: 1, MaxAbsError: 0.02, SQNRdB: 31.2}
+		m.Fidelity = &fidelity.Result{Samples: 64, CosineMean: cos, CosineMin: cos - 0.001, Top1: top1, Top5: 1, MaxAbsError: 0.02, SQNRdB: 31.2}
 		m.Precision = map[string]any{
 			"spec": prec, "nodes_converted": 48, "nodes_kept": 26, "nodes_before": 180, "nodes_after": 228,
 			"weight_bytes_by_bits": map[string]any{"8": 5_300_000, "32": 410_000},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
@@ -99,7 +100,7 @@ type quantizeResult struct {
 	Cached    bool             `json:"cached"`
 	Optimized *optimize.Report `json:"optimized,omitempty"`
 	Report    *quant.Report    `json:"report"`
-	Fidelity  *quant.Fidelity  `json:"fidelity,omitempty"`
+	Fidelity  *fidelity.Result `json:"fidelity,omitempty"`
 }
 
 func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) error {
@@ -225,8 +226,8 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 		return err
 	}
 	if f := out.Fidelity; f != nil {
-		_, err := fmt.Fprintf(w, "fidelity vs fp32 on %d seeded inputs:\n  cosine mean %.6f  min %.6f\n  top-1 agreement %.2f%%\n  max abs error %.4g  (mean %.4g)\n  SQNR %.1f dB\n",
-			f.Samples, f.CosineMean, f.CosineMin, 100*f.Top1Agreement, f.MaxAbsError, f.MeanAbsError, f.SQNR)
+		_, err := fmt.Fprintf(w, "fidelity vs fp32 on %d seeded inputs:\n  cosine mean %.6f  min %.6f\n  top-1 agreement %.2f%%  (top-5 %.2f%%)\n  max abs error %.4g  (mean %.4g)\n  SQNR %.1f dB\n",
+			f.Samples, f.CosineMean, f.CosineMin, 100*f.Top1, 100*f.Top5, f.MaxAbsError, f.MeanAbsError, f.SQNRdB)
 		return err
 	}
 	return nil
@@ -234,16 +235,16 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 
 // checkFidelity runs the source and the variant on the same seeded
 // synthetic images and compares their first outputs.
-func checkFidelity(ctx context.Context, src, variant string, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig) (quant.Fidelity, error) {
+func checkFidelity(ctx context.Context, src, variant string, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig) (fidelity.Result, error) {
 	ref, err := runSeeded(ctx, src, pre, opts, cfg)
 	if err != nil {
-		return quant.Fidelity{}, fmt.Errorf("check: fp32 model: %w", err)
+		return fidelity.Result{}, fmt.Errorf("check: fp32 model: %w", err)
 	}
 	got, err := runSeeded(ctx, variant, pre, opts, cfg)
 	if err != nil {
-		return quant.Fidelity{}, fmt.Errorf("check: variant: %w", err)
+		return fidelity.Result{}, fmt.Errorf("check: variant: %w", err)
 	}
-	return quant.CompareOutputs(ref, got)
+	return fidelity.Compare(ref, got)
 }
 
 // runSeeded runs the model at path on opts.checkSamples seeded synthetic

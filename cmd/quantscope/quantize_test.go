@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
@@ -66,7 +67,7 @@ func TestQuantizeCheckAndCache(t *testing.T) {
 		t.Fatalf("quantize: %v", err)
 	}
 	for _, want := range []string{"precision int8", "MatMul", "int8", "weights: 8-bit", "file size:", "kept in fp32: 4 × MatMul: activation × activation (attention)",
-		"fidelity vs fp32 on 8 seeded inputs", "cosine mean", "top-1 agreement", "max abs error", "SQNR"} {
+		"fidelity vs fp32 on 8 seeded inputs", "cosine mean", "top-1 agreement", "top-5", "max abs error", "SQNR"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -81,6 +82,27 @@ func TestQuantizeCheckAndCache(t *testing.T) {
 	again, _, err := quantizeCLI(t, args[:5]...)
 	if err != nil || !strings.Contains(again, "(cached)") || !strings.Contains(again, variants[0]) {
 		t.Errorf("second run: %v\n%s", err, again)
+	}
+	// --json carries the fidelity under the names results.jsonl uses.
+	js, _, err := quantizeCLI(t, append(args, "--json")...)
+	if err != nil {
+		t.Fatalf("--check --json: %v", err)
+	}
+	var res struct {
+		Cached   bool
+		Fidelity map[string]any
+	}
+	if err := json.Unmarshal([]byte(js), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, js)
+	}
+	for _, k := range []string{"samples", "cosine_mean", "cosine_min", "top1", "top5", "max_abs_error", "mean_abs_error", "sqnr_db"} {
+		if _, ok := res.Fidelity[k]; !ok {
+			t.Errorf("--json fidelity lacks %q: %v", k, res.Fidelity)
+		}
+	}
+	var f fidelity.Result
+	if b, _ := json.Marshal(res.Fidelity); json.Unmarshal(b, &f) != nil || !res.Cached || f.Samples != 8 || f.CosineMean < 0.9 || f.CosineMean > 1 || f.Top1 < 0 || f.Top5 < f.Top1 {
+		t.Errorf("--check --json: cached %v, fidelity %+v", res.Cached, f)
 	}
 }
 
@@ -98,7 +120,7 @@ func TestQuantizeOutJSON(t *testing.T) {
 		Cached    bool
 		Optimized *optimize.Report
 		Report    quant.Report
-		Fidelity  *quant.Fidelity
+		Fidelity  *fidelity.Result
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
 )
@@ -56,7 +57,7 @@ func TestCNNOnORT(t *testing.T) {
 				t.Errorf("%d DynamicQuantizeLinear, want one per Conv input (3)", countNodes(m, "DynamicQuantizeLinear"))
 			}
 			got := runModel(t, saveModel(t, m, "variant.onnx"), inputs, vitShape(cfg), 8)
-			f, err := quant.CompareOutputs(ref, got)
+			f, err := fidelity.Compare(ref, got)
 			if err != nil {
 				t.Fatal(err)
 			}

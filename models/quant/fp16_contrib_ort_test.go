@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 	"github.com/quantscope/quantscope/models/quant"
@@ -255,12 +256,12 @@ func TestFP16ContribOps(t *testing.T) {
 			}
 			t.Logf("ORT CPU ran %s %s, %d Casts inserted by ORT", c.op, how, inserted)
 			for i := range ref {
-				f, err := quant.CompareOutputs([][]float32{ref[i].Data}, [][]float32{got[i].Data})
+				f, err := fidelity.Compare([][]float32{ref[i].Data}, [][]float32{got[i].Data})
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Logf("output %d: %s", i, f)
-				if f.CosineMin < 0.9999 || f.SQNR < 40 {
+				if f.CosineMin < 0.9999 || f.SQNRdB < 40 {
 					t.Errorf("output %d: %s", i, f)
 				}
 			}
@@ -393,7 +394,7 @@ func TestFP16BlockedContribRunsOnORT(t *testing.T) {
 	in := seededInput([]int64{ctB, ctS, k}, 4)
 	ref, _ := runAll(t, saveModel(t, src, "fp32.onnx"), in)
 	got, _ := runAll(t, saveModel(t, m, "fp16.onnx"), in)
-	f, err := quant.CompareOutputs([][]float32{ref[0].Data}, [][]float32{got[0].Data})
+	f, err := fidelity.Compare([][]float32{ref[0].Data}, [][]float32{got[0].Data})
 	if err != nil {
 		t.Fatal(err)
 	}

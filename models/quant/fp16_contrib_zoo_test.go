@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 	"github.com/quantscope/quantscope/models/optimize"
@@ -131,7 +132,7 @@ func TestFP16FusedDeiTTiny(t *testing.T) {
 	start = time.Now()
 	got := runModel(t, saveModel(t, m, "deit-tiny-fused-fp16.onnx"), images, shape, 2)
 	t.Logf("fp16 fused: %v", time.Since(start))
-	f, err := quant.CompareOutputs(ref, got)
+	f, err := fidelity.Compare(ref, got)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestFP16FusedDeiTTiny(t *testing.T) {
 	if _, err := quant.Apply(context.Background(), plain, quant.MustParseSpec("fp16"), quant.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if fu, err := quant.CompareOutputs(ref, runModel(t, saveModel(t, plain, "deit-tiny-fp16.onnx"), images, shape, 2)); err == nil {
+	if fu, err := fidelity.Compare(ref, runModel(t, saveModel(t, plain, "deit-tiny-fp16.onnx"), images, shape, 2)); err == nil {
 		t.Logf("unfused fp16 vs unfused fp32 on ORT CPU: %s", fu)
 	}
 	// Top-1 is not asserted: the zoo's random-weight logits are nearly

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/quant"
 )
@@ -95,7 +96,7 @@ func TestGemmRewrites(t *testing.T) {
 					t.Fatalf("%s: %v", spec, err)
 				}
 				got := runModel(t, saveModel(t, m, spec+".onnx"), splitRows(x, 4), shape, 4)
-				f, err := quant.CompareOutputs(ref, got)
+				f, err := fidelity.Compare(ref, got)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -146,7 +147,7 @@ func TestQuantizeFileExternalData(t *testing.T) {
 			t.Errorf("%s: file bytes %d → %d", spec, r.FileBytesBefore, r.FileBytesAfter)
 		}
 		got := runModel(t, dst, inputs, vitShape(cfg), 4)
-		if f, err := quant.CompareOutputs(ref, got); err != nil || f.CosineMean < 0.9 {
+		if f, err := fidelity.Compare(ref, got); err != nil || f.CosineMean < 0.9 {
 			t.Errorf("%s: %v %v", spec, f, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
 	"github.com/quantscope/quantscope/profiler/runtime"
@@ -53,7 +54,7 @@ func TestStaticOnORT(t *testing.T) {
 				t.Errorf("%d int8 MatMuls, want %d", got, 4*cfg.Depth)
 			}
 			got := runModel(t, saveModel(t, m, "variant.onnx"), inputs, vitShape(cfg), 8)
-			f, err := quant.CompareOutputs(ref, got)
+			f, err := fidelity.Compare(ref, got)
 			if err != nil {
 				t.Fatal(err)
 			}

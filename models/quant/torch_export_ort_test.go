@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/quant"
 )
@@ -65,7 +66,7 @@ func TestTorchExportTransforms(t *testing.T) {
 				t.Errorf("checker: %v", err)
 			}
 			got := runModel(t, saveModel(t, m, "variant.onnx"), inputs, shape, 8)
-			f, err := quant.CompareOutputs(ref, got)
+			f, err := fidelity.Compare(ref, got)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
 )
@@ -46,14 +47,14 @@ func TestTransformsRunOnORT(t *testing.T) {
 				t.Fatalf("Apply: %v", err)
 			}
 			got := runModel(t, saveModel(t, m, "variant.onnx"), inputs, vitShape(cfg), 8)
-			f, err := quant.CompareOutputs(ref, got)
+			f, err := fidelity.Compare(ref, got)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sqnr[tc.spec] = f.SQNR
+			sqnr[tc.spec] = f.SQNRdB
 			ratio := float64(r.BytesAfter) / float64(r.BytesBefore)
 			t.Logf("%s: %s; tensor bytes %.3f×", tc.spec, f, ratio)
-			if f.CosineMean < tc.minCosine || f.Top1Agreement < tc.minTop1 {
+			if f.CosineMean < tc.minCosine || f.Top1 < tc.minTop1 {
 				t.Errorf("fidelity %s, want cosine ≥ %g and top-1 ≥ %g", f, tc.minCosine, tc.minTop1)
 			}
 			if ratio > tc.maxRatio {

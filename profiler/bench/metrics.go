@@ -1,5 +1,7 @@
 package bench
 
+import "github.com/quantscope/quantscope/models/fidelity"
+
 // Memory is what the experiment's process and device held.
 type Memory struct {
 	RSSBeforeLoad int64 `json:"rss_before_load"`
@@ -37,15 +39,15 @@ type ColdStart struct {
 
 // Metrics are the measurements of an experiment that ran.
 type Metrics struct {
-	Throughput    float64      `json:"throughput"` // samples/s
-	Latency       LatencyStats `json:"latency"`
-	WarmupRuns    int          `json:"warmup_runs"`
-	Memory        Memory       `json:"memory"`
-	Energy        *Energy      `json:"energy,omitempty"`
-	Fidelity      *Fidelity    `json:"fidelity,omitempty"`
-	ColdStart     ColdStart    `json:"cold_start"`
-	TFLOPS        float64      `json:"tflops,omitempty"`
-	OverheadFloor bool         `json:"overhead_floor,omitempty"`
+	Throughput    float64          `json:"throughput"` // samples/s
+	Latency       LatencyStats     `json:"latency"`
+	WarmupRuns    int              `json:"warmup_runs"`
+	Memory        Memory           `json:"memory"`
+	Energy        *Energy          `json:"energy,omitempty"`
+	Fidelity      *fidelity.Result `json:"fidelity,omitempty"`
+	ColdStart     ColdStart        `json:"cold_start"`
+	TFLOPS        float64          `json:"tflops,omitempty"`
+	OverheadFloor bool             `json:"overhead_floor,omitempty"`
 	// Placement counts nodes per execution provider after partitioning.
 	Placement map[string]int `json:"placement,omitempty"`
 	// CopyH2DMs and CopyD2HMs are the host→device and device→host copy

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -118,7 +118,7 @@ type Entry struct {
 	PeakRSS, GPUBytes int64
 	GPUReduction      float64
 
-	Fidelity *bench.Fidelity // mean over runs; nil when not measured
+	Fidelity *fidelity.Result // mean over runs; nil when not measured
 	Gate     GateResult
 
 	JoulesPerSample, MeanPowerW float64 // NaN when not measured
@@ -516,7 +516,7 @@ func newEntry(row study.Row, recs []*study.Record, failures int) *Entry {
 	}
 	var mean, minMs, p90, p95, maxMs, cv, peak, gpu, load, first meanAcc
 	var joules, power, tflops meanAcc
-	var fid []*bench.Fidelity
+	var fid []*fidelity.Result
 	for _, r := range recs {
 		m := r.Metrics
 		e.throughputs = append(e.throughputs, m.Throughput)
@@ -586,7 +586,7 @@ func (a *meanAcc) get0() float64 {
 
 // meanFidelity folds the fidelity of repeated runs: means, the worst
 // minimum cosine and the largest error.
-func meanFidelity(fs []*bench.Fidelity) *bench.Fidelity {
+func meanFidelity(fs []*fidelity.Result) *fidelity.Result {
 	if len(fs) == 0 {
 		return nil
 	}
@@ -595,11 +595,12 @@ func meanFidelity(fs []*bench.Fidelity) *bench.Fidelity {
 		return &out
 	}
 	n := float64(len(fs))
-	out.CosineMean, out.Top1, out.Top5, out.SQNRdB = 0, 0, 0, 0
+	out.CosineMean, out.Top1, out.Top5, out.MeanAbsError, out.SQNRdB = 0, 0, 0, 0, 0
 	for _, f := range fs {
 		out.CosineMean += f.CosineMean / n
 		out.Top1 += f.Top1 / n
 		out.Top5 += f.Top5 / n
+		out.MeanAbsError += f.MeanAbsError / n
 		out.SQNRdB += f.SQNRdB / n
 		out.CosineMin = math.Min(out.CosineMin, f.CosineMin)
 		out.MaxAbsError = math.Max(out.MaxAbsError, f.MaxAbsError)
@@ -723,7 +724,7 @@ func configKey(e study.Experiment) string {
 func fidelityScore(e *Entry) float64 {
 	switch {
 	case e.Experiment.IsBaseline():
-		return bench.MaxSQNRdB
+		return fidelity.MaxSQNRdB
 	case e.Fidelity == nil:
 		return math.NaN()
 	}

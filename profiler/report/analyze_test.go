@@ -6,12 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
 // rec is a hand-made ok record: throughput in samples/s, memory in MiB.
-func rec(model, prec string, batch int, tput float64, rssMiB int64, f *bench.Fidelity) study.Record {
+func rec(model, prec string, batch int, tput float64, rssMiB int64, f *fidelity.Result) study.Record {
 	p50 := float64(batch) * 1000 / tput
 	return study.Record{
 		Schema:     study.SchemaVersion,
@@ -30,9 +31,9 @@ func failed(model, prec string, batch int, reason string) study.Record {
 }
 
 var (
-	good = &bench.Fidelity{Top1: 1, CosineMean: 0.99999, SQNRdB: 60}
-	ok2  = &bench.Fidelity{Top1: 0.995, CosineMean: 0.9995, SQNRdB: 30}
-	bad  = &bench.Fidelity{Top1: 0.95, CosineMean: 0.99, SQNRdB: 15}
+	good = &fidelity.Result{Top1: 1, CosineMean: 0.99999, SQNRdB: 60}
+	ok2  = &fidelity.Result{Top1: 0.995, CosineMean: 0.9995, SQNRdB: 30}
+	bad  = &fidelity.Result{Top1: 0.95, CosineMean: 0.99, SQNRdB: 15}
 )
 
 func build(t *testing.T, recs ...study.Record) *Group {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -26,7 +27,7 @@ func largeStudy(tb testing.TB) string {
 	precs := []string{"fp32", "fp16", "int8", "int8-static", "int4"}
 	speed := []float64{1, 1.7, 2.1, 2.4, 1.3}
 	mem := []float64{1, 2, 3.6, 3.7, 5.2}
-	fids := []*bench.Fidelity{selfFid, fid(1, 1, 0.99999, 0.9999, 70, 0.003), fid(0.992, 1, 0.9994, 0.996, 30, 0.4),
+	fids := []*fidelity.Result{selfFid, fid(1, 1, 0.99999, 0.9999, 70, 0.003), fid(0.992, 1, 0.9994, 0.996, 30, 0.4),
 		fid(0.996, 1, 0.9996, 0.997, 33, 0.3), fid(0.97, 0.99, 0.996, 0.98, 20, 1.2)}
 	n := 0
 	for m := range 25 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -48,7 +49,7 @@ type fx struct {
 	cv          float64
 	file, rss   int64
 	gpu         int64
-	fid         *bench.Fidelity
+	fid         *fidelity.Result
 	joules      float64 // per sample
 	powerW      float64
 	gflops      float64
@@ -59,11 +60,11 @@ type fx struct {
 	stderr      string
 }
 
-func fid(top1, top5, cosMean, cosMin, sqnr, maxAbs float64) *bench.Fidelity {
-	return &bench.Fidelity{Samples: 256, Top1: top1, Top5: top5, CosineMean: cosMean, CosineMin: cosMin, SQNRdB: sqnr, MaxAbsError: maxAbs}
+func fid(top1, top5, cosMean, cosMin, sqnr, maxAbs float64) *fidelity.Result {
+	return &fidelity.Result{Samples: 256, Top1: top1, Top5: top5, CosineMean: cosMean, CosineMin: cosMin, SQNRdB: sqnr, MaxAbsError: maxAbs}
 }
 
-var selfFid = fid(1, 1, 1, 1, bench.MaxSQNRdB, 0)
+var selfFid = fid(1, 1, 1, 1, fidelity.MaxSQNRdB, 0)
 
 func (f fx) record(h study.Host, seq int) study.Record {
 	started := fixtureStart.Add(time.Duration(seq) * 47 * time.Second)

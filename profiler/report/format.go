@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -134,25 +134,25 @@ func fmtSigned(v float64) string {
 	return fmt.Sprintf("%+.1f%%", 100*v)
 }
 
-func fmtTop1(f *bench.Fidelity) string {
+func fmtTop1(f *fidelity.Result) string {
 	if f == nil {
 		return dash
 	}
 	return fmtPct(f.Top1)
 }
 
-func fmtCos(f *bench.Fidelity) string {
+func fmtCos(f *fidelity.Result) string {
 	if f == nil {
 		return dash
 	}
 	return formatCos(f.CosineMean)
 }
 
-func fmtSQNR(f *bench.Fidelity) string {
+func fmtSQNR(f *fidelity.Result) string {
 	if f == nil {
 		return dash
 	}
-	if f.SQNRdB >= bench.MaxSQNRdB {
+	if f.SQNRdB >= fidelity.MaxSQNRdB {
 		return "exact"
 	}
 	return fmtFloat(f.SQNRdB, 1)

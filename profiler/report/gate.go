@@ -7,13 +7,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/models/fidelity"
 )
 
 // GateMetric names a fidelity measurement a gate clause tests.
 type GateMetric string
 
-// The metrics a gate can test, with the bench.Fidelity field each reads.
+// The metrics a gate can test, with the fidelity.Result field each reads.
 const (
 	MetricTop1      GateMetric = "top1"   // Fidelity.Top1: arg-max agreement, 0–1
 	MetricTop5      GateMetric = "top5"   // Fidelity.Top5, 0–1
@@ -53,7 +53,7 @@ func (m GateMetric) label() string {
 }
 
 // value reads the metric from f.
-func (m GateMetric) value(f *bench.Fidelity) float64 {
+func (m GateMetric) value(f *fidelity.Result) float64 {
 	switch m {
 	case MetricTop1:
 		return f.Top1
@@ -79,7 +79,7 @@ func (m GateMetric) bounds() (lo, hi float64) {
 	case MetricCosine, MetricCosineMin:
 		return -1, 1
 	case MetricSQNR:
-		return -bench.MaxSQNRdB, bench.MaxSQNRdB
+		return -fidelity.MaxSQNRdB, fidelity.MaxSQNRdB
 	}
 	return 0, math.MaxFloat64
 }
@@ -231,7 +231,7 @@ type GateResult struct {
 
 // Check tests a fidelity measurement against the gate. A nil f (fidelity not
 // measured) does not pass.
-func (g Gate) Check(f *bench.Fidelity) GateResult {
+func (g Gate) Check(f *fidelity.Result) GateResult {
 	if f == nil {
 		return GateResult{Failed: []string{"fidelity not measured"}}
 	}

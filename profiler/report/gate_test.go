@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/models/fidelity"
 )
 
 func TestParseGate(t *testing.T) {
@@ -59,11 +59,11 @@ func TestGateCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pass := g.Check(&bench.Fidelity{Top1: 0.99, CosineMean: 0.9995})
+	pass := g.Check(&fidelity.Result{Top1: 0.99, CosineMean: 0.9995})
 	if !pass.Pass || !pass.Measured || len(pass.Failed) != 0 {
 		t.Errorf("passing fidelity: %+v", pass)
 	}
-	fail := g.Check(&bench.Fidelity{Top1: 0.962, CosineMean: 0.9981})
+	fail := g.Check(&fidelity.Result{Top1: 0.962, CosineMean: 0.9981})
 	if fail.Pass || len(fail.Failed) != 2 || fail.Failed[0] != "top-1 0.962 < 0.990" || fail.Failed[1] != "cosine 0.9981 < 0.9990" {
 		t.Errorf("failing fidelity: %+v", fail)
 	}
@@ -71,11 +71,11 @@ func TestGateCheck(t *testing.T) {
 	if none.Pass || none.Measured || len(none.Failed) != 1 {
 		t.Errorf("no fidelity: %+v", none)
 	}
-	if r := (Gate{}).Check(&bench.Fidelity{}); !r.Pass {
+	if r := (Gate{}).Check(&fidelity.Result{}); !r.Pass {
 		t.Errorf("zero gate should pass a measured configuration: %+v", r)
 	}
 	mx, _ := ParseGate("maxabs<0.5")
-	if r := mx.Check(&bench.Fidelity{MaxAbsError: 0.7}); r.Pass || r.Failed[0] != "max abs error 0.7 ≥ 0.5" {
+	if r := mx.Check(&fidelity.Result{MaxAbsError: 0.7}); r.Pass || r.Failed[0] != "max abs error 0.7 ≥ 0.5" {
 		t.Errorf("maxabs: %+v", r)
 	}
 }
@@ -106,6 +106,6 @@ func FuzzParseGate(f *testing.F) {
 		if again.String() != g.String() {
 			t.Fatalf("%q → %q → %q", s, g, again)
 		}
-		_ = g.Check(&bench.Fidelity{})
+		_ = g.Check(&fidelity.Result{})
 	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
@@ -191,7 +192,7 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	}
 
 	if spec.Reference != "" || spec.WriteReference != "" {
-		if err := fidelity(ctx, bd, spec, m); err != nil {
+		if err := measureFidelity(ctx, bd, spec, m); err != nil {
 			return err
 		}
 	}
@@ -354,9 +355,9 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 	return func() { close(done); <-finished }
 }
 
-// fidelity runs FidelitySamples seeded inputs through the model, batch by
+// measureFidelity runs FidelitySamples seeded inputs through the model, batch by
 // batch, and either writes them as the reference or compares with it.
-func fidelity(ctx context.Context, bd boundModel, spec Spec, m *bench.Metrics) error {
+func measureFidelity(ctx context.Context, bd boundModel, spec Spec, m *bench.Metrics) error {
 	n := spec.FidelitySamples
 	if n <= 0 {
 		n = 64
@@ -410,7 +411,7 @@ func fidelity(ctx context.Context, bd boundModel, spec Spec, m *bench.Metrics) e
 		if err != nil {
 			return err
 		}
-		f, err := bench.CompareOutputs(ref, outs)
+		f, err := fidelity.Compare(ref, outs)
 		if err != nil {
 			return fmt.Errorf("fidelity against %s: %w", spec.Reference, err)
 		}

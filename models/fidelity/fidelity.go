@@ -1,0 +1,178 @@
+// Package fidelity measures how closely a variant's outputs (an FP16, INT8
+// or INT4 model's) follow the FP32 reference's on the same inputs: cosine
+// similarity, arg-max agreement, absolute error and SQNR. It is the one
+// implementation the quantizer's check (models/quant, cmd/quantscope
+// quantize --check), the benchmark worker (profiler) and the reports and TUI
+// that read its records share; it depends on the standard library only.
+package fidelity
+
+import (
+	"fmt"
+	"math"
+)
+
+// MaxSQNRdB bounds Result.SQNRdB: identical outputs report MaxSQNRdB
+// (JSON has no infinity; float32 rounding noise sits far below it, near
+// 140 dB) and a zero reference against a non-zero variant reports
+// −MaxSQNRdB.
+const MaxSQNRdB = 300
+
+// Result compares a variant's outputs with the reference's, one output
+// vector (logits or embeddings) per sample. The JSON names are those of the
+// records results.jsonl has always held; mean_abs_error is newer, so older
+// records read it as 0, and it is left out when it is 0.
+//
+// A NaN in a sample's outputs (either side) makes the cosine, error and
+// SQNR fields NaN, which fails every gate clause, and counts the sample as
+// disagreeing for Top1 and Top5: NaN outputs never look faithful.
+// encoding/json refuses NaN (and ±Inf, which infinite outputs give), so a
+// caller that stores a Result must expect the encoding to fail then.
+type Result struct {
+	// Samples is the number of output vectors compared.
+	Samples int `json:"samples"`
+	// CosineMean is the cosine similarity of each sample's two vectors,
+	// averaged over samples; −1 to 1. Two zero vectors count as identical
+	// (1), a zero vector against a non-zero one as orthogonal (0).
+	CosineMean float64 `json:"cosine_mean"`
+	// CosineMin is the worst sample's cosine similarity.
+	CosineMin float64 `json:"cosine_min"`
+	// Top1 is the fraction of samples (0–1) whose arg-max agrees; ties go
+	// to the first index.
+	Top1 float64 `json:"top1"`
+	// Top5 is the fraction of samples (0–1) whose reference arg-max is
+	// among the variant's five largest values (ties ranked by index, so
+	// equal values do not all count as top 5; vectors of five values or
+	// fewer always agree).
+	Top5 float64 `json:"top5"`
+	// MaxAbsError is the largest absolute difference of any output value.
+	MaxAbsError float64 `json:"max_abs_error"`
+	// MeanAbsError is the mean absolute difference over all output values.
+	// JSON omits it when 0 (identical outputs), so such records read as
+	// they did before the field existed.
+	MeanAbsError float64 `json:"mean_abs_error,omitempty"`
+	// SQNRdB is the signal-to-quantization-noise ratio over all samples,
+	// 10·log10(Σref² / Σ(ref−got)²) in dB, clamped to ±MaxSQNRdB:
+	// MaxSQNRdB when the outputs are identical (zero noise, even for a
+	// zero reference), −MaxSQNRdB when the reference is all zeros and the
+	// variant is not (no signal, only noise).
+	SQNRdB float64 `json:"sqnr_db"`
+}
+
+// Compare measures how closely got follows ref: both hold one output vector
+// per sample, in the same order. It fails when there are no samples, when
+// the sample counts differ, or when a sample's vectors are empty or differ
+// in length.
+func Compare(ref, got [][]float32) (Result, error) {
+	if len(ref) != len(got) {
+		return Result{}, fmt.Errorf("compare outputs: %d reference samples, %d variant samples", len(ref), len(got))
+	}
+	if len(ref) == 0 {
+		return Result{}, fmt.Errorf("compare outputs: no samples")
+	}
+	r := Result{Samples: len(ref), CosineMin: math.Inf(1)}
+	var sig, noise, absSum float64
+	var values, top1, top5 int
+	for i := range ref {
+		a, b := ref[i], got[i]
+		if len(a) != len(b) || len(a) == 0 {
+			return Result{}, fmt.Errorf("compare outputs: sample %d has %d reference values and %d variant values", i, len(a), len(b))
+		}
+		var dot, na, nb float64
+		nan := false
+		for j := range a {
+			x, y := float64(a[j]), float64(b[j])
+			dot += x * y
+			na += x * x
+			nb += y * y
+			d := x - y
+			noise += d * d
+			ad := math.Abs(d)
+			absSum += ad
+			// NaN sticks: nothing compares greater than it.
+			if ad > r.MaxAbsError || math.IsNaN(ad) {
+				r.MaxAbsError = ad
+			}
+			nan = nan || math.IsNaN(x) || math.IsNaN(y)
+		}
+		values += len(a)
+		sig += na
+		cos := cosine(dot, na, nb)
+		r.CosineMean += cos
+		r.CosineMin = math.Min(r.CosineMin, cos) // NaN if either is
+		if nan {
+			continue
+		}
+		ra := argmax(a)
+		if argmax(b) == ra {
+			top1++
+		}
+		if rank(b, ra) < 5 {
+			top5++
+		}
+	}
+	n := float64(len(ref))
+	r.CosineMean /= n
+	r.Top1 = float64(top1) / n
+	r.Top5 = float64(top5) / n
+	r.MeanAbsError = absSum / float64(values)
+	r.SQNRdB = sqnr(sig, noise)
+	return r, nil
+}
+
+// sqnr is 10·log10(sig/noise) clamped to ±MaxSQNRdB, MaxSQNRdB for zero
+// noise; NaN stays NaN.
+func sqnr(sig, noise float64) float64 {
+	switch {
+	case math.IsNaN(sig) || math.IsNaN(noise):
+		return math.NaN()
+	case noise == 0:
+		return MaxSQNRdB
+	}
+	return math.Max(-MaxSQNRdB, math.Min(MaxSQNRdB, 10*math.Log10(sig/noise)))
+}
+
+// cosine of two vectors from their dot product and squared norms, clamped
+// to [−1, 1] against rounding; two zero vectors are identical (1), a zero
+// vector against a non-zero one is 0, NaN stays NaN. Identical vectors give
+// exactly 1: √(n·n) is n.
+func cosine(dot, na, nb float64) float64 {
+	switch {
+	case math.IsNaN(dot) || math.IsNaN(na) || math.IsNaN(nb):
+		return math.NaN()
+	case na == 0 && nb == 0:
+		return 1
+	case na == 0 || nb == 0:
+		return 0
+	}
+	return math.Max(-1, math.Min(1, dot/math.Sqrt(na*nb)))
+}
+
+// argmax returns the index of the largest value, the first on ties.
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// rank is idx's 0-based position when v is sorted by value, largest first,
+// ties by index (a stable sort): the values larger than v[idx] and the
+// equal ones before it.
+func rank(v []float32, idx int) int {
+	r := 0
+	for i, x := range v {
+		if x > v[idx] || (x == v[idx] && i < idx) {
+			r++
+		}
+	}
+	return r
+}
+
+// String formats the result on one line.
+func (r Result) String() string {
+	return fmt.Sprintf("cosine mean %.6f min %.6f, top-1 agreement %.2f%%, top-5 %.2f%% (%d samples), max abs error %.4g (mean %.4g), SQNR %.1f dB",
+		r.CosineMean, r.CosineMin, 100*r.Top1, 100*r.Top5, r.Samples, r.MaxAbsError, r.MeanAbsError, r.SQNRdB)
+}

@@ -1,0 +1,261 @@
+package fidelity
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+)
+
+var nan = float32(math.NaN())
+
+// ramp is the reference most cases compare against: Σref² = 91 + 91.
+var ramp = [][]float32{{1, 2, 3, 4, 5, 6}, {6, 5, 4, 3, 2, 1}}
+
+func TestCompare(t *testing.T) {
+	tests := []struct {
+		name     string
+		ref, got [][]float32
+		want     Result // NaN fields want NaN
+	}{
+		{"identical", ramp, ramp,
+			Result{Samples: 2, CosineMean: 1, CosineMin: 1, Top1: 1, Top5: 1, SQNRdB: MaxSQNRdB}},
+		{"identical with rounding in the norms", [][]float32{{0.1, 0.2, 0.3}}, [][]float32{{0.1, 0.2, 0.3}},
+			Result{Samples: 1, CosineMean: 1, CosineMin: 1, Top1: 1, Top5: 1, SQNRdB: MaxSQNRdB}},
+		// ×2 keeps direction and arg-max; the error is ref itself, as loud as the signal.
+		{"scaled", ramp, [][]float32{{2, 4, 6, 8, 10, 12}, {12, 10, 8, 6, 4, 2}},
+			Result{Samples: 2, CosineMean: 1, CosineMin: 1, Top1: 1, Top5: 1, MaxAbsError: 6, MeanAbsError: 42.0 / 12, SQNRdB: 0}},
+		// −ref: cosine −1, the reference arg-max is the variant's smallest
+		// (rank 5 of 6, outside the top 5), noise (2·ref)² is 4× the signal.
+		{"sign flip", ramp, [][]float32{{-1, -2, -3, -4, -5, -6}, {-6, -5, -4, -3, -2, -1}},
+			Result{Samples: 2, CosineMean: -1, CosineMin: -1, Top1: 0, Top5: 0, MaxAbsError: 12, MeanAbsError: 7, SQNRdB: 10 * math.Log10(0.25)}},
+		// Cosine of {5,6,4,3,2,1} with {6,5,4,3,2,1}: (30+30+16+9+4+1)/91.
+		{"second sample's top-1 moves to rank 2", ramp, [][]float32{{1, 2, 3, 4, 5, 6}, {5, 6, 4, 3, 2, 1}},
+			Result{Samples: 2, CosineMean: (1 + 90.0/91) / 2, CosineMin: 90.0 / 91, Top1: 0.5, Top5: 1, MaxAbsError: 1, MeanAbsError: 2.0 / 12,
+				SQNRdB: 10 * math.Log10(182.0/2)}},
+		// A NaN output would otherwise still win its arg-max (6 > 4): it
+		// must not count as agreeing.
+		{"NaN in the variant", ramp, [][]float32{{1, 2, 3, 4, 5, 6}, {6, nan, 4, 3, 2, 1}},
+			Result{Samples: 2, CosineMean: math.NaN(), CosineMin: math.NaN(), Top1: 0.5, Top5: 0.5,
+				MaxAbsError: math.NaN(), MeanAbsError: math.NaN(), SQNRdB: math.NaN()}},
+		{"all-NaN variant", [][]float32{{3, 1, 2}}, [][]float32{{nan, nan, nan}},
+			Result{Samples: 1, CosineMean: math.NaN(), CosineMin: math.NaN(), Top1: 0, Top5: 0,
+				MaxAbsError: math.NaN(), MeanAbsError: math.NaN(), SQNRdB: math.NaN()}},
+		{"NaN in the reference", [][]float32{{nan, 1, 2}}, [][]float32{{0, 1, 2}},
+			Result{Samples: 1, CosineMean: math.NaN(), CosineMin: math.NaN(), Top1: 0, Top5: 0,
+				MaxAbsError: math.NaN(), MeanAbsError: math.NaN(), SQNRdB: math.NaN()}},
+		{"zero vectors", [][]float32{{0, 0, 0}}, [][]float32{{0, 0, 0}},
+			Result{Samples: 1, CosineMean: 1, CosineMin: 1, Top1: 1, Top5: 1, SQNRdB: MaxSQNRdB}},
+		// No signal, only noise: the floor, not −Inf (JSON has none).
+		{"zero reference", [][]float32{{0, 0, 0}}, [][]float32{{0, 1, 0}},
+			Result{Samples: 1, CosineMean: 0, CosineMin: 0, Top1: 0, Top5: 1, MaxAbsError: 1, MeanAbsError: 1.0 / 3, SQNRdB: -MaxSQNRdB}},
+		// A zero variant is orthogonal to everything; its arg-max ties to index 0.
+		{"zero variant", [][]float32{{1, 0, 0}}, [][]float32{{0, 0, 0}},
+			Result{Samples: 1, CosineMean: 0, CosineMin: 0, Top1: 1, Top5: 1, MaxAbsError: 1, MeanAbsError: 1.0 / 3, SQNRdB: 0}},
+		// All seven variant values tie: ranks follow the index, so index 4
+		// is fifth (in the top 5) and index 5 sixth (out); the arg-max is
+		// index 0 for both. Cosine 18/√(81·28) = 1/√7; noise 6·2²+7² per sample.
+		{"top-5 ties", [][]float32{{0, 0, 0, 0, 9, 0, 0}, {0, 0, 0, 0, 0, 9, 0}}, [][]float32{{2, 2, 2, 2, 2, 2, 2}, {2, 2, 2, 2, 2, 2, 2}},
+			Result{Samples: 2, CosineMean: 1 / math.Sqrt(7), CosineMin: 1 / math.Sqrt(7), Top1: 0, Top5: 0.5, MaxAbsError: 7, MeanAbsError: 38.0 / 14,
+				SQNRdB: 10 * math.Log10(162.0/146)}},
+		// Larger values ahead of the reference arg-max push it out of the top 5.
+		{"top-5 by value", [][]float32{{0, 0, 0, 0, 0, 0, 9}}, [][]float32{{5, 5, 5, 5, 5, 9, 1}},
+			Result{Samples: 1, CosineMean: 9.0 / math.Sqrt(81*207), CosineMin: 9.0 / math.Sqrt(81*207), Top1: 0, Top5: 0, MaxAbsError: 9, MeanAbsError: 42.0 / 7,
+				SQNRdB: 10 * math.Log10(81.0/(5*25+81+64))}},
+		{"five values or fewer are always top 5", [][]float32{{1, 2, 3, 4, 5}}, [][]float32{{5, 4, 3, 2, 1}},
+			Result{Samples: 1, CosineMean: 35.0 / 55, CosineMin: 35.0 / 55, Top1: 0, Top5: 1, MaxAbsError: 4, MeanAbsError: 12.0 / 5,
+				SQNRdB: 10 * math.Log10(55.0/40)}},
+		// Noise 1e-40 against signal 1e38: 780 dB, capped.
+		{"tiny noise is capped", [][]float32{{1e19, 0}}, [][]float32{{1e19, 1e-20}},
+			Result{Samples: 1, CosineMean: 1, CosineMin: 1, Top1: 1, Top5: 1, MaxAbsError: float64(float32(1e-20)), MeanAbsError: float64(float32(1e-20)) / 2, SQNRdB: MaxSQNRdB}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Compare(tt.ref, tt.got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Samples != tt.want.Samples {
+				t.Errorf("samples %d want %d", r.Samples, tt.want.Samples)
+			}
+			for _, f := range []struct {
+				name      string
+				got, want float64
+			}{
+				{"cosine mean", r.CosineMean, tt.want.CosineMean},
+				{"cosine min", r.CosineMin, tt.want.CosineMin},
+				{"top1", r.Top1, tt.want.Top1},
+				{"top5", r.Top5, tt.want.Top5},
+				{"max abs error", r.MaxAbsError, tt.want.MaxAbsError},
+				{"mean abs error", r.MeanAbsError, tt.want.MeanAbsError},
+				{"SQNR", r.SQNRdB, tt.want.SQNRdB},
+			} {
+				if !approx(f.got, f.want) {
+					t.Errorf("%s %v want %v", f.name, f.got, f.want)
+				}
+			}
+		})
+	}
+}
+
+// approx is equality to 1e-12 relative, NaN equal to NaN.
+func approx(a, b float64) bool {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.IsNaN(a) && math.IsNaN(b)
+	}
+	return a == b || math.Abs(a-b) <= 1e-12*math.Max(math.Abs(a), math.Abs(b))
+}
+
+func TestCompareIdenticalIsExact(t *testing.T) {
+	// FP32 against itself must read as exactly 1 and MaxSQNRdB: the
+	// worker's self-check and the report's "1.0000" depend on it.
+	ref := [][]float32{{0.1, -0.7, 3.3e-5, 12345.678}, {1e-30, 2e30, -3, 0}}
+	r, err := Compare(ref, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.CosineMean != 1 || r.CosineMin != 1 || r.Top1 != 1 || r.Top5 != 1 || r.MaxAbsError != 0 || r.MeanAbsError != 0 || r.SQNRdB != MaxSQNRdB {
+		t.Errorf("identical outputs: %+v", r)
+	}
+}
+
+func TestCompareRejects(t *testing.T) {
+	tests := []struct {
+		name     string
+		ref, got [][]float32
+		want     string
+	}{
+		{"no samples", nil, nil, "no samples"},
+		{"fewer variant samples", [][]float32{{1}}, nil, "1 reference samples, 0 variant samples"},
+		{"more variant samples", [][]float32{{1}}, [][]float32{{1}, {2}}, "1 reference samples, 2 variant samples"},
+		{"shorter variant vector", [][]float32{{1, 2}}, [][]float32{{1}}, "sample 0 has 2 reference values and 1 variant values"},
+		{"longer variant vector", [][]float32{{1}, {1, 2}}, [][]float32{{1}, {1, 2, 3}}, "sample 1 has 2 reference values and 3 variant values"},
+		{"empty vectors", [][]float32{{}}, [][]float32{{}}, "sample 0 has 0 reference values"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compare(tt.ref, tt.got)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestResultJSON(t *testing.T) {
+	// A record as results.jsonl has held it since before mean_abs_error:
+	// it still reads, field for field.
+	old := `{"samples":256,"cosine_mean":0.99934,"cosine_min":0.9961,"top1":0.9921875,"top5":1,"max_abs_error":0.41,"sqnr_db":29.5}`
+	var r Result
+	if err := json.Unmarshal([]byte(old), &r); err != nil {
+		t.Fatal(err)
+	}
+	want := Result{Samples: 256, CosineMean: 0.99934, CosineMin: 0.9961, Top1: 0.9921875, Top5: 1, MaxAbsError: 0.41, SQNRdB: 29.5}
+	if r != want {
+		t.Errorf("old record reads as %+v, want %+v", r, want)
+	}
+	// Identical outputs write exactly what they always did.
+	self, err := json.Marshal(Result{Samples: 256, CosineMean: 1, CosineMin: 1, Top1: 1, Top5: 1, SQNRdB: MaxSQNRdB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"samples":256,"cosine_mean":1,"cosine_min":1,"top1":1,"top5":1,"max_abs_error":0,"sqnr_db":300}`; string(self) != want {
+		t.Errorf("JSON %s\nwant %s", self, want)
+	}
+	want.MeanAbsError = 0.02
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := `{"samples":256,"cosine_mean":0.99934,"cosine_min":0.9961,"top1":0.9921875,"top5":1,"max_abs_error":0.41,"mean_abs_error":0.02,"sqnr_db":29.5}`; string(b) != got {
+		t.Errorf("JSON %s\nwant %s", b, got)
+	}
+}
+
+func TestResultString(t *testing.T) {
+	r := Result{Samples: 64, CosineMean: 0.9993, CosineMin: 0.99, Top1: 0.984375, Top5: 1, MaxAbsError: 0.4123, MeanAbsError: 0.0213, SQNRdB: 29.46}
+	want := "cosine mean 0.999300 min 0.990000, top-1 agreement 98.44%, top-5 100.00% (64 samples), max abs error 0.4123 (mean 0.0213), SQNR 29.5 dB"
+	if s := r.String(); s != want {
+		t.Errorf("String()\n got %s\nwant %s", s, want)
+	}
+}
+
+// FuzzCompare feeds arbitrary float32 bit patterns (NaN, ±Inf, subnormals)
+// in arbitrary shapes: Compare must never panic, must reject only bad
+// shapes, and what it returns must stay in range.
+func FuzzCompare(f *testing.F) {
+	f.Add([]byte{}, uint8(1), uint8(3), uint8(0))
+	f.Add([]byte{0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64}, uint8(1), uint8(3), uint8(0))
+	f.Add([]byte{0, 0, 192, 127, 0, 0, 128, 127, 0, 0, 128, 255, 1, 0, 0, 0}, uint8(2), uint8(1), uint8(0))
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, uint8(1), uint8(2), uint8(1))
+	f.Add([]byte{0, 0, 128, 63}, uint8(3), uint8(7), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, samples, width, skew uint8) {
+		n, w := int(samples%5), int(width%12)
+		next := func() float32 {
+			if len(data) < 4 {
+				return 0
+			}
+			v := math.Float32frombits(binary.LittleEndian.Uint32(data))
+			data = data[4:]
+			return v
+		}
+		ref, got := make([][]float32, n), make([][]float32, n)
+		for i := range n {
+			ref[i], got[i] = make([]float32, w), make([]float32, w)
+			for j := range w {
+				ref[i][j] = next()
+			}
+			for j := range w {
+				got[i][j] = next()
+			}
+		}
+		shapeOK := n > 0 && w > 0
+		switch skew % 4 { // 0 leaves the shapes as they are
+		case 1:
+			if n > 0 {
+				got[n-1] = append(got[n-1], 1)
+				shapeOK = false
+			}
+		case 2:
+			got = append(got, []float32{1})
+			shapeOK = false
+		case 3:
+			if n > 0 && w > 0 {
+				ref[0] = ref[0][:w-1]
+				shapeOK = false
+			}
+		}
+		r, err := Compare(ref, got)
+		if (err == nil) != shapeOK {
+			t.Fatalf("%d×%d skew %d: error %v", n, w, skew, err)
+		}
+		if err != nil {
+			return
+		}
+		if r.Samples != n || r.Top1 < 0 || r.Top1 > 1 || r.Top5 < r.Top1 || r.Top5 > 1 {
+			t.Errorf("samples %d top1 %v top5 %v", r.Samples, r.Top1, r.Top5)
+		}
+		for _, c := range []float64{r.CosineMean, r.CosineMin} {
+			if c < -1 || c > 1 {
+				t.Errorf("cosine %v out of [−1, 1]", c)
+			}
+		}
+		if r.CosineMin > r.CosineMean+1e-12 {
+			t.Errorf("cosine min %v above mean %v", r.CosineMin, r.CosineMean)
+		}
+		if r.SQNRdB < -MaxSQNRdB || r.SQNRdB > MaxSQNRdB || r.MaxAbsError < 0 || r.MeanAbsError < 0 || r.MeanAbsError > r.MaxAbsError*(1+1e-9) {
+			t.Errorf("SQNR %v max abs %v mean abs %v", r.SQNRdB, r.MaxAbsError, r.MeanAbsError)
+		}
+		hasNaN := false
+		for i := range ref {
+			for j := range ref[i] {
+				hasNaN = hasNaN || ref[i][j] != ref[i][j] || got[i][j] != got[i][j]
+			}
+		}
+		if hasNaN && (r.CosineMean == 1 || r.SQNRdB == MaxSQNRdB || r.MaxAbsError == 0 || r.Top1 == 1) {
+			t.Errorf("NaN outputs look faithful: %+v", r)
+		}
+		_ = r.String()
+	})
+}
