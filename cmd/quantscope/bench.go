@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/report"
@@ -297,23 +298,23 @@ func (p *progress) finish() {
 
 // summaryRow is one row of the summary in every format.
 type summaryRow struct {
-	Model        string  `json:"model"`
-	Precision    string  `json:"precision"`
-	EP           string  `json:"ep"`
-	Batch        int     `json:"batch"`
-	Status       string  `json:"status"`
-	Reason       string  `json:"reason,omitempty"`
-	Throughput   float64 `json:"throughput,omitempty"`
-	ThroughputCI float64 `json:"throughput_ci95,omitempty"`
-	P50Ms        float64 `json:"p50_ms,omitempty"`
-	P99Ms        float64 `json:"p99_ms,omitempty"`
-	Speedup      float64 `json:"speedup,omitempty"`
-	MemReduction float64 `json:"memory_reduction,omitempty"`
-	SizeRed      float64 `json:"size_reduction,omitempty"`
-	Cosine       float64 `json:"cosine_mean,omitempty"`
-	Top1         float64 `json:"top1,omitempty"`
-	Verdict      string  `json:"verdict,omitempty"`
-	Note         string  `json:"note,omitempty"`
+	Model        string          `json:"model"`
+	Precision    string          `json:"precision"`
+	EP           string          `json:"ep"`
+	Batch        int             `json:"batch"`
+	Status       string          `json:"status"`
+	Reason       string          `json:"reason,omitempty"`
+	Throughput   float64         `json:"throughput,omitempty"`
+	ThroughputCI float64         `json:"throughput_ci95,omitempty"`
+	P50Ms        float64         `json:"p50_ms,omitempty"`
+	P99Ms        float64         `json:"p99_ms,omitempty"`
+	Speedup      float64         `json:"speedup,omitempty"`
+	MemReduction float64         `json:"memory_reduction,omitempty"`
+	SizeRed      float64         `json:"size_reduction,omitempty"`
+	Cosine       fidelity.Number `json:"cosine_mean,omitempty"` // null when the variant's outputs were NaN
+	Top1         fidelity.Number `json:"top1,omitempty"`
+	Verdict      string          `json:"verdict,omitempty"`
+	Note         string          `json:"note,omitempty"`
 }
 
 func toSummary(r study.Row) summaryRow {
@@ -329,7 +330,7 @@ func toSummary(r study.Row) summaryRow {
 		s.Speedup, s.MemReduction, s.SizeRed = finite(r.Speedup), finite(r.MemReduction), finite(r.SizeReduction)
 	}
 	if r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.Fidelity != nil {
-		s.Cosine, s.Top1 = r.Last.Metrics.Fidelity.CosineMean, r.Last.Metrics.Fidelity.Top1
+		s.Cosine, s.Top1 = fidelity.Number(r.Last.Metrics.Fidelity.CosineMean), fidelity.Number(r.Last.Metrics.Fidelity.Top1)
 	}
 	return s
 }
@@ -364,7 +365,7 @@ func (s summaryRow) cells() []string {
 		status += " (" + s.Note + ")"
 	}
 	return []string{s.Model, s.Precision, s.EP, strconv.Itoa(s.Batch), tput, num(s.P50Ms, "%.2f"), num(s.P99Ms, "%.2f"),
-		num(s.Speedup, "%.2f×"), num(s.MemReduction, "%.2f×"), num(s.SizeRed, "%.2f×"), num(s.Cosine, "%.5f"), num(s.Top1, "%.3f"), status}
+		num(s.Speedup, "%.2f×"), num(s.MemReduction, "%.2f×"), num(s.SizeRed, "%.2f×"), num(float64(s.Cosine), "%.5f"), num(float64(s.Top1), "%.3f"), status}
 }
 
 func writeSummary(w io.Writer, format string, rows []study.Row) error {
@@ -383,7 +384,7 @@ func writeSummary(w io.Writer, format string, rows []study.Row) error {
 		for _, s := range out {
 			f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 			cw.Write([]string{s.Model, s.Precision, s.EP, strconv.Itoa(s.Batch), s.Status, s.Reason, f(s.Throughput), f(s.ThroughputCI),
-				f(s.P50Ms), f(s.P99Ms), f(s.Speedup), f(s.MemReduction), f(s.SizeRed), f(s.Cosine), f(s.Top1), s.Verdict})
+				f(s.P50Ms), f(s.P99Ms), f(s.Speedup), f(s.MemReduction), f(s.SizeRed), f(float64(s.Cosine)), f(float64(s.Top1)), s.Verdict})
 		}
 		cw.Flush()
 		return cw.Error()

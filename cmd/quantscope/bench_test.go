@@ -3,13 +3,16 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -167,6 +170,26 @@ func TestJoinSpecOptions(t *testing.T) {
 	for _, tt := range tests {
 		if got := joinSpecOptions(tt.in); strings.Join(got, "|") != strings.Join(tt.want, "|") {
 			t.Errorf("joinSpecOptions(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// A variant whose outputs were NaN still summarizes in every format: JSON
+// has null where the cosine and top-1 are not numbers.
+func TestSummaryWithNaNFidelity(t *testing.T) {
+	rec := study.Record{Experiment: study.Experiment{Model: "m", Precision: "fp16", EP: "cpu", Batch: 1}, Status: study.StatusOK,
+		Metrics: &bench.Metrics{Throughput: 10, Fidelity: &fidelity.Result{Samples: 4, CosineMean: math.NaN(), CosineMin: math.NaN(), Top1: 0.25, MaxAbsError: math.NaN(), SQNRdB: math.NaN()}}}
+	rows := study.Summarize([]study.Record{rec})
+	for _, format := range []string{"json", "csv", "table", "markdown"} {
+		var b strings.Builder
+		if err := writeSummary(&b, format, rows); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		if format == "json" && (!strings.Contains(b.String(), `"cosine_mean": null`) || !strings.Contains(b.String(), `"top1": 0.25`)) {
+			t.Errorf("json:\n%s", b.String())
+		}
+		if format == "table" && !strings.Contains(b.String(), "NaN") {
+			t.Errorf("table hides the NaN cosine:\n%s", b.String())
 		}
 	}
 }

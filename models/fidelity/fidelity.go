@@ -7,6 +7,7 @@
 package fidelity
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 )
@@ -25,10 +26,11 @@ const MaxSQNRdB = 300
 // A NaN in a sample's outputs (either side) makes the cosine, error and
 // SQNR fields NaN, which fails every gate clause, and counts the sample as
 // disagreeing for Top1 and Top5: NaN outputs never look faithful.
-// encoding/json refuses NaN (and ±Inf, which infinite outputs give), so a
-// caller that stores a Result must expect the encoding to fail then.
+// JSON has no NaN or infinity: MarshalJSON writes such fields as null and
+// UnmarshalJSON reads null back as NaN, so a record of a variant whose
+// outputs overflowed is stored and read like any other.
 type Result struct {
-	// Samples is the number of output vectors compared.
+	// Samples is the Number of output vectors compared.
 	Samples int `json:"samples"`
 	// CosineMean is the cosine similarity of each sample's two vectors,
 	// averaged over samples; −1 to 1. Two zero vectors count as identical
@@ -175,4 +177,63 @@ func rank(v []float32, idx int) int {
 func (r Result) String() string {
 	return fmt.Sprintf("cosine mean %.6f min %.6f, top-1 agreement %.2f%%, top-5 %.2f%% (%d samples), max abs error %.4g (mean %.4g), SQNR %.1f dB",
 		r.CosineMean, r.CosineMin, 100*r.Top1, 100*r.Top5, r.Samples, r.MaxAbsError, r.MeanAbsError, r.SQNRdB)
+}
+
+// Number is a float64 whose JSON form is null when it is not finite (NaN,
+// ±Inf), and which reads null back as NaN. Summaries of Results use it for
+// the figures they copy.
+type Number float64
+
+// MarshalJSON writes the value, or null for NaN and ±Inf.
+func (n Number) MarshalJSON() ([]byte, error) {
+	if f := float64(n); math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(n))
+}
+
+// UnmarshalJSON reads a Number, or null as NaN.
+func (n *Number) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = Number(math.NaN())
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*n = Number(f)
+	return nil
+}
+
+// wireResult is Result as JSON holds it.
+type wireResult struct {
+	Samples      int    `json:"samples"`
+	CosineMean   Number `json:"cosine_mean"`
+	CosineMin    Number `json:"cosine_min"`
+	Top1         Number `json:"top1"`
+	Top5         Number `json:"top5"`
+	MaxAbsError  Number `json:"max_abs_error"`
+	MeanAbsError Number `json:"mean_abs_error,omitempty"`
+	SQNRdB       Number `json:"sqnr_db"`
+}
+
+// MarshalJSON encodes r with non-finite fields as null (see Result).
+func (r Result) MarshalJSON() ([]byte, error) {
+	w := wireResult{Samples: r.Samples, CosineMean: Number(r.CosineMean), CosineMin: Number(r.CosineMin),
+		Top1: Number(r.Top1), Top5: Number(r.Top5), MaxAbsError: Number(r.MaxAbsError), SQNRdB: Number(r.SQNRdB)}
+	w.MeanAbsError = Number(r.MeanAbsError) // omitted when 0; NaN is not 0
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON decodes r, reading null fields as NaN (see Result).
+func (r *Result) UnmarshalJSON(b []byte) error {
+	var w wireResult
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*r = Result{Samples: w.Samples, CosineMean: float64(w.CosineMean), CosineMin: float64(w.CosineMin),
+		Top1: float64(w.Top1), Top5: float64(w.Top5), MaxAbsError: float64(w.MaxAbsError),
+		MeanAbsError: float64(w.MeanAbsError), SQNRdB: float64(w.SQNRdB)}
+	return nil
 }

@@ -173,6 +173,37 @@ func TestResultJSON(t *testing.T) {
 	}
 }
 
+// Outputs that overflowed (NaN, ±Inf) make a Result JSON can still hold:
+// the non-finite fields are written as null and read back as NaN, so the
+// record is kept and shows the failure instead of failing to encode.
+func TestResultJSONNonFinite(t *testing.T) {
+	ref := [][]float32{{1, 2, 3}, {4, 5, 6}}
+	got := [][]float32{{1, 2, 3}, {float32(math.NaN()), float32(math.Inf(1)), 6}}
+	r, err := Compare(ref, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatalf("a NaN result does not encode: %v", err)
+	}
+	for _, want := range []string{`"cosine_min":null`, `"sqnr_db":null`, `"samples":2`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON %s lacks %s", b, want)
+		}
+	}
+	var back Result
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(back.CosineMin) || !math.IsNaN(back.SQNRdB) || !math.IsNaN(back.MeanAbsError) || back.Samples != 2 || back.Top1 != r.Top1 {
+		t.Errorf("read back %+v from %s", back, b)
+	}
+	if err := json.Unmarshal([]byte(`{"samples":1,"cosine_mean":"x"}`), &back); err == nil {
+		t.Error("a string where a number belongs was accepted")
+	}
+}
+
 func TestResultString(t *testing.T) {
 	r := Result{Samples: 64, CosineMean: 0.9993, CosineMin: 0.99, Top1: 0.984375, Top5: 1, MaxAbsError: 0.4123, MeanAbsError: 0.0213, SQNRdB: 29.46}
 	want := "cosine mean 0.999300 min 0.990000, top-1 agreement 98.44%, top-5 100.00% (64 samples), max abs error 0.4123 (mean 0.0213), SQNR 29.5 dB"

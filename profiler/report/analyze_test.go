@@ -334,3 +334,26 @@ func TestCompareFixtures(t *testing.T) {
 		t.Errorf("only A %v, only B %v", p.OnlyA, p.OnlyB)
 	}
 }
+
+// A variant whose outputs were NaN fails the gate with the reason shown,
+// is left off the fidelity Pareto chart with a note, and the chart is
+// still drawn for the others.
+func TestNaNFidelityVariant(t *testing.T) {
+	nan := &fidelity.Result{Samples: 8, CosineMean: math.NaN(), CosineMin: math.NaN(), Top1: 0.1, MaxAbsError: math.NaN(), SQNRdB: math.NaN()}
+	g := build(t,
+		rec("m", "fp32", 8, 100, 400, nil),
+		rec("m", "fp16", 8, 180, 200, nan),
+		rec("m", "int8", 8, 250, 100, good),
+	)
+	e := entry(t, g, "m", "fp16", 8)
+	if e.Gate.Pass || !strings.Contains(adviceText(g, "m"), "cosine NaN") {
+		t.Errorf("NaN variant passes or says nothing: gate %+v\n%s", e.Gate, adviceText(g, "m"))
+	}
+	p, _, _, notes, err := paretoPlot(g, true)
+	if err != nil || p == nil {
+		t.Fatalf("chart not drawn: %v", err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "m fp16") {
+		t.Errorf("notes %q", notes)
+	}
+}

@@ -724,7 +724,7 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 		x, y float64
 	}
 	byModel := map[string][]pt{}
-	var models []string
+	var models, nonFinite []string
 	xcap := 0.0
 	for _, e := range es {
 		if e.Throughput <= 0 {
@@ -739,6 +739,11 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 				continue
 			}
 			x = e.Fidelity.SQNRdB
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				// NaN or infinite outputs have no SQNR to place.
+				nonFinite = append(nonFinite, e.Experiment.Model+" "+e.Experiment.Precision)
+				continue
+			}
 			xcap = math.Max(xcap, x)
 		default:
 			if e.ModelRSS <= 0 {
@@ -759,6 +764,9 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 		return nil, 0, 0, nil, nil
 	}
 	var notes []string
+	if len(nonFinite) > 0 {
+		notes = append(notes, fmt.Sprintf("The throughput-vs-fidelity chart leaves out %s: its outputs were not finite (NaN or ±Inf), so it has no SQNR.", strings.Join(nonFinite, ", ")))
+	}
 	if len(models) > maxParetoModels {
 		what := "memory"
 		if fidelity {

@@ -155,6 +155,9 @@ func fmtSQNR(f *fidelity.Result) string {
 	if f.SQNRdB >= fidelity.MaxSQNRdB {
 		return "exact"
 	}
+	if math.IsNaN(f.SQNRdB) {
+		return "NaN" // the variant's outputs were not finite
+	}
 	return fmtFloat(f.SQNRdB, 1)
 }
 

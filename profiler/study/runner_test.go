@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -60,6 +61,10 @@ func (p fakePreparer) Prepare(ctx context.Context, e Experiment) (Prepared, erro
 	w := make([]float32, 48*16)
 	for i := range w {
 		w[i] = float32(rng.NormFloat64()*0.1 + noise*rng.NormFloat64())
+	}
+	if precision == "fp16" { // an overflowed variant: NaN outputs
+		w[0] = float32(math.Inf(1))
+		w[1] = float32(math.Inf(-1))
 	}
 	b := onnx.NewBuilder("m", 17)
 	b.AddInput("pixel_values", onnx.Float, onnx.Dims("batch", 3, 4, 4))
@@ -141,6 +146,33 @@ func TestStudyRunsRecordsAndSurvivesFailures(t *testing.T) {
 	}
 	if len(stages) == 0 || stages[len(stages)-1] != StageFailed {
 		t.Errorf("stages %v", stages)
+	}
+}
+
+// A variant whose outputs overflow to NaN is measured and recorded like any
+// other: its fidelity is stored (null in JSON, NaN when read back), the
+// gate-relevant figures say it is not faithful, and nothing is lost.
+func TestStudyRecordsNaNFidelity(t *testing.T) {
+	dir := t.TempDir()
+	cfg := studyConfig(t, dir, "crash-on-int4")
+	plan, _ := Plan(PlanConfig{Models: []string{"tiny"}, Precisions: []string{"fp16"}, Batches: []int{2}, Threads: 1})
+	if _, err := Run(context.Background(), plan, cfg); err != nil {
+		t.Fatal(err)
+	}
+	recs, warns, err := ReadResults(cfg.Out)
+	if err != nil || len(warns) != 0 || len(recs) != 2 {
+		t.Fatalf("results file: %d records, %v, %v", len(recs), warns, err)
+	}
+	r := recs[1]
+	if !r.OK() || r.Metrics.Fidelity == nil {
+		t.Fatalf("NaN variant not recorded ok: %s %s", r.Status, r.Reason)
+	}
+	if f := r.Metrics.Fidelity; !math.IsNaN(f.CosineMean) || !math.IsNaN(f.MaxAbsError) || f.Top1 > 0.5 {
+		t.Errorf("NaN variant's fidelity read back as %+v", f)
+	}
+	raw, _ := os.ReadFile(cfg.Out)
+	if !strings.Contains(string(raw), `"cosine_mean":null`) {
+		t.Errorf("results file does not hold null for the NaN cosine")
 	}
 }
 
