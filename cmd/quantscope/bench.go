@@ -140,7 +140,11 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		ORTLib:      g.ortLib,
 		OnUpdate:    prog.update,
 	}
-	fmt.Fprintf(g.stderr, "quantscope bench: %d experiments → %s (ONNX Runtime %s)\n", len(plan), o.out, info.Version)
+	fusions := "fusions on"
+	if !o.optimize {
+		fusions = "fusions off"
+	}
+	fmt.Fprintf(g.stderr, "quantscope bench: %d experiments → %s (ONNX Runtime %s, %s)\n", len(plan), o.out, info.Version, fusions)
 	_, runErr := study.Run(ctx, plan, cfg)
 	prog.finish()
 

@@ -211,17 +211,7 @@ func TestServeDeviceBinding(t *testing.T) {
 	}
 	dev := base
 	dev.Reference, dev.DeviceBinding = ref, true
-	var buf strings.Builder
-	if err := Serve(context.Background(), dev, NewEmitter(&buf)); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	var ev Event
-	json.Unmarshal([]byte(lines[len(lines)-1]), &ev)
-	var res Result
-	if err := json.Unmarshal(ev.Result, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := serveResult(t, dev)
 	m := res.Metrics
 	if m.Fidelity == nil || m.Fidelity.CosineMin != 1 || m.Fidelity.MaxAbsError != 0 {
 		t.Errorf("device-bound outputs differ from host-bound ones: %+v", m.Fidelity)
@@ -229,4 +219,24 @@ func TestServeDeviceBinding(t *testing.T) {
 	if m.CopyH2DMs <= 0 || m.CopyD2HMs <= 0 || m.Throughput <= 0 {
 		t.Errorf("copy times %v / %v ms, throughput %v", m.CopyH2DMs, m.CopyD2HMs, m.Throughput)
 	}
+}
+
+// serveResult runs Serve on spec in this process and returns the Result its
+// last event carries.
+func serveResult(t *testing.T, spec Spec) Result {
+	t.Helper()
+	var buf strings.Builder
+	if err := Serve(context.Background(), spec, NewEmitter(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var ev Event
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &ev); err != nil {
+		t.Fatalf("last event %q: %v", lines[len(lines)-1], err)
+	}
+	var res Result
+	if err := json.Unmarshal(ev.Result, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -234,22 +233,12 @@ func TestServeCUDAOptionsOnCPU(t *testing.T) {
 	model := mlpModel(t, t.TempDir(), "m.onnx", 0)
 	spec := Spec{ModelPath: model, EP: "cpu", Batch: 1, Threads: 1, MaxRuns: 20,
 		CUDA: map[string]string{"enable_cuda_graph": "1", "use_tf32": "0"}}
-	var buf strings.Builder
-	if err := Serve(context.Background(), spec, NewEmitter(&buf)); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	var ev Event
-	json.Unmarshal([]byte(lines[len(lines)-1]), &ev)
-	var res Result
-	if err := json.Unmarshal(ev.Result, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := serveResult(t, spec)
 	if res.EP != "cpu" || res.CUDAGraph != nil || len(res.EPOptions) != 0 ||
 		!strings.Contains(res.EPReason, "CUDA options enable_cuda_graph, use_tf32 not applied: the run is on cpu") {
 		t.Errorf("result: ep %s, graph %+v, options %v, reason %q", res.EP, res.CUDAGraph, res.EPOptions, res.EPReason)
 	}
-	if strings.Contains(string(ev.Result), `"cuda_graph":`) {
-		t.Errorf("cuda_graph written for a run that did not request it: %s", ev.Result)
+	if raw, _ := json.Marshal(res); strings.Contains(string(raw), `"cuda_graph":`) {
+		t.Errorf("cuda_graph written for a run that did not request it: %s", raw)
 	}
 }
