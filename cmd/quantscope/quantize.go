@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,10 +29,14 @@ type quantizeOptions struct {
 	check        bool
 	optimize     bool
 	checkSamples int
-	checkSeed    uint64
-	batch        int
-	threads      int
-	json         bool
+	checkDir     string
+	// checkSamplesSet is true when --check-samples was given (it then caps
+	// --check-dir's images).
+	checkSamplesSet bool
+	checkSeed       uint64
+	batch           int
+	threads         int
+	json            bool
 }
 
 func newQuantizeCmd(g *globalOptions) *cobra.Command {
@@ -60,15 +65,20 @@ Without --out the variant is cached next to the model (keyed by the model's
 hash, the spec and the quantizer version) and reused by later runs. With
 --check, the FP32 model and the variant run on the same seeded synthetic
 images and the fidelity of the variant's first output is printed: cosine
-similarity (mean, min), top-1 agreement, max abs error and SQNR.
+similarity (mean, min), top-1 and top-5 agreement, max abs error and SQNR.
+With --check-dir they run on your own images instead (resized, centre-cropped
+and normalized with the model's mean and std): top-1 agreement means
+something only on a trained model and on data like its own.
 
 A precision that converts nothing in this model is an error.`,
 		Example: `  quantscope quantize --model deit-tiny --precision int8 --check
   quantscope quantize --model vit-base-16 --precision int4:block=64,asym --out vit-b-int4.onnx
   quantscope quantize --model model.onnx --precision int8-static:calib=entropy --calib-dir ./images
-  quantscope quantize --model model.onnx --precision fp16:mixed --exclude head --json`,
+  quantscope quantize --model model.onnx --precision fp16:mixed --exclude head --json
+  quantscope quantize --model model.onnx --precision int4 --check-dir ./val-images`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.checkSamplesSet = cmd.Flags().Changed("check-samples")
 			return runQuantize(cmd.Context(), g, opts)
 		},
 	}
@@ -81,7 +91,8 @@ A precision that converts nothing in this model is an error.`,
 	f.StringSliceVar(&opts.exclude, "exclude", nil, "node names to keep in float (repeatable, comma-separated)")
 	f.BoolVar(&opts.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns (models/optimize) before converting; the variant then needs ONNX Runtime's com.microsoft operators")
 	f.BoolVar(&opts.check, "check", false, "compare the variant with the FP32 model on seeded inputs")
-	f.IntVar(&opts.checkSamples, "check-samples", 64, "number of seeded inputs for --check")
+	f.IntVar(&opts.checkSamples, "check-samples", 64, "number of seeded inputs for --check (with --check-dir: at most this many images, when set)")
+	f.StringVar(&opts.checkDir, "check-dir", "", "run --check on this folder's JPEG/PNG images (your task's data) instead of seeded synthetic ones; implies --check")
 	f.Uint64Var(&opts.checkSeed, "check-seed", 7, "seed of the --check inputs")
 	f.IntVar(&opts.batch, "batch", 8, "batch size of --check runs and calibration")
 	f.IntVar(&opts.threads, "threads", 0, "ONNX Runtime intra-op threads (0: one per physical core)")
@@ -113,6 +124,9 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 	}
 	if opts.batch < 1 {
 		return fmt.Errorf("--batch must be at least 1 (got %d)", opts.batch)
+	}
+	if opts.checkDir != "" {
+		opts.check = true
 	}
 	if opts.check && opts.checkSamples < 1 {
 		return fmt.Errorf("--check-samples must be at least 1 (got %d)", opts.checkSamples)
@@ -185,7 +199,7 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 		out.Variant, out.Report, out.Cached = v.Path, v.Report, v.Cached
 	}
 	if opts.check {
-		f, err := checkFidelity(ctx, res.Path, out.Variant, pre, opts, sessCfg)
+		f, err := checkFidelity(ctx, res.Path, out.Variant, pre, opts, sessCfg, qopts.Warn)
 		if err != nil {
 			return err
 		}
@@ -233,23 +247,68 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 	return nil
 }
 
-// checkFidelity runs the source and the variant on the same seeded
-// synthetic images and compares their first outputs.
-func checkFidelity(ctx context.Context, src, variant string, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig) (fidelity.Result, error) {
-	ref, err := runSeeded(ctx, src, pre, opts, cfg)
+// checkFidelity runs the source and the variant on the same images
+// (seeded synthetic ones, or --check-dir's) and compares their first
+// outputs.
+func checkFidelity(ctx context.Context, src, variant string, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig, warn func(string)) (fidelity.Result, error) {
+	in, err := quant.ImageInputFile(src)
+	if err != nil {
+		return fidelity.Result{}, fmt.Errorf("check: %w", err)
+	}
+	samples, err := checkInputs(in, pre, opts, warn)
+	if err != nil {
+		return fidelity.Result{}, fmt.Errorf("check: %w", err)
+	}
+	ref, err := runSamples(ctx, src, samples, opts.batch, cfg)
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: fp32 model: %w", err)
 	}
-	got, err := runSeeded(ctx, variant, pre, opts, cfg)
+	got, err := runSamples(ctx, variant, samples, opts.batch, cfg)
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: variant: %w", err)
 	}
 	return fidelity.Compare(ref, got)
 }
 
-// runSeeded runs the model at path on opts.checkSamples seeded synthetic
-// images, opts.batch at a time, and returns each sample's first output.
-func runSeeded(ctx context.Context, path string, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig) ([][]float32, error) {
+// checkInputs returns the model inputs --check runs, decoded once so the
+// FP32 model and the variant see the same ones: opts.checkSamples seeded
+// synthetic images, or the images of --check-dir (all of them, or at most
+// --check-samples when that flag was given). An image that does not decode
+// is skipped with a warning.
+func checkInputs(in quant.ImageInput, pre quant.Preprocess, opts quantizeOptions, warn func(string)) ([][]float32, error) {
+	if opts.checkDir == "" {
+		out := make([][]float32, opts.checkSamples)
+		for i := range out {
+			out[i] = quant.SyntheticImage(in, pre, opts.checkSeed, i)
+		}
+		return out, nil
+	}
+	files, err := quant.ImageFiles(opts.checkDir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.checkSamplesSet && len(files) > opts.checkSamples {
+		files = files[:opts.checkSamples]
+	}
+	var out [][]float32
+	for _, f := range files {
+		img, err := quant.LoadImage(f, in, pre)
+		if err != nil {
+			warn(fmt.Sprintf("--check-dir: skipped %s: %v", filepath.Base(f), err))
+			continue
+		}
+		out = append(out, img)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--check-dir %s: none of its %d images decoded", opts.checkDir, len(files))
+	}
+	return out, nil
+}
+
+// runSamples runs the model at path on samples, batch at a time (the
+// model's own batch when it has a fixed one), and returns each sample's
+// first output.
+func runSamples(ctx context.Context, path string, samples [][]float32, batch int, cfg runtime.SessionConfig) ([][]float32, error) {
 	in, err := quant.ImageInputFile(path)
 	if err != nil {
 		return nil, err
@@ -259,24 +318,23 @@ func runSeeded(ctx context.Context, path string, pre quant.Preprocess, opts quan
 		return nil, err
 	}
 	defer s.Close()
-	batch := opts.batch
 	if in.Batch > 0 {
 		batch = in.Batch
 	}
 	var rows [][]float32
-	for i := 0; i < opts.checkSamples; i += batch {
+	for i := 0; i < len(samples); i += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		n := min(batch, opts.checkSamples-i)
-		data := make([]float32, 0, batch*in.SampleLen())
+		n := min(batch, len(samples)-i)
+		data := make([]float32, 0, batch*len(samples[i]))
 		for j := 0; j < n; j++ {
-			data = append(data, quant.SyntheticImage(in, pre, opts.checkSeed, i+j)...)
+			data = append(data, samples[i+j]...)
 		}
 		run := n
 		if in.Batch > 0 {
 			for ; run < in.Batch; run++ { // fixed batch: pad, ignore the padding
-				data = append(data, data[:in.SampleLen()]...)
+				data = append(data, samples[i]...)
 			}
 		}
 		outs, err := s.RunFloat32(runtime.Tensor{Shape: in.Shape(run), Data: data})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -213,5 +214,52 @@ func TestQuantizeErrors(t *testing.T) {
 				t.Errorf("error %q lacks %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// --check-dir runs the check on a folder's images: every image that
+// decodes counts, a corrupt one is skipped with a warning, --check-samples
+// caps the count only when given, and a folder with nothing usable is an
+// error naming it.
+func TestQuantizeCheckDir(t *testing.T) {
+	quantizeNeedsORT(t)
+	dir := t.TempDir()
+	model := tinyViTFile(t, dir)
+	imgs := filepath.Join(dir, "images")
+	if err := os.MkdirAll(imgs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		img := image.NewRGBA(image.Rect(0, 0, 40+i, 36))
+		for p := range img.Pix {
+			img.Pix[p] = uint8(p*7 + i*31)
+		}
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(imgs, fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(imgs, "9-broken.png"), []byte("not a png"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--model", model, "--precision", "int8", "--check-dir", imgs, "--batch", "2", "--threads", "1"}
+	out, stderr, err := quantizeCLI(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "fidelity vs fp32 on 5 ") || !strings.Contains(stderr, "skipped 9-broken.png") {
+		t.Errorf("check on the folder:\nstdout %s\nstderr %s", out, stderr)
+	}
+	if out, _, err := quantizeCLI(t, append(args, "--check-samples", "3")...); err != nil || !strings.Contains(out, "fidelity vs fp32 on 3 ") {
+		t.Errorf("--check-samples 3: %v\n%s", err, out)
+	}
+	empty := filepath.Join(dir, "empty")
+	os.MkdirAll(empty, 0o755)
+	os.WriteFile(filepath.Join(empty, "x.jpg"), []byte("junk"), 0o644)
+	if _, _, err := quantizeCLI(t, "--model", model, "--precision", "int8", "--check-dir", empty); err == nil || !strings.Contains(err.Error(), "none of its 1 images decoded") {
+		t.Errorf("folder of junk: %v", err)
 	}
 }

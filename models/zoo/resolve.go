@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -281,12 +282,37 @@ func importedSpec(path string, m *onnx.Model, ii ImageInput, stats onnx.Stats) S
 		Name: name, Family: FamilyImported, Description: "imported from " + path,
 		Params: stats.Params, Resolution: res, Preprocess: ImageNetNorm,
 	}
+	// An exporter can declare its normalization the way quantscope's own
+	// builds do (metadata quantscope.mean and quantscope.std, three
+	// comma-separated numbers each); otherwise ImageNet's is assumed.
+	mean, okm := parseTriple(meta["quantscope.mean"])
+	std, oks := parseTriple(meta["quantscope.std"])
+	if okm && oks && std[0] > 0 && std[1] > 0 && std[2] > 0 {
+		s.Preprocess = Preprocess{Name: "model metadata", Mean: mean, Std: std}
+	}
 	if outs := m.Graph().GetOutput(); len(outs) > 0 {
 		if d := outs[0].GetType().GetTensorType().GetShape().GetDim(); len(d) == 2 && d[1].GetDimValue() > 0 {
 			s.OutputDim = int(d[1].GetDimValue())
 		}
 	}
 	return s
+}
+
+// parseTriple reads "a,b,c" as three float32s.
+func parseTriple(v string) ([3]float32, bool) {
+	var out [3]float32
+	parts := strings.Split(v, ",")
+	if len(parts) != 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return out, false
+		}
+		out[i] = float32(f)
+	}
+	return out, true
 }
 
 // fileBytes is the size of the model file and of the external data files

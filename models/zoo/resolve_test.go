@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 )
 
 // saveGraph builds a one-node model with the given inputs and writes it to
@@ -180,5 +181,42 @@ func TestResolveCatalogNameAndItsFile(t *testing.T) {
 	}
 	if r2.Path == r.Path || r2.Input.Height != 320 || r2.Spec.Resolution != 320 || r2.Spec.GFLOPs <= r.Spec.GFLOPs {
 		t.Errorf("320 px: %+v", r2)
+	}
+}
+
+// An imported model may declare its normalization in metadata, as
+// quantscope's builds do; a malformed declaration falls back to ImageNet's.
+func TestImportReadsPreprocessMetadata(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, mean, std string
+		want            Preprocess
+	}{
+		{"declared", "0.5,0.5,0.5", "0.25, 0.5, 1", Preprocess{Name: "model metadata", Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.25, 0.5, 1}}},
+		{"two-values", "0.5,0.5", "0.5,0.5,0.5", ImageNetNorm},
+		{"zero-std", "0,0,0", "0,1,1", ImageNetNorm},
+		{"not-numbers", "a,b,c", "1,1,1", ImageNetNorm},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := saveGraph(t, dir, tc.name+".onnx", false, []any{"x", onnx.Float, "N", 3, 32, 32})
+			m, err := onnx.Load(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, kv := range [][2]string{{"quantscope.mean", tc.mean}, {"quantscope.std", tc.std}} {
+				k, v := kv[0], kv[1]
+				m.Proto.MetadataProps = append(m.Proto.MetadataProps, &onnxpb.StringStringEntryProto{Key: &k, Value: &v})
+			}
+			if err := onnx.Save(m, p, onnx.SaveOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Resolve(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Spec.Preprocess != tc.want {
+				t.Errorf("preprocess %+v, want %+v", r.Spec.Preprocess, tc.want)
+			}
+		})
 	}
 }
