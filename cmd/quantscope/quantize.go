@@ -112,6 +112,9 @@ type quantizeResult struct {
 	Optimized *optimize.Report `json:"optimized,omitempty"`
 	Report    *quant.Report    `json:"report"`
 	Fidelity  *fidelity.Result `json:"fidelity,omitempty"`
+	// CheckInputs says what the check ran on: "seeded synthetic images" or
+	// the --check-dir folder.
+	CheckInputs string `json:"check_inputs,omitempty"`
 }
 
 func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) error {
@@ -204,6 +207,10 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 			return err
 		}
 		out.Fidelity = &f
+		out.CheckInputs = "seeded synthetic images"
+		if opts.checkDir != "" {
+			out.CheckInputs = "images from " + opts.checkDir
+		}
 	}
 	if opts.json {
 		enc := json.NewEncoder(g.stdout)
@@ -240,8 +247,8 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 		return err
 	}
 	if f := out.Fidelity; f != nil {
-		_, err := fmt.Fprintf(w, "fidelity vs fp32 on %d seeded inputs:\n  cosine mean %.6f  min %.6f\n  top-1 agreement %.2f%%  (top-5 %.2f%%)\n  max abs error %.4g  (mean %.4g)\n  SQNR %.1f dB\n",
-			f.Samples, f.CosineMean, f.CosineMin, 100*f.Top1, 100*f.Top5, f.MaxAbsError, f.MeanAbsError, f.SQNRdB)
+		_, err := fmt.Fprintf(w, "fidelity vs fp32 on %d %s:\n  cosine mean %.6f  min %.6f\n  top-1 agreement %.2f%%  (top-5 %.2f%%)\n  max abs error %.4g  (mean %.4g)\n  SQNR %.1f dB\n",
+			f.Samples, out.CheckInputs, f.CosineMean, f.CosineMin, 100*f.Top1, 100*f.Top5, f.MaxAbsError, f.MeanAbsError, f.SQNRdB)
 		return err
 	}
 	return nil

@@ -68,7 +68,7 @@ func TestQuantizeCheckAndCache(t *testing.T) {
 		t.Fatalf("quantize: %v", err)
 	}
 	for _, want := range []string{"precision int8", "MatMul", "int8", "weights: 8-bit", "file size:", "kept in fp32: 4 × MatMul: activation × activation (attention)",
-		"fidelity vs fp32 on 8 seeded inputs", "cosine mean", "top-1 agreement", "top-5", "max abs error", "SQNR"} {
+		"fidelity vs fp32 on 8 seeded synthetic images", "cosine mean", "top-1 agreement", "top-5", "max abs error", "SQNR"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -250,7 +250,7 @@ func TestQuantizeCheckDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "fidelity vs fp32 on 5 ") || !strings.Contains(stderr, "skipped 9-broken.png") {
+	if !strings.Contains(out, "fidelity vs fp32 on 5 images from "+imgs) || !strings.Contains(stderr, "skipped 9-broken.png") {
 		t.Errorf("check on the folder:\nstdout %s\nstderr %s", out, stderr)
 	}
 	if out, _, err := quantizeCLI(t, append(args, "--check-samples", "3")...); err != nil || !strings.Contains(out, "fidelity vs fp32 on 3 ") {
