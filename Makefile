@@ -29,15 +29,25 @@ run: setup build
 tools:
 	@bash scripts/ensure-tools.sh
 
-## test: setup, vet, unit + integration tests, a short fuzz of the ONNX loader
+# Every fuzz target, as package:Target: the parsers of untrusted input
+# (model files, results files, specs, gates) and the graph rewriter.
+FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults \
+	./models/quant:FuzzParseSpec ./profiler/report:FuzzParseGate \
+	./models/fidelity:FuzzCompare ./models/optimize:FuzzApply
+
+## test: setup, vet, unit + integration tests, a short fuzz of every target
 test: setup tools
 	$(GO) vet $(PKGS)
 	QUANTSCOPE_REQUIRE_ORT=1 $(GO) test -count=1 $(PKGS)
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./models/onnx
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s FUZZ_TARGETS="$(filter-out ./models/onnx:FuzzLoad,$(FUZZ_TARGETS))"
 
-## fuzz: fuzz the ONNX loader for longer (FUZZTIME=5m make fuzz)
+## fuzz: every fuzz target for FUZZTIME each (FUZZTIME=5m make fuzz)
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./models/onnx
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) "$${t%%:*}"; \
+	done
 
 ## bench: Go benchmarks (model builds, harness overhead)
 bench: setup
