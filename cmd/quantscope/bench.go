@@ -306,6 +306,8 @@ type summaryRow struct {
 	Precision    string          `json:"precision"`
 	EP           string          `json:"ep"`
 	Batch        int             `json:"batch"`
+	Optimized    bool            `json:"optimized,omitempty"` // ran the models/optimize fused graph
+	Options      string          `json:"options,omitempty"`   // provider options the user set
 	Status       string          `json:"status"`
 	Reason       string          `json:"reason,omitempty"`
 	Throughput   float64         `json:"throughput,omitempty"`
@@ -324,6 +326,7 @@ type summaryRow struct {
 func toSummary(r study.Row) summaryRow {
 	s := summaryRow{
 		Model: r.Experiment.Model, Precision: r.Experiment.Precision, EP: r.Experiment.EP, Batch: r.Experiment.Batch,
+		Optimized: r.Experiment.Optimize, Options: r.Experiment.Options,
 		Status: r.Status, Reason: r.Reason, Throughput: r.Throughput, P50Ms: r.P50Ms, P99Ms: r.P99Ms,
 		Verdict: r.Verdict, Note: r.Note,
 	}

@@ -151,6 +151,9 @@ func TestBenchCatalogModelSpeedupAndFidelity(t *testing.T) {
 	if len(recs) != 2 || recs[1].Metrics.Precision["nodes_converted"] == nil {
 		t.Fatalf("int8 record lacks its precision report: %+v", recs[1].Metrics.Precision)
 	}
+	if !rows[0].Optimized || !rows[1].Optimized {
+		t.Errorf("summary rows do not say they ran fused graphs: %+v", rows)
+	}
 	// Fused by default: both rows ran the optimized graph and say what
 	// matched.
 	for _, r := range recs {
