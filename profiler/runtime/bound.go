@@ -83,7 +83,7 @@ func NewBound(path string, cfg SessionConfig, batch int, seed uint64) (*Bound, e
 	}
 	b.sess, err = ort.NewAdvancedSession(path, names(ins), names(outs), inVals, outVals, opts)
 	if err != nil {
-		return fail(err)
+		return fail(explainSessionError(err))
 	}
 	return b, nil
 }

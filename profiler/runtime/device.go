@@ -162,7 +162,7 @@ func NewDeviceBound(path string, cfg SessionConfig, batch int) (*DeviceBound, er
 	defer C.free(unsafe.Pointer(cpath))
 	var sess C.qs_p
 	if err := st(C.qs_create_session(unsafe.Pointer(api.api), idxCreateSession, C.qs_p(env), cpath, C.qs_p(so), &sess)); err != nil {
-		return fail(err)
+		return fail(explainSessionError(err))
 	}
 	d.sess = unsafe.Pointer(sess)
 

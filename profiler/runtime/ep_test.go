@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,4 +122,27 @@ func reluModel(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestExplainSessionError(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		hint bool
+	}{
+		{"[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for MultiHeadAttention(1) node with name '/blocks.0/attn/MultiHeadAttention'", true},
+		{"This is an invalid model. In Node, (\"/blocks.0/SkipLayerNormalization\", SkipLayerNormalization, \"com.microsoft\", -1) : is not a registered function/op", true},
+		{"Could not find an implementation for Conv(11) node with name 'c'", false},
+		{"Load model from m.onnx failed: protobuf parsing failed", false},
+	} {
+		err := explainSessionError(errors.New(tc.msg))
+		if got := strings.Contains(err.Error(), "--optimize=false"); got != tc.hint {
+			t.Errorf("%q: hint %v, want %v: %v", tc.msg, got, tc.hint, err)
+		}
+		if !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("ONNX Runtime's message lost: %v", err)
+		}
+	}
+	if explainSessionError(nil) != nil {
+		t.Error("nil error explained")
+	}
 }

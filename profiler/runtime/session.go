@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	ort "github.com/yalue/onnxruntime_go"
@@ -75,7 +76,7 @@ func NewSession(path string, cfg SessionConfig) (*Session, error) {
 	s := &Session{Inputs: ins, Outputs: outs}
 	s.sess, err = ort.NewDynamicAdvancedSession(path, names(ins), names(outs), opts)
 	if err != nil {
-		return nil, fmt.Errorf("open session on %s: %w", path, err)
+		return nil, fmt.Errorf("open session on %s: %w", path, explainSessionError(err))
 	}
 	return s, nil
 }
@@ -180,4 +181,29 @@ func (s *Session) Close() error {
 		return errors.Join(errors.New("close session"), err)
 	}
 	return nil
+}
+
+// contribOps are the com.microsoft operators quantscope's transforms
+// write (models/optimize's fusions, the int8 and int4 kernels).
+var contribOps = []string{"MultiHeadAttention", "Attention", "SkipLayerNormalization", "BiasGelu", "FastGelu",
+	"QuickGelu", "Gelu", "MatMulNBits", "DynamicQuantizeMatMul"}
+
+// explainSessionError adds what to do to a session-creation error that
+// says the ONNX Runtime build has no kernel for one of the com.microsoft
+// operators quantscope writes (a minimal or custom build without contrib
+// operators, or an EP that lacks one).
+func explainSessionError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "Could not find an implementation") && !strings.Contains(msg, "is not a registered function/op") {
+		return err
+	}
+	for _, op := range contribOps {
+		if strings.Contains(msg, op) {
+			return fmt.Errorf("%w (%s is an ONNX Runtime contrib operator that quantscope's fusions or quantizers wrote, and this ONNX Runtime build or execution provider has no kernel for it: rerun with --optimize=false for unfused graphs, or use the ONNX Runtime `make setup` installs)", err, op)
+		}
+	}
+	return err
 }
