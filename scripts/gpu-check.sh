@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The device check for a GPU machine (see ../shared/GPU.md): run from the
 # repository root there, with the binary and .ort/ carried over and the CUDA
-# plugin sent as xz parts in .gpu/part.* (the README's GPU notes describe
+# plugin sent as xz parts in .gpu/part.* (the README's "On a GPU host" describes
 # the carry).
 #   bash scripts/gpu-check.sh     # writes everything under $OUT (default ./gpu-out)
 # Most important first, so a run cut short still answers the main question:
