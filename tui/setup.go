@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -489,38 +490,15 @@ func (m *setupModel) updateSettings(msg tea.KeyMsg, k keyMap) tea.Cmd {
 
 // cycleSetting steps the current setting through its presets.
 func (m *setupModel) cycleSetting(d int) {
-	step := func(i, n int) int { return ((i+d)%n + n) % n }
 	switch m.setCur {
 	case setEP:
-		m.ep = step(m.ep, len(m.eps))
+		m.ep = ((m.ep+d)%len(m.eps) + len(m.eps)) % len(m.eps)
 	case setBatch:
-		i := indexOf(batchPresets, m.batches)
-		if i < 0 && d < 0 {
-			i = 0
-		}
-		m.batches = batchPresets[step(i, len(batchPresets))]
+		m.batches = cyclePreset(batchPresets, m.batches, d)
 	case setDuration:
-		i := -1
-		for j, p := range durationPresets {
-			if p == m.duration {
-				i = j
-			}
-		}
-		if i < 0 && d < 0 {
-			i = 0
-		}
-		m.duration = durationPresets[step(i, len(durationPresets))]
+		m.duration = cyclePreset(durationPresets, m.duration, d)
 	case setThreads:
-		i := -1
-		for j, p := range threadPresets {
-			if p == m.threads {
-				i = j
-			}
-		}
-		if i < 0 && d < 0 {
-			i = 0
-		}
-		m.threads = threadPresets[step(i, len(threadPresets))]
+		m.threads = cyclePreset(threadPresets, m.threads, d)
 	case setRepeat:
 		m.repeat = max(1, min(10, m.repeat+d))
 	case setFusions:
@@ -528,13 +506,16 @@ func (m *setupModel) cycleSetting(d int) {
 	}
 }
 
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
+// cyclePreset returns the preset d steps from cur, wrapping around; from a
+// value that is not a preset (typed by the user) a step forward goes to
+// the first preset and a step back to the last.
+func cyclePreset[T comparable](presets []T, cur T, d int) T {
+	i := slices.Index(presets, cur)
+	if i < 0 && d < 0 {
+		i = 0
 	}
-	return -1
+	n := len(presets)
+	return presets[((i+d)%n+n)%n]
 }
 
 // updateInput edits the focused text field.
@@ -562,7 +543,7 @@ func (m setupModel) updateInput(msg tea.KeyMsg) (setupModel, tea.Cmd, *startRequ
 		case inputOptions:
 			p := &m.precs[m.precCur]
 			p.custom = v
-			if i := indexOf(p.presets, v); i >= 0 {
+			if i := slices.Index(p.presets, v); i >= 0 {
 				p.custom, p.preset = "", i
 			}
 			p.on = true
