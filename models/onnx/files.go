@@ -137,3 +137,25 @@ func WritableDir(dir string) bool {
 	os.Remove(name)
 	return true
 }
+
+// DerivedPath names a file derived from the model at src (a variant, an
+// optimized copy): "<model>.<tag>.onnx" beside src, or, when that
+// directory is not writable, under the user cache directory's
+// quantscope/<cacheDir> (created if missing).
+func DerivedPath(src, tag, cacheDir string) (string, error) {
+	base := strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
+	name := base + "." + tag + ".onnx"
+	dir := filepath.Dir(src)
+	if WritableDir(dir) {
+		return filepath.Join(dir, name), nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("%s is not writable and there is no user cache directory: %w", dir, err)
+	}
+	dir = filepath.Join(cache, "quantscope", cacheDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("%s is not writable: cache directory: %w", filepath.Dir(src), err)
+	}
+	return filepath.Join(dir, name), nil
+}

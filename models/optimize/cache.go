@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/quantscope/quantscope/models/onnx"
 )
@@ -83,19 +81,7 @@ func CachePath(src string, opts Options) (string, error) {
 	}
 	fmt.Fprintf(h, "source %s\noptimizer %s\nattention %s\ndisable %q\n", sum, Version, att, disabled)
 	key := hex.EncodeToString(h.Sum(nil))
-	base := strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
-	dir := filepath.Dir(src)
-	if !onnx.WritableDir(dir) {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("%s is not writable and there is no user cache directory: %w", dir, err)
-		}
-		dir = filepath.Join(cache, "quantscope", "optimized")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
-		}
-	}
-	return filepath.Join(dir, fmt.Sprintf("%s.opt.%s.onnx", base, key[:16])), nil
+	return onnx.DerivedPath(src, "opt."+key[:16], "optimized")
 }
 
 // readReport reads a cached report written by this optimizer version.

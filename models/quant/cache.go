@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/quantscope/quantscope/models/onnx"
 )
@@ -86,17 +85,11 @@ func VariantPath(src string, spec Spec, opts Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	base := strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
-	name := fmt.Sprintf("%s.%s.%s.onnx", base, spec.Slug(), key[:16])
-	dir := filepath.Dir(src)
-	if !onnx.WritableDir(dir) {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("variant cache: %s is not writable and there is no user cache directory: %w", dir, err)
-		}
-		dir = filepath.Join(cache, "quantscope", "variants")
+	path, err := onnx.DerivedPath(src, spec.Slug()+"."+key[:16], "variants")
+	if err != nil {
+		return "", fmt.Errorf("variant cache: %w", err)
 	}
-	return filepath.Join(dir, name), nil
+	return path, nil
 }
 
 // variantKey hashes everything a variant's bytes depend on.
