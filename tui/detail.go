@@ -505,6 +505,9 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 	if n := rep.convIntegers(); kind == "int8" && n > 0 && exp.EP == "cpu" {
 		findings = append(findings, s.warn.Render("kernels: ")+fmt.Sprintf("%d Conv nodes became ConvInteger (dynamic int8), which has slow CPU kernels in ONNX Runtime; int8-static (QDQ) usually is the faster int8 for convolutions", n))
 	}
+	if kind == "int4" && exp.EP == "cpu" && slow {
+		findings = append(findings, s.warn.Render("kernels: ")+"ONNX Runtime's CPU MatMulNBits runs int4 at about FP32 speed at batch sizes like this one, whatever accuracy_level; int4 saves size and memory here, int8 is the CPU precision that saves time")
+	}
 	if l := m.Latency; l.CV > 0.25 || l.SevereOutliers > l.Runs/50 && l.SevereOutliers > 0 {
 		findings = append(findings, s.warn.Render("noise: ")+fmt.Sprintf("latency varied a lot (CV %.0f%%, %s): was something else running? re-run (r) or use Repeat",
 			l.CV*100, plural(l.SevereOutliers, "severe outlier", "severe outliers")))

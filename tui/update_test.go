@@ -678,6 +678,11 @@ func TestWhyFindings(t *testing.T) {
 		t.Errorf("why lacks the fusions:\n%s", text)
 	}
 	r.Optimized = nil
+	// int4 on the CPU that is not faster says why.
+	exp.Precision = "int4"
+	if text := strings.Join(whySection(c, exp, row, m).lines, "\n"); !strings.Contains(text, "int8 is the CPU precision that saves time") {
+		t.Errorf("int4 why:\n%s", text)
+	}
 	// fp16 on a CPU without fast fp16 says so.
 	exp.Precision = "fp16"
 	m.Precision, m.OverheadFloor, m.Latency.CV, m.Latency.SevereOutliers = nil, false, 0.01, 0
