@@ -159,3 +159,18 @@ func DerivedPath(src, tag, cacheDir string) (string, error) {
 	}
 	return filepath.Join(dir, name), nil
 }
+
+// HasExternalData reports whether the model file at path keeps tensors in
+// external data files (only its graph is read).
+func HasExternalData(path string) (bool, error) {
+	m, err := LoadWith(path, LoadOptions{SkipExternalData: true})
+	if err != nil {
+		return false, err
+	}
+	for _, t := range m.Graph().GetInitializer() {
+		if IsExternal(t) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -43,7 +43,7 @@ func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("optimize %s: %w", src, err)
 	}
-	external, err := hasExternalData(src)
+	external, err := onnx.HasExternalData(src)
 	if err != nil {
 		return nil, fmt.Errorf("optimize %s: %w", src, err)
 	}
@@ -65,19 +65,4 @@ func File(ctx context.Context, src, dst string, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("optimize %s: write %s: %w", src, dst, err)
 	}
 	return r, nil
-}
-
-// hasExternalData reports whether a model file keeps tensors in external
-// files.
-func hasExternalData(path string) (bool, error) {
-	m, err := onnx.LoadWith(path, onnx.LoadOptions{SkipExternalData: true})
-	if err != nil {
-		return false, err
-	}
-	for _, t := range m.Graph().GetInitializer() {
-		if onnx.IsExternal(t) {
-			return true, nil
-		}
-	}
-	return false, nil
 }

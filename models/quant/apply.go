@@ -252,7 +252,7 @@ func QuantizeFile(ctx context.Context, src, dst string, spec Spec, opts Options)
 	if err != nil {
 		return nil, fmt.Errorf("quantize %s: %w", src, err)
 	}
-	external, err := hasExternalData(src)
+	external, err := onnx.HasExternalData(src)
 	if err != nil {
 		return nil, fmt.Errorf("quantize %s: %w", src, err)
 	}
@@ -278,21 +278,6 @@ func QuantizeFile(ctx context.Context, src, dst string, spec Spec, opts Options)
 		return r, fmt.Errorf("quantize %s: %w", src, err)
 	}
 	return r, nil
-}
-
-// hasExternalData reports whether a model file keeps tensors in external
-// files.
-func hasExternalData(path string) (bool, error) {
-	m, err := onnx.LoadWith(path, onnx.LoadOptions{SkipExternalData: true})
-	if err != nil {
-		return false, err
-	}
-	for _, t := range m.Graph().GetInitializer() {
-		if onnx.IsExternal(t) {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // ExcludeList splits comma-separated node names (as --exclude takes

@@ -434,28 +434,10 @@ func hashModelFiles(path string) (string, int64, error) {
 		return "", 0, fmt.Errorf("read model %s: %w", path, err)
 	}
 	total := n
-	if m, err := onnx.LoadWith(path, onnx.LoadOptions{SkipExternalData: true}); err == nil {
-		for _, loc := range externalLocations(m) {
-			if st, err := os.Stat(filepath.Join(filepath.Dir(path), loc)); err == nil {
-				total += st.Size()
-			}
-		}
+	if all, err := onnx.FilesSize(path); err == nil { // a missing data file fails the session, not this
+		total = all
 	}
 	return hex.EncodeToString(h.Sum(nil)), total, nil
-}
-
-func externalLocations(m *onnx.Model) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, t := range m.Proto.GetGraph().GetInitializer() {
-		for _, kv := range t.GetExternalData() {
-			if kv.GetKey() == "location" && !seen[kv.GetValue()] {
-				seen[kv.GetValue()] = true
-				out = append(out, kv.GetValue())
-			}
-		}
-	}
-	return out
 }
 
 // callFloor measures the per-call latency of a trivial model (Identity on
