@@ -260,21 +260,8 @@ func convLinear(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePr
 		return nil, "Conv input size not a multiple of the kernel"
 	}
 	k := c * kh * kw
-	load := func() ([]float32, error) {
-		w, err := onnx.TensorFloat32(wt)
-		if err != nil {
-			return nil, err
-		}
-		// W[o, c, i, j] → Wm[(c·kh + i)·kw + j, o]: the Conv weight
-		// viewed as [o, k], transposed.
-		wm := make([]float32, k*o)
-		for oi := 0; oi < o; oi++ {
-			for ki := 0; ki < k; ki++ {
-				wm[ki*o+oi] = w[oi*k+ki]
-			}
-		}
-		return wm, nil
-	}
+	// W[o, c, i, j] → Wm[(c·kh + i)·kw + j, o].
+	load := convWeightLoader(wt, o, k)
 	l := &linear{node: n, input: in[0], output: n.GetOutput()[0], k: k, n: o, wName: in[1], load: load,
 		patch: &patchify{c: c, kh: kh, kw: kw, gh: int(shape[2]) / kh, gw: int(shape[3]) / kw}}
 	if len(in) > 2 && in[2] != "" {
@@ -285,6 +272,24 @@ func convLinear(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePr
 		l.bias = slices.Clone(b)
 	}
 	return l, ""
+}
+
+// convWeightLoader returns a loader of a Conv weight [O, C/g, kh, kw]
+// viewed as [O, K] and transposed to [K, O], one column per output channel.
+func convWeightLoader(wt *onnxpb.TensorProto, o, k int) func() ([]float32, error) {
+	return func() ([]float32, error) {
+		w, err := onnx.TensorFloat32(wt)
+		if err != nil {
+			return nil, err
+		}
+		wm := make([]float32, k*o)
+		for oi := 0; oi < o; oi++ {
+			for ki := 0; ki < k; ki++ {
+				wm[ki*o+oi] = w[oi*k+ki]
+			}
+		}
+		return wm, nil
+	}
 }
 
 // convLayer accepts any Conv with a constant float weight and an optional
@@ -306,19 +311,7 @@ func convLayer(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePro
 		return nil, "Conv weight has invalid dims"
 	}
 	k := int(numel) / o
-	load := func() ([]float32, error) {
-		w, err := onnx.TensorFloat32(wt)
-		if err != nil {
-			return nil, err
-		}
-		wm := make([]float32, k*o)
-		for oi := 0; oi < o; oi++ {
-			for ki := 0; ki < k; ki++ {
-				wm[ki*o+oi] = w[oi*k+ki]
-			}
-		}
-		return wm, nil
-	}
+	load := convWeightLoader(wt, o, k)
 	l := &linear{node: n, input: in[0], output: n.GetOutput()[0], k: k, n: o, wName: in[1], load: load, conv: slices.Clone(wd)}
 	if len(in) > 2 && in[2] != "" {
 		b, _, ok := ix.constFloat32(in[2])
