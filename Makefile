@@ -9,7 +9,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 CGO_CFLAGS ?= -O2 -g
 export CGO_CFLAGS += -Wno-deprecated-declarations
 
-.PHONY: all setup setup-cuda build run test vet fuzz proto bench clean tools
+.PHONY: all setup setup-cuda build run install test vet fuzz proto bench clean tools
 
 all: build
 
@@ -28,6 +28,20 @@ build:
 ## run: set up, build, start quantscope
 run: setup build
 	./$(BIN) $(ARGS)
+
+## install: the binary into $(PREFIX)/bin and ONNX Runtime (with the CUDA plugin when set
+## up) into the user data dir, where quantscope finds it from any directory
+PREFIX  ?= $(HOME)/.local
+ORT_DATA_DIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/quantscope/ort
+install: setup build
+	install -d "$(PREFIX)/bin" "$(ORT_DATA_DIR)"
+	install -m 0755 $(BIN) "$(PREFIX)/bin/quantscope"
+	install -m 0644 .ort/libonnxruntime.so .ort/libonnxruntime_providers_shared.so "$(ORT_DATA_DIR)/"
+	@if [ -f .ort/cuda/libonnxruntime_providers_cuda.so ]; then \
+		install -d "$(ORT_DATA_DIR)/cuda" && \
+		install -m 0644 .ort/cuda/libonnxruntime_providers_cuda.so "$(ORT_DATA_DIR)/cuda/"; fi
+	@echo "installed $(PREFIX)/bin/quantscope and ONNX Runtime in $(ORT_DATA_DIR)"
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "add $(PREFIX)/bin to PATH to run quantscope from anywhere";; esac
 
 ## tools: Debian packages the tests use (installed only when missing)
 tools:
