@@ -45,5 +45,7 @@
 // changes nothing the second time; CNNs come out unchanged.
 //
 // For says which options suit a target precision, File optimizes a model
-// file; Version and MetaOptimize identify optimized variants.
+// file; Version and MetaOptimize identify optimized variants. EstimateFLOPs
+// counts a graph's compute per sample with the same shape inference (what
+// bench --shard balances imported models by).
 package optimize
