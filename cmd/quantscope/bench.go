@@ -50,6 +50,12 @@ type benchOptions struct {
 	optimize   bool
 	epOptions  map[string]string
 	cuda       runtime.CUDAOptions // --tf32, --cuda-graph, --conv-algo, --nhwc
+	shard      string              // --shard I/N or auto
+	shards     int                 // --shards N (the Job's completions with --shard auto)
+	hostGroup  string              // --host-group: Host.Group of the records
+	// getenv reads the scheduler's variables for --shard auto (nil:
+	// os.Getenv); tests set it.
+	getenv func(string) string
 }
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
@@ -93,6 +99,9 @@ failed (see their reasons), 130 interrupted.`,
 	f.BoolVar(&o.cuda.NHWC, "nhwc", false, "CUDA: prefer NHWC layout for conv models (prefer_nhwc=1)")
 	f.StringVar(&o.calibDir, "calib-dir", "", "folder of JPEG/PNG images for int8-static calibration (default: seeded synthetic images)")
 	f.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns (attention, SkipLayerNorm, BiasGelu…) with models/optimize before converting; --optimize=false runs the graphs as built")
+	f.StringVar(&o.shard, "shard", "", "run one part of the study: I/N (0-based) or auto (Kubernetes JOB_COMPLETION_INDEX with --shards, or Slurm SLURM_ARRAY_TASK_ID/COUNT); a model and its FP32 baselines always share a part")
+	f.IntVar(&o.shards, "shards", 0, "number of shards for --shard auto on Kubernetes (the Job's completions)")
+	f.StringVar(&o.hostGroup, "host-group", "", "name the pool of like machines a sharded study runs on, so reports and merges treat its hosts as one (records keep each hostname)")
 	_ = cmd.MarkFlagRequired("models")
 	return cmd
 }
@@ -111,6 +120,13 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	if o.getenv == nil {
+		o.getenv = os.Getenv
+	}
+	shard, shardSource, err := resolveShard(o.shard, o.shards, o.getenv)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	info, err := runtime.Init(g.ortLib)
 	if err != nil {
 		return err
@@ -121,6 +137,14 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if shard.Count > 0 {
+		if plan, err = selectShard(g.stderr, plan, shard, shardSource); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if len(plan) == 0 {
+			return nil
+		}
 	}
 	prog := newProgress(g.stderr, len(plan))
 	prep := study.NewPreparer()
@@ -140,6 +164,7 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		ORTLib:      g.ortLib,
 		OnUpdate:    prog.update,
 	}
+	cfg.Host.Group = strings.TrimSpace(o.hostGroup)
 	fusions := "fusions on"
 	if !o.optimize {
 		fusions = "fusions off"

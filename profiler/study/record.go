@@ -74,6 +74,32 @@ type Host struct {
 	CUDA       string   `json:"cuda,omitempty"`
 	ORTVersion string   `json:"ort_version"`
 	PowerLimit float64  `json:"power_limit_w,omitempty"`
+	// Group names the pool of like machines a sharded study ran on
+	// (bench --host-group, set by the generated Kubernetes Job and Slurm
+	// script): the pods of one Job have hostnames of their own but are one
+	// host to reports and merges. "" outside sharded studies.
+	Group string `json:"group,omitempty"`
+}
+
+// Name is how reports name the host: its Group when it has one, else its
+// hostname.
+func (h Host) Name() string {
+	if h.Group != "" {
+		return h.Group
+	}
+	return h.Hostname
+}
+
+// Key identifies a host environment: records with the same key were
+// measured on one machine (or one Group of like machines) with the same
+// CPU, GPU, driver, CUDA and ONNX Runtime, so their numbers may be
+// compared and folded together.
+func (h Host) Key() string {
+	name := "host=" + h.Hostname
+	if h.Group != "" {
+		name = "group=" + h.Group
+	}
+	return strings.Join([]string{name, h.CPU, h.GPU, h.Driver, h.CUDA, h.ORTVersion}, "\x00")
 }
 
 // ModelFile names the file that ran, so a result can be tied to its bytes.
