@@ -40,5 +40,6 @@ Run 'quantscope doctor' first on a new machine.`,
 	root.AddCommand(newModelsCmd(g))
 	root.AddCommand(newWorkerCmd(g))
 	root.AddCommand(newBenchCmd(g))
+	root.AddCommand(newMergeCmd(g))
 	return root
 }
