@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,6 +169,12 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	fusions := "fusions on"
 	if !o.optimize {
 		fusions = "fusions off"
+	}
+	if dir := filepath.Dir(o.out); dir != "." {
+		// A sharded study writes into a directory of its own.
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("results directory: %w", err)
+		}
 	}
 	fmt.Fprintf(g.stderr, "quantscope bench: %d experiments → %s (ONNX Runtime %s, %s)\n", len(plan), o.out, info.Version, fusions)
 	_, runErr := study.Run(ctx, plan, cfg)

@@ -41,5 +41,6 @@ Run 'quantscope doctor' first on a new machine.`,
 	root.AddCommand(newWorkerCmd(g))
 	root.AddCommand(newBenchCmd(g))
 	root.AddCommand(newMergeCmd(g))
+	root.AddCommand(newDeployCmd(g))
 	return root
 }

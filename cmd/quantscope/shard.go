@@ -48,8 +48,9 @@ func resolveShard(spec string, shards int, getenv func(string) string) (sh study
 
 // modelGFLOPs is the compute per sample of each model of a plan: the
 // catalog's for its names, an estimate from the graph for .onnx files
-// (tensor data not read), 0 when neither is known.
-func modelGFLOPs(plan []study.Experiment) map[string]float64 {
+// (tensor data not read), 0 when neither is known. unreadable lists the
+// files that could not be loaded.
+func modelGFLOPs(plan []study.Experiment) (gflops map[string]float64, unreadable []string) {
 	out := map[string]float64{}
 	for _, e := range plan {
 		if _, done := out[e.Model]; done {
@@ -62,13 +63,14 @@ func modelGFLOPs(plan []study.Experiment) map[string]float64 {
 		}
 		m, err := onnx.LoadWith(e.Model, onnx.LoadOptions{SkipExternalData: true})
 		if err != nil {
-			continue // the study reports the file; it costs the median here
+			unreadable = append(unreadable, e.Model)
+			continue
 		}
 		if f, err := optimize.EstimateFLOPs(m); err == nil {
 			out[e.Model] = f.GFLOPs
 		}
 	}
-	return out
+	return out, unreadable
 }
 
 // shardCost is the expected cost of an experiment: GFLOPs per sample ×
@@ -98,7 +100,12 @@ func shardCost(gflops map[string]float64) study.CostFunc {
 
 // selectShard keeps this shard's part of plan and says so on w.
 func selectShard(w io.Writer, plan []study.Experiment, sh study.Shard, source string) ([]study.Experiment, error) {
-	gflops := modelGFLOPs(plan)
+	gflops, unreadable := modelGFLOPs(plan)
+	if len(unreadable) > 0 {
+		// Every shard must weigh the models alike, or two shards could
+		// both run a model, or neither.
+		return nil, fmt.Errorf("cannot read %s to weigh it for sharding: is the file on every machine of the study?", strings.Join(unreadable, ", "))
+	}
 	p, err := study.PartitionPlan(plan, sh.Count, shardCost(gflops))
 	if err != nil {
 		return nil, err

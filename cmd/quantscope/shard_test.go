@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +65,10 @@ func TestShardCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := modelGFLOPs(plan)
+	g, unreadable := modelGFLOPs(plan)
+	if !slices.Equal(unreadable, []string{filepath.Join(dir, "missing.onnx")}) {
+		t.Errorf("unreadable %v, want the missing file", unreadable)
+	}
 	for _, name := range []string{"deit-tiny", "resnet-50", "vit-base-16"} {
 		s, _ := zoo.Lookup(name)
 		if g[name] != s.GFLOPs || s.GFLOPs <= 0 {
@@ -131,7 +135,7 @@ func TestBenchShardEndToEnd(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for idx := range 2 {
-		out := filepath.Join(dir, "results-"+string(rune('0'+idx))+".jsonl")
+		out := filepath.Join(dir, "tiny-pool", "results-"+string(rune('0'+idx))+".jsonl") // a directory bench creates
 		_, stderr, code := cliEnv(t, dir, []string{"JOB_COMPLETION_INDEX=" + string(rune('0'+idx))},
 			"bench", "--models", a+","+b, "--precisions", "fp32", "--batch", "1,2", "--duration", "150ms", "--threads", "1",
 			"--shard", "auto", "--shards", "2", "--host-group", "tiny-pool", "--out", out)
@@ -158,8 +162,12 @@ func TestBenchShardEndToEnd(t *testing.T) {
 	if seen[a] != 2 || seen[b] != 2 {
 		t.Errorf("records per model %v, want 2 each", seen)
 	}
-	out := filepath.Join(dir, "results-2.jsonl")
-	_, stderr, code := cli(t, dir, "bench", "--models", a+","+b, "--precisions", "fp32", "--shard", "2/3", "--out", out)
+	_, stderr, code := cli(t, dir, "bench", "--models", a+","+filepath.Join(dir, "absent.onnx"), "--precisions", "fp32", "--shard", "0/2", "--out", filepath.Join(dir, "x.jsonl"))
+	if code != 2 || !strings.Contains(stderr, "absent.onnx to weigh it for sharding") {
+		t.Errorf("a model file this machine cannot read: exit %d\n%s", code, stderr)
+	}
+	out := filepath.Join(dir, "sub", "dir", "results-2.jsonl")
+	_, stderr, code = cli(t, dir, "bench", "--models", a+","+b, "--precisions", "fp32", "--shard", "2/3", "--out", out)
 	if code != 0 || !strings.Contains(stderr, "has no work") {
 		t.Errorf("empty shard: exit %d\n%s", code, stderr)
 	}
