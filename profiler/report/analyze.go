@@ -63,6 +63,8 @@ type Report struct {
 	Groups []*Group
 	// Compare is the A/B comparison against the comparison file, if any.
 	Compare *Comparison
+	// Hosts sets the host environments side by side (nil with one).
+	Hosts *HostTable
 }
 
 // Group is the results of one host environment.
@@ -70,6 +72,9 @@ type Group struct {
 	Label string // how the report names the host
 	Slug  string // file-name-safe label, unique within the report
 	Host  study.Host
+	// Hostnames are the machines of the group, first-seen order: one,
+	// or the pods or nodes of a sharded study's host group.
+	Hostnames []string
 
 	Entries    []*Entry // display order: model, EP, threads, batch, precision
 	Models     []string // first-seen order
@@ -201,6 +206,7 @@ func Build(srcs []Source, opts Options) *Report {
 	}
 	r := &Report{Title: opts.Title, Options: opts, Sources: srcs}
 	r.Groups = buildGroups(allRecords(srcs), opts)
+	r.Hosts = buildHostTable(r.Groups)
 	return r
 }
 
@@ -212,9 +218,9 @@ func BuildCompare(srcs, other []Source, opts Options) *Report {
 	return r
 }
 
-func hostKey(h study.Host) string {
-	return strings.Join([]string{h.Hostname, h.CPU, h.GPU, h.Driver, h.CUDA, h.ORTVersion}, "\x00")
-}
+// hostKey is study's identity of a host environment: records of one key
+// are one group.
+func hostKey(h study.Host) string { return h.Key() }
 
 func buildGroups(recs []study.Record, opts Options) []*Group {
 	var order []string
@@ -239,7 +245,7 @@ func buildGroups(recs []study.Record, opts Options) []*Group {
 func labelGroups(groups []*Group) {
 	label := func(g *Group, level int) string {
 		h := g.Host
-		name := h.Hostname
+		name := h.Name()
 		if name == "" {
 			name = "unknown host"
 		}
@@ -365,6 +371,9 @@ func buildGroup(recs []study.Record, opts Options) *Group {
 		} else {
 			failed[k]++
 			g.FailedRecords++
+		}
+		if !slices.Contains(g.Hostnames, rec.Host.Hostname) && rec.Host.Hostname != "" {
+			g.Hostnames = append(g.Hostnames, rec.Host.Hostname)
 		}
 		if !models[e.Model] {
 			models[e.Model] = true

@@ -14,6 +14,9 @@ func (r *Report) document(charts []ChartSet) *document {
 	r.intro(d)
 	r.environment(d)
 	r.plan(d)
+	if r.Hosts != nil {
+		r.hostsSideBySide(d, charts)
+	}
 	multi := len(r.Groups) > 1
 	for i, g := range r.Groups {
 		level := 2
@@ -98,7 +101,8 @@ func (r *Report) environment(d *document) {
 			t.rows = append(t.rows, cells)
 		}
 	}
-	row("Hostname", func(g *Group) string { return esc(g.Host.Hostname) })
+	row("Host group", func(g *Group) string { return esc(g.Host.Group) })
+	row("Hostname", func(g *Group) string { return esc(hostnames(g)) })
 	row("CPU", func(g *Group) string { return esc(g.Host.CPU) })
 	row("ISA features", func(g *Group) string { return esc(strings.Join(g.Host.ISA, " ")) })
 	row("Cores", func(g *Group) string { return intStr(g.Host.Cores) })
