@@ -57,6 +57,7 @@ type (
 	loadedMsg struct {
 		recs     []study.Record
 		warnings []string
+		opened   int // files of Options.Open read
 		err      error
 	}
 	toastExpiredMsg struct{ id int }
@@ -159,18 +160,8 @@ func (m Model) Init() tea.Cmd {
 			return catalogMsg{models: models, err: err}
 		})
 	}
-	out := m.opts.Out
-	cmds = append(cmds, func() tea.Msg {
-		recs, warns, err := study.ReadResults(out)
-		if errors.Is(err, os.ErrNotExist) {
-			return loadedMsg{}
-		}
-		var ws []string
-		for _, w := range warns {
-			ws = append(ws, w.String())
-		}
-		return loadedMsg{recs: recs, warnings: ws, err: err}
-	})
+	out, open := m.opts.Out, m.opts.Open
+	cmds = append(cmds, func() tea.Msg { return loadResults(out, open) })
 	return tea.Batch(cmds...)
 }
 
@@ -203,6 +194,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.setup.setEnvironment(msg.env)
 		m.drv.base.Host = msg.env.StudyHost
+		m.sess.localHost = msg.env.StudyHost.Key()
 		if len(msg.env.Worker.Env) > 0 {
 			m.drv.base.Worker.Env = append(m.drv.base.Worker.Env, msg.env.Worker.Env...)
 		}
@@ -228,17 +220,29 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case loadedMsg:
-		if msg.err != nil {
+		if msg.err != nil && len(msg.recs) == 0 {
 			return m, m.showToast(fmt.Sprintf("results file: %v", msg.err), true)
 		}
 		if len(msg.recs) > 0 || len(msg.warnings) > 0 {
 			m.sess.loadRecords(msg.recs, msg.warnings)
+			m.sess.opened = msg.opened
 			m.dash.redraw(m.viewCtx())
-			text := fmt.Sprintf("loaded %s from %s", plural(len(msg.recs), "record", "records"), m.opts.Out)
+			from := m.opts.Out
+			if msg.opened > 0 {
+				from += fmt.Sprintf(" and %s", plural(msg.opened, "more file", "more files"))
+			}
+			text := fmt.Sprintf("loaded %s from %s", plural(len(msg.recs), "record", "records"), from)
+			if n := len(hostOrder(m.sess.rows)); n > 1 {
+				text += fmt.Sprintf(", %d hosts", n)
+			}
 			if len(msg.warnings) > 0 {
 				text += fmt.Sprintf(" (%s skipped: %s)", plural(len(msg.warnings), "line", "lines"), msg.warnings[0])
 			}
-			return m, m.showToast(text, len(msg.warnings) > 0)
+			if msg.err != nil {
+				// A file of --open could not be read; the others are shown.
+				text += fmt.Sprintf("; results file: %v", msg.err)
+			}
+			return m, m.showToast(text, len(msg.warnings) > 0 || msg.err != nil)
 		}
 		return m, nil
 	case pathCheckedMsg:
@@ -442,7 +446,7 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		var act dashAction
 		m.dash, act = m.dash.update(msg, k, c)
 		if act.open != nil {
-			m.openDetail(*act.open, screenDashboard)
+			m.openDetail(*act.open, act.host, screenDashboard)
 		}
 		if act.rerun != nil {
 			return m.rerun(*act.rerun)
@@ -450,9 +454,10 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.dash.redraw(m.viewCtx())
 	case screenHeatmap:
 		var open *study.Experiment
-		m.heat, open = m.heat.update(msg, k, c)
+		var host string
+		m.heat, open, host = m.heat.update(msg, k, c)
 		if open != nil {
-			m.openDetail(*open, screenHeatmap)
+			m.openDetail(*open, host, screenHeatmap)
 		}
 	case screenDetail:
 		if key.Matches(msg, k.Rerun) {
@@ -463,8 +468,9 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-func (m *Model) openDetail(exp study.Experiment, from screen) {
-	m.detail.exp, m.detail.back, m.detail.offset = exp, from, 0
+// openDetail shows exp as measured on host (a study.Host.Key).
+func (m *Model) openDetail(exp study.Experiment, host string, from screen) {
+	m.detail.exp, m.detail.host, m.detail.back, m.detail.offset = exp, host, from, 0
 	m.screen = screenDetail
 }
 
@@ -561,7 +567,7 @@ func (m Model) rerun(exp study.Experiment) (tea.Model, tea.Cmd) {
 		return m, m.showToast("no model preparer configured", true)
 	}
 	dur := m.setup.duration
-	if e := m.sess.entryFor(exp); e != nil && e.duration > 0 {
+	if e := m.sess.entryFor(exp, m.sess.localHost); e != nil && e.duration > 0 {
 		dur = e.duration
 	}
 	exp.Repeat = 0
@@ -741,4 +747,37 @@ func overlay(view, box string, w, h int, reset bool) string {
 		lines[row] = padRight(left, x) + rs + padRight(truncate(bl, bw), bw) + rs + right
 	}
 	return strings.Join(lines, "\n")
+}
+
+// loadResults reads the results file out (absent is fine: nothing run yet)
+// and each file of open (absent is an error). Warnings name the file and
+// line skipped; a file that cannot be read at all is an error after the
+// others are read.
+func loadResults(out string, open []string) loadedMsg {
+	var msg loadedMsg
+	read := func(path string, prefix bool) error {
+		recs, warns, err := study.ReadResults(path)
+		msg.recs = append(msg.recs, recs...)
+		for _, w := range warns {
+			ws := w.String()
+			if prefix {
+				ws = path + " " + ws
+			}
+			msg.warnings = append(msg.warnings, ws)
+		}
+		return err
+	}
+	var errs []error
+	if err := read(out, len(open) > 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	for _, p := range open {
+		if err := read(p, true); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		msg.opened++
+	}
+	msg.err = errors.Join(errs...)
+	return msg
 }

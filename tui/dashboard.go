@@ -215,6 +215,7 @@ func orText(s, alt string) string {
 // dashAction is what a dashboard key asks of the root.
 type dashAction struct {
 	open  *study.Experiment // show the run detail
+	host  string            // of open: the study.Host.Key it was measured on
 	rerun *study.Experiment // queue it again
 }
 
@@ -265,30 +266,31 @@ func (d dashModel) update(msg tea.KeyMsg, k keyMap, c viewCtx) (dashModel, dashA
 			d.qOff = scrollOffset(d.qOff, d.qCur, d.lowerHeight()-3, n)
 		}
 	case key.Matches(msg, k.Enter):
-		if exp, ok := d.selection(c); ok {
-			act.open = &exp
+		if exp, host, ok := d.selection(c); ok {
+			act.open, act.host = &exp, host
 		}
 	case key.Matches(msg, k.Rerun):
-		if exp, ok := d.selection(c); ok {
+		if exp, _, ok := d.selection(c); ok {
 			act.rerun = &exp
 		}
 	}
 	return d, act
 }
 
-// selection is the experiment under the focused pane's cursor.
-func (d dashModel) selection(c viewCtx) (study.Experiment, bool) {
+// selection is the experiment under the focused pane's cursor and the
+// host it was measured on (the queue's are this machine's).
+func (d dashModel) selection(c viewCtx) (study.Experiment, string, bool) {
 	switch d.focus {
 	case dashQueue:
 		if d.qCur >= 0 && d.qCur < len(c.sess.entries) {
-			return c.sess.entries[d.qCur].exp, true
+			return c.sess.entries[d.qCur].exp, c.sess.localHost, true
 		}
 	case dashTable:
 		if r, ok := d.table.selected(c.sess.rows); ok {
-			return r.Experiment, true
+			return r.Experiment, hostOf(r), true
 		}
 	}
-	return study.Experiment{}, false
+	return study.Experiment{}, "", false
 }
 
 // lowerHeight is the height of the queue and table panels.
@@ -491,7 +493,14 @@ func statusLine(c viewCtx, w int) string {
 	case total == 0 && len(ss.records) == 0:
 		left = s.dim.Render("no study yet: pick models and precisions on the setup screen (1), enter starts")
 	case total == 0:
-		left = fmt.Sprintf("%s · %s loaded", c.opts.Out, plural(ss.loaded, "record", "records"))
+		from := c.opts.Out
+		if ss.opened > 0 {
+			from += fmt.Sprintf(" + %s", plural(ss.opened, "file", "files"))
+		}
+		left = fmt.Sprintf("%s · %s loaded", from, plural(ss.loaded, "record", "records"))
+		if n := len(hostOrder(ss.rows)); n > 1 {
+			left += fmt.Sprintf(" · %d hosts", n)
+		}
 	case pending > 0:
 		left = fmt.Sprintf("%d queued · starting…", pending)
 	default:

@@ -21,6 +21,7 @@ import (
 // over repeats, and its latest queue entry).
 type detailModel struct {
 	exp    study.Experiment
+	host   string // study.Host.Key of the row shown
 	back   screen // where esc returns
 	offset int
 	width  int
@@ -135,8 +136,8 @@ func (d detailModel) lines(c viewCtx) []string {
 // sections builds the detail's content.
 func (d detailModel) sections(c viewCtx) []section {
 	s := c.st
-	row, hasRow := c.sess.rowFor(d.exp)
-	ent := c.sess.entryFor(d.exp)
+	row, hasRow := c.sess.rowFor(d.exp, d.host)
+	ent := c.sess.entryFor(d.exp, d.host)
 	var m *bench.Metrics
 	var rec *study.Record
 	if hasRow && row.Last != nil {
@@ -147,6 +148,9 @@ func (d detailModel) sections(c viewCtx) []section {
 
 	// Summary.
 	sum := section{title: "Summary"}
+	if len(hostOrder(c.sess.rows)) > 1 && hasRow {
+		sum.lines = append(sum.lines, "host: "+hostLabels(c.sess.rows)[d.host]+" · "+hostnameList(row))
+	}
 	switch {
 	case hasRow && row.Status == study.StatusOK:
 		ln := fmt.Sprintf("%s img/s", s.bold.Render(fmtRate(row.Throughput)))
@@ -154,7 +158,7 @@ func (d detailModel) sections(c viewCtx) []section {
 			ln += fmt.Sprintf(" ± %s (95%% CI over %d runs)", fmtRate(row.ThroughputCI), row.Runs)
 		}
 		if row.HasBaseline && !d.exp.IsBaseline() {
-			b, _ := c.sess.baselineThroughput(d.exp)
+			b, _ := c.sess.baselineThroughput(d.exp, d.host)
 			ln += " · speedup " + goodBad(s, row.Speedup, ratioTol).Render(fmtRatio(row.Speedup)) +
 				fmt.Sprintf(" vs fp32 %s img/s", fmtRate(b))
 		}

@@ -68,6 +68,10 @@ func cpuEnv() Environment {
 	}
 }
 
+// fixtureHost is the host the fixture's records ran on, as study.Run
+// stamps them: the environment's StudyHost.
+var fixtureHost = cpuEnv().StudyHost
+
 // rec builds an ok record.
 func rec(model, prec string, tput, p50 float64, rss, file int64, cos, top1 float64) study.Record {
 	m := &bench.Metrics{
@@ -88,14 +92,14 @@ func rec(model, prec string, tput, p50 float64, rss, file int64, cos, top1 float
 		}
 	}
 	return study.Record{
-		Schema: 1, Experiment: study.Experiment{Model: model, Precision: prec, EP: "cpu", Batch: 1},
+		Schema: 1, Experiment: study.Experiment{Model: model, Precision: prec, EP: "cpu", Batch: 1}, Host: fixtureHost,
 		File: study.ModelFile{Path: "/tmp/" + model + "-" + prec + ".onnx", Bytes: file}, Status: study.StatusOK,
 		Started: t0, Finished: t0.Add(14 * time.Second), Metrics: m,
 	}
 }
 
 func failedRec(model, prec, reason string) study.Record {
-	return study.Record{Schema: 1, Experiment: study.Experiment{Model: model, Precision: prec, EP: "cpu", Batch: 1},
+	return study.Record{Schema: 1, Experiment: study.Experiment{Model: model, Precision: prec, EP: "cpu", Batch: 1}, Host: fixtureHost,
 		Status: study.StatusFailed, Reason: reason, Started: t0, Finished: t0.Add(2 * time.Second)}
 }
 

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -98,8 +99,10 @@ func (h heatMetric) scale() (lo, mid, hi string) {
 	return "90%", "95%", "100%"
 }
 
-// heatGroup is one EP × batch slice of the study.
+// heatGroup is one host × EP × batch slice of the study (host is a
+// study.Host.Key: results files of several machines have a heatmap each).
 type heatGroup struct {
+	host  string
 	ep    string
 	batch int
 }
@@ -121,22 +124,22 @@ type heatModel struct {
 	width, hgt int
 }
 
-// groups lists the EP × batch combinations of the study in order.
+// groups lists the host × EP × batch combinations of the study in order.
 func heatGroups(ss *session) []heatGroup {
 	var out []heatGroup
 	seen := map[heatGroup]bool{}
-	add := func(e study.Experiment) {
-		g := heatGroup{e.EP, e.Batch}
+	add := func(host string, e study.Experiment) {
+		g := heatGroup{host, e.EP, e.Batch}
 		if !seen[g] {
 			seen[g] = true
 			out = append(out, g)
 		}
 	}
 	for _, r := range ss.rows {
-		add(r.Experiment)
+		add(hostOf(r), r.Experiment)
 	}
 	for _, e := range ss.entries {
-		add(e.exp)
+		add(ss.localHost, e.exp)
 	}
 	return out
 }
@@ -149,8 +152,8 @@ func buildGrid(ss *session, g heatGroup) heatGrid {
 	grid := heatGrid{rows: map[string]study.Row{}, stages: map[string]stage{}}
 	seenM, seenP := map[string]bool{}, map[string]bool{"fp32": true}
 	grid.precs = []string{"fp32"}
-	add := func(e study.Experiment) bool {
-		if e.EP != g.ep || e.Batch != g.batch {
+	add := func(host string, e study.Experiment) bool {
+		if host != g.host || e.EP != g.ep || e.Batch != g.batch {
 			return false
 		}
 		if !seenM[e.Model] {
@@ -164,22 +167,24 @@ func buildGrid(ss *session, g heatGroup) heatGrid {
 		return true
 	}
 	for _, r := range ss.rows {
-		if add(r.Experiment) {
+		if add(hostOf(r), r.Experiment) {
 			grid.rows[cellKey(r.Experiment.Model, r.Experiment.Precision)] = r
 		}
 	}
 	for _, e := range ss.entries {
-		if add(e.exp) {
+		if add(ss.localHost, e.exp) {
 			grid.stages[cellKey(e.exp.Model, e.exp.Precision)] = e.stage
 		}
 	}
 	return grid
 }
 
-func (h heatModel) update(msg tea.KeyMsg, k keyMap, c viewCtx) (heatModel, *study.Experiment) {
+// update handles a key; Enter on a measured cell returns its experiment
+// and host.
+func (h heatModel) update(msg tea.KeyMsg, k keyMap, c viewCtx) (heatModel, *study.Experiment, string) {
 	groups := heatGroups(c.sess)
 	if len(groups) == 0 {
-		return h, nil
+		return h, nil, ""
 	}
 	h.group = min(h.group, len(groups)-1)
 	grid := buildGrid(c.sess, groups[h.group])
@@ -206,13 +211,13 @@ func (h heatModel) update(msg tea.KeyMsg, k keyMap, c viewCtx) (heatModel, *stud
 		if h.row < len(grid.models) && h.col < len(grid.precs) {
 			if r, ok := grid.rows[cellKey(grid.models[h.row], grid.precs[h.col])]; ok {
 				e := r.Experiment
-				return h, &e
+				return h, &e, hostOf(r)
 			}
 		}
 	}
 	h.row = max(0, min(len(grid.models)-1, h.row))
 	h.col = max(0, min(len(grid.precs)-1, h.col))
-	return h, nil
+	return h, nil, ""
 }
 
 func (h heatModel) view(c viewCtx) string {
@@ -242,6 +247,9 @@ func (h heatModel) view(c viewCtx) string {
 
 	var lines []string
 	title := fmt.Sprintf("%s · %s · batch %d", h.metric, g.ep, g.batch)
+	if hosts := heatHosts(groups); len(hosts) > 1 {
+		title = cmp.Or(hostLabels(c.sess.rows)[g.host], "this host") + " · " + title
+	}
 	lines = append(lines, s.bold.Render(truncate(title, inner)), "")
 	hdr := padRight("", labelW)
 	for j := colOff; j < len(grid.precs) && j < colOff+visCols; j++ {
@@ -280,7 +288,11 @@ func (h heatModel) view(c viewCtx) string {
 	lines = append(lines, "", h.legendLine(c, inner))
 	hint := "m metric · ←↑↓→ move · enter detail"
 	if len(groups) > 1 {
-		hint += fmt.Sprintf(" · ] next EP/batch (%d/%d)", h.group+1, len(groups))
+		what := "EP/batch"
+		if len(heatHosts(groups)) > 1 {
+			what = "host/EP/batch"
+		}
+		hint += fmt.Sprintf(" · ] next %s (%d/%d)", what, h.group+1, len(groups))
 	}
 	lines = append(lines, s.dim.Render(truncate(hint, inner)))
 	return panel(s, "Heatmap · models × precisions", strings.Join(lines, "\n"), h.width, h.hgt, true)
@@ -345,4 +357,13 @@ func (h heatModel) legendLine(c viewCtx, w int) string {
 		bar.WriteString(s.heatCell(i, "", 3, false))
 	}
 	return truncate("worse "+lo+" "+bar.String()+" "+hi+" better   (centre "+mid+")", w)
+}
+
+// heatHosts lists the hosts of groups.
+func heatHosts(groups []heatGroup) map[string]bool {
+	out := map[string]bool{}
+	for _, g := range groups {
+		out[g.host] = true
+	}
+	return out
 }

@@ -69,6 +69,10 @@ type Options struct {
 	// Out is the results file (JSON lines, appended). Records already in it
 	// are shown at start and new runs extend it.
 	Out string
+	// Open are more results files shown beside Out's records and never
+	// written (--open): other machines' studies, the shards of a Job.
+	// Rows are grouped by host.
+	Open []string
 	// ORTLib is --ort-lib, passed on to workers and to the reproduce command.
 	ORTLib string
 	// Worker are the base worker options (executable, grace period).

@@ -163,8 +163,12 @@ type session struct {
 	records []study.Record
 	rows    []study.Row
 
-	loaded       int      // records read from the results file at start
-	loadWarnings []string // problems reading it
+	loaded       int      // records read from the results files at start
+	opened       int      // results files opened besides Out (--open)
+	loadWarnings []string // problems reading them
+	// localHost is this machine's study.Host.Key: the host of the
+	// experiments queued here (the rows may hold other hosts' too).
+	localHost string
 
 	started time.Time // when the first experiment of this session started
 	active  int       // index of the entry being worked on, -1 when none
@@ -182,7 +186,7 @@ type session struct {
 }
 
 func newSession() *session {
-	s := &session{active: -1, charted: -1}
+	s := &session{active: -1, charted: -1, localHost: study.Host{}.Key()}
 	for _, sr := range []*series{&s.tput, &s.base, &s.rss, &s.gpu, &s.temp, &s.power, &s.cpuTemp, &s.cpuLoad} {
 		sr.max = seriesCap
 	}
@@ -201,7 +205,7 @@ func (s *session) loadRecords(recs []study.Record, warnings []string) {
 	s.records = append(recs, s.records...)
 	s.loaded = len(recs)
 	s.loadWarnings = warnings
-	s.rows = study.Summarize(s.records)
+	s.rows = summarizeByHost(s.records)
 	s.version++
 }
 
@@ -285,7 +289,7 @@ func (s *session) apply(i int, u study.Update, now time.Time) bool {
 				e.stage, e.reason = stageFailed, rec.Reason
 			}
 			s.records = append(s.records, rec)
-			s.rows = study.Summarize(s.records)
+			s.rows = summarizeByHost(s.records)
 		}
 		if s.active == i {
 			s.active = -1
@@ -339,7 +343,7 @@ func (s *session) sample(i int, smp *worker.Sample, now time.Time) {
 			e.recent = e.recent[len(e.recent)-smoothSamples:]
 		}
 		s.tput.push(now, e.smoothed())
-		if b, ok := s.baselineThroughput(e.exp); ok {
+		if b, ok := s.baselineThroughput(e.exp, s.localHost); ok {
 			s.base.push(now, b)
 		}
 	}
@@ -377,15 +381,16 @@ func (s *session) sample(i int, smp *worker.Sample, now time.Time) {
 	}
 }
 
-// baselineThroughput is the measured FP32 throughput that exp is compared
-// with, when there is one and exp is not itself the baseline.
-func (s *session) baselineThroughput(exp study.Experiment) (float64, bool) {
+// baselineThroughput is the measured FP32 throughput that exp, on host
+// (a study.Host.Key), is compared with, when there is one and exp is not
+// itself the baseline.
+func (s *session) baselineThroughput(exp study.Experiment, host string) (float64, bool) {
 	if exp.IsBaseline() {
 		return 0, false
 	}
 	k := groupKey(study.Experiment{Model: exp.Model, Precision: "fp32", EP: exp.EP, Batch: exp.Batch, Threads: exp.Threads})
 	for _, r := range s.rows {
-		if groupKey(r.Experiment) == k && r.Status == study.StatusOK && r.Throughput > 0 {
+		if hostOf(r) == host && groupKey(r.Experiment) == k && r.Status == study.StatusOK && r.Throughput > 0 {
 			return r.Throughput, true
 		}
 	}
@@ -393,8 +398,12 @@ func (s *session) baselineThroughput(exp study.Experiment) (float64, bool) {
 }
 
 // entryFor returns the most recent entry measuring the same thing as row
-// (nil when the row only comes from the results file).
-func (s *session) entryFor(exp study.Experiment) *entry {
+// on host (nil when the row only comes from a results file, or from
+// another host: the queue runs here).
+func (s *session) entryFor(exp study.Experiment, host string) *entry {
+	if host != s.localHost {
+		return nil
+	}
 	k := groupKey(exp)
 	for i := len(s.entries) - 1; i >= 0; i-- {
 		if groupKey(s.entries[i].exp) == k {
@@ -404,11 +413,11 @@ func (s *session) entryFor(exp study.Experiment) *entry {
 	return nil
 }
 
-// rowFor returns the table row of exp's group.
-func (s *session) rowFor(exp study.Experiment) (study.Row, bool) {
+// rowFor returns the table row of exp's group on host.
+func (s *session) rowFor(exp study.Experiment, host string) (study.Row, bool) {
 	k := groupKey(exp)
 	for _, r := range s.rows {
-		if groupKey(r.Experiment) == k {
+		if hostOf(r) == host && groupKey(r.Experiment) == k {
 			return r, true
 		}
 	}

@@ -28,7 +28,10 @@ type column struct {
 }
 
 const (
-	colModel = iota
+	// colHost names the row's host; shown only when the rows come from
+	// more than one (results files opened together).
+	colHost = iota
+	colModel
 	colPrecision
 	colEP
 	colBatch
@@ -185,6 +188,9 @@ func tableColumns() []column {
 				}
 				return fmtPct(t), top1Style(s, t)
 			}},
+		colHost: {title: "host", w: 14,
+			// The label depends on the other rows' hosts: rowView fills it in.
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return "", plain }},
 		colEnergy: {title: "J/img", w: 6, right: true, prio: 3,
 			key: func(r study.Row) float64 { j, ok := energyOf(r); return nan(ok, j) },
 			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
@@ -218,8 +224,17 @@ type tableModel struct {
 
 func newTable() tableModel { return tableModel{cols: tableColumns(), sortCol: -1} }
 
-// sorted returns the rows in display order.
+// sorted returns the rows in display order: grouped by host (in the
+// order the hosts first appear), by the sort column within each host.
 func (t tableModel) sorted(rows []study.Row) []study.Row {
+	out := t.sortedByColumn(rows)
+	if hosts := hostOrder(rows); len(hosts) > 1 {
+		slices.SortStableFunc(out, func(a, b study.Row) int { return cmp.Compare(hosts[hostOf(a)], hosts[hostOf(b)]) })
+	}
+	return out
+}
+
+func (t tableModel) sortedByColumn(rows []study.Row) []study.Row {
 	out := slices.Clone(rows)
 	if t.sortCol < 0 || t.sortCol >= len(t.cols) {
 		return out
@@ -267,7 +282,7 @@ func (c column) textOf(r study.Row) string {
 // selection is gone.
 func (t tableModel) cursor(rows []study.Row) int {
 	for i, r := range rows {
-		if groupKey(r.Experiment) == t.sel {
+		if rowID(r) == t.sel {
 			return i
 		}
 	}
@@ -281,7 +296,7 @@ func (t *tableModel) move(rows []study.Row, d int) {
 	}
 	sorted := t.sorted(rows)
 	i := max(0, min(len(sorted)-1, t.cursor(sorted)+d))
-	t.sel = groupKey(sorted[i].Experiment)
+	t.sel = rowID(sorted[i])
 	t.offset = scrollOffset(t.offset, i, t.body, len(sorted))
 }
 
@@ -325,6 +340,9 @@ func (t tableModel) layout(w int, rows []study.Row) (cols []int, modelW int) {
 	keep := make([]bool, len(t.cols))
 	for i := range keep {
 		keep[i] = true
+	}
+	if len(hostOrder(rows)) < 2 {
+		keep[colHost] = false
 	}
 	need := func() int {
 		n := 3 // cursor mark, status mark, space
@@ -394,17 +412,18 @@ func (t tableModel) view(rows []study.Row, s *styles, w, h int, focused bool) st
 	}
 	sorted := t.sorted(rows)
 	cur := t.cursor(sorted)
+	labels := hostLabels(rows)
 	body := max(1, h-1)
 	off := scrollOffset(t.offset, cur, body, len(sorted))
 	for n := off; n < len(sorted) && n < off+body; n++ {
 		b.WriteString("\n")
-		b.WriteString(t.rowView(sorted[n], cols, colW, s, w, focused && n == cur, n == cur))
+		b.WriteString(t.rowView(sorted[n], cols, colW, labels, s, w, focused && n == cur, n == cur))
 	}
 	return strings.Join(fitLines(b.String(), w, h), "\n")
 }
 
 // rowView renders one table row.
-func (t tableModel) rowView(r study.Row, cols []int, colW func(int) int, s *styles, w int, selected, isCursor bool) string {
+func (t tableModel) rowView(r study.Row, cols []int, colW func(int) int, labels map[string]string, s *styles, w int, selected, isCursor bool) string {
 	mark := " "
 	if isCursor {
 		mark = "▸"
@@ -439,6 +458,9 @@ func (t tableModel) rowView(r study.Row, cols []int, colW func(int) int, s *styl
 			break
 		}
 		txt, st := c.text(r, s)
+		if i == colHost {
+			txt, st = labels[hostOf(r)], s.dim
+		}
 		cell := padRight(txt, cw)
 		if c.right {
 			cell = padLeft(txt, cw)

@@ -214,7 +214,7 @@ func TestSortingTable(t *testing.T) {
 		t.Fatalf("by p50 %q desc=%v", got, tb.desc)
 	}
 	// The cursor follows its row through a re-sort.
-	tb.sel = groupKey(rows[0].Experiment)
+	tb.sel = rowID(rows[0])
 	tb.cycleSort()
 	if r, _ := tb.selected(rows); r.Experiment.Precision != "fp32" {
 		t.Fatalf("selection moved to %s", r.Experiment.Precision)

@@ -27,6 +27,7 @@ import (
 // with.
 type tuiOptions struct {
 	out        string
+	open       []string // --open: more results files to show
 	models     []string
 	precisions []string
 	batches    []int
@@ -42,6 +43,7 @@ type tuiOptions struct {
 // addTUIFlags registers the interactive UI's flags on the root command.
 func addTUIFlags(fs *pflag.FlagSet, o *tuiOptions) {
 	fs.StringVar(&o.out, "out", "results.jsonl", "results file of the interactive study (JSON lines, appended; records already in it are shown)")
+	fs.StringArrayVar(&o.open, "open", nil, "another results file to show beside --out (never written), repeatable: other machines' studies, a Job's shards; rows are grouped by host")
 	fs.StringSliceVar(&o.models, "models", nil, "models to preselect on the setup screen (catalog names or .onnx paths)")
 	fs.StringSliceVar(&o.precisions, "precisions", nil, "precisions to preselect besides the fp32 baseline (default int8)")
 	fs.IntSliceVar(&o.batches, "batch", []int{1}, "batch sizes to start with")
@@ -80,6 +82,7 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 		Preparer:   prep,
 		Probe:      func(context.Context) tui.Environment { return probeEnvironment(g.ortLib) },
 		Out:        o.out,
+		Open:       o.open,
 		ORTLib:     g.ortLib,
 		Duration:   o.duration,
 		Batches:    o.batches,

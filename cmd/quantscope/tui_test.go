@@ -44,7 +44,7 @@ func TestRunTUIOptionsAndExitCodes(t *testing.T) {
 	} {
 		var stdout, stderr bytes.Buffer
 		g := &globalOptions{ortLib: "/x/libonnxruntime.so", stdout: &stdout, stderr: &stderr}
-		o := tuiOptions{out: "study.jsonl", models: []string{"deit-tiny"}, precisions: []string{"int4:block=64"}, duration: 3 * time.Second,
+		o := tuiOptions{out: "study.jsonl", open: []string{"h100.jsonl", "h200.jsonl"}, models: []string{"deit-tiny"}, precisions: []string{"int4:block=64"}, duration: 3 * time.Second,
 			interactive: func() bool { return true },
 			run: func(_ context.Context, opts tui.Options, _ ...tea.ProgramOption) error {
 				got = opts
@@ -63,7 +63,7 @@ func TestRunTUIOptionsAndExitCodes(t *testing.T) {
 			t.Errorf("%v: got %v", tc.err, err)
 		}
 	}
-	if got.Out != "study.jsonl" || got.ORTLib != "/x/libonnxruntime.so" || got.Duration != 3*time.Second ||
+	if got.Out != "study.jsonl" || strings.Join(got.Open, ",") != "h100.jsonl,h200.jsonl" || got.ORTLib != "/x/libonnxruntime.so" || got.Duration != 3*time.Second ||
 		strings.Join(got.Models, ",") != "deit-tiny" || strings.Join(got.Precisions, ",") != "int4:block=64" {
 		t.Errorf("options %+v", got)
 	}
