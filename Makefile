@@ -49,7 +49,7 @@ tools:
 
 # Every fuzz target, as package:Target: the parsers of untrusted input
 # (model files, results files, specs, gates) and the graph rewriter.
-FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults \
+FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults ./profiler/study:FuzzParseShard \
 	./models/quant:FuzzParseSpec ./profiler/report:FuzzParseGate \
 	./models/fidelity:FuzzCompare ./models/optimize:FuzzApply
 

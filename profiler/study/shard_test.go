@@ -363,3 +363,24 @@ func TestPartitionMoreShardsThanModels(t *testing.T) {
 		t.Error("0 shards accepted")
 	}
 }
+
+// FuzzParseShard: any text either parses to a valid shard that prints back
+// to itself, or is refused; nothing panics.
+func FuzzParseShard(f *testing.F) {
+	for _, s := range []string{"0/4", "3/4", "4/4", "-1/2", "1/0", "a/b", "", "/", "1/2/3", " 2 / 5 ", "99999999999999999999/1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sh, err := ParseShard(s)
+		if err != nil {
+			return
+		}
+		if sh.Index < 0 || sh.Index >= sh.Count || sh.Count > MaxShards {
+			t.Fatalf("ParseShard(%q) = %v: out of range", s, sh)
+		}
+		again, err := ParseShard(sh.String())
+		if err != nil || again != sh {
+			t.Fatalf("%v prints as %q, which parses to %v, %v", sh, sh.String(), again, err)
+		}
+	})
+}
