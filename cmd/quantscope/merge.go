@@ -41,7 +41,7 @@ func runMerge(g *globalOptions, out string, inputs []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "merged %d records from %d files into %s: %d written, %d older records of re-runs dropped\n",
+	fmt.Fprintf(g.stdout, "merged %d records from %d files into %s: %d written, %d dropped (duplicates, or older records of a re-run)\n",
 		rep.Read, len(inputs), out, rep.Written, rep.Superseded)
 	return nil
 }

@@ -38,7 +38,7 @@ func TestMergeCommand(t *testing.T) {
 	if err != nil || len(got) != len(ra)+len(rb) {
 		t.Fatalf("merged %d records (%v), want %d + %d", len(got), err, len(ra), len(rb))
 	}
-	want := fmt.Sprintf("merged %d records from 3 files into %s: %d written, %d older records of re-runs dropped\n", 2*len(ra)+len(rb), out, len(ra)+len(rb), len(ra))
+	want := fmt.Sprintf("merged %d records from 3 files into %s: %d written, %d dropped (duplicates, or older records of a re-run)\n", 2*len(ra)+len(rb), out, len(ra)+len(rb), len(ra))
 	if stdout != want || !strings.Contains(stderr, "cpu-ort124.jsonl line 15: incomplete last line") {
 		t.Errorf("stdout %q\nstderr %q", stdout, stderr)
 	}

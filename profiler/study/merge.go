@@ -43,8 +43,12 @@ func (e *SchemaError) Error() string {
 		more = fmt.Sprintf(" and %d more", len(lines)-show)
 		lines = lines[:show]
 	}
-	return fmt.Sprintf("refusing to merge records of a schema this quantscope does not know (it reads schema 1 to %d): %s%s; nothing was written. Upgrade quantscope to the version that wrote them, or leave those files out",
-		SchemaVersion, strings.Join(lines, "; "), more)
+	known := "1"
+	if SchemaVersion > 1 {
+		known = fmt.Sprintf("1 to %d", SchemaVersion)
+	}
+	return fmt.Sprintf("refusing to merge records of a schema this quantscope does not know (it reads schema %s): %s%s; nothing was written. Upgrade quantscope to the version that wrote them, or leave those files out",
+		known, strings.Join(lines, "; "), more)
 }
 
 // mergeIdentity is what makes two records the same measurement: the
