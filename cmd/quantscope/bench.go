@@ -113,6 +113,9 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	default:
 		return &exitError{code: 2, err: fmt.Errorf("--format %q: want table, csv, json or markdown", o.format)}
 	}
+	if err := o.validateNumbers(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	gate, err := parseGate(o.gate)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -128,15 +131,26 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	info, err := runtime.Init(g.ortLib)
-	if err != nil {
-		return err
-	}
+	// The whole plan is checked before anything runs: a typo in the last
+	// precision must not wait for minutes of FP32 baselines to surface.
 	plan, err := study.Plan(study.PlanConfig{
 		Models: o.models, Precisions: joinSpecOptions(o.precisions), EPs: o.eps, Batches: o.batches, Threads: o.threads, Repeat: o.repeat, Optimize: o.optimize,
 		EPOptions: o.epOptions, CUDAOptions: cudaOptions,
 	})
 	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if err := checkModels(o.models); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if err := o.checkFiles(plan); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	info, err := runtime.Init(g.ortLib)
+	if err != nil {
+		return err
+	}
+	if err := checkEPs(info, o.eps); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	if shard.Count > 0 {

@@ -52,6 +52,26 @@ func tinyImageModel(t *testing.T, dir string) string {
 	return path
 }
 
+// addOnlyModel writes a [batch,3,8,8] model of one Add: nothing in it
+// quantizes.
+func addOnlyModel(t *testing.T, dir string) string {
+	t.Helper()
+	b := onnx.NewBuilder("addonly", 17)
+	b.AddInput("pixel_values", onnx.Float, onnx.Dims("batch", 3, 8, 8))
+	b.AddInitializerFloat32("bias", []int64{1}, []float32{0.5})
+	b.AddNode("Add", []string{"pixel_values", "bias"}, []string{"out"})
+	b.AddOutput("out", onnx.Float, onnx.Dims("batch", 3, 8, 8))
+	m, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "addonly.onnx")
+	if err := onnx.Save(m, path, onnx.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestBenchEndToEnd(t *testing.T) {
 	requireORT(t)
 	dir := t.TempDir()
@@ -102,13 +122,15 @@ func TestBenchFailuresAndUsage(t *testing.T) {
 	dir := t.TempDir()
 	corrupt := filepath.Join(dir, "corrupt.onnx")
 	os.WriteFile(corrupt, []byte("not onnx"), 0o644)
+	noMatMul := addOnlyModel(t, dir)
 	tests := []struct {
 		name   string
 		args   []string
 		code   int
 		stderr string
 	}{
-		{"corrupt model is a failed experiment", []string{"--models", corrupt, "--precisions", "fp32"}, exitBenchFailures, "corrupt.onnx"},
+		{"corrupt model is refused before the study", []string{"--models", corrupt, "--precisions", "fp32"}, 2, "corrupt.onnx"},
+		{"a precision that converts nothing is a failed experiment", []string{"--models", noMatMul, "--precisions", "int8"}, exitBenchFailures, "1 of 2 experiments failed"},
 		{"bad format", []string{"--models", corrupt, "--format", "xml"}, 2, "--format"},
 		{"bad gate", []string{"--models", corrupt, "--gate", "speed>=9"}, 2, "--gate"},
 		{"models required", []string{}, 1, "models"},

@@ -37,6 +37,9 @@ type quantizeOptions struct {
 	batch           int
 	threads         int
 	json            bool
+	// force lets --out replace an existing file that is not a variant
+	// quantscope wrote (never the input model itself).
+	force bool
 }
 
 func newQuantizeCmd(g *globalOptions) *cobra.Command {
@@ -97,6 +100,7 @@ A precision that converts nothing in this model is an error.`,
 	f.IntVar(&opts.batch, "batch", 8, "batch size of --check runs and calibration")
 	f.IntVar(&opts.threads, "threads", 0, "ONNX Runtime intra-op threads (0: one per physical core)")
 	f.BoolVar(&opts.json, "json", false, "print one JSON object instead of text")
+	f.BoolVar(&opts.force, "force", false, "let --out replace an existing file that is not a variant quantscope wrote (the input model is never replaced)")
 	_ = cmd.MarkFlagRequired("model")
 	_ = cmd.MarkFlagRequired("precision")
 	return cmd
@@ -123,19 +127,22 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 	}
 	spec, err := quant.ParseSpec(opts.precision)
 	if err != nil {
-		return err
-	}
-	if opts.batch < 1 {
-		return fmt.Errorf("--batch must be at least 1 (got %d)", opts.batch)
+		return &exitError{code: 2, err: err}
 	}
 	if opts.checkDir != "" {
 		opts.check = true
 	}
-	if opts.check && opts.checkSamples < 1 {
-		return fmt.Errorf("--check-samples must be at least 1 (got %d)", opts.checkSamples)
-	}
-	if opts.calibDir != "" && spec.Kind != quant.Int8Static {
-		return fmt.Errorf("--calib-dir applies to int8-static only, not %s", spec.Kind)
+	switch {
+	case opts.batch < 1:
+		return &exitError{code: 2, err: fmt.Errorf("--batch must be at least 1 (got %d)", opts.batch)}
+	case opts.threads < 0:
+		return &exitError{code: 2, err: fmt.Errorf("--threads %d: must be 0 (one per physical core) or a positive count", opts.threads)}
+	case opts.check && opts.checkSamples < 1:
+		return &exitError{code: 2, err: fmt.Errorf("--check-samples must be at least 1 (got %d)", opts.checkSamples)}
+	case opts.calibDir != "" && spec.Kind != quant.Int8Static:
+		return &exitError{code: 2, err: fmt.Errorf("--calib-dir applies to int8-static only, not %s", spec.Kind)}
+	case opts.out != "" && !spec.Quantizes():
+		return &exitError{code: 2, err: errors.New("--out with fp32: the source model is the fp32 variant")}
 	}
 	progress := g.stderr
 	if opts.json {
@@ -148,6 +155,13 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 	}))
 	if err != nil {
 		return err
+	}
+	if opts.out != "" {
+		// Before any work: the output must not be the model itself (by any
+		// name) nor, without --force, a file quantscope did not write.
+		if err := quant.CheckOutput(opts.out, opts.force, res.Path); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 	}
 	needORT := opts.check || spec.Kind == quant.Int8Static
 	sessCfg := runtime.SessionConfig{IntraOpThreads: opts.threads}
@@ -186,8 +200,8 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 		input, out.Optimized = r.Path, r.Report
 	}
 	if opts.out != "" {
-		if !spec.Quantizes() {
-			return errors.New("--out with fp32: the source model is the fp32 variant")
+		if err := quant.CheckOutput(opts.out, true, input); err != nil { // the fused copy
+			return &exitError{code: 2, err: err}
 		}
 		r, err := quant.QuantizeFile(ctx, input, opts.out, spec, qopts)
 		if err != nil {

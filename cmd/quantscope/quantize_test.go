@@ -263,3 +263,84 @@ func TestQuantizeCheckDir(t *testing.T) {
 		t.Errorf("folder of junk: %v", err)
 	}
 }
+
+// TestQuantizeOutNeverOverwritesInput: --out naming the input model by any
+// name — the same path, ./path, a symlink, a hard link, or its external
+// data file — is refused before anything is written, with or without
+// --force, and the FP32 files stay byte for byte. A file that is not a
+// variant quantscope wrote needs --force; a variant it wrote is replaced.
+func TestQuantizeOutNeverOverwritesInput(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	model := tinyViTFile(t, dir) // dir/tiny.onnx
+	m, err := onnx.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := filepath.Join(dir, "ext.onnx")
+	if err := onnx.Save(m, ext, onnx.SaveOptions{ExternalData: true, SizeThreshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(model, filepath.Join(dir, "link.onnx")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(model, filepath.Join(dir, "hard.onnx")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) string { b, _ := os.ReadFile(p); return string(b) }
+	before := map[string]string{model: read(model), ext: read(ext), ext + ".data": read(ext + ".data")}
+
+	for _, tc := range []struct{ model, out string }{
+		{model, model},
+		{"tiny.onnx", "./tiny.onnx"},
+		{model, "sub/../tiny.onnx"},
+		{model, "link.onnx"},
+		{model, "hard.onnx"},
+		{"hard.onnx", model},
+		{ext, ext + ".data"}, // the output would replace the weights
+		{ext, "ext.onnx"},
+	} {
+		for _, force := range []bool{false, true} {
+			args := []string{"--model", tc.model, "--precision", "int8", "--optimize=false", "--out", tc.out}
+			if force {
+				args = append(args, "--force")
+			}
+			_, _, err := quantizeCLI(t, args...)
+			if !errors.Is(err, quant.ErrOverwritesInput) || !strings.Contains(err.Error(), "choose another output path") {
+				t.Errorf("--model %s --out %s (force %v): %v; want a refusal", tc.model, tc.out, force, err)
+			}
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 {
+				t.Errorf("--out %s: not exit 2: %v", tc.out, err)
+			}
+		}
+	}
+	for p, want := range before {
+		if read(p) != want {
+			t.Fatalf("%s changed", p)
+		}
+	}
+
+	// A file of the user's needs --force; a variant quantscope wrote is
+	// replaced without it.
+	notes := filepath.Join(dir, "notes.onnx")
+	os.WriteFile(notes, []byte("my notes"), 0o644)
+	if _, _, err := quantizeCLI(t, "--model", model, "--precision", "int8", "--optimize=false", "--out", notes); !errors.Is(err, quant.ErrNotVariant) || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("overwrote a user's file without --force: %v", err)
+	}
+	if read(notes) != "my notes" {
+		t.Fatal("notes.onnx changed")
+	}
+	if _, _, err := quantizeCLI(t, "--model", model, "--precision", "int8", "--optimize=false", "--out", notes, "--force"); err != nil {
+		t.Fatalf("--force: %v", err)
+	}
+	if _, _, err := quantizeCLI(t, "--model", model, "--precision", "int4", "--optimize=false", "--out", notes); err != nil {
+		t.Errorf("replacing a variant quantscope wrote: %v", err)
+	}
+	if read(model) != before[model] {
+		t.Fatal("the FP32 model changed")
+	}
+}

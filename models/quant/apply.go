@@ -248,6 +248,9 @@ func QuantizeFile(ctx context.Context, src, dst string, spec Spec, opts Options)
 	if !spec.Quantizes() {
 		return nil, fmt.Errorf("quantize %s: fp32 is the source model, not a variant", src)
 	}
+	if err := CheckOutput(dst, true, src); err != nil {
+		return nil, fmt.Errorf("quantize %s: %w", src, err)
+	}
 	srcSize, err := onnx.FilesSize(src)
 	if err != nil {
 		return nil, fmt.Errorf("quantize %s: %w", src, err)
@@ -292,4 +295,68 @@ func ExcludeList(values []string) []string {
 		}
 	}
 	return out
+}
+
+// ErrOverwritesInput is wrapped by CheckOutput when writing a variant would
+// replace a file of the model it is made from.
+var ErrOverwritesInput = errors.New("the output is the input model")
+
+// ErrNotVariant is wrapped by CheckOutput when the output exists and is
+// not a variant quantscope wrote.
+var ErrNotVariant = errors.New("the output exists and is not a variant quantscope wrote")
+
+// CheckOutput says whether a variant may be written to dst. Writing it
+// must never replace a file of the models at srcs — the .onnx file or its
+// external data — however dst names it: the same path, ./path, another
+// path through a symlink, a hard link (compared by device and inode).
+// Nothing overrides that. Unless force, an existing dst must also be a
+// variant quantscope wrote (its metadata carries MetaVersion): anything
+// else is the user's file.
+func CheckOutput(dst string, force bool, srcs ...string) error {
+	type input struct{ path, what string }
+	var ins []input
+	for _, src := range srcs {
+		files, err := onnx.ModelFiles(src)
+		if err != nil {
+			files = []string{src}
+		}
+		for i, f := range files {
+			what := "the input model"
+			if i > 0 {
+				what = "the external data of " + src
+			}
+			ins = append(ins, input{f, what})
+		}
+	}
+	for _, out := range []string{dst, dst + ".data"} { // what Save writes
+		ost, err := os.Stat(out)
+		if err != nil {
+			continue
+		}
+		for _, in := range ins {
+			if ist, err := os.Stat(in.path); err == nil && os.SameFile(ost, ist) {
+				return fmt.Errorf("write %s: %w: %s is %s %s (the same file on disk); choose another output path",
+					dst, ErrOverwritesInput, out, in.what, in.path)
+			}
+		}
+	}
+	if force {
+		return nil
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		return nil
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("write %s: it exists and is not a regular file", dst)
+	}
+	m, err := onnx.LoadWith(dst, onnx.LoadOptions{SkipExternalData: true})
+	if err == nil {
+		for _, e := range m.Proto.GetMetadataProps() {
+			if e.GetKey() == MetaVersion {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("write %s: %w (a model or file of yours?); pass --force to replace it, or choose another output path", dst, ErrNotVariant)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/runtime"
 )
 
@@ -53,7 +54,8 @@ func experimentOptions(c PlanConfig, ep string) string {
 // Plan lists the experiments of a study in run order. Every model/EP/batch
 // gets its FP32 baseline, which runs before that group's variants; with
 // Repeat > 1 the whole list is repeated round by round (A B C A B C …) so
-// heat and clock drift treat every variant alike.
+// heat and clock drift treat every variant alike. Every precision spec is
+// parsed first, so a typo fails before any experiment runs.
 func Plan(c PlanConfig) ([]Experiment, error) {
 	if len(c.Models) == 0 {
 		return nil, fmt.Errorf("plan: no models")
@@ -71,15 +73,31 @@ func Plan(c PlanConfig) ([]Experiment, error) {
 			return nil, fmt.Errorf("plan: batch size %d must be at least 1", b)
 		}
 	}
+	if c.Threads < 0 {
+		return nil, fmt.Errorf("plan: %d threads: want 0 (one per physical core) or more", c.Threads)
+	}
 	precs := []string{"fp32"}
 	seen := map[string]bool{"fp32": true}
+	var bad []string
 	for _, p := range c.Precisions {
 		p = strings.TrimSpace(p)
 		if p == "" || seen[p] {
 			continue
 		}
+		if _, err := quant.ParseSpec(p); err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
 		seen[p] = true
 		precs = append(precs, p)
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("plan: %s", strings.Join(bad, "; "))
+	}
+	for _, m := range c.Models {
+		if strings.TrimSpace(m) == "" {
+			return nil, fmt.Errorf("plan: an empty model name")
+		}
 	}
 	repeat := max(c.Repeat, 1)
 	var round []Experiment

@@ -114,3 +114,19 @@ func TestPlanOptionsArePartOfTheKey(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanRejectsBadSpecsUpFront: every precision spec is parsed when the
+// plan is made, not when its experiment comes up after the baselines.
+func TestPlanRejectsBadSpecsUpFront(t *testing.T) {
+	for _, precs := range [][]string{{"int8", "int4:block=7"}, {"int3"}, {"fp16:bogus"}} {
+		if _, err := Plan(PlanConfig{Models: []string{"m"}, Precisions: precs}); err == nil {
+			t.Errorf("precisions %v accepted", precs)
+		}
+	}
+	if _, err := Plan(PlanConfig{Models: []string{"m"}, Threads: -1}); err == nil {
+		t.Error("-1 threads accepted")
+	}
+	if _, err := Plan(PlanConfig{Models: []string{"m", " "}}); err == nil {
+		t.Error("an empty model name accepted")
+	}
+}

@@ -182,3 +182,51 @@ func Done(recs []Record) map[string]bool {
 	}
 	return done
 }
+
+// CheckResultsFile says whether path can take a study's records: it does
+// not exist yet, is empty, or its first line is a results record. Any
+// other file (notes, a CSV, a directory) is refused, so a typo in --out
+// never appends JSON to someone's document.
+func CheckResultsFile(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("results file %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("results file %s: %w", path, err)
+	}
+	if st.IsDir() {
+		return fmt.Errorf("results file %s is a directory; name a .jsonl file", path)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("results file %s is not a regular file", path)
+	}
+	br := bufio.NewReaderSize(f, 1<<16)
+	for {
+		b, err := readLine(br)
+		if len(bytes.TrimSpace(b)) > 0 {
+			if _, perr := parseRecord(b); perr != nil {
+				if errors.Is(err, io.EOF) && bytes.HasPrefix(bytes.TrimSpace(b), []byte(`{"schema":`)) {
+					// A lone torn record is what a killed first write leaves.
+					return nil
+				}
+				return fmt.Errorf("%s is not a quantscope results file (its first line is %s); name a new or existing .jsonl results file", path, perr)
+			}
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if errors.Is(err, errLineTooLong) {
+				return fmt.Errorf("%s is not a quantscope results file (its first line is longer than 16 MiB)", path)
+			}
+			return fmt.Errorf("results file %s: %w", path, err)
+		}
+	}
+}
