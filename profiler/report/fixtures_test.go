@@ -69,7 +69,7 @@ var selfFid = fid(1, 1, 1, 1, fidelity.MaxSQNRdB, 0)
 func (f fx) record(h study.Host, seq int) study.Record {
 	started := fixtureStart.Add(time.Duration(seq) * 47 * time.Second)
 	rec := study.Record{
-		Schema:     study.SchemaVersion,
+		Schema:     1, // the fixtures are schema-1 files: readers must keep reading them
 		Experiment: study.Experiment{Model: f.model, Precision: f.prec, EP: f.ep, Batch: f.batch, Threads: f.threads, Repeat: f.repeat},
 		Host:       h,
 		File:       study.ModelFile{Path: "/home/dev/.cache/quantscope/models/" + f.model + "-" + f.prec + ".onnx", Bytes: f.file},

@@ -71,7 +71,7 @@ func TestLoadBadInput(t *testing.T) {
 // skipped, and the report says so.
 func TestPartialFilesAreReportedWithWarnings(t *testing.T) {
 	good, _ := json.Marshal(rec("m", "fp32", 1, 100, 10, nil))
-	content := string(good) + "\nnot json\n" + `{"schema":2,"experiment":{"model":"m"}}` + "\n" + string(good[:30])
+	content := string(good) + "\nnot json\n" + `{"schema":99,"experiment":{"model":"m"}}` + "\n" + string(good[:30])
 	srcs, err := Load(writeTemp(t, "r.jsonl", content))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestPartialFilesAreReportedWithWarnings(t *testing.T) {
 	if err := Build(srcs, testOptions(t)).Render(&b, FormatMarkdown, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"line 2: not a JSON record", "line 3: schema 2 is newer", "line 4: incomplete last line"} {
+	for _, want := range []string{"line 2: not a JSON record", "line 3: schema 99 is newer", "line 4: incomplete last line"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks warning %q", want)
 		}

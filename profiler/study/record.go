@@ -1,6 +1,8 @@
 package study
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -10,8 +12,9 @@ import (
 )
 
 // SchemaVersion is the version of the Record layout written by this build.
-// Readers accept every version up to it.
-const SchemaVersion = 1
+// Readers accept every version up to it. Version 2 added run_id and note;
+// a version 1 record reads as one with neither.
+const SchemaVersion = 2
 
 // Status values of a Record.
 const (
@@ -135,19 +138,59 @@ type Optimization struct {
 
 // Record is one line of results.jsonl: one experiment, ok or failed.
 type Record struct {
-	Schema     int            `json:"schema"`
-	Experiment Experiment     `json:"experiment"`
-	Host       Host           `json:"host"`
-	File       ModelFile      `json:"file"`
-	Provider   *Provider      `json:"provider,omitempty"`
-	Optimized  *Optimization  `json:"optimized,omitempty"` // nil when not optimized
-	Status     string         `json:"status"`
-	Reason     string         `json:"reason,omitempty"`
-	Stderr     string         `json:"stderr,omitempty"` // tail of the worker's stderr on failure
-	Started    time.Time      `json:"started"`
-	Finished   time.Time      `json:"finished"`
-	Metrics    *bench.Metrics `json:"metrics,omitempty"`
+	Schema int `json:"schema"`
+	// RunID identifies the study run (one bench or TUI study) that wrote
+	// the record; "" in records of schema 1.
+	RunID      string        `json:"run_id,omitempty"`
+	Experiment Experiment    `json:"experiment"`
+	Host       Host          `json:"host"`
+	File       ModelFile     `json:"file"`
+	Provider   *Provider     `json:"provider,omitempty"`
+	Optimized  *Optimization `json:"optimized,omitempty"` // nil when not optimized
+	Status     string        `json:"status"`
+	Reason     string        `json:"reason,omitempty"`
+	Stderr     string        `json:"stderr,omitempty"` // head and tail of the worker's stderr on failure
+	// Note says what an ok record lacks and why (e.g. fidelity, when the
+	// FP32 baseline had not left its reference outputs).
+	Note     string         `json:"note,omitempty"`
+	Started  time.Time      `json:"started"`
+	Finished time.Time      `json:"finished"`
+	Metrics  *bench.Metrics `json:"metrics,omitempty"`
 }
 
 // OK reports whether the experiment ran and measured.
 func (r Record) OK() bool { return r.Status == StatusOK && r.Metrics != nil }
+
+// SameMachine reports whether two fingerprints name the same machine and
+// software: hostname, CPU, GPU, GPU driver and ONNX Runtime version (the
+// provider options are part of Experiment.Key). A resumed study trusts
+// only records of its own machine.
+func (h Host) SameMachine(o Host) bool {
+	return h.Hostname == o.Hostname && h.CPU == o.CPU && h.GPU == o.GPU && h.Driver == o.Driver && h.ORTVersion == o.ORTVersion
+}
+
+// String names the fingerprint for a person: "host (CPU, GPU driver D,
+// ONNX Runtime V)".
+func (h Host) String() string {
+	parts := []string{orNone(h.CPU)}
+	if h.GPU != "" {
+		parts = append(parts, h.GPU+" driver "+orNone(h.Driver))
+	}
+	parts = append(parts, "ONNX Runtime "+orNone(h.ORTVersion))
+	return orNone(h.Hostname) + " (" + strings.Join(parts, ", ") + ")"
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}
+
+// NewRunID returns an identifier for one study run: the UTC start time
+// and random bits, e.g. "20251202T053012Z-9f3a61c0".
+func NewRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
