@@ -166,11 +166,13 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	prep.Threads = o.threads
 	prep.CalibDir = o.calibDir
 	prep.Warn = func(msg string) { prog.note("warning: " + msg) }
+	host := study.ReadHost(info, nil)
 	cfg := study.RunConfig{
 		Out:         o.out,
 		Resume:      o.resume,
 		Prepare:     prep,
-		Host:        study.ReadHost(info, nil),
+		Host:        host,
+		Warn:        func(msg string) { prog.note("warning: " + msg) },
 		Duration:    o.duration,
 		Iters:       o.iters,
 		Timeout:     o.timeout,
@@ -191,8 +193,11 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		}
 	}
 	fmt.Fprintf(g.stderr, "quantscope bench: %d experiments → %s (ONNX Runtime %s, %s)\n", len(plan), o.out, info.Version, fusions)
-	_, runErr := study.Run(ctx, plan, cfg)
+	ran, runErr := study.Run(ctx, plan, cfg)
 	prog.finish()
+	if errors.Is(runErr, study.ErrLocked) {
+		return runErr
+	}
 
 	recs, warns, err := study.ReadResults(o.out)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -201,7 +206,9 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	for _, w := range warns {
 		fmt.Fprintf(g.stderr, "warning: %s: %s\n", o.out, w)
 	}
-	rows := study.Summarize(onlyPlanned(recs, plan))
+	// This machine's records of this plan, and this run's that could not
+	// be written to the file (they are in the fallback file).
+	rows := study.Summarize(onlyPlanned(withUnsaved(recs, ran), plan, host))
 	if err := writeSummary(g.stdout, o.format, rows); err != nil {
 		return err
 	}
@@ -243,16 +250,33 @@ func joinSpecOptions(parts []string) []string {
 	return out
 }
 
-// onlyPlanned keeps the records of experiments in this plan: the results file
-// may hold other studies' records too.
-func onlyPlanned(recs []study.Record, plan []study.Experiment) []study.Record {
+// onlyPlanned keeps the records of experiments in this plan measured on
+// this machine: the results file may hold other studies' records, and
+// other machines' (which --resume does not trust either).
+func onlyPlanned(recs []study.Record, plan []study.Experiment, host study.Host) []study.Record {
 	want := map[string]bool{}
 	for _, e := range plan {
 		want[e.Key()] = true
 	}
 	var out []study.Record
 	for _, r := range recs {
-		if want[r.Experiment.Key()] {
+		if want[r.Experiment.Key()] && r.Host.SameMachine(host) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// withUnsaved adds to the records read back from the results file those
+// of this run that are not in it (they went to a fallback file).
+func withUnsaved(file, ran []study.Record) []study.Record {
+	in := map[string]bool{}
+	for _, r := range file {
+		in[r.RunID+"|"+r.Experiment.Key()] = true
+	}
+	out := file
+	for _, r := range ran {
+		if !in[r.RunID+"|"+r.Experiment.Key()] {
 			out = append(out, r)
 		}
 	}

@@ -353,6 +353,7 @@ func fusionsSummary(recs []study.Record) string {
 }
 
 func buildGroup(recs []study.Record, opts Options) *Group {
+	recs = study.Current(recs) // a measurement taken again replaces the old one
 	g := &Group{Host: recs[0].Host, Records: len(recs), opts: opts}
 	g.CUDATF32, g.CUDAGraph = cudaSettings(recs)
 	g.Fusions = fusionsSummary(recs)

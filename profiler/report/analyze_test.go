@@ -270,7 +270,9 @@ func TestHostGroupsAndLabels(t *testing.T) {
 	b.Host.ORTVersion = "1.22.0"
 	c := a
 	c.Host = study.Host{Hostname: "other", GPU: "NVIDIA H100"}
-	r := Build([]Source{{Path: "x", Records: []study.Record{a, b, c, a}}}, testOptions(t))
+	a2 := a
+	a2.Experiment.Repeat = 1
+	r := Build([]Source{{Path: "x", Records: []study.Record{a, b, c, a2}}}, testOptions(t))
 	var labels, slugs []string
 	for _, g := range r.Groups {
 		labels = append(labels, g.Label)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/quantscope/quantscope/profiler/runtime"
@@ -56,9 +57,13 @@ type Update struct {
 
 // RunConfig configures Run.
 type RunConfig struct {
-	Out      string // results.jsonl path
-	Resume   bool   // skip experiments recorded ok in Out
-	Prepare  Preparer
+	Out    string // results.jsonl path
+	Resume bool   // skip experiments this machine recorded ok in Out
+	// RunID marks every record of this run (default: NewRunID()).
+	RunID   string
+	Prepare Preparer
+	// Host fingerprints this machine (default: ReadHost with the loaded
+	// ONNX Runtime); --resume trusts only records with the same one.
 	Host     Host
 	Duration time.Duration
 	Iters    int
@@ -75,28 +80,59 @@ type RunConfig struct {
 	// applied when the EP is, or "auto" resolves to, cuda.
 	CUDAOptions map[string]string
 	OnUpdate    func(Update)
+	// Warn receives what a person should know but that does not stop the
+	// study: records of other machines not resumed, a record that went to
+	// a fallback file. Nil drops them.
+	Warn func(string)
 }
 
+// ErrNotAllSaved is wrapped by Run's error when some records could not be
+// appended to the results file and went to a fallback file instead.
+var ErrNotAllSaved = errors.New("some records are not in the results file")
+
 // Run executes the plan, appending one record per experiment to cfg.Out as
-// each finishes. A failed experiment is recorded and the study goes on; a
-// canceled context stops it, keeping everything recorded so far.
+// each finishes. It holds the results file's lock for the whole study: a
+// second study on the same file is refused with a *LockedError naming the
+// first. A failed experiment is recorded and the study goes on; a canceled
+// context stops it, keeping everything recorded so far.
+//
+// With Resume, an experiment is skipped when this machine (Host.SameMachine)
+// recorded it ok; records of other machines are reported through Warn and
+// run again. A variant recorded ok without fidelity — its FP32 baseline had
+// failed, so there was no reference — runs again once the baseline's
+// reference outputs exist, and the new record supersedes the old one (see
+// Current).
 func Run(ctx context.Context, plan []Experiment, cfg RunConfig) ([]Record, error) {
 	if cfg.Prepare == nil {
 		return nil, errors.New("run study: no preparer")
 	}
-	done := map[string]bool{}
-	if cfg.Resume {
-		prev, _, err := ReadResults(cfg.Out)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+	warn := func(msg string) {
+		if cfg.Warn != nil {
+			cfg.Warn(msg)
 		}
-		done = Done(prev)
 	}
 	w, err := OpenWriter(cfg.Out)
 	if err != nil {
 		return nil, err
 	}
 	defer w.Close()
+	if cfg.RunID == "" {
+		cfg.RunID = NewRunID()
+	}
+	if cfg.Host.Hostname == "" {
+		cfg.Host = ReadHost(runtime.Probe(cfg.ORTLib), nil)
+	}
+	var rs resumeState
+	if cfg.Resume {
+		prev, _, err := ReadResults(cfg.Out)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		rs = resumable(prev, cfg.Host)
+		if msg := rs.foreignNote(cfg.Out, plan); msg != "" {
+			warn(msg)
+		}
+	}
 	refDir := cfg.RefDir
 	if refDir == "" {
 		refDir = filepath.Join(filepath.Dir(cfg.Out), ".quantscope-ref")
@@ -110,21 +146,36 @@ func Run(ctx context.Context, plan []Experiment, cfg RunConfig) ([]Record, error
 		}
 	}
 	var out []Record
+	var elsewhere *SavedElsewhereError
+	unsaved := 0
 	for i, e := range plan {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		if done[e.Key()] {
+		if rs.done[e.Key()] {
 			notify(Update{Index: i, Experiment: e, Stage: StageSkipped})
 			continue
+		}
+		if rs.needFidelity[e.Key()] {
+			if _, err := os.Stat(refPath(refDir, e)); err != nil {
+				// The baseline still has no reference: measuring again
+				// would leave the same hole.
+				notify(Update{Index: i, Experiment: e, Stage: StageSkipped})
+				continue
+			}
 		}
 		rec := runOne(ctx, i, e, cfg, refDir, notify)
 		if ctx.Err() != nil {
 			// Canceled mid-experiment: the partial run is not a result.
 			return out, ctx.Err()
 		}
+		rec.RunID = cfg.RunID
 		if err := w.Append(rec); err != nil {
-			return out, err
+			if !errors.As(err, &elsewhere) {
+				return out, err
+			}
+			unsaved++
+			warn(err.Error())
 		}
 		out = append(out, rec)
 		stage := StageDone
@@ -133,7 +184,71 @@ func Run(ctx context.Context, plan []Experiment, cfg RunConfig) ([]Record, error
 		}
 		notify(Update{Index: i, Experiment: e, Stage: stage, Record: &rec})
 	}
+	if unsaved > 0 {
+		return out, fmt.Errorf("%w: %d records are in %s, not in %s (%v); append them with: cat %s >> %s",
+			ErrNotAllSaved, unsaved, elsewhere.Fallback, cfg.Out, elsewhere.Err, elsewhere.Fallback, cfg.Out)
+	}
 	return out, nil
+}
+
+// resumeState is what a resumed study takes from the records already there.
+type resumeState struct {
+	done         map[string]bool // recorded ok here: skip
+	needFidelity map[string]bool // recorded ok here without fidelity: run again once a reference exists
+	foreign      map[string]Host // recorded ok only on another machine: run again
+}
+
+// resumable sorts earlier records for a study on host.
+func resumable(prev []Record, host Host) resumeState {
+	rs := resumeState{done: map[string]bool{}, needFidelity: map[string]bool{}, foreign: map[string]Host{}}
+	for _, r := range prev {
+		if !r.OK() {
+			continue
+		}
+		k := r.Experiment.Key()
+		if !host.SameMachine(r.Host) {
+			rs.foreign[k] = r.Host
+			continue
+		}
+		if !r.Experiment.IsBaseline() && r.Metrics.Fidelity == nil {
+			if !rs.done[k] {
+				rs.needFidelity[k] = true
+			}
+			continue
+		}
+		rs.done[k] = true
+		delete(rs.needFidelity, k)
+	}
+	for k := range rs.foreign {
+		if rs.done[k] || rs.needFidelity[k] {
+			delete(rs.foreign, k)
+		}
+	}
+	return rs
+}
+
+// foreignNote tells which planned experiments were recorded only on other
+// machines, and so run again here ("" when none were).
+func (rs resumeState) foreignNote(out string, plan []Experiment) string {
+	n := 0
+	var hosts []string
+	seen := map[string]bool{}
+	for _, e := range plan {
+		h, ok := rs.foreign[e.Key()]
+		if !ok {
+			continue
+		}
+		n++
+		if s := h.String(); !seen[s] {
+			seen[s] = true
+			hosts = append(hosts, s)
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("resume: %d experiments in %s were measured on another machine or software (%s), not this one; they run again here",
+		n, out, strings.Join(hosts, "; "))
 }
 
 // cudaLibraryEnv is LD_LIBRARY_PATH extended with the directories of the
@@ -160,7 +275,7 @@ func refPath(dir string, e Experiment) string {
 func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir string, notify func(Update)) Record {
 	rec := Record{Schema: SchemaVersion, Experiment: e, Host: cfg.Host, Started: time.Now()}
 	fail := func(err error) Record {
-		rec.Status, rec.Reason, rec.Finished = StatusFailed, err.Error(), time.Now()
+		rec.Status, rec.Reason, rec.Note, rec.Finished = StatusFailed, err.Error(), "", time.Now()
 		return rec
 	}
 	notify(Update{Index: i, Experiment: e, Stage: StagePreparing})
@@ -180,6 +295,8 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 		spec.WriteReference, spec.Reference = ref, ref
 	} else if _, err := os.Stat(ref); err == nil {
 		spec.Reference = ref
+	} else {
+		rec.Note = "fidelity not measured: the FP32 baseline left no reference outputs (it failed or has not run); --resume measures it once the baseline has run"
 	}
 	opts := cfg.Worker
 	if e.EP != "" && e.EP != "cpu" {

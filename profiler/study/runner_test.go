@@ -37,6 +37,18 @@ func TestMain(m *testing.M) {
 			em.Emit(worker.Event{Kind: worker.KindError, Error: err.Error()})
 			os.Exit(1)
 		}
+	case "kill-fp32":
+		// The FP32 worker dies the way the OOM killer or kill -9 ends it.
+		var spec worker.Spec
+		json.NewDecoder(os.Stdin).Decode(&spec)
+		em := worker.NewEmitter(os.Stdout)
+		if spec.Precision == "fp32" {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+		if err := worker.Serve(context.Background(), spec, em); err != nil {
+			em.Emit(worker.Event{Kind: worker.KindError, Error: err.Error()})
+			os.Exit(1)
+		}
 	}
 }
 
@@ -228,5 +240,104 @@ func TestStudyCanceledKeepsRecorded(t *testing.T) {
 	all, _, _ := ReadResults(cfg.Out)
 	if len(all) != 1 {
 		t.Errorf("results file has %d records, want the 1 finished", len(all))
+	}
+}
+
+// TestResumeTrustsOnlyThisMachine: records another machine (other host,
+// CPU, ONNX Runtime) wrote are not taken as done: the experiments run
+// again here, with a warning that says why, and the summary shows this
+// machine's numbers.
+func TestResumeTrustsOnlyThisMachine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := studyConfig(t, dir, "crash-on-int4")
+	cfg.Host = Host{Hostname: "here", CPU: "this cpu", ORTVersion: "1.29.0"}
+	plan, _ := Plan(PlanConfig{Models: []string{"tiny"}, Precisions: []string{"int8"}, Batches: []int{1}, Threads: 1})
+	foreign := Host{Hostname: "elsewhere", CPU: "AMD EPYC 9654", ORTVersion: "1.22.0"}
+	w, err := OpenWriter(cfg.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range plan {
+		r := rec(e.Model, e.Precision, StatusOK)
+		r.Experiment, r.Host = e, foreign
+		r.Metrics.Throughput = 12345
+		w.Append(r)
+	}
+	w.Close()
+
+	cfg.Resume = true
+	var warnings []string
+	cfg.Warn = func(s string) { warnings = append(warnings, s) }
+	recs, err := Run(context.Background(), plan, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("ran %d experiments, want both (the records were another machine's)", len(recs))
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "2 experiments") || !strings.Contains(warnings[0], "elsewhere (AMD EPYC 9654, ONNX Runtime 1.22.0)") {
+		t.Errorf("warnings %q", warnings)
+	}
+	all, _, _ := ReadResults(cfg.Out)
+	var here []Record
+	for _, r := range all {
+		if r.Host.SameMachine(cfg.Host) {
+			here = append(here, r)
+		}
+	}
+	if rows := Summarize(here); len(rows) != 2 || rows[0].Throughput == 12345 {
+		t.Errorf("summary of this machine: %+v", rows)
+	}
+
+	// A second resume on this machine skips both.
+	warnings = nil
+	recs, err = Run(context.Background(), plan, cfg)
+	if err != nil || len(recs) != 0 || len(warnings) != 0 {
+		t.Errorf("second resume: ran %d, %v, warnings %q", len(recs), err, warnings)
+	}
+}
+
+// TestResumeMeasuresFidelityAfterBaselineKilled: the FP32 worker is killed;
+// the variant runs without a reference and says so; --resume runs FP32
+// again and then the variant, whose new record (with fidelity) supersedes
+// the old one rather than folding in as a repeat.
+func TestResumeMeasuresFidelityAfterBaselineKilled(t *testing.T) {
+	dir := t.TempDir()
+	cfg := studyConfig(t, dir, "kill-fp32")
+	plan, _ := Plan(PlanConfig{Models: []string{"tiny"}, Precisions: []string{"int8"}, Batches: []int{2}, Threads: 1})
+	recs, err := Run(context.Background(), plan, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].OK() || !strings.Contains(recs[0].Reason, "SIGKILL") {
+		t.Fatalf("killed baseline: %+v", recs)
+	}
+	if v := recs[1]; !v.OK() || v.Metrics.Fidelity != nil || !strings.Contains(v.Note, "fidelity not measured") {
+		t.Fatalf("variant without a baseline: ok %v fidelity %v note %q", v.OK(), v.Metrics.Fidelity, v.Note)
+	}
+
+	// Resumed while the baseline still dies: the variant is not measured
+	// again for nothing.
+	cfg.Resume = true
+	recs, err = Run(context.Background(), plan, cfg)
+	if err != nil || len(recs) != 1 || recs[0].Experiment.Precision != "fp32" {
+		t.Fatalf("resume with the baseline still failing: %d records, %v", len(recs), err)
+	}
+
+	cfg.Worker.Env = []string{"QS_STUDY_WORKER=crash-on-int4"} // the real worker
+	recs, err = Run(context.Background(), plan, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || !recs[0].OK() || !recs[1].OK() || recs[1].Metrics.Fidelity == nil || recs[1].Note != "" {
+		t.Fatalf("resume after the baseline recovered: %+v", recs)
+	}
+	all, _, _ := ReadResults(cfg.Out)
+	rows := Summarize(all)
+	if len(rows) != 2 || rows[1].Runs != 1 || rows[1].Last.Metrics.Fidelity == nil || !rows[1].HasBaseline {
+		t.Errorf("summary: %+v", rows)
+	}
+	if recs[0].RunID == "" || recs[0].RunID != recs[1].RunID || all[1].RunID == recs[0].RunID {
+		t.Errorf("run ids: %q %q, earlier run %q", recs[0].RunID, recs[1].RunID, all[1].RunID)
 	}
 }

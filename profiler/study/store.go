@@ -3,12 +3,15 @@ package study
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
+	"time"
 )
 
 // maxLine bounds one record line; a longer line is treated as corrupt.
@@ -26,7 +29,8 @@ func (w Warning) String() string { return fmt.Sprintf("line %d: %s", w.Line, w.R
 // ReadResults reads every record of a results file. A torn or corrupt line
 // (typically the last one, from a process killed mid-write) is skipped and
 // reported as a warning; records from schema versions newer than this build
-// are skipped too. A missing file is an error wrapping os.ErrNotExist.
+// are skipped too, and so are exact copies of an earlier line (one warning
+// for all of them). A missing file is an error wrapping os.ErrNotExist.
 func ReadResults(path string) ([]Record, []Warning, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -45,28 +49,44 @@ func DecodeResults(r io.Reader) ([]Record, []Warning, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var recs []Record
 	var warns []Warning
+	seen := map[[sha256.Size]byte]int{} // line of each record's first copy
+	var dups, firstDup, firstOf int
+	flushDups := func() {
+		if dups > 0 {
+			warns = append(warns, Warning{firstDup, fmt.Sprintf("repeats line %d exactly, as do %d later lines (a record written twice, or a file appended to itself); the copies are ignored", firstOf, dups-1)})
+		}
+	}
 	for line := 1; ; line++ {
 		b, err := readLine(br)
 		if len(bytes.TrimSpace(b)) > 0 {
 			torn := errors.Is(err, io.EOF) // no trailing newline: the writer never finished
 			rec, perr := parseRecord(b)
+			sum := sha256.Sum256(bytes.TrimSpace(b))
 			switch {
 			case perr != nil && torn:
 				warns = append(warns, Warning{line, "incomplete last line (a run was interrupted while writing); ignored"})
 			case perr != nil:
 				warns = append(warns, Warning{line, perr.Error() + "; ignored"})
+			case seen[sum] > 0:
+				if dups == 0 {
+					firstDup, firstOf = line, seen[sum]
+				}
+				dups++
 			default:
+				seen[sum] = line
 				recs = append(recs, rec)
 			}
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
+				flushDups()
 				return recs, warns, nil
 			}
 			if errors.Is(err, errLineTooLong) {
 				warns = append(warns, Warning{line, "line longer than 16 MiB; ignored"})
 				continue
 			}
+			flushDups()
 			return recs, warns, err
 		}
 	}
@@ -119,35 +139,94 @@ func parseRecord(b []byte) (Record, error) {
 	return rec, nil
 }
 
-// Writer appends records to a results file, one fsync'd line each.
+// appendFile is what Writer needs of its file (an *os.File; a failing
+// fake in tests).
+type appendFile interface {
+	Write([]byte) (int, error)
+	Truncate(int64) error
+	Sync() error
+	Close() error
+}
+
+// Writer appends records to a results file, one fsync'd line each, while
+// holding the file's lock (see OpenWriter).
 type Writer struct {
 	mu   sync.Mutex
-	f    *os.File
+	f    appendFile
 	path string
+	lock *resultsLock
+	size int64 // bytes of whole lines: where a failed write is cut back to
+	// RetryPause is how long Append waits before writing a record again
+	// after a failed write (default 2 s).
+	RetryPause time.Duration
+	// FallbackName names the file a record goes to when the results file
+	// cannot take it ("" gives "<results>.unsaved.jsonl").
+	FallbackName string
+	fallback     string // the fallback file in use, once one was needed
 }
 
-// OpenWriter opens (creating if needed) a results file for appending. If the
-// file ends in a torn line from an interrupted run, a newline is written
-// first so the next record starts on a line of its own.
+// OpenWriter locks the results file at path for this process (a second
+// writer gets a *LockedError naming the first: pid, host, command) and
+// opens it, creating it if needed, for appending. If the file ends in a
+// torn line from an interrupted run, a newline is written first so the
+// next record starts on a line of its own. Close releases the lock.
 func OpenWriter(path string) (*Writer, error) {
+	if err := CheckResultsFile(path); err != nil {
+		return nil, err
+	}
+	lock, err := lockResults(path)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("open results %s: %w", path, err)
 	}
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		lock.release()
+		return nil, fmt.Errorf("open results %s: %w", path, err)
+	}
+	size := st.Size()
+	if size > 0 {
 		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+		if _, err := f.ReadAt(last, size-1); err == nil && last[0] != '\n' {
 			if _, err := f.Write([]byte("\n")); err != nil {
 				f.Close()
+				lock.release()
 				return nil, fmt.Errorf("repair torn line in %s: %w", path, err)
 			}
+			size++
 		}
 	}
-	return &Writer{f: f, path: path}, nil
+	return &Writer{f: f, path: path, lock: lock, size: size, RetryPause: 2 * time.Second}, nil
 }
 
+// SavedElsewhereError says a record could not be appended to the results
+// file and went to a fallback file instead: nothing is lost, but the
+// results file lacks it until the fallback is appended to it.
+type SavedElsewhereError struct {
+	Results, Fallback string
+	Err               error // why the results file refused it
+}
+
+func (e *SavedElsewhereError) Error() string {
+	return fmt.Sprintf("could not append to %s (%v); the record was written to %s instead — once there is room, run: cat %s >> %s",
+		e.Results, e.Err, e.Fallback, e.Fallback, e.Results)
+}
+
+func (e *SavedElsewhereError) Unwrap() error { return e.Err }
+
 // Append writes one record as a single line and syncs it to disk before
-// returning, so a record that Append returned for survives a crash.
+// returning, so a record that Append returned nil for survives a crash.
+// A failed write (a full disk, an I/O error) never leaves a partial line:
+// the file is cut back to its last whole line, the write is tried once
+// more after RetryPause, and then the record goes to a fallback file
+// beside the results (or in the temporary directory), returned as a
+// *SavedElsewhereError naming it. Only when no file at all takes it is
+// the record lost to disk; the error then says so and carries it.
 func (w *Writer) Append(rec Record) error {
 	if rec.Schema == 0 {
 		rec.Schema = SchemaVersion
@@ -159,17 +238,103 @@ func (w *Writer) Append(rec Record) error {
 	b = append(b, '\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, err := w.f.Write(b); err != nil {
-		return fmt.Errorf("append to %s: %w", w.path, err)
+	werr := w.appendLine(b)
+	if werr == nil {
+		return nil
 	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", w.path, err)
+	if w.RetryPause > 0 {
+		time.Sleep(w.RetryPause)
 	}
+	if err := w.appendLine(b); err == nil {
+		return nil
+	}
+	fb, ferr := w.writeFallback(b)
+	if ferr != nil {
+		return fmt.Errorf("append to %s: %w; and no fallback file could take the record either (%v): it is only in memory: %s", w.path, werr, ferr, bytes.TrimSpace(b))
+	}
+	return &SavedElsewhereError{Results: w.path, Fallback: fb, Err: werr}
+}
+
+// appendLine writes b at the end of the results file and syncs it; on
+// failure it truncates the file back to its last whole line.
+func (w *Writer) appendLine(b []byte) error {
+	_, err := w.f.Write(b)
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if err != nil {
+		if terr := w.f.Truncate(w.size); terr != nil {
+			return fmt.Errorf("%w (and cutting back the partial line failed: %v)", err, terr)
+		}
+		return err
+	}
+	w.size += int64(len(b))
 	return nil
 }
 
-// Close closes the file.
-func (w *Writer) Close() error { return w.f.Close() }
+// writeFallback appends b to the fallback file: beside the results file,
+// else in the temporary directory.
+func (w *Writer) writeFallback(b []byte) (string, error) {
+	var candidates []string
+	if w.fallback != "" {
+		candidates = append(candidates, w.fallback)
+	}
+	name := w.FallbackName
+	if name == "" {
+		name = filepath.Base(w.path) + ".unsaved.jsonl"
+	}
+	candidates = append(candidates, filepath.Join(filepath.Dir(w.path), name), filepath.Join(os.TempDir(), "quantscope-"+name))
+	var errs []error
+	for _, c := range candidates {
+		if err := appendSynced(c, b); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		w.fallback = c
+		return c, nil
+	}
+	return "", errors.Join(errs...)
+}
+
+// appendSynced appends b to path as one write and syncs it, cutting a
+// partial write back off.
+func appendSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		_ = f.Truncate(st.Size())
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// Fallback is the file records went to when the results file could not
+// take them ("" when none did).
+func (w *Writer) Fallback() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fallback
+}
+
+// Close closes the file and releases its lock.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.f.Close()
+	return errors.Join(err, w.lock.release())
+}
 
 // Done returns the keys of experiments recorded with status ok: what a
 // resumed study skips.

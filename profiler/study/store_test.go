@@ -3,9 +3,11 @@ package study
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/quantscope/quantscope/profiler/bench"
@@ -156,5 +158,153 @@ func TestExperimentKeys(t *testing.T) {
 	}
 	if e.Key() == b.Key() {
 		t.Error("different precisions share a key")
+	}
+}
+
+// TestSecondWriterIsRefusedNamingTheHolder: a results file is locked for a
+// whole study; a second writer is refused with the holder's pid, host and
+// command, and can open the file once the first has closed it. A clean
+// close leaves no lock file behind.
+func TestSecondWriterIsRefusedNamingTheHolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.jsonl")
+	w, err := OpenWriter(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenWriter(path)
+	var le *LockedError
+	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) {
+		t.Fatalf("second writer: %v, want a LockedError", err)
+	}
+	host, _ := os.Hostname()
+	if le.Holder.PID != os.Getpid() || le.Holder.Host != host || !strings.Contains(le.Holder.Command, os.Args[0]) {
+		t.Errorf("holder %+v", le.Holder)
+	}
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("pid %d on %s", os.Getpid(), host)) || !strings.Contains(msg, "results.jsonl") {
+		t.Errorf("message does not name the holder: %s", msg)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file left after a clean close: %v", err)
+	}
+	w2, err := OpenWriter(path)
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	w2.Close()
+
+	// A stale lock file of a killed study (unlocked) does not block.
+	os.WriteFile(path+".lock", []byte(`{"pid":999999,"host":"gone"}`), 0o644)
+	w3, err := OpenWriter(path)
+	if err != nil {
+		t.Fatalf("stale lock file blocked the writer: %v", err)
+	}
+	w3.Close()
+}
+
+// TestExactDuplicatesDropped: a record copied 500 times (a file appended
+// to itself, two writers) reads as one record with one warning, not as
+// 500 repeats.
+func TestExactDuplicatesDropped(t *testing.T) {
+	one, _ := json.Marshal(rec("m", "fp32", StatusOK))
+	other, _ := json.Marshal(rec("m", "int8", StatusOK))
+	content := strings.Repeat(string(one)+"\n", 250) + string(other) + "\n" + strings.Repeat(string(one)+"\n", 250)
+	recs, warns, err := DecodeResults(strings.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || len(warns) != 1 || warns[0].Line != 2 || !strings.Contains(warns[0].Reason, "repeats line 1 exactly, as do 498 later lines") {
+		t.Errorf("%d records, warnings %v", len(recs), warns)
+	}
+}
+
+// failingFile wraps the results file and fails the write that crosses
+// failAt bytes after writing the part before it, as a full disk does.
+type failingFile struct {
+	*os.File
+	written, failAt int
+	failures        int // how many writes fail (then it recovers)
+}
+
+func (f *failingFile) Write(b []byte) (int, error) {
+	if f.failures > 0 && f.written+len(b) > f.failAt {
+		f.failures--
+		n, _ := f.File.Write(b[:max(0, f.failAt-f.written)])
+		f.written += n
+		return n, syscall.ENOSPC
+	}
+	n, err := f.File.Write(b)
+	f.written += n
+	return n, err
+}
+
+func (f *failingFile) Truncate(size int64) error {
+	f.written = int(size)
+	return f.File.Truncate(size)
+}
+
+// TestFailedAppendKeepsTheRecord: a write that fails mid-line (disk full)
+// leaves no partial line; the record is written again once the disk has
+// room, or goes to a fallback file the error names; only if nothing takes
+// it does the error carry the record itself.
+func TestFailedAppendKeepsTheRecord(t *testing.T) {
+	first, _ := json.Marshal(rec("m", "fp32", StatusOK))
+	for _, tc := range []struct {
+		name     string
+		failures int
+		fallback string
+	}{
+		{"room again on retry", 1, ""},
+		{"still full: fallback file", 2, ""},
+		{"nowhere to write", 2, filepath.Join("no-such-dir", "x.jsonl")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "results.jsonl")
+			w, err := OpenWriter(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			w.RetryPause = 0
+			w.FallbackName = tc.fallback
+			if err := w.Append(rec("m", "fp32", StatusOK)); err != nil {
+				t.Fatal(err)
+			}
+			w.f = &failingFile{File: w.f.(*os.File), written: len(first) + 1, failAt: len(first) + 40, failures: tc.failures}
+			err = w.Append(rec("m", "int8", StatusOK))
+			recs, warns, rerr := ReadResults(path)
+			if rerr != nil || len(warns) != 0 {
+				t.Fatalf("results file after the failed write: %v, warnings %v (a partial line?)", rerr, warns)
+			}
+			raw, _ := os.ReadFile(path)
+			if !strings.HasSuffix(string(raw), "\n") {
+				t.Errorf("results file does not end in a whole line")
+			}
+			var se *SavedElsewhereError
+			switch {
+			case tc.failures == 1:
+				if err != nil || len(recs) != 2 {
+					t.Errorf("retry: %v, %d records", err, len(recs))
+				}
+			case tc.fallback == "":
+				if !errors.As(err, &se) || !errors.Is(err, syscall.ENOSPC) || len(recs) != 1 {
+					t.Fatalf("fallback: %v, %d records", err, len(recs))
+				}
+				if !strings.Contains(err.Error(), se.Fallback) || !strings.Contains(err.Error(), "cat ") || w.Fallback() != se.Fallback {
+					t.Errorf("message does not name the fallback file: %v", err)
+				}
+				saved, _, ferr := ReadResults(se.Fallback)
+				if ferr != nil || len(saved) != 1 || saved[0].Experiment.Precision != "int8" {
+					t.Errorf("fallback file holds %d records (%v)", len(saved), ferr)
+				}
+			default:
+				if err == nil || errors.As(err, &se) || !strings.Contains(err.Error(), "only in memory") || !strings.Contains(err.Error(), `"precision":"int8"`) {
+					t.Errorf("nowhere to write: %v", err)
+				}
+			}
+		})
 	}
 }

@@ -37,10 +37,36 @@ func groupKey(e Experiment) string {
 	return e.Key()
 }
 
+// Current drops the ok records that a later ok record of the same
+// experiment (same Key, repeat index included, on the same machine)
+// supersedes: a resumed study measured it again, or another run of the
+// same plan did. What is left is one measurement per experiment and
+// machine, plus the failures; --repeat's runs are distinct experiments
+// and all stay.
+func Current(recs []Record) []Record {
+	last := map[string]int{}
+	key := func(r Record) string { return r.Experiment.Key() + "\x00" + r.Host.String() }
+	for i, r := range recs {
+		if r.OK() {
+			last[key(r)] = i
+		}
+	}
+	out := make([]Record, 0, len(recs))
+	for i, r := range recs {
+		if r.OK() && last[key(r)] != i {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // Summarize folds records into rows in first-seen order and relates each to
 // its baseline. A later ok record of an experiment supersedes an earlier
-// failure of it (a resumed study retried it).
+// failure of it (a resumed study retried it) and an earlier ok record of
+// the same repeat (see Current); the runs of --repeat are folded.
 func Summarize(recs []Record) []Row {
+	recs = Current(recs)
 	type acc struct {
 		row  Row
 		tput []float64
