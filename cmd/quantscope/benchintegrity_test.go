@@ -144,4 +144,3 @@ func TestBenchKilledBaselineThenResumeWithGate(t *testing.T) {
 		t.Errorf("summary after resume:\n%s", stdout)
 	}
 }
-
