@@ -80,6 +80,12 @@ type RunConfig struct {
 	// applied when the EP is, or "auto" resolves to, cuda.
 	CUDAOptions map[string]string
 	OnUpdate    func(Update)
+	// AvailableMemory says how much memory an experiment on ep can use
+	// and where ("available", "free on <GPU>"); false when unknown.
+	// Default: the host's available memory for the CPU EP, the first
+	// GPU's free memory for GPU EPs. An experiment whose estimate
+	// (EstimateMemory) exceeds it is recorded failed without running.
+	AvailableMemory func(ep string) (int64, string, bool)
 	// Warn receives what a person should know but that does not stop the
 	// study: records of other machines not resumed, a record that went to
 	// a fallback file. Nil drops them.
@@ -285,6 +291,21 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 	}
 	rec.File.Path = prep.Path
 	rec.Optimized = prep.Optimized
+	if est, err := EstimateMemory(prep.Path, e.Batch); err == nil {
+		avail := cfg.AvailableMemory
+		if avail == nil {
+			avail = availableMemory
+		}
+		if n, where, ok := avail(e.EP); ok {
+			warning, err := checkMemory(est, e, n, where)
+			if err != nil {
+				return fail(err)
+			}
+			if warning != "" && cfg.Warn != nil {
+				cfg.Warn(warning)
+			}
+		}
+	}
 	spec := worker.Spec{
 		ModelPath: prep.Path, Precision: e.Precision, EP: e.EP, Batch: e.Batch, Threads: e.Threads,
 		Duration: cfg.Duration, MaxRuns: cfg.Iters, ORTLib: cfg.ORTLib, GFLOPs: prep.GFLOPs,

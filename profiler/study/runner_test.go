@@ -341,3 +341,39 @@ func TestResumeMeasuresFidelityAfterBaselineKilled(t *testing.T) {
 		t.Errorf("run ids: %q %q, earlier run %q", recs[0].RunID, recs[1].RunID, all[1].RunID)
 	}
 }
+
+// TestMemoryCheckedBeforeRunning: an experiment whose weights and batch
+// activations exceed the memory it can use is recorded failed, with the
+// estimate and the largest batch that fits, without starting a worker;
+// one close to the limit runs with a warning.
+func TestMemoryCheckedBeforeRunning(t *testing.T) {
+	dir := t.TempDir()
+	cfg := studyConfig(t, dir, "crash-on-int4")
+	cfg.Worker.Exe = "/nonexistent/worker" // a started worker would fail differently
+	plan, _ := Plan(PlanConfig{Models: []string{"tiny"}, Batches: []int{100000}, Threads: 1})
+	// The tiny model's input is 3×4×4 floats: 100000 samples need at
+	// least 19 MB of activations.
+	cfg.AvailableMemory = func(string) (int64, string, bool) { return 8 << 20, "available", true }
+	recs, err := Run(context.Background(), plan, cfg)
+	if err != nil || len(recs) != 1 {
+		t.Fatal(recs, err)
+	}
+	r := recs[0]
+	if r.OK() || !strings.HasPrefix(r.Reason, "not run: tiny at batch 100000 needs at least") || !strings.Contains(r.Reason, "and 8.0 MiB is available; try --batch") {
+		t.Errorf("reason %q", r.Reason)
+	}
+	est, err := EstimateMemory(r.File.Path, 100000)
+	if err != nil || est.PerSampleBytes < 4*48 || est.FitsBatch(8<<20) >= 100000 {
+		t.Errorf("estimate %+v, %v", est, err)
+	}
+
+	var warnings []string
+	cfg.Warn = func(s string) { warnings = append(warnings, s) }
+	need := est.Total()
+	cfg.AvailableMemory = func(string) (int64, string, bool) { return need + need/10, "available", true }
+	os.Remove(cfg.Out)
+	recs, _ = Run(context.Background(), plan, cfg)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "close to the limit") || strings.HasPrefix(recs[0].Reason, "not run") {
+		t.Errorf("near the limit: warnings %q, reason %q", warnings, recs[0].Reason)
+	}
+}

@@ -37,7 +37,10 @@ type Outcome struct {
 	// Err says why the run failed: the worker's own error, a crash, a
 	// timeout, a kill, or a broken protocol. Nil when Result is set.
 	Err error
-	// StderrTail is the end of the worker's stderr (up to 4 KiB).
+	// StderrTail is the worker's stderr: its first and last 4 KiB, with
+	// how much was left out between them. Lines that look fatal (a Go
+	// fatal error, an ONNX Runtime exception, a CUDA error) are added to
+	// Err wherever they were.
 	StderrTail string
 	// Started is the worker's started event info, if it got that far.
 	Started map[string]any
@@ -50,8 +53,6 @@ var ErrTimeout = errors.New("worker timed out")
 
 // ErrCanceled marks a worker stopped because the study was canceled.
 var ErrCanceled = errors.New("worker canceled")
-
-const stderrTailBytes = 4 << 10
 
 // Run starts a worker for spec, streams its events and returns how it ended.
 // It never panics on what the worker does and always reaps the process.
@@ -91,8 +92,9 @@ func run(ctx context.Context, spec Spec, opts Options) Outcome {
 	if err != nil {
 		return Outcome{Err: fmt.Errorf("worker stdout: %w", err)}
 	}
-	tail := &tailBuffer{max: stderrTailBytes}
+	tail := newStderrCapture()
 	cmd.Stderr = tail
+	oomBefore := oomKills()
 	if err := cmd.Start(); err != nil {
 		return Outcome{Err: fmt.Errorf("start worker %s: %w", exe, err)}
 	}
@@ -178,10 +180,11 @@ func run(ctx context.Context, spec Spec, opts Options) Outcome {
 	case workerErr != nil:
 		res.Result, res.Err = nil, workerErr
 	case waitErr != nil:
-		res.Result, res.Err = nil, describeExit(waitErr)
+		res.Result, res.Err = nil, describeDeath(waitErr, oomBefore)
 	case res.Result == nil:
 		res.Err = errors.New("worker exited without a result")
 	}
+	res.Err = withFatal(res.Err, tail.Fatal())
 	return res
 }
 
@@ -209,27 +212,4 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
 }

@@ -67,6 +67,15 @@ func fakeWorker(mode string) {
 		time.Sleep(10 * time.Second)
 	case "silent":
 		// exits 0 with no result
+	case "fatal-then-noise":
+		// What the Go runtime prints when an allocation fails, then a dump.
+		fmt.Fprintln(os.Stderr, "runtime: out of memory: cannot allocate 60213428224-byte block (3997696 in use)")
+		fmt.Fprintln(os.Stderr, "fatal error: out of memory")
+		for i := 0; i < 200; i++ {
+			fmt.Fprintf(os.Stderr, "goroutine %d [running]:\n\tmain.work(0x%x)\n\t\t/src/noise.go:42 +0x1d\n\n", i, i*4096)
+		}
+		fmt.Fprintln(os.Stderr, "goroutine 999 [last]:")
+		os.Exit(2)
 	}
 }
 
@@ -163,12 +172,57 @@ func TestMissingExecutable(t *testing.T) {
 	}
 }
 
-func TestTailBufferKeepsTheEnd(t *testing.T) {
-	tb := &tailBuffer{max: 8}
-	tb.Write([]byte("0123456789"))
-	tb.Write([]byte("ab"))
-	if got := tb.String(); got != "456789ab" {
-		t.Errorf("tail = %q", got)
+// TestFatalLineBeforeNoiseIsKept: a worker whose Go runtime dies of an
+// allocation failure, then prints 10 KiB of goroutine dump, is recorded
+// with the fatal line in its reason (not just "exited with status 2") and
+// with both the head and the tail of its stderr.
+func TestFatalLineBeforeNoiseIsKept(t *testing.T) {
+	out, _ := runFake(t, "fatal-then-noise", Options{})
+	want := "worker exited with status 2: runtime: out of memory: cannot allocate 60213428224-byte block (3997696 in use) | fatal error: out of memory"
+	if out.Err == nil || out.Err.Error() != want {
+		t.Fatalf("err = %v, want %q", out.Err, want)
+	}
+	if strings.Count(out.Err.Error(), "fatal error") != 1 {
+		t.Errorf("fatal line repeated: %v", out.Err)
+	}
+	for _, w := range []string{"runtime: out of memory: cannot allocate", "fatal error: out of memory", "bytes of stderr omitted", "goroutine 999 [last]"} {
+		if !strings.Contains(out.StderrTail, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, out.StderrTail)
+		}
+	}
+	if n := len(out.StderrTail); n > stderrHeadBytes+stderrTailBytes+100 {
+		t.Errorf("stderr kept %d bytes", n)
+	}
+}
+
+func TestStderrCaptureHeadTailAndFatalLines(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		want   string
+		fatal  []string
+	}{
+		{"short", []string{"a\n", "b"}, "a\nb", nil},
+		{"exactly both", []string{strings.Repeat("h", stderrHeadBytes), strings.Repeat("t", stderrTailBytes)},
+			strings.Repeat("h", stderrHeadBytes) + strings.Repeat("t", stderrTailBytes), nil},
+		{"one over", []string{strings.Repeat("h", stderrHeadBytes), "x", strings.Repeat("t", stderrTailBytes)},
+			strings.Repeat("h", stderrHeadBytes) + "\n[… 1 bytes of stderr omitted …]\n" + strings.Repeat("t", stderrTailBytes), nil},
+		{"fatal lines split across writes, CUDA and ORT", []string{"loading\n2025 [E:onnxrun", "time:Default] CUDA failure 2: out of memory\n",
+			"noise\n", "terminate called after throwing an instance of 'onnxruntime::OnnxRuntimeException'"}, "",
+			[]string{"2025 [E:onnxruntime:Default] CUDA failure 2: out of memory", "terminate called after throwing an instance of 'onnxruntime::OnnxRuntimeException'"}},
+	} {
+		c := newStderrCapture()
+		for _, w := range tc.writes {
+			if n, err := c.Write([]byte(w)); n != len(w) || err != nil {
+				t.Fatalf("%s: Write = %d, %v", tc.name, n, err)
+			}
+		}
+		if tc.want != "" && c.String() != tc.want {
+			t.Errorf("%s: String() = %q", tc.name, c.String())
+		}
+		if got := c.Fatal(); strings.Join(got, "|") != strings.Join(tc.fatal, "|") {
+			t.Errorf("%s: Fatal() = %q, want %q", tc.name, got, tc.fatal)
+		}
 	}
 }
 
