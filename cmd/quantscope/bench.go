@@ -49,6 +49,7 @@ type benchOptions struct {
 	timeout    time.Duration
 	calibDir   string
 	optimize   bool
+	resolution int
 	epOptions  map[string]string
 	cuda       runtime.CUDAOptions // --tf32, --cuda-graph, --conv-algo, --nhwc
 	shard      string              // --shard I/N or auto
@@ -99,6 +100,7 @@ failed (see their reasons), 130 interrupted.`,
 	f.StringVar(&o.cuda.ConvAlgo, "conv-algo", "", "CUDA: cuDNN conv algorithm search: exhaustive, heuristic or default (default exhaustive)")
 	f.BoolVar(&o.cuda.NHWC, "nhwc", false, "CUDA: prefer NHWC layout for conv models (prefer_nhwc=1)")
 	f.StringVar(&o.calibDir, "calib-dir", "", "folder of JPEG/PNG images for int8-static calibration (default: seeded synthetic images)")
+	f.IntVar(&o.resolution, "resolution", 0, "height and width for models whose input leaves them symbolic (default: the size the model declares in its metadata, else 224)")
 	f.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns (attention, SkipLayerNorm, BiasGelu…) with models/optimize before converting; --optimize=false runs the graphs as built")
 	f.StringVar(&o.shard, "shard", "", "run one part of the study: I/N (0-based) or auto (Kubernetes JOB_COMPLETION_INDEX with --shards, or Slurm SLURM_ARRAY_TASK_ID/COUNT); a model and its FP32 baselines always share a part")
 	f.IntVar(&o.shards, "shards", 0, "number of shards for --shard auto on Kubernetes (the Job's completions)")
@@ -135,12 +137,12 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	// precision must not wait for minutes of FP32 baselines to surface.
 	plan, err := study.Plan(study.PlanConfig{
 		Models: o.models, Precisions: joinSpecOptions(o.precisions), EPs: o.eps, Batches: o.batches, Threads: o.threads, Repeat: o.repeat, Optimize: o.optimize,
-		EPOptions: o.epOptions, CUDAOptions: cudaOptions,
+		EPOptions: o.epOptions, CUDAOptions: cudaOptions, Resolution: o.resolution,
 	})
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	if err := checkModels(o.models); err != nil {
+	if err := checkModels(o.models, o.resolution); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	if err := o.checkFiles(plan); err != nil {

@@ -44,9 +44,10 @@ func (o benchOptions) validateNumbers() error {
 
 // checkModels makes sure every model of the plan can be found before the
 // study starts: a catalog name, or an .onnx file that is an image model
-// (its graph is read, not its weights). A model that passes may still fail
-// in its worker; that becomes a failed record.
-func checkModels(models []string) error {
+// (its graph is read, not its weights) that can run at --resolution. A
+// model that passes may still fail in its worker; that becomes a failed
+// record.
+func checkModels(models []string, resolution int) error {
 	var problems []string
 	for _, m := range models {
 		m = strings.TrimSpace(m)
@@ -55,7 +56,10 @@ func checkModels(models []string) error {
 			continue
 		}
 		if !zoo.IsPath(m) {
-			if _, ok := zoo.Lookup(m); ok {
+			if s, ok := zoo.Lookup(m); ok {
+				if resolution > 0 && resolution != s.Resolution {
+					problems = append(problems, fmt.Sprintf("%s is built at %d×%d; --resolution applies to imported models with a symbolic height and width", m, s.Resolution, s.Resolution))
+				}
 				continue
 			}
 		}
@@ -64,6 +68,10 @@ func checkModels(models []string) error {
 				_, err = zoo.Resolve(context.Background(), m) // the catalog's "did you mean"
 			}
 			problems = append(problems, err.Error())
+			continue
+		}
+		if _, err := study.RunImageSize(m, resolution); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v (--resolution)", m, err))
 		}
 	}
 	if len(problems) > 0 {

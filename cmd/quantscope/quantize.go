@@ -36,7 +36,10 @@ type quantizeOptions struct {
 	checkSeed       uint64
 	batch           int
 	threads         int
-	json            bool
+	// resolution is the size to check a model whose input height and
+	// width are symbolic at (0: the size it declares).
+	resolution int
+	json       bool
 	// force lets --out replace an existing file that is not a variant
 	// quantscope wrote (never the input model itself).
 	force bool
@@ -98,6 +101,7 @@ A precision that converts nothing in this model is an error.`,
 	f.StringVar(&opts.checkDir, "check-dir", "", "run --check on this folder's JPEG/PNG images (your task's data) instead of seeded synthetic ones; implies --check")
 	f.Uint64Var(&opts.checkSeed, "check-seed", 7, "seed of the --check inputs")
 	f.IntVar(&opts.batch, "batch", 8, "batch size of --check runs and calibration")
+	f.IntVar(&opts.resolution, "resolution", 0, "--check: height and width for a model whose input leaves them symbolic (default: the size the model declares in its metadata, else 224, as bench runs it)")
 	f.IntVar(&opts.threads, "threads", 0, "ONNX Runtime intra-op threads (0: one per physical core)")
 	f.BoolVar(&opts.json, "json", false, "print one JSON object instead of text")
 	f.BoolVar(&opts.force, "force", false, "let --out replace an existing file that is not a variant quantscope wrote (the input model is never replaced)")
@@ -141,6 +145,8 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 		return &exitError{code: 2, err: fmt.Errorf("--check-samples must be at least 1 (got %d)", opts.checkSamples)}
 	case opts.calibDir != "" && spec.Kind != quant.Int8Static:
 		return &exitError{code: 2, err: fmt.Errorf("--calib-dir applies to int8-static only, not %s", spec.Kind)}
+	case opts.resolution < 0 || (opts.resolution > 0 && opts.resolution < 8):
+		return &exitError{code: 2, err: fmt.Errorf("--resolution %d: want 0 (as declared) or at least 8 pixels", opts.resolution)}
 	case opts.out != "" && !spec.Quantizes():
 		return &exitError{code: 2, err: errors.New("--out with fp32: the source model is the fp32 variant")}
 	}
@@ -273,6 +279,9 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 // outputs.
 func checkFidelity(ctx context.Context, src, variant string, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig, warn func(string)) (fidelity.Result, error) {
 	in, err := quant.ImageInputFile(src)
+	if err == nil {
+		in, err = in.At(opts.resolution)
+	}
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: %w", err)
 	}
@@ -280,11 +289,11 @@ func checkFidelity(ctx context.Context, src, variant string, pre quant.Preproces
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: %w", err)
 	}
-	ref, err := runSamples(ctx, src, samples, opts.batch, cfg)
+	ref, err := runSamples(ctx, src, samples, opts.batch, in, cfg)
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: fp32 model: %w", err)
 	}
-	got, err := runSamples(ctx, variant, samples, opts.batch, cfg)
+	got, err := runSamples(ctx, variant, samples, opts.batch, in, cfg)
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: variant: %w", err)
 	}
@@ -326,14 +335,10 @@ func checkInputs(in quant.ImageInput, pre quant.Preprocess, opts quantizeOptions
 	return out, nil
 }
 
-// runSamples runs the model at path on samples, batch at a time (the
-// model's own batch when it has a fixed one), and returns each sample's
-// first output.
-func runSamples(ctx context.Context, path string, samples [][]float32, batch int, cfg runtime.SessionConfig) ([][]float32, error) {
-	in, err := quant.ImageInputFile(path)
-	if err != nil {
-		return nil, err
-	}
+// runSamples runs the model at path on samples of input in's size, batch
+// at a time (the model's own batch when it has a fixed one), and returns
+// each sample's first output.
+func runSamples(ctx context.Context, path string, samples [][]float32, batch int, in quant.ImageInput, cfg runtime.SessionConfig) ([][]float32, error) {
 	s, err := runtime.NewSession(path, cfg)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/quantscope/quantscope/models/onnx"
@@ -23,6 +24,39 @@ type ImageInput struct {
 	Channels, Height, Width int
 	// Batch is the input's fixed batch size, or 0 when it is symbolic.
 	Batch int
+	// SymbolicSize is true when the model leaves height or width open:
+	// Height and Width are then the size the model declares (metadata
+	// MetaResolution) or DefaultImageSize, and At picks another.
+	SymbolicSize bool
+	hOpen, wOpen bool // which of the two is symbolic
+}
+
+// MetaResolution is the metadata key by which a model with symbolic height
+// and width declares the size it is meant to run at (quantscope's own
+// builds write it; an exporter may too).
+const MetaResolution = "quantscope.resolution"
+
+// At returns the input as a run at size uses it. A model with symbolic
+// height and width runs at size when it is > 0, else at the size it
+// declares (ImageInputOf). A fixed-size input keeps its size; asking it
+// for another is an error.
+func (in ImageInput) At(size int) (ImageInput, error) {
+	if size <= 0 {
+		return in, nil
+	}
+	if !in.SymbolicSize {
+		if in.Height == size && in.Width == size {
+			return in, nil
+		}
+		return in, fmt.Errorf("input %q has a fixed %d×%d size: it cannot run at %d×%d", in.Name, in.Height, in.Width, size, size)
+	}
+	if in.hOpen {
+		in.Height = size
+	}
+	if in.wOpen {
+		in.Width = size
+	}
+	return in, nil
 }
 
 // SampleLen is the number of float32 values of one sample.
@@ -37,9 +71,19 @@ func (in ImageInput) Shape(n int) []int64 {
 const DefaultImageSize = 224
 
 // ImageInputOf finds the model's single float image input [N, C, H, W].
-// Symbolic height and width default to DefaultImageSize, symbolic
-// channels to 3.
+// Symbolic height and width take the size the model declares in its
+// metadata (MetaResolution), else DefaultImageSize; symbolic channels
+// are 3. This is the one rule for what size such a model runs at:
+// quantize's checks and calibration and bench's workers all use it.
 func ImageInputOf(m *onnx.Model) (ImageInput, error) {
+	declared := DefaultImageSize
+	for _, e := range m.Proto.GetMetadataProps() {
+		if e.GetKey() == MetaResolution {
+			if v, err := strconv.Atoi(strings.TrimSpace(e.GetValue())); err == nil && v >= 8 && v <= 8192 {
+				declared = v
+			}
+		}
+	}
 	g := m.Graph()
 	inits := map[string]bool{}
 	for _, t := range g.GetInitializer() {
@@ -62,10 +106,10 @@ func ImageInputOf(m *onnx.Model) (ImageInput, error) {
 			in.Channels = 3
 		}
 		if in.Height <= 0 {
-			in.Height = DefaultImageSize
+			in.Height, in.SymbolicSize, in.hOpen = declared, true, true
 		}
 		if in.Width <= 0 {
-			in.Width = DefaultImageSize
+			in.Width, in.SymbolicSize, in.wOpen = declared, true, true
 		}
 		found = append(found, in)
 	}

@@ -52,7 +52,7 @@ func NewBound(path string, cfg SessionConfig, batch int, seed uint64) (*Bound, e
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	var inVals, outVals []ort.Value
 	for _, in := range ins {
-		shape, err := resolveShape(in, batch)
+		shape, err := resolveShape(in, batch, cfg.ImageSize)
 		if err != nil {
 			return fail(err)
 		}
@@ -69,7 +69,7 @@ func NewBound(path string, cfg SessionConfig, batch int, seed uint64) (*Bound, e
 		inVals = append(inVals, t)
 	}
 	for _, out := range outs {
-		shape, err := resolveShape(out, batch)
+		shape, err := resolveShape(out, batch, 0)
 		if err != nil {
 			return fail(err)
 		}
@@ -88,7 +88,10 @@ func NewBound(path string, cfg SessionConfig, batch int, seed uint64) (*Bound, e
 	return b, nil
 }
 
-func resolveShape(info ort.InputOutputInfo, batch int) ([]int64, error) {
+// resolveShape fixes a tensor's shape for batch: the leading dimension
+// when symbolic, and, with imageSize > 0, the symbolic height and width of
+// a 4-D [N, C, H, W] tensor.
+func resolveShape(info ort.InputOutputInfo, batch, imageSize int) ([]int64, error) {
 	if info.OrtValueType != ort.ONNXTypeTensor || info.DataType != ort.TensorElementDataTypeFloat {
 		return nil, fmt.Errorf("%w: %q is %v", ErrNotFloatModel, info.Name, info.DataType)
 	}
@@ -98,6 +101,8 @@ func resolveShape(info ort.InputOutputInfo, batch int) ([]int64, error) {
 		case d > 0:
 		case i == 0:
 			shape[0] = int64(batch)
+		case imageSize > 0 && len(shape) == 4 && i >= 2:
+			shape[i] = int64(imageSize)
 		default:
 			return nil, fmt.Errorf("%q has an unknown dimension %d %v: only the batch dimension may be symbolic", info.Name, i, info.Dimensions)
 		}

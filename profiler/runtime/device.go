@@ -186,7 +186,7 @@ func NewDeviceBound(path string, cfg SessionConfig, batch int) (*DeviceBound, er
 	d.binding = unsafe.Pointer(binding)
 
 	for _, in := range ins {
-		shape, err := resolveShape(in, batch)
+		shape, err := resolveShape(in, batch, cfg.ImageSize)
 		if err != nil {
 			return fail(err)
 		}
@@ -201,7 +201,7 @@ func NewDeviceBound(path string, cfg SessionConfig, batch int) (*DeviceBound, er
 		}
 	}
 	for _, out := range outs {
-		shape, err := resolveShape(out, batch)
+		shape, err := resolveShape(out, batch, 0)
 		if err != nil {
 			return fail(err)
 		}

@@ -33,6 +33,10 @@ type SessionConfig struct {
 	// EPOptions pass through to the provider (e.g. CUDA's device_id,
 	// cudnn_conv_algo_search, use_tf32, enable_cuda_graph).
 	EPOptions map[string]string
+	// ImageSize is the height and width bound sessions (NewBound,
+	// NewDeviceBound) give an image input whose height and width are
+	// symbolic; 0 refuses such a model.
+	ImageSize int
 }
 
 // Tensor is a float32 tensor in host memory.

@@ -35,8 +35,9 @@ func (m MemoryEstimate) FitsBatch(avail int64) int64 {
 }
 
 // EstimateMemory reads the model at path (its graph, not its weights) and
-// estimates what running it at batch needs.
-func EstimateMemory(path string, batch int) (MemoryEstimate, error) {
+// estimates what running it at batch needs (at imageSize when its input's
+// height and width are symbolic; 0 for the size it declares).
+func EstimateMemory(path string, batch, imageSize int) (MemoryEstimate, error) {
 	var est MemoryEstimate
 	weights, err := onnx.FilesSize(path)
 	if err != nil {
@@ -49,6 +50,9 @@ func EstimateMemory(path string, batch int) (MemoryEstimate, error) {
 	est.WeightBytes = weights
 	est.PerSampleBytes = optimize.PeakActivationBytes(m)
 	if in, err := quant.ImageInputOf(m); err == nil {
+		if at, err := in.At(imageSize); err == nil {
+			in = at
+		}
 		// The input at the size the worker runs it (symbolic H and W
 		// included), which shape inference may not have sized.
 		est.PerSampleBytes = max(est.PerSampleBytes, int64(4*in.SampleLen()))

@@ -25,6 +25,9 @@ type PlanConfig struct {
 	// CUDAOptions those for CUDA experiments only (--tf32, --cuda-graph…).
 	// Both become part of each experiment's identity (Experiment.Options).
 	EPOptions, CUDAOptions map[string]string
+	// Resolution runs models whose input height and width are symbolic at
+	// this size (0: the size each declares).
+	Resolution int
 }
 
 // experimentOptions is the canonical "key=value,…" of the options an
@@ -73,6 +76,9 @@ func Plan(c PlanConfig) ([]Experiment, error) {
 			return nil, fmt.Errorf("plan: batch size %d must be at least 1", b)
 		}
 	}
+	if c.Resolution < 0 || (c.Resolution > 0 && c.Resolution < 8) {
+		return nil, fmt.Errorf("plan: resolution %d: want 0 (as declared) or at least 8 pixels", c.Resolution)
+	}
 	if c.Threads < 0 {
 		return nil, fmt.Errorf("plan: %d threads: want 0 (one per physical core) or more", c.Threads)
 	}
@@ -105,7 +111,7 @@ func Plan(c PlanConfig) ([]Experiment, error) {
 		for _, ep := range eps {
 			for _, b := range batches {
 				for _, p := range precs {
-					round = append(round, Experiment{Model: m, Precision: p, EP: ep, Batch: b, Threads: c.Threads, Optimize: c.Optimize, Options: experimentOptions(c, ep)})
+					round = append(round, Experiment{Model: m, Precision: p, EP: ep, Batch: b, Threads: c.Threads, Optimize: c.Optimize, Options: experimentOptions(c, ep), Resolution: c.Resolution})
 				}
 			}
 		}

@@ -51,6 +51,7 @@ func (p *ModelPreparer) Prepare(ctx context.Context, e Experiment) (Prepared, er
 	if e.Optimize {
 		key += "|opt"
 	}
+	key += fmt.Sprintf("|res%d", e.Resolution)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if prep, ok := p.done[key]; ok {
@@ -61,6 +62,11 @@ func (p *ModelPreparer) Prepare(ctx context.Context, e Experiment) (Prepared, er
 		return Prepared{}, err
 	}
 	prep := Prepared{Path: res.Path, GFLOPs: res.Spec.GFLOPs}
+	size, err := RunImageSize(res.Path, e.Resolution)
+	if err != nil {
+		return Prepared{}, fmt.Errorf("%s: %w", model, err)
+	}
+	prep.ImageSize = size
 	if e.Optimize {
 		if opts, ok := optimize.For(string(spec.Kind)); ok {
 			o, err := optimize.Cached(ctx, res.Path, opts)
@@ -106,4 +112,24 @@ func optimization(r *optimize.Report) *Optimization {
 		}
 	}
 	return o
+}
+
+// RunImageSize is the height and width a run of the model at path uses
+// when its input leaves them symbolic: resolution when > 0, else the size
+// the model declares (quant.ImageInputOf: its metadata, or 224) — the same
+// size quantize checks it at. 0 for a model with a fixed size; asking a
+// fixed-size model for another size is an error.
+func RunImageSize(path string, resolution int) (int, error) {
+	in, err := quant.ImageInputFile(path)
+	if err != nil {
+		return 0, err
+	}
+	at, err := in.At(resolution)
+	if err != nil {
+		return 0, err
+	}
+	if !at.SymbolicSize {
+		return 0, nil
+	}
+	return at.Height, nil
 }

@@ -38,6 +38,10 @@ type Experiment struct {
 	// order ("" for none; CUDA options equal to ONNX Runtime's defaults
 	// left out). Provider.Options has everything in force.
 	Options string `json:"options,omitempty"`
+	// Resolution is the height and width asked for a model whose input
+	// leaves them symbolic (bench --resolution); 0 runs it at the size it
+	// declares (quant.ImageInputOf).
+	Resolution int `json:"resolution,omitempty"`
 }
 
 // Key identifies an experiment across runs of a study; two records with the
@@ -49,6 +53,9 @@ func (e Experiment) Key() string {
 	}
 	if e.Options != "" {
 		k += "|" + e.Options
+	}
+	if e.Resolution > 0 {
+		k += fmt.Sprintf("|res%d", e.Resolution)
 	}
 	return k
 }

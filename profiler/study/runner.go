@@ -24,6 +24,9 @@ type Prepared struct {
 	// Optimized is what models/optimize did before the conversion (nil
 	// when the experiment did not ask for it).
 	Optimized *Optimization
+	// ImageSize is the height and width to run at when the model leaves
+	// them symbolic (0 for a fixed-size model).
+	ImageSize int
 }
 
 // Preparer turns a model name or path and a precision spec into a model
@@ -291,7 +294,7 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 	}
 	rec.File.Path = prep.Path
 	rec.Optimized = prep.Optimized
-	if est, err := EstimateMemory(prep.Path, e.Batch); err == nil {
+	if est, err := EstimateMemory(prep.Path, e.Batch, prep.ImageSize); err == nil {
 		avail := cfg.AvailableMemory
 		if avail == nil {
 			avail = availableMemory
@@ -309,7 +312,7 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 	spec := worker.Spec{
 		ModelPath: prep.Path, Precision: e.Precision, EP: e.EP, Batch: e.Batch, Threads: e.Threads,
 		Duration: cfg.Duration, MaxRuns: cfg.Iters, ORTLib: cfg.ORTLib, GFLOPs: prep.GFLOPs,
-		Extra: cfg.EPOptions, CUDA: cfg.CUDAOptions,
+		Extra: cfg.EPOptions, CUDA: cfg.CUDAOptions, ImageSize: prep.ImageSize,
 	}
 	ref := refPath(refDir, e)
 	if e.IsBaseline() {

@@ -362,7 +362,7 @@ func TestMemoryCheckedBeforeRunning(t *testing.T) {
 	if r.OK() || !strings.HasPrefix(r.Reason, "not run: tiny at batch 100000 needs at least") || !strings.Contains(r.Reason, "and 8.0 MiB is available; try --batch") {
 		t.Errorf("reason %q", r.Reason)
 	}
-	est, err := EstimateMemory(r.File.Path, 100000)
+	est, err := EstimateMemory(r.File.Path, 100000, 0)
 	if err != nil || est.PerSampleBytes < 4*48 || est.FitsBatch(8<<20) >= 100000 {
 		t.Errorf("estimate %+v, %v", est, err)
 	}

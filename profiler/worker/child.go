@@ -152,7 +152,7 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	if err != nil {
 		return err
 	}
-	cfg := runtime.SessionConfig{IntraOpThreads: threads, EPOptions: epOptions}
+	cfg := runtime.SessionConfig{IntraOpThreads: threads, EPOptions: epOptions, ImageSize: spec.ImageSize}
 	choice.Apply(&cfg)
 	// CUDA graphs replay fixed device addresses: they need device-resident
 	// IO binding (which GPU EPs get anyway; forced here so it stays so).

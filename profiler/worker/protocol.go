@@ -33,6 +33,10 @@ type Spec struct {
 	WriteReference string `json:"write_reference,omitempty"`
 	// FidelitySamples is how many seeded inputs fidelity uses (default 64).
 	FidelitySamples int `json:"fidelity_samples,omitempty"`
+	// ImageSize is the height and width to run a model whose image input
+	// leaves them symbolic at (quant.ImageInputOf's rule; 0 for models
+	// with a fixed size).
+	ImageSize int `json:"image_size,omitempty"`
 	// GFLOPs per sample, when known, gives achieved TFLOP/s.
 	GFLOPs float64 `json:"gflops,omitempty"`
 	// GPUIndex is the NVML index of the device a GPU EP runs on; GPUTelemetry
