@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quantscope/quantscope/internal/tempdir"
 	"github.com/quantscope/quantscope/models/onnx"
 )
 
@@ -213,12 +214,13 @@ func Ensure(ctx context.Context, s Spec, opts ...Option) (Resolved, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return Resolved{}, fmt.Errorf("model cache: %w", err)
 	}
-	removeStale(root, time.Now())
-	tmp, err := os.MkdirTemp(root, "."+filepath.Base(dir)+".tmp-")
+	removeStale(root)
+	td, err := tempdir.New(root, "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
 		return Resolved{}, fmt.Errorf("model cache: %w", err)
 	}
-	defer os.RemoveAll(tmp) // a no-op once renamed
+	defer td.Remove() // a no-op once renamed
+	tmp := td.Path
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return Resolved{}, fmt.Errorf("model cache: %w", err)
 	}
@@ -260,6 +262,9 @@ func Ensure(ctx context.Context, s Spec, opts ...Option) (Resolved, error) {
 	if err := writeFileSync(filepath.Join(tmp, ManifestFile), man); err != nil {
 		return Resolved{}, fmt.Errorf("model %q: %w", s.Name, err)
 	}
+	if err := td.Disown(); err != nil {
+		return Resolved{}, fmt.Errorf("model %q: %w", s.Name, err)
+	}
 	if err := install(tmp, dir, o.rebuild); err != nil {
 		// Another process may have installed the same build first.
 		if got, ok := readManifest(dir); ok && !o.rebuild {
@@ -295,26 +300,22 @@ func install(tmp, dir string, replace bool) error {
 	root := filepath.Dir(dir)
 	if replace {
 		if _, err := os.Stat(dir); err == nil {
-			old, err := os.MkdirTemp(root, "."+filepath.Base(dir)+".old-")
+			old, err := tempdir.New(root, "."+filepath.Base(dir)+".old-")
 			if err != nil {
 				return err
 			}
-			target := filepath.Join(old, "m")
-			if err := os.Rename(dir, target); err != nil {
-				os.Remove(old)
+			if err := os.Rename(dir, filepath.Join(old.Path, "m")); err != nil {
+				old.Remove()
 				return err
 			}
-			defer os.RemoveAll(old)
+			defer old.Remove()
 		}
 	} else if _, err := os.Stat(dir); err == nil {
 		// An incomplete or foreign directory: move it out of the way.
 		if _, ok := readManifest(dir); !ok {
-			if old, err := os.MkdirTemp(root, "."+filepath.Base(dir)+".old-"); err == nil {
-				if os.Rename(dir, filepath.Join(old, "m")) == nil {
-					defer os.RemoveAll(old)
-				} else {
-					os.Remove(old)
-				}
+			if old, err := tempdir.New(root, "."+filepath.Base(dir)+".old-"); err == nil {
+				defer old.Remove()
+				_ = os.Rename(dir, filepath.Join(old.Path, "m"))
 			}
 		}
 	}
@@ -325,22 +326,13 @@ func install(tmp, dir string, replace bool) error {
 	return nil
 }
 
-// removeStale deletes temporary directories of builds that were
-// abandoned more than staleTemp ago.
-func removeStale(root string, now time.Time) {
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if !e.IsDir() || !strings.HasPrefix(name, ".") || !(strings.Contains(name, ".tmp-") || strings.Contains(name, ".old-")) {
-			continue
-		}
-		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleTemp {
-			os.RemoveAll(filepath.Join(root, name))
-		}
-	}
+// removeStale deletes the temporary directories of builds whose process
+// is gone (killed, crashed): at once when they record their owner, after
+// staleTemp otherwise (directories of older quantscope versions).
+func removeStale(root string) {
+	tempdir.Sweep(root, func(name string) bool {
+		return strings.HasPrefix(name, ".") && (strings.Contains(name, ".tmp-") || strings.Contains(name, ".old-"))
+	}, staleTemp)
 }
 
 // writeFileSync writes v as indented JSON to path and syncs it.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quantscope/quantscope/internal/tempdir"
 )
 
 func TestCacheDirFromEnvironment(t *testing.T) {
@@ -201,21 +203,34 @@ func TestEnsureExternalData(t *testing.T) {
 	}
 }
 
+// TestRemoveStale: a build directory whose process is gone (its owner file
+// no longer locked: killed, crashed) is removed at once; one whose builder
+// still runs is kept however old; one without an owner file (older
+// quantscope) after 24 h.
 func TestRemoveStale(t *testing.T) {
 	dir := t.TempDir()
 	old := filepath.Join(dir, ".x.tmp-1")
 	fresh := filepath.Join(dir, ".y.tmp-2")
+	orphan := filepath.Join(dir, ".z.tmp-3")
 	keep := filepath.Join(dir, "deit-tiny-224px-opset17-abc")
-	for _, d := range []string{old, fresh, keep} {
+	for _, d := range []string{old, fresh, keep, orphan} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// What a killed build leaves: an owner file nobody holds.
+	os.WriteFile(filepath.Join(orphan, tempdir.OwnerFile), []byte(`{"pid":999999}`), 0o644)
+	live, err := tempdir.New(dir, ".w.tmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Remove()
 	past := time.Now().Add(-48 * time.Hour)
-	os.Chtimes(old, past, past)
-	os.Chtimes(keep, past, past)
-	removeStale(dir, time.Now())
-	for d, want := range map[string]bool{old: false, fresh: true, keep: true} {
+	for _, d := range []string{old, keep, live.Path} {
+		os.Chtimes(d, past, past)
+	}
+	removeStale(dir)
+	for d, want := range map[string]bool{old: false, fresh: true, keep: true, orphan: false, live.Path: true} {
 		if _, err := os.Stat(d); (err == nil) != want {
 			t.Errorf("%s exists = %v, want %v", filepath.Base(d), err == nil, want)
 		}

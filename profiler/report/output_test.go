@@ -444,3 +444,60 @@ func TestMinimalSchema1Records(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriteReplacesAReusedDirectory: writing a smaller report over a
+// bigger one leaves none of the old charts; a directory with files a
+// report does not write is refused and left alone; a killed writer's
+// temporary directory is cleaned up by the next one.
+func TestWriteReplacesAReusedDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "report")
+	big := Build(mustLoad(t, "cpu-ort124.jsonl", "gpu-h100.jsonl"), testOptions(t))
+	if _, err := big.Write(dir, FormatMarkdown); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(dir)
+	small := Build(mustLoad(t, "cpu-ort124.jsonl"), testOptions(t))
+	w, err := small.Write(dir, FormatHTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadDir(dir)
+	want := map[string]bool{w.Report: true, w.CSV: true}
+	for _, c := range w.Charts {
+		want[c] = true
+	}
+	if len(after) != len(want) || len(after) >= len(before) {
+		t.Errorf("%d files after rewriting (%d before), want exactly the %d the new report wrote", len(after), len(before), len(want))
+	}
+	for _, e := range after {
+		if !want[e.Name()] {
+			t.Errorf("stale file %s kept", e.Name())
+		}
+	}
+	siblings, _ := os.ReadDir(filepath.Dir(dir))
+	if len(siblings) != 1 {
+		t.Errorf("temporary directories left beside the report: %v", siblings)
+	}
+
+	mine := filepath.Join(t.TempDir(), "mine")
+	os.Mkdir(mine, 0o755)
+	os.WriteFile(filepath.Join(mine, "results.jsonl"), []byte("{}\n"), 0o644)
+	if _, err := small.Write(mine, FormatMarkdown); err == nil || !strings.Contains(err.Error(), "results.jsonl") {
+		t.Errorf("a directory with the user's files: %v", err)
+	}
+	if entries, _ := os.ReadDir(mine); len(entries) != 1 {
+		t.Errorf("the user's directory changed: %v", entries)
+	}
+
+	// A writer killed mid-write left its fresh directory with an owner
+	// file nobody holds.
+	stale := filepath.Join(filepath.Dir(dir), ".report.tmp-123")
+	os.Mkdir(stale, 0o755)
+	os.WriteFile(filepath.Join(stale, ".quantscope-owner"), []byte(`{"pid":999999}`), 0o644)
+	if _, err := small.Write(dir, FormatMarkdown); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary directory kept: %v", err)
+	}
+}

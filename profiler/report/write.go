@@ -2,10 +2,14 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/quantscope/quantscope/internal/tempdir"
 )
 
 // Output formats of the report document.
@@ -37,9 +41,13 @@ func (r *Report) Render(w io.Writer, format string, charts []ChartSet) error {
 	return fmt.Errorf("render report: unknown format %q (use md or html)", format)
 }
 
-// Write renders the report into dir, creating it if needed: report.md (or
-// the self-contained report.html), every chart as PNG and SVG, and
-// results.csv.
+// Write renders the report into dir: report.md (or the self-contained
+// report.html), every chart as PNG and SVG, and results.csv. Everything is
+// written into a fresh directory beside dir that then takes dir's place,
+// so a report written again over an earlier one keeps none of its stale
+// charts, and a report cut short leaves the earlier one whole. A dir that
+// holds files a report does not write (a results file, notes) is refused
+// rather than replaced.
 func (r *Report) Write(dir, format string) (Written, error) {
 	var out Written
 	if format == "" {
@@ -48,7 +56,21 @@ func (r *Report) Write(dir, format string) (Written, error) {
 	if format != FormatMarkdown && format != FormatHTML {
 		return out, fmt.Errorf("write report: unknown format %q (use md or html)", format)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir = filepath.Clean(dir)
+	if err := checkReportDir(dir); err != nil {
+		return out, err
+	}
+	parent, base := filepath.Dir(dir), filepath.Base(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return out, fmt.Errorf("write report: %w", err)
+	}
+	tempdir.Sweep(parent, tempdir.Prefixed(base, ".tmp-", ".old-"), 24*time.Hour)
+	td, err := tempdir.New(parent, "."+base+".tmp-")
+	if err != nil {
+		return out, fmt.Errorf("write report: %w", err)
+	}
+	defer td.Remove() // a no-op once renamed
+	if err := os.Chmod(td.Path, 0o755); err != nil {
 		return out, fmt.Errorf("write report: %w", err)
 	}
 	charts := Charts(r)
@@ -59,7 +81,7 @@ func (r *Report) Write(dir, format string) (Written, error) {
 				name string
 				data []byte
 			}{{c.PNGName(), c.PNG}, {c.SVGName(), c.SVG}} {
-				if err := writeFile(filepath.Join(dir, f.name), f.data); err != nil {
+				if err := writeFile(filepath.Join(td.Path, f.name), f.data); err != nil {
 					return out, err
 				}
 				out.Charts = append(out.Charts, f.name)
@@ -71,7 +93,7 @@ func (r *Report) Write(dir, format string) (Written, error) {
 		return out, err
 	}
 	out.Report = "report." + format
-	if err := writeFile(filepath.Join(dir, out.Report), doc.Bytes()); err != nil {
+	if err := writeFile(filepath.Join(td.Path, out.Report), doc.Bytes()); err != nil {
 		return out, err
 	}
 	var csvBuf bytes.Buffer
@@ -79,10 +101,72 @@ func (r *Report) Write(dir, format string) (Written, error) {
 		return out, err
 	}
 	out.CSV = "results.csv"
-	if err := writeFile(filepath.Join(dir, out.CSV), csvBuf.Bytes()); err != nil {
+	if err := writeFile(filepath.Join(td.Path, out.CSV), csvBuf.Bytes()); err != nil {
 		return out, err
 	}
+	if err := td.Disown(); err != nil {
+		return out, fmt.Errorf("write report: %w", err)
+	}
+	if err := replaceDir(td.Path, dir); err != nil {
+		return out, fmt.Errorf("write report into %s: %w", dir, err)
+	}
 	return out, nil
+}
+
+// isReportFile says whether a report writes files of this name.
+func isReportFile(name string) bool {
+	switch filepath.Ext(name) {
+	case ".png", ".svg":
+		return true
+	}
+	return name == "report.md" || name == "report.html" || name == "results.csv"
+}
+
+// checkReportDir accepts a dir that does not exist, is empty, or holds
+// only files a report writes.
+func checkReportDir(dir string) error {
+	st, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("write report: %s is a file, not a directory; --out names the directory the report goes into", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isReportFile(e.Name()) {
+			return fmt.Errorf("write report: %s holds %s, which a report does not write: name a new or empty directory (a report replaces its directory whole)", dir, e.Name())
+		}
+	}
+	return nil
+}
+
+// replaceDir renames the finished directory tmp to dir; an earlier dir
+// is moved aside first and removed after.
+func replaceDir(tmp, dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return os.Rename(tmp, dir)
+	}
+	parent := filepath.Dir(dir)
+	old, err := tempdir.New(parent, "."+filepath.Base(dir)+".old-")
+	if err != nil {
+		return err
+	}
+	defer old.Remove()
+	if err := os.Rename(dir, filepath.Join(old.Path, "report")); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.Rename(filepath.Join(old.Path, "report"), dir) // put the old one back
+		return err
+	}
+	return nil
 }
 
 func writeFile(path string, data []byte) error {
