@@ -13,9 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
+	"github.com/charmbracelet/x/ansi"
 	"github.com/spf13/cobra"
 
 	"github.com/quantscope/quantscope/models/fidelity"
@@ -478,13 +478,39 @@ func writeSummary(w io.Writer, format string, rows []study.Row) error {
 		}
 		return nil
 	default:
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(summaryHeader, "\t"))
+		table := [][]string{summaryHeader}
 		for _, s := range out {
-			fmt.Fprintln(tw, strings.Join(s.cells(), "\t"))
+			table = append(table, s.cells())
 		}
-		return tw.Flush()
+		return writeAligned(w, table, 2)
 	}
+}
+
+// writeAligned writes rows as columns padded to the widest cell of each,
+// measured in terminal cells (a CJK character takes two, a combining mark
+// none), with gap spaces between columns and none after the last.
+func writeAligned(w io.Writer, rows [][]string, gap int) error {
+	var widths []int
+	for _, r := range rows {
+		for i, c := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], ansi.StringWidth(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, c := range r {
+			b.WriteString(c)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-ansi.StringWidth(c)+gap))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // benchGate applies --gate to a study's quantized configurations.

@@ -5,6 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/study"
 )
 
 // TestBenchRejectsNonsenseNumbers: numeric flags that cannot mean anything
@@ -98,5 +103,32 @@ func TestBenchOutRefusesOtherFiles(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(notes); string(b) != text {
 		t.Errorf("notes.md changed:\n%s", b)
+	}
+}
+
+// TestSummaryTableAlignsWideNames: a model named in CJK (two terminal
+// cells a character) or with a combining accent does not push the
+// columns after it out of line: every row's columns start at the same
+// display column.
+func TestSummaryTableAlignsWideNames(t *testing.T) {
+	var recs []study.Record
+	for _, m := range []string{"deit-tiny", "视觉模型.onnx", "modèle-é.onnx", "cafe\u0301.onnx"} {
+		recs = append(recs, study.Record{Experiment: study.Experiment{Model: m, Precision: "fp32", EP: "cpu", Batch: 1},
+			Status: study.StatusOK, Metrics: &bench.Metrics{Throughput: 123.4}})
+	}
+	var b strings.Builder
+	if err := writeSummary(&b, "table", study.Summarize(recs)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	col := func(line, cell string) int { return ansi.StringWidth(line[:strings.Index(line, cell)]) }
+	want := col(lines[0], "precision")
+	for _, l := range lines[1:] {
+		if got := col(l, "fp32"); got != want {
+			t.Errorf("precision column at %d, want %d:\n%s", got, want, b.String())
+		}
 	}
 }
