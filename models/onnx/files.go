@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // ModelFiles returns the model file at path followed by the external data
@@ -139,25 +140,74 @@ func WritableDir(dir string) bool {
 }
 
 // DerivedPath names a file derived from the model at src (a variant, an
-// optimized copy): "<model>.<tag>.onnx" beside src, or, when that
-// directory is not writable, under the user cache directory's
-// quantscope/<cacheDir> (created if missing).
+// optimized copy): "<model>.<tag>.onnx" beside src, or under the user
+// cache directory's quantscope/<cacheDir> (created if missing) when that
+// directory is not writable or has less free space than src takes (a
+// derived copy is at most about its size). A copy already in either place
+// is found there.
 func DerivedPath(src, tag, cacheDir string) (string, error) {
 	base := strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
 	name := base + "." + tag + ".onnx"
 	dir := filepath.Dir(src)
-	if WritableDir(dir) {
-		return filepath.Join(dir, name), nil
+	beside := filepath.Join(dir, name)
+	if _, err := os.Stat(beside); err == nil {
+		return beside, nil
 	}
+	if cached, err := cachePath(cacheDir, name, false); err == nil {
+		if _, err := os.Stat(cached); err == nil {
+			return cached, nil
+		}
+	}
+	if WritableDir(dir) && hasRoomFor(dir, src) {
+		return beside, nil
+	}
+	p, err := cachePath(cacheDir, name, true)
+	if err != nil {
+		return "", fmt.Errorf("%s is not writable or full: %w", dir, err)
+	}
+	return p, nil
+}
+
+// DerivedFallback is where DerivedPath puts a derived file when the
+// model's directory cannot take it: the same name under the user cache
+// directory's quantscope/<cacheDir>. Writers that ran out of space beside
+// the model (ENOSPC, see IsNoSpace) write there instead.
+func DerivedFallback(derived, cacheDir string) (string, error) {
+	return cachePath(cacheDir, filepath.Base(derived), true)
+}
+
+// IsNoSpace reports whether err says a file system is full (or the user's
+// quota is spent).
+func IsNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+func cachePath(cacheDir, name string, create bool) (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("%s is not writable and there is no user cache directory: %w", dir, err)
+		return "", fmt.Errorf("no user cache directory: %w", err)
 	}
-	dir = filepath.Join(cache, "quantscope", cacheDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("%s is not writable: cache directory: %w", filepath.Dir(src), err)
+	dir := filepath.Join(cache, "quantscope", cacheDir)
+	if create {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", fmt.Errorf("cache directory: %w", err)
+		}
 	}
 	return filepath.Join(dir, name), nil
+}
+
+// hasRoomFor reports whether dir's file system has at least the size of
+// the model at src free (true when either cannot be measured).
+func hasRoomFor(dir, src string) bool {
+	need, err := FilesSize(src)
+	if err != nil {
+		return true
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return true
+	}
+	return int64(st.Bavail)*int64(st.Bsize) >= need
 }
 
 // HasExternalData reports whether the model file at path keeps tensors in

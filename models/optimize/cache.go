@@ -47,16 +47,32 @@ func Cached(ctx context.Context, src string, opts Options) (Result, error) {
 			return Result{Path: path, Report: r, Cached: true}, nil
 		}
 	}
-	r, err := File(ctx, src, path, opts)
+	write := func(path string) (*Report, error) {
+		r, err := File(ctx, src, path, opts)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return nil, fmt.Errorf("optimize %s: report: %w", src, err)
+		}
+		if err := onnx.WriteFileAtomic(path+".report.json", append(raw, '\n')); err != nil {
+			os.Remove(path)
+			os.Remove(path + ".data")
+			return nil, fmt.Errorf("optimize %s: cache report: %w", src, err)
+		}
+		return r, nil
+	}
+	r, err := write(path)
+	if onnx.IsNoSpace(err) {
+		// The model's directory filled up while writing: the user cache.
+		if alt, aerr := onnx.DerivedFallback(path, "optimized"); aerr == nil && alt != path {
+			path = alt
+			r, err = write(path)
+		}
+	}
 	if err != nil {
 		return Result{}, err
-	}
-	raw, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return Result{}, fmt.Errorf("optimize %s: report: %w", src, err)
-	}
-	if err := onnx.WriteFileAtomic(path+".report.json", append(raw, '\n')); err != nil {
-		return Result{}, fmt.Errorf("optimize %s: cache report: %w", src, err)
 	}
 	out := path
 	if !r.Changed() {

@@ -64,12 +64,33 @@ func Variant(ctx context.Context, src string, spec Spec, opts Options) (VariantR
 	if r, ok := readCachedReport(path); ok {
 		return VariantResult{Path: path, Report: r, Cached: true}, nil
 	}
-	r, err := QuantizeFile(ctx, src, path, spec, opts)
+	write := func(path string) (*Report, error) {
+		r, err := QuantizeFile(ctx, src, path, spec, opts)
+		if err != nil {
+			return r, err
+		}
+		if err := writeReport(path+".report.json", r); err != nil {
+			os.Remove(path)
+			os.Remove(path + ".data")
+			return r, fmt.Errorf("cache variant %s: %w", path, err)
+		}
+		return r, nil
+	}
+	r, err := write(path)
+	if onnx.IsNoSpace(err) {
+		// The model's directory filled up while writing: the user cache.
+		alt, aerr := onnx.DerivedFallback(path, "variants")
+		if aerr != nil || alt == path {
+			return VariantResult{}, err
+		}
+		if r, ok := readCachedReport(alt); ok {
+			return VariantResult{Path: alt, Report: r, Cached: true}, nil
+		}
+		path = alt
+		r, err = write(path)
+	}
 	if err != nil {
 		return VariantResult{}, err
-	}
-	if err := writeReport(path+".report.json", r); err != nil {
-		return VariantResult{}, fmt.Errorf("cache variant %s: %w", path, err)
 	}
 	return VariantResult{Path: path, Report: r}, nil
 }

@@ -3,9 +3,12 @@ package quant
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/quantscope/quantscope/models/onnx"
@@ -154,5 +157,53 @@ func TestVariantNothingConvertedCachesNothing(t *testing.T) {
 		if strings.Contains(e.Name(), "int4") {
 			t.Errorf("%s written for a variant that converted nothing", e.Name())
 		}
+	}
+}
+
+// tinyFS mounts a tmpfs of size bytes at a new directory (root only;
+// skipped where mounting is not allowed) and unmounts it after the test.
+func tinyFS(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	return dir
+}
+
+// TestVariantOfModelInFullDirectory: the model's directory (a real file
+// system, full but for a few KiB) cannot take the variant: it goes to the
+// user cache instead of failing, is found there the next time, and the
+// model's directory is left as it was.
+func TestVariantOfModelInFullDirectory(t *testing.T) {
+	dir := tinyFS(t, 256<<10)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	src := saveTiny(t, dir, 1, false)
+	// Fill what is left but 8 KiB.
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, free-8<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	onnx.ModelHash(src) // its small sidecar, written where it fits
+	before, _ := os.ReadDir(dir)
+	v, err := Variant(context.Background(), src, MustParseSpec("int8"), Options{})
+	if err != nil {
+		t.Fatalf("variant of a model in a full directory: %v", err)
+	}
+	cache, _ := os.UserCacheDir()
+	if !strings.HasPrefix(v.Path, filepath.Join(cache, "quantscope", "variants")) {
+		t.Errorf("variant at %s, want it under the user cache", v.Path)
+	}
+	if after, _ := os.ReadDir(dir); len(after) != len(before) {
+		t.Errorf("the full directory gained files: %v", after)
+	}
+	again, err := Variant(context.Background(), src, MustParseSpec("int8"), Options{})
+	if err != nil || !again.Cached || again.Path != v.Path {
+		t.Errorf("second call: %+v, %v; want the cached copy", again, err)
 	}
 }
