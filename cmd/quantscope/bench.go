@@ -547,7 +547,11 @@ func (g benchGate) failing(rows []study.Row) []string {
 			continue
 		}
 		if res := g.gate.Check(r.Last.Metrics.Fidelity); !res.Pass {
-			out = append(out, name+" ("+strings.Join(res.Failed, ", ")+")")
+			why := strings.Join(res.Failed, ", ")
+			if r.Last.Metrics.Fidelity == nil && r.Last.Note != "" {
+				why += ": " + strings.TrimPrefix(r.Last.Note, "fidelity not measured: ")
+			}
+			out = append(out, name+" ("+why+")")
 		}
 	}
 	return out

@@ -24,7 +24,7 @@ func (o benchOptions) validateNumbers() error {
 	case o.duration == 0 && o.iters == 0:
 		return errors.New("--duration 0: the timed phase needs a length (e.g. 10s), or --iters N")
 	case o.iters < 0:
-		return fmt.Errorf("--iters %d: must be a positive number of runs (0 times --duration instead)", o.iters)
+		return fmt.Errorf("--iters %d: must be a positive number of runs (or 0: time --duration instead)", o.iters)
 	case o.threads < 0:
 		return fmt.Errorf("--threads %d: must be 0 (one per physical core) or a positive count", o.threads)
 	case o.repeat < 1:

@@ -335,8 +335,8 @@ func CheckOutput(dst string, force bool, srcs ...string) error {
 		}
 		for _, in := range ins {
 			if ist, err := os.Stat(in.path); err == nil && os.SameFile(ost, ist) {
-				return fmt.Errorf("write %s: %w: %s is %s %s (the same file on disk); choose another output path",
-					dst, ErrOverwritesInput, out, in.what, in.path)
+				return fmt.Errorf("write %s: %w: %s is the same file on disk as %s, %s; choose another output path",
+					dst, ErrOverwritesInput, out, in.path, in.what)
 			}
 		}
 	}

@@ -172,6 +172,8 @@ func Run(ctx context.Context, plan []Experiment, cfg RunConfig) ([]Record, error
 				notify(Update{Index: i, Experiment: e, Stage: StageSkipped})
 				continue
 			}
+			warn(fmt.Sprintf("resume: %s %s %s b%d runs again: it was measured without fidelity (its FP32 baseline had failed), and the baseline's reference is there now",
+				e.Model, e.Precision, e.EP, e.Batch))
 		}
 		rec := runOne(ctx, i, e, cfg, refDir, notify)
 		if ctx.Err() != nil {

@@ -315,6 +315,9 @@ func appendSynced(path string, b []byte) error {
 	if err != nil {
 		_ = f.Truncate(st.Size())
 		f.Close()
+		if st.Size() == 0 {
+			os.Remove(path) // made for this record: leave nothing behind
+		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return f.Close()
