@@ -339,18 +339,6 @@ func (w *Writer) Close() error {
 	return errors.Join(err, w.lock.release())
 }
 
-// Done returns the keys of experiments recorded with status ok: what a
-// resumed study skips.
-func Done(recs []Record) map[string]bool {
-	done := make(map[string]bool)
-	for _, r := range recs {
-		if r.OK() {
-			done[r.Experiment.Key()] = true
-		}
-	}
-	return done
-}
-
 // CheckResultsFile says whether path can take a study's records: it does
 // not exist yet, is empty, or its first line is a results record. Any
 // other file (notes, a CSV, a directory) is refused, so a typo in --out

@@ -73,7 +73,7 @@ func TestTornLineAndResume(t *testing.T) {
 	if len(recs) != 2 || len(warns) != 1 || warns[0].Line != 3 || !strings.Contains(warns[0].Reason, "incomplete last line") {
 		t.Fatalf("recs %d warns %v", len(recs), warns)
 	}
-	done := Done(recs)
+	done := resumable(recs, Host{}).done
 	if !done[rec("vit-base-16", "fp32", StatusOK).Experiment.Key()] {
 		t.Error("completed fp32 not marked done")
 	}
