@@ -132,3 +132,18 @@ func TestSummaryTableAlignsWideNames(t *testing.T) {
 		}
 	}
 }
+
+// A record of this run that went to the fallback file is still in the
+// summary; one that is in the file is not counted twice.
+func TestSummaryKeepsUnsavedRecords(t *testing.T) {
+	mk := func(run, prec string) study.Record {
+		return study.Record{RunID: run, Experiment: study.Experiment{Model: "m", Precision: prec, EP: "cpu", Batch: 1},
+			Status: study.StatusOK, Metrics: &bench.Metrics{Throughput: 10}}
+	}
+	file := []study.Record{mk("old", "fp32"), mk("new", "fp32")}
+	ran := []study.Record{mk("new", "fp32"), mk("new", "int8")} // int8 is only in memory
+	got := withUnsaved(file, ran)
+	if len(got) != 3 || got[2].Experiment.Precision != "int8" {
+		t.Errorf("got %d records: %+v", len(got), got)
+	}
+}
