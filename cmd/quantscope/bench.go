@@ -169,6 +169,7 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	prep.CalibDir = o.calibDir
 	prep.Warn = func(msg string) { prog.note("warning: " + msg) }
 	host := study.ReadHost(info, nil)
+	host.Group = strings.TrimSpace(o.hostGroup)
 	cfg := study.RunConfig{
 		Out:         o.out,
 		Resume:      o.resume,
@@ -183,7 +184,6 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		ORTLib:      g.ortLib,
 		OnUpdate:    prog.update,
 	}
-	cfg.Host.Group = strings.TrimSpace(o.hostGroup)
 	fusions := "fusions on"
 	if !o.optimize {
 		fusions = "fusions off"
@@ -262,7 +262,7 @@ func onlyPlanned(recs []study.Record, plan []study.Experiment, host study.Host) 
 	}
 	var out []study.Record
 	for _, r := range recs {
-		if want[r.Experiment.Key()] && r.Host.SameMachine(host) {
+		if want[r.Experiment.Key()] && r.Host.Key() == host.Key() {
 			out = append(out, r)
 		}
 	}

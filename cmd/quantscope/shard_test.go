@@ -163,7 +163,8 @@ func TestBenchShardEndToEnd(t *testing.T) {
 		t.Errorf("records per model %v, want 2 each", seen)
 	}
 	_, stderr, code := cli(t, dir, "bench", "--models", a+","+filepath.Join(dir, "absent.onnx"), "--precisions", "fp32", "--shard", "0/2", "--out", filepath.Join(dir, "x.jsonl"))
-	if code != 2 || !strings.Contains(stderr, "absent.onnx to weigh it for sharding") {
+	// The plan check (benchcheck.go) finds it before sharding weighs it.
+	if code != 2 || !strings.Contains(stderr, "absent.onnx does not exist") {
 		t.Errorf("a model file this machine cannot read: exit %d\n%s", code, stderr)
 	}
 	out := filepath.Join(dir, "sub", "dir", "results-2.jsonl")

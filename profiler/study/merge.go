@@ -73,12 +73,20 @@ type mergeLine struct {
 // none) makes the whole merge fail with a *SchemaError before anything is
 // written. out is written to a temporary file and renamed into place; it
 // may be one of the inputs (merging into it), but an existing out that is
-// not among them is refused rather than overwritten.
+// not among them is refused rather than overwritten, and so is an out a
+// study is writing (its lock is held; see OpenWriter).
 func MergeFiles(out string, inputs []string) (MergeReport, error) {
 	var rep MergeReport
 	if len(inputs) == 0 {
 		return rep, errors.New("merge: no input files")
 	}
+	// A study appending to out would lose its records to the rename: wait
+	// for none, say who holds it.
+	lock, err := lockResults(out)
+	if err != nil {
+		return rep, fmt.Errorf("merge: %w", err)
+	}
+	defer lock.release()
 	if st, err := os.Stat(out); err == nil {
 		listed := false
 		for _, in := range inputs {

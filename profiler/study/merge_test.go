@@ -3,6 +3,7 @@ package study
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,7 +139,7 @@ func TestMergeRefusals(t *testing.T) {
 	if !errors.As(err, &se) || len(se.Lines) != 2 {
 		t.Fatalf("error %v, want a SchemaError naming two lines", err)
 	}
-	for _, want := range []string{future + " line 2: schema 2", future + " line 3: schema 0", "nothing was written", "Upgrade quantscope"} {
+	for _, want := range []string{future + fmt.Sprintf(" line 2: schema %d", SchemaVersion+1), future + " line 3: schema 0", "nothing was written", "Upgrade quantscope"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -166,5 +167,16 @@ func TestMergeRefusals(t *testing.T) {
 	}
 	if _, err := MergeFiles(out, nil); err == nil {
 		t.Error("no inputs accepted")
+	}
+
+	// A study is writing the output: merging into it would lose its
+	// records, so the merge is refused naming the study.
+	w, err := OpenWriter(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := MergeFiles(good, []string{good, future}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Errorf("merging into a file a study holds: %v", err)
 	}
 }

@@ -168,23 +168,15 @@ type Record struct {
 // OK reports whether the experiment ran and measured.
 func (r Record) OK() bool { return r.Status == StatusOK && r.Metrics != nil }
 
-// SameMachine reports whether two fingerprints name the same machine and
-// software: hostname, CPU, GPU, GPU driver and ONNX Runtime version (the
-// provider options are part of Experiment.Key). A resumed study trusts
-// only records of its own machine.
-func (h Host) SameMachine(o Host) bool {
-	return h.Hostname == o.Hostname && h.CPU == o.CPU && h.GPU == o.GPU && h.Driver == o.Driver && h.ORTVersion == o.ORTVersion
-}
-
-// String names the fingerprint for a person: "host (CPU, GPU driver D,
-// ONNX Runtime V)".
-func (h Host) String() string {
+// Describe names a host environment for a person in full: "name (CPU,
+// GPU driver D, ONNX Runtime V)"; Name is the short form.
+func (h Host) Describe() string {
 	parts := []string{orNone(h.CPU)}
 	if h.GPU != "" {
 		parts = append(parts, h.GPU+" driver "+orNone(h.Driver))
 	}
 	parts = append(parts, "ONNX Runtime "+orNone(h.ORTVersion))
-	return orNone(h.Hostname) + " (" + strings.Join(parts, ", ") + ")"
+	return orNone(h.Name()) + " (" + strings.Join(parts, ", ") + ")"
 }
 
 func orNone(s string) string {

@@ -105,8 +105,9 @@ var ErrNotAllSaved = errors.New("some records are not in the results file")
 // first. A failed experiment is recorded and the study goes on; a canceled
 // context stops it, keeping everything recorded so far.
 //
-// With Resume, an experiment is skipped when this machine (Host.SameMachine)
-// recorded it ok; records of other machines are reported through Warn and
+// With Resume, an experiment is skipped when this host environment (the same
+// Host.Key: hostname or group, CPU, GPU, driver, CUDA, ONNX Runtime) recorded
+// it ok; records of other machines are reported through Warn and
 // run again. A variant recorded ok without fidelity — its FP32 baseline had
 // failed, so there was no reference — runs again once the baseline's
 // reference outputs exist, and the new record supersedes the old one (see
@@ -217,7 +218,7 @@ func resumable(prev []Record, host Host) resumeState {
 			continue
 		}
 		k := r.Experiment.Key()
-		if !host.SameMachine(r.Host) {
+		if r.Host.Key() != host.Key() {
 			rs.foreign[k] = r.Host
 			continue
 		}
@@ -250,7 +251,7 @@ func (rs resumeState) foreignNote(out string, plan []Experiment) string {
 			continue
 		}
 		n++
-		if s := h.String(); !seen[s] {
+		if s := h.Describe(); !seen[s] {
 			seen[s] = true
 			hosts = append(hosts, s)
 		}

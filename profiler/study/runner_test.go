@@ -281,7 +281,7 @@ func TestResumeTrustsOnlyThisMachine(t *testing.T) {
 	all, _, _ := ReadResults(cfg.Out)
 	var here []Record
 	for _, r := range all {
-		if r.Host.SameMachine(cfg.Host) {
+		if r.Host.Key() == cfg.Host.Key() {
 			here = append(here, r)
 		}
 	}

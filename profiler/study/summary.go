@@ -45,7 +45,7 @@ func groupKey(e Experiment) string {
 // and all stay.
 func Current(recs []Record) []Record {
 	last := map[string]int{}
-	key := func(r Record) string { return r.Experiment.Key() + "\x00" + r.Host.String() }
+	key := mergeIdentity // the same measurement, as merge sees it
 	for i, r := range recs {
 		if r.OK() {
 			last[key(r)] = i
