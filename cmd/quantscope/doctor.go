@@ -72,7 +72,11 @@ type doctorReport struct {
 	// Runtime loaded, an NVIDIA GPU answers, its driver supports CUDA 13 (or
 	// says nothing), and either the ONNX Runtime build has the CUDA provider
 	// or the CUDA plugin and its required libraries were found.
-	CUDAReady bool                `json:"cuda_ready"`
+	CUDAReady bool `json:"cuda_ready"`
+	// NeedsCUDAPlugin is true when an NVIDIA GPU answers but neither the
+	// ONNX Runtime build nor a CUDA plugin can run on it: `make run` then
+	// installs the plugin (`make setup-cuda`).
+	NeedsCUDAPlugin bool                `json:"needs_cuda_plugin"`
 	Host      telemetry.HostInfo  `json:"host"`
 	ORT       doctorORT           `json:"ort"`
 	GPUStatus telemetry.GPUStatus `json:"gpu_status"`
@@ -180,6 +184,7 @@ func gatherDoctor(ortLib string, sys doctorSystem) doctorReport {
 	}
 	rep.CUDA = sys.cuda(ortDir)
 	rep.CUDAReady = len(cudaBlockers(rep)) == 0
+	rep.NeedsCUDAPlugin = rep.OK && rep.GPUStatus.Available() && !rep.ORT.HasProvider(cudaProvider) && rep.CUDA.PluginPath == ""
 	return rep
 }
 
@@ -198,13 +203,7 @@ func cudaBlockers(rep doctorReport) []string {
 	if rep.ORT.HasProvider(cudaProvider) {
 		return out
 	}
-	if rep.CUDA.PluginPath == "" {
-		out = append(out, "CUDA plugin not found")
-	}
-	if missing := rep.CUDA.Missing(); len(missing) > 0 {
-		out = append(out, "missing "+strings.Join(missing, ", "))
-	}
-	return out
+	return append(out, rep.CUDA.Blockers()...)
 }
 
 // useColor decides whether the checklist is colored: only on a terminal,
@@ -504,10 +503,11 @@ func renderCUDA(c *checklist, rep doctorReport) {
 		return
 	}
 
+	builtin := rep.ORT.HasProvider(cudaProvider)
 	switch {
 	case cuda.PluginPath != "":
 		c.item(markOK, "Plugin", cuda.PluginPath)
-	case rep.ORT.HasProvider(cudaProvider):
+	case builtin:
 		c.item(markOK, "Plugin", "not needed: this ONNX Runtime build has "+cudaProvider)
 	default:
 		c.item(markFail, "Plugin", runtime.CUDAPluginFile+" not found")
@@ -516,20 +516,39 @@ func renderCUDA(c *checklist, rep doctorReport) {
 		}
 		c.more("fix: run `make setup-cuda` (installs it into .ort/cuda/) or set " + runtime.EnvCUDAPlugin + "=PATH")
 	}
-	for _, l := range cuda.Libraries {
+	if !builtin {
 		switch {
-		case l.Path != "":
-			c.item(markOK, l.Purpose, l.Path)
-		case l.Optional:
-			c.item(markWarn, l.Purpose, l.Name+" not found (optional)")
+		case cuda.BridgePath != "":
+			c.item(markOK, "Bridge", cuda.BridgePath)
+		case cuda.BridgeWant == "":
+			c.item(markFail, "Bridge", runtime.BridgeFile+" not checked: ONNX Runtime did not load")
 		default:
-			c.item(markFail, l.Purpose, l.Name+" not found")
+			c.item(markFail, "Bridge", runtime.BridgeFile+" missing beside "+filepath.Base(filepath.Dir(cuda.BridgeWant))+"/libonnxruntime.so")
+			c.more("the CUDA plugin is ONNX Runtime's shared-library provider: it needs " + cuda.BridgeWant)
+			c.more("fix: run `make setup` (installs it beside libonnxruntime.so), or copy it from the same ONNX Runtime release")
+		}
+	}
+	for _, l := range cuda.Libraries {
+		if l.Path != "" {
+			c.item(markOK, l.Purpose, l.Path+" (via "+l.Source+")")
+			continue
+		}
+		c.item(markFail, l.Purpose, l.Name+" not found")
+		for i, cmd := range l.Install {
+			if strings.HasPrefix(cmd, "apt-get ") {
+				cmd += " (NVIDIA's CUDA apt repository)"
+			}
+			if i == 0 {
+				c.more("install: " + cmd)
+			} else {
+				c.more("     or: " + cmd)
+			}
 		}
 	}
 	if len(cuda.Missing()) > 0 {
 		c.more("searched: " + describeSearch(cuda.Searched))
-		c.more("fix: install the CUDA 13 libraries (a CUDA 13 build of PyTorch carries them:")
-		c.more("     find / -name libcublasLt.so.13) and set " + runtime.EnvCUDALibs + "=DIR[:DIR...]")
+		c.more("or point at them: " + runtime.EnvCUDALibs + "=DIR[:DIR...] (e.g. the nvidia/cu13/lib and nvidia/cudnn/lib")
+		c.more("of a CUDA 13 PyTorch: find / -name libcublasLt.so.13)")
 	}
 	if len(cuda.LibraryDirs) > 0 {
 		c.item(markInfo, "Worker env", "LD_LIBRARY_PATH="+cuda.LDLibraryPath(""))

@@ -99,8 +99,13 @@ func fakeCUDA(t *testing.T, files ...string) func(string) runtime.CUDAInfo {
 	}
 	return func(ortLibDir string) runtime.CUDAInfo {
 		return runtime.FindCUDA(runtime.CUDASearch{
-			FS:        os.DirFS(root),
-			Getenv:    func(string) string { return "" },
+			FS: os.DirFS(root),
+			Getenv: func(k string) string {
+				if k == "PATH" {
+					return "/opt/torch/.venv/bin:/usr/local/bin:/usr/bin"
+				}
+				return ""
+			},
 			ExeDir:    fixtureCheckout + "/bin",
 			WorkDir:   fixtureCheckout,
 			HomeDir:   "/home/dev",
@@ -110,14 +115,18 @@ func fakeCUDA(t *testing.T, files ...string) func(string) runtime.CUDAInfo {
 	}
 }
 
-// torchCUDAFiles is the GPU box layout: CUDA 13 libraries from PyTorch's
-// NVIDIA wheels, cuDNN beside them, the plugin from `make setup-cuda`.
+// torchCUDAFiles is the GPU box layout: PyTorch in a venv whose bin/ is on
+// PATH but not activated, the CUDA 13 libraries from its NVIDIA wheels,
+// cuDNN beside them, the driver's libcuda, ONNX Runtime with its bridge
+// library (`make setup`) and the plugin (`make setup-cuda`).
 func torchCUDAFiles() []string {
-	site := "/usr/local/lib/python3.12/dist-packages/nvidia"
+	site := "/opt/torch/.venv/lib/python3.12/site-packages/nvidia"
 	return []string{
 		site + "/cu13/lib/libcudart.so.13", site + "/cu13/lib/libcublas.so.13",
 		site + "/cu13/lib/libcublasLt.so.13", site + "/cu13/lib/libcurand.so.10",
-		site + "/cudnn/lib/libcudnn.so.9",
+		site + "/cudnn/lib/libcudnn.so.9", "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+		"/opt/torch/.venv/bin/python3", "/usr/bin/python3",
+		fixtureCheckout + "/.ort/" + runtime.BridgeFile,
 		fixtureCheckout + "/.ort/cuda/" + runtime.CUDAPluginFile,
 	}
 }
@@ -277,7 +286,7 @@ func TestDoctorJSON(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatal(err)
 			}
-			if !rep.OK || rep.ORT.Version != "1.29.0" || rep.Host.CPU.Model == "" || len(rep.CUDA.Libraries) != 5 {
+			if !rep.OK || rep.ORT.Version != "1.29.0" || rep.Host.CPU.Model == "" || len(rep.CUDA.Libraries) != 6 {
 				t.Errorf("decoded report = %+v", rep)
 			}
 			if rep.GPUs == nil || len(rep.GPUs) != tt.gpus {
@@ -329,7 +338,7 @@ func TestDoctorCUDANotReady(t *testing.T) {
 	srv.DriverVersion, srv.CUDADriverVersion = "550.54.15", 12040
 	sys := noGPUSystem(t)
 	sys.nvml = srv.NVML
-	sys.cuda = fakeCUDA(t, "/usr/local/cuda-13.0/lib64/libcudart.so.13")
+	sys.cuda = fakeCUDA(t, "/usr/local/cuda-13.0/lib64/libcudart.so.13", "/usr/lib/x86_64-linux-gnu/libcuda.so.1")
 	out, err := runDoctorWith(t, sys, "", false)
 	if err != nil {
 		t.Fatalf("ONNX Runtime loaded, so doctor must succeed: %v", err)
@@ -340,13 +349,22 @@ func TestDoctorCUDANotReady(t *testing.T) {
 		"✗ Plugin        libonnxruntime_providers_cuda.so not found",
 		"tried: " + fixtureCheckout + "/.ort/cuda/" + runtime.CUDAPluginFile,
 		"fix: run `make setup-cuda`",
-		"✓ CUDA runtime  /usr/local/cuda-13.0/lib64/libcudart.so.13",
+		"✗ Bridge        libonnxruntime_providers_shared.so missing beside .ort/libonnxruntime.so",
+		"fix: run `make setup` (installs it beside libonnxruntime.so)",
+		"✓ CUDA runtime  /usr/local/cuda-13.0/lib64/libcudart.so.13 (via /usr/local/cuda*/lib64)",
+		"✓ CUDA driver   /usr/lib/x86_64-linux-gnu/libcuda.so.1 (via /usr/lib/x86_64-linux-gnu)",
 		"✗ cuBLAS        libcublas.so.13 not found",
-		"! cuDNN         libcudnn.so.9 not found (optional)",
-		"searched: $QUANTSCOPE_CUDA_LIBS (none) · LD_LIBRARY_PATH (none) · ld.so.cache (none) · /usr/local/cuda*/lib64 (1 dir)",
+		"install: apt-get install libcublas-13-0 (NVIDIA's CUDA apt repository)",
+		"     or: python3 -m pip install 'nvidia-cublas==13.*'",
+		"✗ cuDNN 9       libcudnn.so.9 not found",
+		"install: apt-get install libcudnn9-cuda-13 (NVIDIA's CUDA apt repository)",
+		"     or: python3 -m pip install 'nvidia-cudnn-cu13==9.*'",
+		"searched: $QUANTSCOPE_CUDA_LIBS (none) · LD_LIBRARY_PATH (none) · $VIRTUAL_ENV, $CONDA_PREFIX, ~/.local (none)",
+		"/usr/local/cuda*/lib64 (1 dir)",
 		"QUANTSCOPE_CUDA_LIBS=DIR",
 		"Worker env    LD_LIBRARY_PATH=/usr/local/cuda-13.0/lib64",
-		"CUDA not ready: the driver supports CUDA 12.4, the plugin needs 13.0; CUDA plugin not found; missing libcublas.so.13, libcublasLt.so.13, libcurand.so.10",
+		"CUDA not ready: the driver supports CUDA 12.4, the plugin needs 13.0; CUDA plugin not found: run `make setup-cuda`",
+		"missing libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libcudnn.so.9",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -356,7 +374,7 @@ func TestDoctorCUDANotReady(t *testing.T) {
 
 func TestDoctorCUDALinkedBuildNeedsNoPlugin(t *testing.T) {
 	sys := h100System(t)
-	sys.cuda = fakeCUDA(t, torchCUDAFiles()[:5]...) // libraries, no plugin
+	sys.cuda = fakeCUDA(t, torchCUDAFiles()[:9]...) // libraries, no bridge, no plugin
 	sys.probe = func(e string) runtime.Info {
 		info := loadedORT(e)
 		info.Providers = []string{"CUDAExecutionProvider", "CPUExecutionProvider"}
@@ -496,7 +514,7 @@ func TestDoctorEndToEnd(t *testing.T) {
 		if !rep.OK || rep.ORT.LibraryPath != lib || rep.ORT.Version == "" || len(rep.ORT.Providers) == 0 {
 			t.Errorf("ort = %+v", rep.ORT)
 		}
-		if rep.Host.CPU.LogicalCores < 1 || rep.Host.Memory.TotalBytes == 0 || rep.GPUs == nil || len(rep.CUDA.Libraries) != 5 {
+		if rep.Host.CPU.LogicalCores < 1 || rep.Host.Memory.TotalBytes == 0 || rep.GPUs == nil || len(rep.CUDA.Libraries) != 6 {
 			t.Errorf("report = %+v", rep)
 		}
 		if rep.GPUStatus.State != gpuStatus.State {
@@ -525,6 +543,63 @@ func TestDoctorEndToEndMissingLibrary(t *testing.T) {
 				if !strings.Contains(combined, want) {
 					t.Errorf("output lacks %q:\nstdout:\n%s\nstderr:\n%s", want, out, stderr)
 				}
+			}
+		})
+	}
+}
+
+// TestDoctorCUDAPieces: on the GPU box, each missing piece alone makes CUDA
+// not ready, says which, and only a missing plugin asks `make run` to add
+// it (needs_cuda_plugin).
+func TestDoctorCUDAPieces(t *testing.T) {
+	without := func(drop string) []string {
+		var out []string
+		for _, f := range torchCUDAFiles() {
+			if !strings.HasSuffix(f, drop) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		files      []string
+		gpu        bool
+		wantReady  bool
+		wantPlugin bool // needs_cuda_plugin
+		wantLine   string
+	}{
+		{"all there", torchCUDAFiles(), true, true, false, "Ready: CPU and CUDA profiling"},
+		{"cuDNN missing", without("libcudnn.so.9"), true, false, false, "CUDA not ready: missing libcudnn.so.9"},
+		{"bridge missing", without(runtime.BridgeFile), true, false, false,
+			"CUDA not ready: libonnxruntime_providers_shared.so missing beside the ONNX Runtime library"},
+		{"plugin missing", without(runtime.CUDAPluginFile), true, false, true, "CUDA not ready: CUDA plugin not found: run `make setup-cuda`"},
+		{"no GPU, no plugin", without(runtime.CUDAPluginFile), false, false, false, "Ready for CPU profiling (no NVIDIA GPU)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sys := h100System(t)
+			if !tt.gpu {
+				sys.nvml = telemetrytest.NoLibrary().NVML
+			}
+			sys.cuda = fakeCUDA(t, tt.files...)
+			out, err := runDoctorWith(t, sys, "", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rep doctorReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.CUDAReady != tt.wantReady || rep.NeedsCUDAPlugin != tt.wantPlugin {
+				t.Errorf("cuda_ready %v, needs_cuda_plugin %v; want %v, %v", rep.CUDAReady, rep.NeedsCUDAPlugin, tt.wantReady, tt.wantPlugin)
+			}
+			if !strings.Contains(out, `"needs_cuda_plugin": `) {
+				t.Error("JSON lacks needs_cuda_plugin (make run reads it)")
+			}
+			text, _ := runDoctorWith(t, sys, "", false)
+			if !strings.Contains(text, tt.wantLine) {
+				t.Errorf("checklist lacks %q:\n%s", tt.wantLine, text)
 			}
 		})
 	}

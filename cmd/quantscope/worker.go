@@ -40,6 +40,12 @@ func newWorkerCmd(g *globalOptions) *cobra.Command {
 			if spec.ORTLib == "" {
 				spec.ORTLib = g.ortLib
 			}
+			// Number CUDA devices the way NVML does (PCI bus order), so
+			// --ep-option device_id=N and the GPU telemetry read the same
+			// card. Set before ONNX Runtime loads CUDA; a user's choice stands.
+			if os.Getenv("CUDA_DEVICE_ORDER") == "" {
+				os.Setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+			}
 			if err := worker.Serve(cmd.Context(), spec, em); err != nil {
 				em.Emit(worker.Event{Kind: worker.KindError, Error: err.Error()})
 				return &exitError{code: 1, err: err}

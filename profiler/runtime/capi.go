@@ -8,8 +8,9 @@ package runtime
 
 // The ONNX Runtime C API is a table of function pointers (struct OrtApi) whose
 // order is fixed by ONNX Runtime's ABI promise: entries are only ever appended.
-// quantscope reaches the few entries onnxruntime_go does not wrap by their
-// index in that table, declared in capi.go and checked by capi_test.go.
+// quantscope reaches the entries onnxruntime_go does not wrap by their index
+// in that table: the idx constants of this package, each checked against
+// the header's struct OrtApi by TestOrtApiIndices (capi_test.go).
 
 typedef struct {
 	const void* (*GetApi)(uint32_t version);
@@ -80,8 +81,9 @@ import (
 const apiVersion = 24
 
 // Indices of OrtApi entries that onnxruntime_go does not wrap, counted from
-// struct OrtApi in onnxruntime_c_api.h (API version 24). capi_test.go checks
-// them against a real library.
+// struct OrtApi in onnxruntime_c_api.h (API version 24). TestOrtApiIndices
+// checks them against the header onnxruntime_go ships; the loader tests
+// call them on the real library.
 const (
 	idxGetErrorMessage           = 2
 	idxReleaseStatus             = 93

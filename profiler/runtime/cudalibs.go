@@ -19,6 +19,13 @@ import (
 // provider library, installed by `make setup-cuda` into .ort/cuda/.
 const CUDAPluginFile = "libonnxruntime_providers_cuda.so"
 
+// BridgeFile is ONNX Runtime's provider bridge library. The CUDA plugin is
+// ONNX Runtime's shared-library CUDA provider (it exports GetProvider beside
+// CreateEpFactories and imports Provider_GetHost), so ONNX Runtime loads
+// this library from its own directory before the plugin: it must sit
+// beside libonnxruntime.so.
+const BridgeFile = "libonnxruntime_providers_shared.so"
+
 // Environment variables FindCUDA reads.
 const (
 	// EnvCUDAPlugin names the CUDA plugin library (or the directory holding it).
@@ -31,11 +38,13 @@ const (
 // CUDALibrary is one shared library the CUDA plugin needs, and where it was
 // found.
 type CUDALibrary struct {
-	Name     string `json:"name"`             // the soname, e.g. "libcublasLt.so.13"
-	Purpose  string `json:"purpose"`          // e.g. "cuBLASLt"
-	Optional bool   `json:"optional"`         // the plugin runs without it (cuDNN: fewer fused kernels)
-	Path     string `json:"path"`             // "" when not found
-	Source   string `json:"source,omitempty"` // the search step that found it, e.g. "LD_LIBRARY_PATH"
+	Name    string `json:"name"`             // the soname, e.g. "libcublasLt.so.13"
+	Purpose string `json:"purpose"`          // e.g. "cuBLASLt"
+	Path    string `json:"path"`             // "" when not found
+	Source  string `json:"source,omitempty"` // the search step that found it, e.g. "LD_LIBRARY_PATH"
+	// Install is the command that installs it: NVIDIA's apt package, or the
+	// pip wheel for the Python on PATH.
+	Install []string `json:"install,omitempty"`
 }
 
 // CUDASearchStep is one step of the library search and the directories it
@@ -45,13 +54,21 @@ type CUDASearchStep struct {
 	Dirs   []string `json:"dirs"`
 }
 
-// CUDAInfo is what FindCUDA found: the plugin, each library, and the
-// directories a worker process must put on LD_LIBRARY_PATH before it starts.
+// CUDAInfo is what FindCUDA found: the plugin, the bridge library, each
+// library, and the directories a worker process must put on
+// LD_LIBRARY_PATH before it starts.
 type CUDAInfo struct {
 	PluginPath  string   `json:"plugin_path"`  // "" when not found
 	PluginTried []string `json:"plugin_tried"` // every plugin path looked at, in order
-	// Libraries lists the CUDA 13 libraries in a fixed order: libcudart.so.13,
-	// libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libcudnn.so.9.
+	// BridgePath is libonnxruntime_providers_shared.so beside the ONNX
+	// Runtime library ("" when it is not there); BridgeWant is where it must
+	// be ("" when no ONNX Runtime library is known).
+	BridgePath string `json:"bridge_path"`
+	BridgeWant string `json:"bridge_want,omitempty"`
+	// Libraries lists what the plugin loads, in a fixed order:
+	// libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10,
+	// libcudnn.so.9 and the driver's libcuda.so.1. All are required: ONNX
+	// Runtime's CUDA stream creates a cuDNN handle whatever the model.
 	Libraries []CUDALibrary `json:"libraries"`
 	// LibraryDirs are the directories holding found libraries that the
 	// dynamic loader would not search by itself: prepend them to a worker's
@@ -63,21 +80,40 @@ type CUDAInfo struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// Missing returns the names of the required libraries that were not found.
+// Missing returns the names of the libraries that were not found.
 func (c CUDAInfo) Missing() []string {
 	var out []string
 	for _, l := range c.Libraries {
-		if !l.Optional && l.Path == "" {
+		if l.Path == "" {
 			out = append(out, l.Name)
 		}
 	}
 	return out
 }
 
-// Ready reports whether the plugin and every required library were found.
-func (c CUDAInfo) Ready() bool {
-	return c.PluginPath != "" && len(c.Missing()) == 0
+// Blockers says what keeps the CUDA plugin from running, each with its
+// fix; empty when the plugin, the bridge library and every library were
+// found.
+func (c CUDAInfo) Blockers() []string {
+	var out []string
+	if c.PluginPath == "" {
+		out = append(out, "CUDA plugin not found: run `make setup-cuda` (or set "+EnvCUDAPlugin+")")
+	}
+	switch {
+	case c.BridgeWant == "":
+		out = append(out, BridgeFile+" not checked: no ONNX Runtime library loaded")
+	case c.BridgePath == "":
+		out = append(out, BridgeFile+" missing beside the ONNX Runtime library ("+c.BridgeWant+"): run `make setup`, or copy it from the same ONNX Runtime release")
+	}
+	if missing := c.Missing(); len(missing) > 0 {
+		out = append(out, "missing "+strings.Join(missing, ", "))
+	}
+	return out
 }
+
+// Ready reports whether the plugin, the bridge library and every library
+// were found.
+func (c CUDAInfo) Ready() bool { return len(c.Blockers()) == 0 }
 
 // LDLibraryPath returns the LD_LIBRARY_PATH value for a worker process:
 // LibraryDirs followed by existing (the parent's value, may be "").
@@ -97,7 +133,7 @@ type CUDASearch struct {
 	// Tests pass os.DirFS(tempDir) and name paths as if tempDir were "/".
 	FS fs.FS
 	// Getenv reads QUANTSCOPE_CUDA_PLUGIN, QUANTSCOPE_CUDA_LIBS,
-	// LD_LIBRARY_PATH, VIRTUAL_ENV and CONDA_PREFIX; nil reads nothing.
+	// LD_LIBRARY_PATH, PATH, VIRTUAL_ENV and CONDA_PREFIX; nil reads nothing.
 	Getenv func(string) string
 	// LDCache returns the output of `ldconfig -p`; nil skips the cache.
 	LDCache func() ([]byte, error)
@@ -106,7 +142,7 @@ type CUDASearch struct {
 	// WorkDir is the working directory (for its .ort/cuda/ and relative
 	// entries in the environment's path lists).
 	WorkDir string
-	// HomeDir is the user's home (for ~/.local/lib/python3*/site-packages).
+	// HomeDir is the user's home (for ~/.venv and the user site-packages).
 	HomeDir string
 	// ORTLibDir is the directory of the ONNX Runtime library that loaded;
 	// its cuda/ subdirectory is searched for the plugin.
@@ -133,32 +169,55 @@ func SystemCUDASearch() CUDASearch {
 	return s
 }
 
-// cudaLibrarySpecs lists the libraries the CUDA 13 plugin needs, in report
-// order.
+// cudaLibrarySpecs lists the libraries the CUDA 13 plugin loads, in report
+// order, with the commands that install each: NVIDIA's apt packages (from
+// its CUDA repository) or the pip wheels (CUDA 13 wheels drop the -cu13
+// suffix, except cuDNN's).
 func cudaLibrarySpecs() []CUDALibrary {
+	pip := func(pkg string) string { return "python3 -m pip install '" + pkg + "'" }
 	return []CUDALibrary{
-		{Name: "libcudart.so.13", Purpose: "CUDA runtime"},
-		{Name: "libcublas.so.13", Purpose: "cuBLAS"},
-		{Name: "libcublasLt.so.13", Purpose: "cuBLASLt"},
-		{Name: "libcurand.so.10", Purpose: "cuRAND"},
-		{Name: "libcudnn.so.9", Purpose: "cuDNN", Optional: true},
+		{Name: "libcudart.so.13", Purpose: "CUDA runtime",
+			Install: []string{"apt-get install cuda-cudart-13-0", pip("nvidia-cuda-runtime==13.*")}},
+		{Name: "libcublas.so.13", Purpose: "cuBLAS",
+			Install: []string{"apt-get install libcublas-13-0", pip("nvidia-cublas==13.*")}},
+		{Name: "libcublasLt.so.13", Purpose: "cuBLASLt",
+			Install: []string{"apt-get install libcublas-13-0", pip("nvidia-cublas==13.*")}},
+		{Name: "libcurand.so.10", Purpose: "cuRAND",
+			Install: []string{"apt-get install libcurand-13-0", pip("nvidia-curand==10.*")}},
+		{Name: "libcudnn.so.9", Purpose: "cuDNN 9",
+			Install: []string{"apt-get install libcudnn9-cuda-13", pip("nvidia-cudnn-cu13==9.*")}},
+		{Name: "libcuda.so.1", Purpose: "CUDA driver",
+			Install: []string{"install the NVIDIA driver (580 or newer; in a container, run it with the NVIDIA container runtime)"}},
 	}
 }
 
 // cudaSourceLDCache is the search step of the dynamic loader's cache.
 const cudaSourceLDCache = "ld.so.cache"
 
-// FindCUDA looks for the CUDA plugin and the CUDA 13 libraries it needs.
+// FindCUDA looks for the CUDA plugin, the bridge library beside ONNX
+// Runtime, and the CUDA 13 and cuDNN 9 libraries the plugin loads.
 //
 // The plugin is looked for at $QUANTSCOPE_CUDA_PLUGIN, then cuda/ beside the
 // ONNX Runtime library, then .ort/cuda/ beside the binary, in the binary's
 // parent directory (bin/quantscope in a checkout) and in the working
-// directory. Each library is looked for, first match wins, in:
-// $QUANTSCOPE_CUDA_LIBS, LD_LIBRARY_PATH, the ld.so.cache (`ldconfig -p`),
-// /usr/local/cuda*/lib64, /usr/lib/<multiarch>, and the lib directories of
-// pip-installed NVIDIA wheels and PyTorch (site-packages/nvidia/*/lib and
-// site-packages/torch/lib of the active virtualenv or conda env, the system
-// and /usr/local Pythons, ~/.local and /opt/conda).
+// directory. Each library is looked for, first match wins, in this order:
+//
+//  1. $QUANTSCOPE_CUDA_LIBS (colon-separated directories)
+//  2. LD_LIBRARY_PATH
+//  3. the site-packages of every python3 on PATH, in PATH order, whether or
+//     not its virtualenv is activated (<prefix>/lib/python3*/site-packages
+//     of <prefix>/bin/python3, and dist-packages), of $VIRTUAL_ENV and
+//     $CONDA_PREFIX (with $CONDA_PREFIX/lib), and the user's
+//     ~/.local/lib/python3*/site-packages
+//  4. ~/.venv and /opt/*/.venv
+//  5. /opt/conda* (lib/, and the site-packages of the base and envs/*)
+//  6. /usr/local/cuda*/lib64
+//  7. the dynamic loader's cache (`ldconfig -p`)
+//  8. the distribution's multiarch directory (/usr/lib/x86_64-linux-gnu)
+//
+// In a site-packages, the directories searched are those of NVIDIA's wheels
+// and PyTorch: nvidia/*/lib (nvidia/cu13/lib, nvidia/cudnn/lib, ...) and
+// torch/lib.
 func FindCUDA(opts CUDASearch) CUDAInfo {
 	f := cudaFinder{
 		opts:          opts,
@@ -174,6 +233,12 @@ func FindCUDA(opts CUDASearch) CUDAInfo {
 	}
 	info := CUDAInfo{Libraries: cudaLibrarySpecs(), LibraryDirs: []string{}, PluginTried: []string{}}
 	info.PluginPath, info.PluginTried = f.findPlugin(&info.Warnings)
+	if dir := f.absolute(opts.ORTLibDir); dir != "" {
+		info.BridgeWant = path.Join(dir, BridgeFile)
+		if f.isFile(info.BridgeWant) {
+			info.BridgePath = info.BridgeWant
+		}
+	}
 
 	steps := f.searchSteps(info.Libraries, &info.Warnings)
 	info.Searched = steps
@@ -319,8 +384,34 @@ func (f *cudaFinder) searchSteps(libs []CUDALibrary, warnings *[]string) []CUDAS
 
 	add("$"+EnvCUDALibs, f.pathList(EnvCUDALibs, warnings))
 	add("LD_LIBRARY_PATH", f.pathList("LD_LIBRARY_PATH", nil))
-	add(cudaSourceLDCache, f.ldCacheDirs(libs, warnings))
+	for _, py := range f.pythonsOnPath() {
+		add("python3 on PATH: "+py, f.wheelDirs(pythonSites(path.Dir(path.Dir(py)))))
+	}
+	var active []string
+	for _, key := range []string{"VIRTUAL_ENV", "CONDA_PREFIX"} {
+		if p := f.absolute(f.getenv(key)); p != "" {
+			active = append(active, pythonSites(cudaGlobEscape(p))...)
+			if key == "CONDA_PREFIX" {
+				active = append(active, cudaGlobEscape(p)+"/lib")
+			}
+		}
+	}
+	if h := f.absolute(f.opts.HomeDir); h != "" {
+		active = append(active, cudaGlobEscape(h)+"/.local/lib/python3*/site-packages")
+	}
+	add("$VIRTUAL_ENV, $CONDA_PREFIX, ~/.local", f.wheelDirs(active))
+	var venvs []string
+	if h := f.absolute(f.opts.HomeDir); h != "" {
+		venvs = append(venvs, pythonSites(cudaGlobEscape(h)+"/.venv")...)
+	}
+	venvs = append(venvs, pythonSites("/opt/*/.venv")...)
+	add("~/.venv, /opt/*/.venv", f.wheelDirs(venvs))
+	conda := []string{"/opt/conda*/lib", "/opt/conda*/envs/*/lib"}
+	conda = append(conda, pythonSites("/opt/conda*")...)
+	conda = append(conda, pythonSites("/opt/conda*/envs/*")...)
+	add("/opt/conda*", f.wheelDirs(conda))
 	add("/usr/local/cuda*/lib64", f.glob("/usr/local/cuda*/lib64"))
+	add(cudaSourceLDCache, f.ldCacheDirs(libs, warnings))
 	if dir := cudaMultiarchDir(f.opts.Arch); dir != "" {
 		var dirs []string
 		if f.isDir(dir) {
@@ -329,8 +420,58 @@ func (f *cudaFinder) searchSteps(libs []CUDALibrary, warnings *[]string) []CUDAS
 		f.loaderDefault[dir] = true
 		add(dir, dirs)
 	}
-	add("python site-packages (nvidia/*/lib, torch/lib)", f.pythonDirs())
 	return steps
+}
+
+// pythonsOnPath lists every python3 in a directory of PATH, in PATH order,
+// as found (a virtualenv's bin/python3 is a symlink out of the venv: its
+// site-packages are found from where it is, not where it points).
+func (f *cudaFinder) pythonsOnPath() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, dir := range strings.Split(f.getenv("PATH"), ":") {
+		dir = f.absolute(dir)
+		if dir == "" {
+			continue
+		}
+		py := path.Join(dir, "python3")
+		if !seen[py] && f.isFile(py) {
+			seen[py] = true
+			out = append(out, py)
+		}
+	}
+	return out
+}
+
+// pythonSites returns the site-packages patterns of a Python installed at
+// prefix (a glob-escaped absolute path): lib and lib64, site- and
+// dist-packages, and the Debian-style prefix/local/lib.
+func pythonSites(prefix string) []string {
+	return []string{
+		prefix + "/lib/python3*/site-packages",
+		prefix + "/lib/python3*/dist-packages",
+		prefix + "/lib64/python3*/site-packages",
+		prefix + "/local/lib/python3*/site-packages",
+		prefix + "/local/lib/python3*/dist-packages",
+	}
+}
+
+// wheelDirs expands site-packages patterns into the lib directories of
+// NVIDIA wheels and PyTorch in them (nvidia/*/lib, torch/lib). A pattern
+// that names a lib directory itself (ending in /lib) is kept as it is.
+func (f *cudaFinder) wheelDirs(patterns []string) []string {
+	var out []string
+	for _, pat := range patterns {
+		for _, dir := range f.glob(pat) {
+			if strings.HasSuffix(pat, "/lib") {
+				out = append(out, dir)
+				continue
+			}
+			out = append(out, f.glob(cudaGlobEscape(dir)+"/nvidia/*/lib")...)
+			out = append(out, f.glob(cudaGlobEscape(dir)+"/torch/lib")...)
+		}
+	}
+	return out
 }
 
 // pathList splits a colon-separated environment variable into absolute
@@ -398,38 +539,6 @@ func (f *cudaFinder) glob(pattern string) []string {
 		abs := "/" + m
 		if f.isDir(abs) {
 			out = append(out, abs)
-		}
-	}
-	return out
-}
-
-// pythonDirs lists the lib directories of NVIDIA wheels and PyTorch in every
-// Python site-packages the search knows of.
-func (f *cudaFinder) pythonDirs() []string {
-	var roots []string
-	for _, key := range []string{"VIRTUAL_ENV", "CONDA_PREFIX"} {
-		if p := f.absolute(f.getenv(key)); p != "" {
-			roots = append(roots, cudaGlobEscape(p)+"/lib/python3*/site-packages")
-		}
-	}
-	roots = append(roots,
-		"/usr/lib/python3*/site-packages",
-		"/usr/lib/python3*/dist-packages",
-		"/usr/local/lib/python3*/site-packages",
-		"/usr/local/lib/python3*/dist-packages",
-	)
-	if h := f.absolute(f.opts.HomeDir); h != "" {
-		roots = append(roots, cudaGlobEscape(h)+"/.local/lib/python3*/site-packages")
-	}
-	roots = append(roots,
-		"/opt/conda/lib/python3*/site-packages",
-		"/opt/conda/envs/*/lib/python3*/site-packages",
-	)
-	var out []string
-	for _, root := range roots {
-		for _, site := range f.glob(root) {
-			out = append(out, f.glob(cudaGlobEscape(site)+"/nvidia/*/lib")...)
-			out = append(out, f.glob(cudaGlobEscape(site)+"/torch/lib")...)
 		}
 	}
 	return out

@@ -74,121 +74,205 @@ const (
 	torchSite = "/usr/local/lib/python3.12/dist-packages"
 	cu13Lib   = torchSite + "/nvidia/cu13/lib"
 	cudnnLib  = torchSite + "/nvidia/cudnn/lib"
+	// The target GPU host: PyTorch in a venv whose bin/ is on PATH, not
+	// activated.
+	venvSite  = "/opt/torch/.venv/lib/python3.12/site-packages"
+	venvCu13  = venvSite + "/nvidia/cu13/lib"
+	venvCudnn = venvSite + "/nvidia/cudnn/lib"
+	ortDir    = "/home/u/quantscope/.ort"
 )
 
-func TestFindCUDA(t *testing.T) {
-	allIn := func(dir string) []string {
-		return []string{dir + "/libcudart.so.13", dir + "/libcublas.so.13", dir + "/libcublasLt.so.13", dir + "/libcurand.so.10"}
+// cudaLibs are the files of the CUDA 13 libraries the plugin needs (not the
+// driver's libcuda.so.1, nor cuDNN) in dir.
+func cudaLibs(dir string) []string {
+	return []string{dir + "/libcudart.so.13", dir + "/libcublas.so.13", dir + "/libcublasLt.so.13", dir + "/libcurand.so.10"}
+}
+
+// readyFiles are what a ready machine has besides the CUDA libraries: the
+// plugin, ONNX Runtime with its bridge library, and the driver.
+var readyFiles = []string{
+	ortDir + "/libonnxruntime.so", ortDir + "/" + BridgeFile, ortDir + "/cuda/" + CUDAPluginFile,
+	"/usr/lib/x86_64-linux-gnu/libcuda.so.1",
+}
+
+// readySearch is the search on such a machine, env as given.
+func readySearch(env map[string]string) CUDASearch {
+	return CUDASearch{Arch: "amd64", WorkDir: "/home/u/quantscope", HomeDir: "/home/u", ORTLibDir: ortDir, Getenv: envMap(env)}
+}
+
+func concat(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
 	}
+	return out
+}
+
+// TestFindCUDALayouts finds the libraries in each layout a GPU machine
+// comes in, on a fake file system, and says where each came from.
+func TestFindCUDALayouts(t *testing.T) {
 	tests := []struct {
 		name       string
 		files      []string
 		search     CUDASearch
-		wantPlugin string
 		wantPaths  map[string]string // soname → path ("" = not found)
-		wantSource map[string]string // soname → search step (optional)
+		wantSource map[string]string // soname → search step
 		wantDirs   []string
-		wantWarn   []string
+		wantReady  bool
 	}{
 		{
-			name: "GPU box: CUDA 13 libraries from a PyTorch install, cuDNN beside",
-			files: append(allIn(cu13Lib), cudnnLib+"/libcudnn.so.9", torchSite+"/torch/lib/libtorch_cuda.so",
-				"/home/u/quantscope/.ort/cuda/"+CUDAPluginFile),
-			search:     CUDASearch{WorkDir: "/home/u/quantscope", Getenv: envMap(nil)},
-			wantPlugin: "/home/u/quantscope/.ort/cuda/" + CUDAPluginFile,
+			name: "venv on PATH only: PyTorch in /opt/torch/.venv, not activated",
+			files: concat(readyFiles, cudaLibs(venvCu13), []string{venvCudnn + "/libcudnn.so.9",
+				"/opt/torch/.venv/bin/python3", "/usr/bin/python3", venvSite + "/torch/lib/libtorch_cuda.so"}),
+			search: readySearch(map[string]string{"PATH": "/usr/local/bin:/opt/torch/.venv/bin:/usr/bin"}),
 			wantPaths: map[string]string{
-				"libcudart.so.13":   cu13Lib + "/libcudart.so.13",
-				"libcublas.so.13":   cu13Lib + "/libcublas.so.13",
-				"libcublasLt.so.13": cu13Lib + "/libcublasLt.so.13",
-				"libcurand.so.10":   cu13Lib + "/libcurand.so.10",
-				"libcudnn.so.9":     cudnnLib + "/libcudnn.so.9",
+				"libcudart.so.13":   venvCu13 + "/libcudart.so.13",
+				"libcublasLt.so.13": venvCu13 + "/libcublasLt.so.13",
+				"libcudnn.so.9":     venvCudnn + "/libcudnn.so.9",
+				"libcuda.so.1":      "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
 			},
-			wantSource: map[string]string{"libcudart.so.13": "python site-packages (nvidia/*/lib, torch/lib)"},
-			wantDirs:   []string{cu13Lib, cudnnLib},
+			wantSource: map[string]string{
+				"libcudart.so.13": "python3 on PATH: /opt/torch/.venv/bin/python3",
+				"libcudnn.so.9":   "python3 on PATH: /opt/torch/.venv/bin/python3",
+				"libcuda.so.1":    "/usr/lib/x86_64-linux-gnu",
+			},
+			wantDirs:  []string{venvCu13, venvCudnn},
+			wantReady: true,
 		},
 		{
-			name: "search order: QUANTSCOPE_CUDA_LIBS, LD_LIBRARY_PATH, ld.so.cache, /usr/local/cuda*, multiarch, python",
-			files: append(allIn(cu13Lib),
+			name:       "the same venv off PATH: found under /opt/*/.venv",
+			files:      concat(readyFiles, cudaLibs(venvCu13), []string{venvCudnn + "/libcudnn.so.9", "/opt/torch/.venv/bin/python3"}),
+			search:     readySearch(map[string]string{"PATH": "/usr/bin"}),
+			wantPaths:  map[string]string{"libcudart.so.13": venvCu13 + "/libcudart.so.13", "libcudnn.so.9": venvCudnn + "/libcudnn.so.9"},
+			wantSource: map[string]string{"libcurand.so.10": "~/.venv, /opt/*/.venv"},
+			wantDirs:   []string{venvCu13, venvCudnn},
+			wantReady:  true,
+		},
+		{
+			name: "system Python on PATH: Debian dist-packages under /usr/local",
+			files: concat(readyFiles, cudaLibs(cu13Lib), []string{cudnnLib + "/libcudnn.so.9", "/usr/bin/python3",
+				torchSite + "/torch/lib/libtorch_cuda.so"}),
+			search:     readySearch(map[string]string{"PATH": "/usr/bin"}),
+			wantPaths:  map[string]string{"libcublas.so.13": cu13Lib + "/libcublas.so.13", "libcudnn.so.9": cudnnLib + "/libcudnn.so.9"},
+			wantSource: map[string]string{"libcublas.so.13": "python3 on PATH: /usr/bin/python3"},
+			wantDirs:   []string{cu13Lib, cudnnLib},
+			wantReady:  true,
+		},
+		{
+			name: "conda: CUDA packages in /opt/conda/lib, cuDNN wheel in an env",
+			files: concat(readyFiles, cudaLibs("/opt/conda/lib"),
+				[]string{"/opt/conda/envs/gpu/lib/python3.11/site-packages/nvidia/cudnn/lib/libcudnn.so.9"}),
+			search: readySearch(nil),
+			wantPaths: map[string]string{
+				"libcudart.so.13": "/opt/conda/lib/libcudart.so.13",
+				"libcudnn.so.9":   "/opt/conda/envs/gpu/lib/python3.11/site-packages/nvidia/cudnn/lib/libcudnn.so.9",
+			},
+			wantSource: map[string]string{"libcudart.so.13": "/opt/conda*", "libcudnn.so.9": "/opt/conda*"},
+			wantDirs:   []string{"/opt/conda/lib", "/opt/conda/envs/gpu/lib/python3.11/site-packages/nvidia/cudnn/lib"},
+			wantReady:  true,
+		},
+		{
+			name:  "activated conda env: $CONDA_PREFIX/lib",
+			files: concat(readyFiles, cudaLibs("/home/u/miniforge3/envs/ml/lib"), []string{"/home/u/miniforge3/envs/ml/lib/libcudnn.so.9"}),
+			search: readySearch(map[string]string{"CONDA_PREFIX": "/home/u/miniforge3/envs/ml",
+				"PATH": "/home/u/miniforge3/envs/ml/bin"}),
+			wantPaths:  map[string]string{"libcurand.so.10": "/home/u/miniforge3/envs/ml/lib/libcurand.so.10"},
+			wantSource: map[string]string{"libcurand.so.10": "$VIRTUAL_ENV, $CONDA_PREFIX, ~/.local"},
+			wantDirs:   []string{"/home/u/miniforge3/envs/ml/lib"},
+			wantReady:  true,
+		},
+		{
+			name:       "/usr/local/cuda: the CUDA toolkit, cuDNN from NVIDIA's apt package",
+			files:      concat(readyFiles, cudaLibs("/usr/local/cuda-13.0/lib64"), []string{"/usr/lib/x86_64-linux-gnu/libcudnn.so.9"}),
+			search:     readySearch(nil),
+			wantPaths:  map[string]string{"libcublasLt.so.13": "/usr/local/cuda-13.0/lib64/libcublasLt.so.13", "libcudnn.so.9": "/usr/lib/x86_64-linux-gnu/libcudnn.so.9"},
+			wantSource: map[string]string{"libcublasLt.so.13": "/usr/local/cuda*/lib64", "libcudnn.so.9": "/usr/lib/x86_64-linux-gnu"},
+			wantDirs:   []string{"/usr/local/cuda-13.0/lib64"},
+			wantReady:  true,
+		},
+		{
+			name:  "ldconfig: libraries registered in the loader's cache",
+			files: concat(readyFiles, cudaLibs("/usr/lib64/cuda13"), []string{"/usr/lib64/cudnn/libcudnn.so.9"}),
+			search: func() CUDASearch {
+				s := readySearch(nil)
+				s.LDCache = ldcache("\tlibcudart.so.13 (libc6,x86-64) => /usr/lib64/cuda13/libcudart.so.13\n" +
+					"\tlibcublas.so.13 (libc6,x86-64) => /usr/lib64/cuda13/libcublas.so.13\n" +
+					"\tlibcublasLt.so.13 (libc6,x86-64) => /usr/lib64/cuda13/libcublasLt.so.13\n" +
+					"\tlibcurand.so.10 (libc6,x86-64) => /usr/lib64/cuda13/libcurand.so.10\n" +
+					"\tlibcudnn.so.9 (libc6,x86-64) => /usr/lib64/cudnn/libcudnn.so.9\n" +
+					"\tlibcudnn.so.9 (libc6) => /usr/lib/i386-linux-gnu/libcudnn.so.9\n")
+				return s
+			}(),
+			wantPaths:  map[string]string{"libcudart.so.13": "/usr/lib64/cuda13/libcudart.so.13", "libcudnn.so.9": "/usr/lib64/cudnn/libcudnn.so.9"},
+			wantSource: map[string]string{"libcudart.so.13": "ld.so.cache", "libcudnn.so.9": "ld.so.cache"},
+			// The loader searches its cache by itself: nothing to add.
+			wantDirs:  []string{},
+			wantReady: true,
+		},
+		{
+			name:       "cuDNN missing: not ready, whatever else is there",
+			files:      concat(readyFiles, cudaLibs(venvCu13), []string{"/opt/torch/.venv/bin/python3"}),
+			search:     readySearch(map[string]string{"PATH": "/opt/torch/.venv/bin"}),
+			wantPaths:  map[string]string{"libcudart.so.13": venvCu13 + "/libcudart.so.13", "libcudnn.so.9": ""},
+			wantDirs:   []string{venvCu13},
+			wantReady:  false,
+			wantSource: map[string]string{"libcudnn.so.9": ""},
+		},
+		{
+			name: "search order: QUANTSCOPE_CUDA_LIBS, LD_LIBRARY_PATH, python3 on PATH, /usr/local/cuda*, ld.so.cache",
+			files: concat(readyFiles, cudaLibs(venvCu13), []string{"/opt/torch/.venv/bin/python3", venvCudnn + "/libcudnn.so.9",
 				"/opt/pinned/libcudart.so.13",
 				"/opt/ld/libcudart.so.13", "/opt/ld/libcublas.so.13",
-				"/usr/local/cuda-13.0/lib64/libcublasLt.so.13", "/usr/local/cuda-13.0/lib64/libcublas.so.13",
-				"/usr/local/cuda-12.4/lib64/libcurand.so.10",
-				"/usr/lib/x86_64-linux-gnu/libcurand.so.10",
-				"/usr/lib/x86_64-linux-gnu/libcudnn.so.9",
-			),
-			search: CUDASearch{
-				Arch: "amd64",
-				Getenv: envMap(map[string]string{
+				"/usr/local/cuda-13.0/lib64/libcublasLt.so.13", "/usr/local/cuda-13.0/lib64/libcurand.so.10",
+			}),
+			search: func() CUDASearch {
+				s := readySearch(map[string]string{
 					EnvCUDALibs:       "/opt/pinned:/opt/missing",
 					"LD_LIBRARY_PATH": "/opt/ld::relative",
-				}),
-				LDCache: ldcache("\tlibcublasLt.so.13 (libc6,x86-64) => /usr/local/cuda-13.0/lib64/libcublasLt.so.13\n" +
-					"\tlibcudnn.so.9 (libc6) => /usr/lib/i386-linux-gnu/libcudnn.so.9\n"),
-			},
+					"PATH":            "/opt/torch/.venv/bin",
+				})
+				s.LDCache = ldcache("\tlibcurand.so.10 (libc6,x86-64) => /usr/local/cuda-13.0/lib64/libcurand.so.10\n")
+				return s
+			}(),
 			wantPaths: map[string]string{
 				"libcudart.so.13":   "/opt/pinned/libcudart.so.13",
 				"libcublas.so.13":   "/opt/ld/libcublas.so.13",
-				"libcublasLt.so.13": "/usr/local/cuda-13.0/lib64/libcublasLt.so.13",
-				"libcurand.so.10":   "/usr/local/cuda-12.4/lib64/libcurand.so.10",
-				"libcudnn.so.9":     "/usr/lib/x86_64-linux-gnu/libcudnn.so.9",
+				"libcublasLt.so.13": venvCu13 + "/libcublasLt.so.13",
+				"libcurand.so.10":   venvCu13 + "/libcurand.so.10",
 			},
 			wantSource: map[string]string{
 				"libcudart.so.13":   "$QUANTSCOPE_CUDA_LIBS",
 				"libcublas.so.13":   "LD_LIBRARY_PATH",
-				"libcublasLt.so.13": "ld.so.cache",
-				"libcurand.so.10":   "/usr/local/cuda*/lib64",
-				"libcudnn.so.9":     "/usr/lib/x86_64-linux-gnu",
+				"libcublasLt.so.13": "python3 on PATH: /opt/torch/.venv/bin/python3",
 			},
-			// Directories the loader searches by itself (cache, multiarch) are left out.
-			wantDirs: []string{"/opt/pinned", "/opt/ld", "/usr/local/cuda-12.4/lib64"},
-			wantWarn: []string{"QUANTSCOPE_CUDA_LIBS entry /opt/missing: no such directory"},
+			wantDirs:  []string{"/opt/pinned", "/opt/ld", venvCu13, venvCudnn},
+			wantReady: true,
 		},
 		{
-			name: "user installs: virtualenv, ~/.local, conda env; relative env entries resolve against WorkDir",
+			name: "user installs: virtualenv, ~/.local, ~/.venv; relative env entries resolve against WorkDir",
 			files: []string{
 				"/work/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13",
 				"/home/u/.local/lib/python3.10/site-packages/nvidia/cublas/lib/libcublas.so.13",
 				"/home/u/.local/lib/python3.10/site-packages/nvidia/cublas/lib/libcublasLt.so.13",
-				"/opt/conda/envs/gpu/lib/python3.12/site-packages/torch/lib/libcurand.so.10",
+				"/home/u/.venv/lib/python3.12/site-packages/torch/lib/libcurand.so.10",
 				"/work/plugins/" + CUDAPluginFile,
 			},
 			search: CUDASearch{
 				WorkDir: "/work", HomeDir: "/home/u",
 				Getenv: envMap(map[string]string{"VIRTUAL_ENV": "venv", EnvCUDAPlugin: "plugins"}),
 			},
-			wantPlugin: "/work/plugins/" + CUDAPluginFile,
 			wantPaths: map[string]string{
 				"libcudart.so.13":   "/work/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.13",
 				"libcublas.so.13":   "/home/u/.local/lib/python3.10/site-packages/nvidia/cublas/lib/libcublas.so.13",
 				"libcublasLt.so.13": "/home/u/.local/lib/python3.10/site-packages/nvidia/cublas/lib/libcublasLt.so.13",
-				"libcurand.so.10":   "/opt/conda/envs/gpu/lib/python3.12/site-packages/torch/lib/libcurand.so.10",
+				"libcurand.so.10":   "/home/u/.venv/lib/python3.12/site-packages/torch/lib/libcurand.so.10",
 				"libcudnn.so.9":     "",
 			},
 			wantDirs: []string{
 				"/work/venv/lib/python3.11/site-packages/nvidia/cuda_runtime/lib",
 				"/home/u/.local/lib/python3.10/site-packages/nvidia/cublas/lib",
-				"/opt/conda/envs/gpu/lib/python3.12/site-packages/torch/lib",
+				"/home/u/.venv/lib/python3.12/site-packages/torch/lib",
 			},
-		},
-		{
-			name:  "plugin: QUANTSCOPE_CUDA_PLUGIN wins, then beside the ORT library, binary, working directory",
-			files: []string{"/srv/ort/cuda/" + CUDAPluginFile, "/opt/qs/bin/.ort/cuda/" + CUDAPluginFile},
-			search: CUDASearch{
-				ORTLibDir: "/srv/ort", ExeDir: "/opt/qs/bin", WorkDir: "/home/u",
-				Getenv: envMap(map[string]string{EnvCUDAPlugin: "/nowhere/" + CUDAPluginFile}),
-			},
-			wantPlugin: "/srv/ort/cuda/" + CUDAPluginFile,
-			wantPaths:  map[string]string{"libcudart.so.13": ""},
-			wantDirs:   []string{},
-			wantWarn:   []string{"QUANTSCOPE_CUDA_PLUGIN=/nowhere/" + CUDAPluginFile + ": no such file"},
-		},
-		{
-			name:      "nothing installed",
-			files:     []string{"/usr/lib/x86_64-linux-gnu/"},
-			search:    CUDASearch{Arch: "amd64", LDCache: func() ([]byte, error) { return nil, errors.New("no ldconfig") }},
-			wantPaths: map[string]string{"libcudart.so.13": "", "libcudnn.so.9": ""},
-			wantDirs:  []string{},
-			wantWarn:  []string{"ld.so.cache not read: no ldconfig"},
 		},
 	}
 	for _, tt := range tests {
@@ -197,16 +281,12 @@ func TestFindCUDA(t *testing.T) {
 			s := tt.search
 			s.FS = os.DirFS(root)
 			info := FindCUDA(s)
-
-			if info.PluginPath != tt.wantPlugin {
-				t.Errorf("plugin = %q, want %q (tried %v)", info.PluginPath, tt.wantPlugin, info.PluginTried)
-			}
 			got := map[string]CUDALibrary{}
 			for _, l := range info.Libraries {
 				got[l.Name] = l
 			}
-			if len(info.Libraries) != 5 {
-				t.Errorf("libraries = %v, want the five CUDA 13 libraries", info.Libraries)
+			if len(info.Libraries) != 6 {
+				t.Errorf("libraries = %v, want the six the plugin loads", info.Libraries)
 			}
 			for name, want := range tt.wantPaths {
 				if got[name].Path != want {
@@ -221,37 +301,126 @@ func TestFindCUDA(t *testing.T) {
 			if !reflect.DeepEqual(info.LibraryDirs, tt.wantDirs) {
 				t.Errorf("library dirs = %q, want %q", info.LibraryDirs, tt.wantDirs)
 			}
-			if !reflect.DeepEqual(info.Warnings, tt.wantWarn) {
-				t.Errorf("warnings = %q, want %q", info.Warnings, tt.wantWarn)
+			if info.Ready() != tt.wantReady {
+				t.Errorf("Ready() = %v, want %v (blockers %q)", info.Ready(), tt.wantReady, info.Blockers())
 			}
-			ready := tt.wantPlugin != "" && tt.wantPaths["libcudart.so.13"] != ""
-			if info.Ready() != ready {
-				t.Errorf("Ready() = %v, want %v (missing %v)", info.Ready(), ready, info.Missing())
+			for _, l := range info.Libraries {
+				if len(l.Install) == 0 {
+					t.Errorf("%s has no install command", l.Name)
+				}
 			}
 		})
 	}
 }
 
+// TestCUDAReadiness: each missing piece alone keeps the plugin from being
+// ready, and says what to do.
+func TestCUDAReadiness(t *testing.T) {
+	libs := concat(cudaLibs(venvCu13), []string{venvCudnn + "/libcudnn.so.9", "/opt/torch/.venv/bin/python3"})
+	env := map[string]string{"PATH": "/opt/torch/.venv/bin"}
+	without := func(drop string) []string {
+		var out []string
+		for _, f := range concat(readyFiles, libs) {
+			if f != drop {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		files   []string
+		search  CUDASearch
+		blocker string // "" = ready
+	}{
+		{"everything there", without(""), readySearch(env), ""},
+		{"cuDNN missing", without(venvCudnn + "/libcudnn.so.9"), readySearch(env), "missing libcudnn.so.9"},
+		{"bridge library missing", without(ortDir + "/" + BridgeFile), readySearch(env),
+			BridgeFile + " missing beside the ONNX Runtime library (" + ortDir + "/" + BridgeFile + "): run `make setup`"},
+		{"no ONNX Runtime loaded: the bridge cannot be checked", without(""),
+			func() CUDASearch { s := readySearch(env); s.ORTLibDir = ""; return s }(), BridgeFile + " not checked"},
+		{"plugin missing", without(ortDir + "/cuda/" + CUDAPluginFile), readySearch(env), "run `make setup-cuda`"},
+		{"driver library missing", without("/usr/lib/x86_64-linux-gnu/libcuda.so.1"), readySearch(env), "missing libcuda.so.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.search
+			s.FS = os.DirFS(cudaTree(t, tt.files...))
+			info := FindCUDA(s)
+			b := info.Blockers()
+			if tt.blocker == "" {
+				if len(b) != 0 || !info.Ready() {
+					t.Errorf("blockers %q, want ready", b)
+				}
+				return
+			}
+			if info.Ready() || len(b) != 1 || !strings.Contains(b[0], tt.blocker) {
+				t.Errorf("ready %v, blockers %q, want one saying %q", info.Ready(), b, tt.blocker)
+			}
+			if tt.name == "bridge library missing" || tt.name == "cuDNN missing" {
+				// ResolveEP refuses --ep cuda for the same reason.
+				if _, err := ResolveEP("cuda", Info{Providers: []string{CPUProvider}}, info); err == nil || !strings.Contains(err.Error(), tt.blocker) {
+					t.Errorf("ResolveEP: %v", err)
+				}
+				if c, _ := ResolveEP("auto", Info{Providers: []string{CPUProvider}}, info); c.EP != "cpu" || !strings.Contains(c.Reason, tt.blocker) {
+					t.Errorf("auto: %+v", c)
+				}
+			}
+		})
+	}
+}
+
+func TestFindCUDAPluginSearch(t *testing.T) {
+	root := cudaTree(t, "/srv/ort/cuda/"+CUDAPluginFile, "/opt/qs/bin/.ort/cuda/"+CUDAPluginFile, "/work/plugins/"+CUDAPluginFile)
+	info := FindCUDA(CUDASearch{FS: os.DirFS(root), ORTLibDir: "/srv/ort", ExeDir: "/opt/qs/bin", WorkDir: "/home/u",
+		Getenv: envMap(map[string]string{EnvCUDAPlugin: "/nowhere/" + CUDAPluginFile})})
+	if info.PluginPath != "/srv/ort/cuda/"+CUDAPluginFile {
+		t.Errorf("plugin = %q (tried %v)", info.PluginPath, info.PluginTried)
+	}
+	if want := []string{"QUANTSCOPE_CUDA_PLUGIN=/nowhere/" + CUDAPluginFile + ": no such file"}; !reflect.DeepEqual(info.Warnings, want) {
+		t.Errorf("warnings = %q, want %q", info.Warnings, want)
+	}
+	info = FindCUDA(CUDASearch{FS: os.DirFS(root), WorkDir: "/work", Getenv: envMap(map[string]string{EnvCUDAPlugin: "plugins"})})
+	if info.PluginPath != "/work/plugins/"+CUDAPluginFile {
+		t.Errorf("relative plugin directory: %q", info.PluginPath)
+	}
+}
+
+func TestFindCUDANothingInstalled(t *testing.T) {
+	root := cudaTree(t, "/usr/lib/x86_64-linux-gnu/")
+	info := FindCUDA(CUDASearch{FS: os.DirFS(root), Arch: "amd64", LDCache: func() ([]byte, error) { return nil, errors.New("no ldconfig") }})
+	if len(info.Missing()) != 6 || len(info.LibraryDirs) != 0 || info.PluginPath != "" || info.Ready() {
+		t.Errorf("info %+v", info)
+	}
+	if want := []string{"ld.so.cache not read: no ldconfig"}; !reflect.DeepEqual(info.Warnings, want) {
+		t.Errorf("warnings = %q", info.Warnings)
+	}
+}
+
 func TestFindCUDASearchedSteps(t *testing.T) {
-	root := cudaTree(t, "/usr/local/cuda-13.0/lib64/", "/usr/local/cuda/lib64/", cu13Lib+"/", cudnnLib+"/")
-	info := FindCUDA(CUDASearch{FS: os.DirFS(root), Arch: "arm64", Getenv: envMap(nil), LDCache: ldcache("")})
+	root := cudaTree(t, "/usr/local/cuda-13.0/lib64/", "/usr/local/cuda/lib64/", cu13Lib+"/", cudnnLib+"/", "/usr/bin/python3",
+		"/opt/torch/.venv/bin/python3")
+	info := FindCUDA(CUDASearch{FS: os.DirFS(root), Arch: "arm64", LDCache: ldcache(""),
+		Getenv: envMap(map[string]string{"PATH": "/opt/torch/.venv/bin:/usr/bin:/usr/bin"})})
 	var sources []string
 	for _, s := range info.Searched {
 		sources = append(sources, s.Source)
 	}
-	want := []string{"$QUANTSCOPE_CUDA_LIBS", "LD_LIBRARY_PATH", "ld.so.cache", "/usr/local/cuda*/lib64",
-		"/usr/lib/aarch64-linux-gnu", "python site-packages (nvidia/*/lib, torch/lib)"}
+	want := []string{"$QUANTSCOPE_CUDA_LIBS", "LD_LIBRARY_PATH",
+		"python3 on PATH: /opt/torch/.venv/bin/python3", "python3 on PATH: /usr/bin/python3",
+		"$VIRTUAL_ENV, $CONDA_PREFIX, ~/.local", "~/.venv, /opt/*/.venv", "/opt/conda*",
+		"/usr/local/cuda*/lib64", "ld.so.cache", "/usr/lib/aarch64-linux-gnu"}
 	if !reflect.DeepEqual(sources, want) {
 		t.Errorf("sources = %q, want %q", sources, want)
 	}
-	if d := info.Searched[3].Dirs; !reflect.DeepEqual(d, []string{"/usr/local/cuda/lib64", "/usr/local/cuda-13.0/lib64"}) {
+	if d := info.Searched[3].Dirs; !reflect.DeepEqual(d, []string{cu13Lib, cudnnLib}) {
+		t.Errorf("/usr/bin/python3 dirs = %q", d)
+	}
+	if d := info.Searched[7].Dirs; !reflect.DeepEqual(d, []string{"/usr/local/cuda/lib64", "/usr/local/cuda-13.0/lib64"}) {
 		t.Errorf("/usr/local/cuda* dirs = %q", d)
 	}
-	if d := info.Searched[5].Dirs; !reflect.DeepEqual(d, []string{cu13Lib, cudnnLib}) {
-		t.Errorf("python dirs = %q", d)
-	}
-	if got := info.Missing(); len(got) != 4 {
-		t.Errorf("missing = %v, want the four required libraries", got)
+	if got := info.Missing(); len(got) != 6 {
+		t.Errorf("missing = %v, want all six libraries", got)
 	}
 }
 
@@ -306,7 +475,7 @@ func TestCUDAGlobEscape(t *testing.T) {
 // is installed.
 func TestFindCUDAOnThisMachine(t *testing.T) {
 	info := FindCUDA(SystemCUDASearch())
-	if len(info.Libraries) != 5 || len(info.Searched) == 0 || len(info.PluginTried) == 0 {
+	if len(info.Libraries) != 6 || len(info.Searched) == 0 || len(info.PluginTried) == 0 {
 		t.Errorf("info = %+v", info)
 	}
 	t.Logf("plugin %q, missing %v, dirs %v, warnings %v", info.PluginPath, info.Missing(), info.LibraryDirs, info.Warnings)

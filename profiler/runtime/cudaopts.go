@@ -16,15 +16,14 @@ const (
 )
 
 // cudaDefaults are ONNX Runtime 1.29's CUDA EP defaults for the recorded
-// options: what a session runs with when the user sets nothing. Sources:
-// the builtin EP's CUDAExecutionProviderInfo
+// options: what a session runs with when the user sets nothing. The CUDA
+// plugin `make setup-cuda` installs is ONNX Runtime's own CUDA EP built as a
+// shared-library provider (it exports GetProvider beside CreateEpFactories),
+// so its options are those of the builtin EP: CUDAExecutionProviderInfo
 // (onnxruntime/core/providers/cuda/cuda_execution_provider_info.h:
 // cudnn_conv_algo_search{OrtCudnnConvAlgoSearchExhaustive},
-// enable_cuda_graph{false}, prefer_nhwc{false}, use_tf32{true}), the CUDA
-// plugin EP's CudaEp::Config (onnxruntime/core/providers/cuda/plugin/cuda_ep.h:
-// prefer_nhwc = false, use_tf32 = true, cudnn_conv_algo = 0 (EXHAUSTIVE),
-// enable_cuda_graph = false), and the CUDA EP documentation
-// (onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html).
+// enable_cuda_graph{false}, prefer_nhwc{false}, use_tf32{true}) and the CUDA
+// EP documentation (onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html).
 var cudaDefaults = map[string]string{
 	CUDAOptTF32:       "1",
 	CUDAOptConvSearch: "EXHAUSTIVE",
@@ -119,8 +118,10 @@ var flagFor = map[string]string{
 // to CUDA experiments (nil when no flag is set). The flags need an EP that
 // can be CUDA (cuda, or auto when it resolves to CUDA); an --ep-option that
 // sets the same key to another value is an error, and so is an --ep-option
-// value for one of these keys that ONNX Runtime would not understand (the
-// CUDA plugin silently keeps its default for a malformed value).
+// value for one of these keys that ONNX Runtime would not understand. (This
+// build of the CUDA EP parses its options strictly: an unknown key or a
+// malformed value fails session creation in every worker; checking here
+// names the flag before any worker starts.)
 func (o CUDAOptions) Resolve(eps []string, passthrough map[string]string) (map[string]string, error) {
 	for k, v := range passthrough {
 		if _, known := cudaDefaults[k]; !known {
@@ -249,12 +250,18 @@ func WithoutCUDAGraph(opts map[string]string) map[string]string {
 	return out
 }
 
-// CUDAGraphStatus says whether a run used CUDA graphs: requested by
-// enable_cuda_graph=1, and active when the session was created and the
-// capturing runs succeeded; otherwise Reason is ONNX Runtime's error and the
-// run went on without graphs.
+// CUDAGraphStatus says whether a run used CUDA graphs. Requested means
+// enable_cuda_graph=1. Active means they ran: the session accepted the
+// option and ONNX Runtime's profile showed a captured graph replayed (a run
+// that executed no node, after the runs that did). "No error" is not proof;
+// otherwise Reason says why not (ONNX Runtime's error, after which the run
+// went on without graphs, or what the profile showed instead).
 type CUDAGraphStatus struct {
 	Requested bool   `json:"requested"`
 	Active    bool   `json:"active"`
 	Reason    string `json:"reason,omitempty"`
+	// CaptureMs is the first run (ONNX Runtime's warm-up and capture runs
+	// inside one call) and ReplayMs the second, when both ran.
+	CaptureMs float64 `json:"capture_ms,omitempty"`
+	ReplayMs  float64 `json:"replay_ms,omitempty"`
 }

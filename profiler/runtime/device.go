@@ -7,7 +7,6 @@ package runtime
 // Device-resident IO binding through OrtApi entries onnxruntime_go does not
 // wrap (indices in device.go, checked by device_test.go on the CPU EP).
 typedef void* qs_p;
-typedef qs_p (*qs_create_session_fn)(qs_p, const char*, qs_p, qs_p*);
 typedef void (*qs_release_fn)(qs_p);
 typedef qs_p (*qs_create_mem_info_fn)(const char*, int, int, int, qs_p*);
 typedef qs_p (*qs_create_cpu_mem_info_fn)(int, int, qs_p*);
@@ -20,12 +19,10 @@ typedef qs_p (*qs_bind_fn)(qs_p, const char*, qs_p);
 typedef qs_p (*qs_run_binding_fn)(qs_p, qs_p, qs_p);
 typedef qs_p (*qs_copy_tensors_fn)(qs_p, const qs_p*, const qs_p*, qs_p, size_t);
 typedef qs_p (*qs_mutable_data_fn)(qs_p, void**);
+typedef qs_p (*qs_mem_info_name_fn)(qs_p, const char**);
 
 #define QS_CALL(T, api, idx) ((T)((const void* const*)(api))[idx])
 
-static qs_p qs_create_session(const void* api, int idx, qs_p env, const char* path, qs_p so, qs_p* out) {
-	return QS_CALL(qs_create_session_fn, api, idx)(env, path, so, out);
-}
 static void qs_release(const void* api, int idx, qs_p p) { if (p) QS_CALL(qs_release_fn, api, idx)(p); }
 static qs_p qs_create_mem_info(const void* api, int idx, const char* name, int id, qs_p* out) {
 	return QS_CALL(qs_create_mem_info_fn, api, idx)(name, 0, id, 0, out); // OrtDeviceAllocator, OrtMemTypeDefault
@@ -33,8 +30,11 @@ static qs_p qs_create_mem_info(const void* api, int idx, const char* name, int i
 static qs_p qs_create_cpu_mem_info(const void* api, int idx, qs_p* out) {
 	return QS_CALL(qs_create_cpu_mem_info_fn, api, idx)(0, 0, out);
 }
-static qs_p qs_ep_mem_info(const void* api, int idx, qs_p dev) {
-	return QS_CALL(qs_ep_mem_info_fn, api, idx)(dev, 0); // OrtDeviceMemoryType_DEFAULT
+static qs_p qs_ep_mem_info(const void* api, int idx, qs_p dev, int mem_type) {
+	return QS_CALL(qs_ep_mem_info_fn, api, idx)(dev, mem_type); // OrtDeviceMemoryType: 0 DEFAULT, 1 HOST_ACCESSIBLE
+}
+static qs_p qs_mem_info_name(const void* api, int idx, qs_p mi, const char** out) {
+	return QS_CALL(qs_mem_info_name_fn, api, idx)(mi, out);
 }
 static qs_p qs_create_allocator(const void* api, int idx, qs_p sess, qs_p mi, qs_p* out) {
 	return QS_CALL(qs_create_allocator_fn, api, idx)(sess, mi, out);
@@ -57,24 +57,21 @@ static qs_p qs_run_binding(const void* api, int idx, qs_p sess, qs_p b) {
 static qs_p qs_mutable_data(const void* api, int idx, qs_p v, void** out) {
 	return QS_CALL(qs_mutable_data_fn, api, idx)(v, out);
 }
-static qs_p qs_copy1(const void* api, int idx, qs_p env, qs_p src, qs_p dst) {
-	qs_p s[1] = {src};
-	qs_p d[1] = {dst};
-	return QS_CALL(qs_copy_tensors_fn, api, idx)(env, s, d, NULL, 1);
+static qs_p qs_copy_tensors(const void* api, int idx, qs_p env, const qs_p* src, const qs_p* dst, size_t n) {
+	return QS_CALL(qs_copy_tensors_fn, api, idx)(env, src, dst, NULL, n);
 }
 */
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"time"
 	"unsafe"
-
-	ort "github.com/yalue/onnxruntime_go"
 )
 
-// OrtApi indices for device-resident binding (API version 24).
+// OrtApi indices for device-resident binding (API version 24), checked
+// against onnxruntime_c_api.h by TestOrtApiIndices; TestDeviceBoundOnCPU,
+// TestEpDeviceMemoryInfoEntry and TestCopyTensorsEntry call them.
 const (
 	idxCreateSession          = 7
 	idxCreateTensorAsOrtValue = 48
@@ -82,6 +79,7 @@ const (
 	idxGetTensorMutableData   = 51
 	idxCreateMemoryInfo       = 68
 	idxCreateCpuMemoryInfo    = 69
+	idxMemoryInfoGetName      = 71
 	idxReleaseMemoryInfo      = 94
 	idxReleaseSession         = 95
 	idxReleaseValue           = 96
@@ -102,7 +100,7 @@ const (
 // CopyInputs and CopyOutputs, whose durations are measured separately.
 type DeviceBound struct {
 	api     *capi
-	sess    unsafe.Pointer
+	sess    *cSession
 	memInfo unsafe.Pointer // device memory (owned unless borrowed from an EP device)
 	ownMI   bool
 	cpuMI   unsafe.Pointer
@@ -123,64 +121,54 @@ type DeviceBound struct {
 	OutShape    [][]int64
 	// Memory names where the tensors live, e.g. "Cuda" or "Cpu".
 	Memory string
+	// DeviceID is the device the tensors live on (device_id; 0 for the CPU).
+	DeviceID int
 }
 
 // NewDeviceBound opens path with cfg and binds device-resident tensors at
 // batch. For the CUDA plugin route the device memory comes from the EP
-// device; for a builtin CUDA build it is "Cuda" memory of device_id; for the
-// CPU EP it is host memory (the same mechanics, which the tests exercise).
+// device that device_id picks (PickEPDevice); for a builtin CUDA build it is
+// "Cuda" memory of device_id; for the CPU EP it is host memory (the same
+// mechanics, which the tests exercise). One session is created, and the
+// model's inputs and outputs are read from it.
 func NewDeviceBound(path string, cfg SessionConfig, batch int) (*DeviceBound, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("batch size %d: must be at least 1", batch)
+	}
 	api, err := loadedAPI()
 	if err != nil {
 		return nil, err
 	}
-	opts, err := newSessionOptions(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer opts.Destroy()
-	ins, outs, err := ort.GetInputOutputInfoWithOptions(path, opts)
-	if err != nil {
-		return nil, fmt.Errorf("read inputs/outputs of %s: %w", path, err)
-	}
+	// The device comes first: a device_id that names no device fails here,
+	// before a session uploads anything.
 	d := &DeviceBound{api: api, Batch: batch}
 	fail := func(err error) (*DeviceBound, error) {
 		d.Close()
 		return nil, fmt.Errorf("bind %s on device: %w", path, err)
 	}
-	st := func(p C.qs_p) error { return api.statusError(unsafe.Pointer(p)) }
-
-	env, err := api.envHandle()
-	if err != nil {
-		return fail(err)
-	}
-	so, err := sessionOptionsHandle(opts)
-	if err != nil {
-		return fail(err)
-	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	var sess C.qs_p
-	if err := st(C.qs_create_session(unsafe.Pointer(api.api), idxCreateSession, C.qs_p(env), cpath, C.qs_p(so), &sess)); err != nil {
-		return fail(explainSessionError(err))
-	}
-	d.sess = unsafe.Pointer(sess)
-
 	if err := d.pickMemory(cfg); err != nil {
 		return fail(err)
 	}
+	sess, ins, outs, err := openCSession(path, cfg)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.sess = sess
+	st := func(p C.qs_p) error { return api.statusError(unsafe.Pointer(p)) }
+
 	var cpu C.qs_p
 	if err := st(C.qs_create_cpu_mem_info(unsafe.Pointer(api.api), idxCreateCpuMemoryInfo, &cpu)); err != nil {
 		return fail(err)
 	}
 	d.cpuMI = unsafe.Pointer(cpu)
 	var alloc C.qs_p
-	if err := st(C.qs_create_allocator(unsafe.Pointer(api.api), idxCreateAllocator, C.qs_p(d.sess), C.qs_p(d.memInfo), &alloc)); err != nil {
-		return fail(fmt.Errorf("allocator for %s memory: %w", d.Memory, err))
+	if err := st(C.qs_create_allocator(unsafe.Pointer(api.api), idxCreateAllocator, C.qs_p(d.sess.ptr), C.qs_p(d.memInfo), &alloc)); err != nil {
+		return fail(fmt.Errorf("allocator for %s memory of device %d: %w", d.Memory, d.DeviceID, err))
 	}
 	d.alloc = unsafe.Pointer(alloc)
 	var binding C.qs_p
-	if err := st(C.qs_create_binding(unsafe.Pointer(api.api), idxCreateIoBinding, C.qs_p(d.sess), &binding)); err != nil {
+	if err := st(C.qs_create_binding(unsafe.Pointer(api.api), idxCreateIoBinding, C.qs_p(d.sess.ptr), &binding)); err != nil {
 		return fail(err)
 	}
 	d.binding = unsafe.Pointer(binding)
@@ -218,7 +206,8 @@ func NewDeviceBound(path string, cfg SessionConfig, batch int) (*DeviceBound, er
 	return d, nil
 }
 
-// pickMemory chooses the memory the bound tensors live in.
+// pickMemory chooses the memory the bound tensors live in: that of the
+// device device_id names.
 func (d *DeviceBound) pickMemory(cfg SessionConfig) error {
 	st := func(p C.qs_p) error { return d.api.statusError(unsafe.Pointer(p)) }
 	switch {
@@ -227,29 +216,28 @@ func (d *DeviceBound) pickMemory(cfg SessionConfig) error {
 		if err != nil {
 			return err
 		}
-		for _, dev := range devs {
-			if dev.EP == CUDAProvider {
-				mi := C.qs_ep_mem_info(unsafe.Pointer(d.api.api), idxEpDeviceMemoryInfo, C.qs_p(dev.ptr))
-				if mi == nil {
-					return errors.New("the CUDA EP device reports no device memory")
-				}
-				d.memInfo, d.ownMI, d.Memory = unsafe.Pointer(mi), false, "CUDA plugin device memory"
-				return nil
-			}
+		dev, err := PickEPDevice(devs, CUDAProvider, cfg.EPOptions)
+		if err != nil {
+			return err
 		}
-		return errors.New("no CUDAExecutionProvider device (is the plugin registered?)")
+		mi := d.api.epDeviceMemoryInfo(dev, false)
+		if mi == nil {
+			return fmt.Errorf("CUDA EP device %d reports no device memory (EpDevice_MemoryInfo returned none)", dev.Ordinal)
+		}
+		d.memInfo, d.ownMI, d.Memory, d.DeviceID = mi, false, d.api.memoryInfoName(mi), dev.Ordinal
+		return nil
 	case cfg.EP == "cuda" || cfg.EP == "tensorrt":
+		id, err := DeviceIDOption(cfg.EPOptions)
+		if err != nil {
+			return err
+		}
 		name := C.CString("Cuda")
 		defer C.free(unsafe.Pointer(name))
 		var mi C.qs_p
-		id := 0
-		if v, ok := cfg.EPOptions["device_id"]; ok {
-			fmt.Sscan(v, &id)
-		}
 		if err := st(C.qs_create_mem_info(unsafe.Pointer(d.api.api), idxCreateMemoryInfo, name, C.int(id), &mi)); err != nil {
 			return err
 		}
-		d.memInfo, d.ownMI, d.Memory = unsafe.Pointer(mi), true, "Cuda"
+		d.memInfo, d.ownMI, d.Memory, d.DeviceID = unsafe.Pointer(mi), true, "Cuda", id
 		return nil
 	default:
 		var mi C.qs_p
@@ -334,12 +322,54 @@ func (d *DeviceBound) copyAll(src, dst []unsafe.Pointer) (time.Duration, error) 
 		}
 		return time.Since(start), nil
 	}
-	for i := range src {
-		if err := d.api.statusError(unsafe.Pointer(C.qs_copy1(unsafe.Pointer(d.api.api), idxCopyTensors, C.qs_p(env), C.qs_p(src[i]), C.qs_p(dst[i])))); err != nil {
-			return 0, fmt.Errorf("copy tensors: %w", err)
-		}
+	if err := d.api.copyTensors(env, src, dst); err != nil {
+		return 0, err
 	}
 	return time.Since(start), nil
+}
+
+// copyTensors copies src[i] to dst[i] through OrtApi::CopyTensors: the data
+// transfer of the EP that owns the memory (the CUDA plugin's for GPU
+// memory). All source tensors share one memory, all destinations another.
+func (c *capi) copyTensors(env unsafe.Pointer, src, dst []unsafe.Pointer) error {
+	if len(src) != len(dst) {
+		return fmt.Errorf("copy tensors: %d sources, %d destinations", len(src), len(dst))
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	s, t := newCArray(len(src)), newCArray(len(dst))
+	defer s.free()
+	defer t.free()
+	for i := range src {
+		s.set(i, src[i])
+		t.set(i, dst[i])
+	}
+	st := C.qs_copy_tensors(unsafe.Pointer(c.api), idxCopyTensors, C.qs_p(env), (*C.qs_p)(s.p), (*C.qs_p)(t.p), C.size_t(len(src)))
+	if err := c.statusError(unsafe.Pointer(st)); err != nil {
+		return fmt.Errorf("copy tensors: %w", err)
+	}
+	return nil
+}
+
+// epDeviceMemoryInfo is OrtApi::EpDevice_MemoryInfo: the device's default
+// memory, or its host-accessible (pinned) memory; nil when the EP sets
+// none (the CPU EP: it uses host memory). ONNX Runtime owns the result.
+func (c *capi) epDeviceMemoryInfo(dev EPDevice, hostAccessible bool) unsafe.Pointer {
+	t := C.int(0)
+	if hostAccessible {
+		t = 1
+	}
+	return unsafe.Pointer(C.qs_ep_mem_info(unsafe.Pointer(c.api), idxEpDeviceMemoryInfo, C.qs_p(dev.ptr), t))
+}
+
+// memoryInfoName is the name of an OrtMemoryInfo ("Cpu", "Cuda", "CUDA").
+func (c *capi) memoryInfoName(mi unsafe.Pointer) string {
+	var name *C.char
+	if err := c.statusError(unsafe.Pointer(C.qs_mem_info_name(unsafe.Pointer(c.api), idxMemoryInfoGetName, C.qs_p(mi), &name))); err != nil || name == nil {
+		return "unnamed"
+	}
+	return C.GoString(name)
 }
 
 // tensorBytes is the byte size of one of the bound tensors.
@@ -357,9 +387,14 @@ func (d *DeviceBound) tensorBytes(v unsafe.Pointer) int {
 	return 0
 }
 
+// EndProfile ends the profiling the session was opened with
+// (SessionConfig.ProfilePrefix) and returns what it recorded; the profile
+// file is removed. Runs after it are not profiled.
+func (d *DeviceBound) EndProfile() (Profile, error) { return endProfile(d.sess) }
+
 // Run runs the model on the bound device tensors.
 func (d *DeviceBound) Run() error {
-	return d.api.statusError(unsafe.Pointer(C.qs_run_binding(unsafe.Pointer(d.api.api), idxRunWithBinding, C.qs_p(d.sess), C.qs_p(d.binding))))
+	return d.api.statusError(unsafe.Pointer(C.qs_run_binding(unsafe.Pointer(d.api.api), idxRunWithBinding, C.qs_p(d.sess.ptr), C.qs_p(d.binding))))
 }
 
 // Close releases everything, in reverse order of creation.
@@ -381,7 +416,7 @@ func (d *DeviceBound) Close() error {
 		C.free(p)
 	}
 	rel(idxReleaseAllocator, d.alloc)
-	rel(idxReleaseSession, d.sess)
+	d.sess.release()
 	if d.ownMI {
 		rel(idxReleaseMemoryInfo, d.memInfo)
 	}
@@ -391,4 +426,42 @@ func (d *DeviceBound) Close() error {
 	}
 	*d = DeviceBound{}
 	return nil
+}
+
+// cpuMemInfo creates an OrtMemoryInfo for host memory (release it with
+// releaseMemInfo).
+func (c *capi) cpuMemInfo() (unsafe.Pointer, error) {
+	var mi C.qs_p
+	if err := c.statusError(unsafe.Pointer(C.qs_create_cpu_mem_info(unsafe.Pointer(c.api), idxCreateCpuMemoryInfo, &mi))); err != nil {
+		return nil, fmt.Errorf("CPU memory info: %w", err)
+	}
+	return unsafe.Pointer(mi), nil
+}
+
+// hostTensor wraps data (C memory of 4·Numel(shape) bytes) in a float32
+// tensor OrtValue of mi's memory; the value does not own data.
+func (c *capi) hostTensor(mi, data unsafe.Pointer, shape []int64) (unsafe.Pointer, error) {
+	n := 1
+	for _, v := range shape {
+		n *= int(v)
+	}
+	cshape := (*C.int64_t)(C.malloc(C.size_t(8 * max(len(shape), 1))))
+	defer C.free(unsafe.Pointer(cshape))
+	copy(unsafe.Slice((*int64)(unsafe.Pointer(cshape)), len(shape)), shape)
+	var v C.qs_p
+	st := C.qs_create_tensor_data(unsafe.Pointer(c.api), idxCreateTensorWithData, C.qs_p(mi), data, C.size_t(4*n), cshape, C.size_t(len(shape)), &v)
+	if err := c.statusError(unsafe.Pointer(st)); err != nil {
+		return nil, err
+	}
+	return unsafe.Pointer(v), nil
+}
+
+// releaseValue releases an OrtValue (nil is ignored).
+func (c *capi) releaseValue(v unsafe.Pointer) {
+	C.qs_release(unsafe.Pointer(c.api), idxReleaseValue, C.qs_p(v))
+}
+
+// releaseMemInfo releases an OrtMemoryInfo (nil is ignored).
+func (c *capi) releaseMemInfo(mi unsafe.Pointer) {
+	C.qs_release(unsafe.Pointer(c.api), idxReleaseMemoryInfo, C.qs_p(mi))
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -66,5 +67,56 @@ func TestDeviceBoundNeedsCUDAForCUDA(t *testing.T) {
 	_, err := NewDeviceBound(reluModel(t), SessionConfig{EP: "cuda", EPRoute: "plugin"}, 1)
 	if err == nil {
 		t.Fatal("CUDA binding without a CUDA device succeeded")
+	}
+}
+
+// TestEpDeviceMemoryInfoEntry calls EpDevice_MemoryInfo through its index
+// on the CPU EP device: ONNX Runtime documents no memory info there (the EP
+// uses host memory) for either memory type. The CUDA plugin's device answers
+// with its GPU memory; the index itself is checked by TestOrtApiIndices.
+func TestEpDeviceMemoryInfoEntry(t *testing.T) {
+	requireORT(t)
+	api, err := loadedAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, err := api.epDevices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu, err := PickEPDevice(devs, CPUProvider, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []bool{false, true} {
+		if mi := api.epDeviceMemoryInfo(cpu, host); mi != nil {
+			t.Errorf("CPU EP device, host-accessible %v: memory info %q, want none", host, api.memoryInfoName(mi))
+		}
+	}
+}
+
+// TestCopyTensorsEntry calls CopyTensors through its index between two
+// host tensors: no EP registers a host-to-host data transfer, and ONNX
+// Runtime says so. (On CUDA the plugin's transfer does the copies.)
+func TestCopyTensorsEntry(t *testing.T) {
+	requireORT(t)
+	d, err := NewDeviceBound(reluModel(t), SessionConfig{IntraOpThreads: 1}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if name := d.api.memoryInfoName(d.memInfo); name != "Cpu" {
+		t.Errorf("MemoryInfoGetName = %q, want Cpu", name)
+	}
+	env, err := d.api.envHandle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.api.copyTensors(env, d.hostIn, d.devIn)
+	if err == nil || !strings.Contains(err.Error(), "Data transfer implementation between source and destination device was not found") {
+		t.Errorf("CopyTensors host to host: %v, want ONNX Runtime's no-data-transfer error", err)
+	}
+	if err := d.api.copyTensors(env, d.hostIn, nil); err == nil {
+		t.Error("mismatched copy lists accepted")
 	}
 }

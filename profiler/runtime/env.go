@@ -43,6 +43,8 @@ var env struct {
 	info    Info
 	api     *capi
 	plugins map[string]bool // registered EP plugin libraries
+	// sessions counts CreateSession calls per model path (SessionsCreated).
+	sessions map[string]int
 }
 
 // Probe finds the ONNX Runtime library (explicit is the --ort-lib value, ""

@@ -15,6 +15,8 @@ typedef qs_ptr (*qs_ep_device_fn)(qs_ptr);
 typedef int (*qs_hw_type_fn)(qs_ptr);
 typedef uint32_t (*qs_hw_u32_fn)(qs_ptr);
 typedef const char* (*qs_hw_str_fn)(qs_ptr);
+typedef qs_ptr (*qs_ep_options_fn)(qs_ptr);
+typedef void (*qs_kv_pairs_fn)(qs_ptr, const char* const**, const char* const**, size_t*);
 
 static qs_ptr qs_create_env(const void* const* api, int idx, const char* id, qs_ptr* out) {
 	return ((qs_create_env_fn)api[idx])(2, id, out); // ORT_LOGGING_LEVEL_WARNING
@@ -32,6 +34,11 @@ static int qs_hw_type(const void* const* api, int idx, qs_ptr h) { return ((qs_h
 static uint32_t qs_hw_u32(const void* const* api, int idx, qs_ptr h) { return ((qs_hw_u32_fn)api[idx])(h); }
 static const char* qs_hw_str(const void* const* api, int idx, qs_ptr h) { return ((qs_hw_str_fn)api[idx])(h); }
 static qs_ptr qs_index_ptr(const qs_ptr* arr, size_t i) { return arr[i]; }
+static qs_ptr qs_ep_options(const void* const* api, int idx, qs_ptr d) { return ((qs_ep_options_fn)api[idx])(d); }
+static void qs_kv_pairs(const void* const* api, int idx, qs_ptr kv, const char* const** keys, const char* const** vals, size_t* n) {
+	((qs_kv_pairs_fn)api[idx])(kv, keys, vals, n);
+}
+static const char* qs_index_str(const char* const* arr, size_t i) { return arr[i]; }
 */
 import "C"
 
@@ -39,14 +46,19 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// OrtApi indices of the EP-device entries (API version 24), checked by ep_test.go.
+// OrtApi indices of the EP-device entries (API version 24), checked against
+// onnxruntime_c_api.h by TestOrtApiIndices and exercised on the CPU EP by
+// TestEPDevicesAndAppendV2.
 const (
 	idxCreateEnv            = 3
+	idxGetKeyValuePairs     = 298
 	idxGetEpDevices         = 303
 	idxAppendEPV2           = 304
 	idxHardwareDeviceType   = 307
@@ -55,6 +67,7 @@ const (
 	idxHardwareDeviceID     = 310
 	idxEpDeviceEpName       = 312
 	idxEpDeviceEpVendor     = 313
+	idxEpDeviceEpOptions    = 315
 	idxEpDeviceDevice       = 316
 )
 
@@ -66,8 +79,14 @@ type EPDevice struct {
 	Hardware string `json:"hardware"`  // "cpu", "gpu" or "npu"
 	Vendor   string `json:"vendor"`    // hardware vendor, e.g. "NVIDIA"
 	VendorID uint32 `json:"vendor_id"`
-	DeviceID uint32 `json:"device_id"`
-	ptr      unsafe.Pointer
+	DeviceID uint32 `json:"device_id"` // the hardware's PCI device id
+	// EPOptions are the provider options the EP attaches to this device;
+	// the CUDA EP sets "device_id", the CUDA ordinal of the GPU.
+	EPOptions map[string]string `json:"ep_options,omitempty"`
+	// Ordinal is the device's number among the EP's devices: its
+	// "device_id" option when the EP sets one, else its position.
+	Ordinal int `json:"ordinal"`
+	ptr     unsafe.Pointer
 }
 
 // envHandle returns the process's OrtEnv. ONNX Runtime keeps one environment
@@ -107,6 +126,19 @@ func (c *capi) epDevices() ([]EPDevice, error) {
 			EPVendor: C.GoString(C.qs_ep_str(c.api, idxEpDeviceEpVendor, d)),
 			ptr:      unsafe.Pointer(d),
 		}
+		if kv := C.qs_ep_options(c.api, idxEpDeviceEpOptions, d); kv != nil {
+			var keys, vals *C.char
+			var nkv C.size_t
+			C.qs_kv_pairs(c.api, idxGetKeyValuePairs, kv, (***C.char)(unsafe.Pointer(&keys)), (***C.char)(unsafe.Pointer(&vals)), &nkv)
+			if nkv > 0 {
+				dev.EPOptions = map[string]string{}
+				k := (**C.char)(unsafe.Pointer(keys))
+				v := (**C.char)(unsafe.Pointer(vals))
+				for j := C.size_t(0); j < nkv; j++ {
+					dev.EPOptions[C.GoString(C.qs_index_str(k, j))] = C.GoString(C.qs_index_str(v, j))
+				}
+			}
+		}
 		if hw != nil {
 			dev.Hardware = hardwareType(int(C.qs_hw_type(c.api, idxHardwareDeviceType, hw)))
 			dev.Vendor = C.GoString(C.qs_hw_str(c.api, idxHardwareDeviceVendor, hw))
@@ -115,7 +147,64 @@ func (c *capi) epDevices() ([]EPDevice, error) {
 		}
 		out = append(out, dev)
 	}
+	setOrdinals(out)
 	return out, nil
+}
+
+// setOrdinals numbers each EP's devices: by the "device_id" option the EP
+// gives a device, else by position among that EP's devices.
+func setOrdinals(devs []EPDevice) {
+	pos := map[string]int{}
+	for i := range devs {
+		d := &devs[i]
+		d.Ordinal = pos[d.EP]
+		pos[d.EP]++
+		if v, ok := d.EPOptions["device_id"]; ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				d.Ordinal = n
+			}
+		}
+	}
+}
+
+// DeviceIDOption returns the device_id provider option (0 when unset); a
+// value that is not a non-negative integer is an error naming it.
+func DeviceIDOption(options map[string]string) (int, error) {
+	v, ok := options["device_id"]
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--ep-option device_id=%s: want a GPU number (0, 1, ...)", v)
+	}
+	return n, nil
+}
+
+// PickEPDevice chooses the device of provider that a session with these
+// provider options runs on: the one whose ordinal is device_id (0 when
+// unset). One session runs on one device; its allocator and IO binding use
+// that device's memory too.
+func PickEPDevice(devs []EPDevice, provider string, options map[string]string) (EPDevice, error) {
+	id, err := DeviceIDOption(options)
+	if err != nil {
+		return EPDevice{}, err
+	}
+	var all, ords []string
+	for _, d := range devs {
+		all = append(all, d.EP)
+		if d.EP != provider {
+			continue
+		}
+		if d.Ordinal == id {
+			return d, nil
+		}
+		ords = append(ords, strconv.Itoa(d.Ordinal))
+	}
+	if len(ords) == 0 {
+		return EPDevice{}, fmt.Errorf("no %s device: ONNX Runtime lists %v (is the plugin registered?)", provider, all)
+	}
+	return EPDevice{}, fmt.Errorf("device_id=%d: %s has devices %s only", id, provider, strings.Join(ords, ", "))
 }
 
 func hardwareType(t int) string {

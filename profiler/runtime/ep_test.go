@@ -77,7 +77,7 @@ func TestResolveEP(t *testing.T) {
 	cpuOnly := Info{LibraryPath: "/x/libonnxruntime.so", Providers: []string{CPUProvider}}
 	withCUDA := Info{Providers: []string{CUDAProvider, CPUProvider}}
 	dir := t.TempDir()
-	ready := CUDAInfo{PluginPath: dir + "/libonnxruntime_providers_cuda.so"}
+	ready := CUDAInfo{PluginPath: dir + "/libonnxruntime_providers_cuda.so", BridgePath: dir + "/" + BridgeFile, BridgeWant: dir + "/" + BridgeFile}
 	noPlugin := CUDAInfo{}
 	tests := []struct {
 		name, req string
@@ -144,5 +144,68 @@ func TestExplainSessionError(t *testing.T) {
 	}
 	if explainSessionError(nil) != nil {
 		t.Error("nil error explained")
+	}
+}
+
+// TestPickEPDevice: --ep-option device_id=N picks the CUDA EP device whose
+// device_id is N, for the session and for its allocator and IO binding
+// (NewDeviceBound takes the memory of the same device).
+func TestPickEPDevice(t *testing.T) {
+	devs := []EPDevice{
+		{EP: CPUProvider, Hardware: "cpu"},
+		{EP: CUDAProvider, Hardware: "gpu", DeviceID: 0x2335, EPOptions: map[string]string{"device_id": "0"}},
+		{EP: CUDAProvider, Hardware: "gpu", DeviceID: 0x2335, EPOptions: map[string]string{"device_id": "1"}},
+		{EP: "OtherExecutionProvider"},
+		{EP: "OtherExecutionProvider"},
+	}
+	setOrdinals(devs)
+	if devs[1].Ordinal != 0 || devs[2].Ordinal != 1 || devs[0].Ordinal != 0 || devs[3].Ordinal != 0 || devs[4].Ordinal != 1 {
+		t.Fatalf("ordinals: %+v", devs)
+	}
+	tests := []struct {
+		opts map[string]string
+		want int    // index in devs, or -1
+		err  string // substring when want < 0
+	}{
+		{nil, 1, ""},
+		{map[string]string{"device_id": "0"}, 1, ""},
+		{map[string]string{"device_id": "1", "use_tf32": "0"}, 2, ""},
+		{map[string]string{"device_id": " 1 "}, 2, ""},
+		{map[string]string{"device_id": "2"}, -1, "device_id=2: CUDAExecutionProvider has devices 0, 1 only"},
+		{map[string]string{"device_id": "gpu1"}, -1, "--ep-option device_id=gpu1: want a GPU number"},
+		{map[string]string{"device_id": "-1"}, -1, "want a GPU number"},
+	}
+	for _, tt := range tests {
+		got, err := PickEPDevice(devs, CUDAProvider, tt.opts)
+		if tt.want < 0 {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%v: err = %v, want %q", tt.opts, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got.EPOptions["device_id"] != devs[tt.want].EPOptions["device_id"] {
+			t.Errorf("%v: picked %+v, %v; want device %d", tt.opts, got, err, tt.want-1)
+		}
+	}
+	if _, err := PickEPDevice(devs[:1], CUDAProvider, nil); err == nil || !strings.Contains(err.Error(), "is the plugin registered?") {
+		t.Errorf("no CUDA device: %v", err)
+	}
+	if d, err := PickEPDevice(devs, "OtherExecutionProvider", map[string]string{"device_id": "1"}); err != nil || d.Ordinal != 1 {
+		t.Errorf("an EP without device_id options is numbered by position: %+v %v", d, err)
+	}
+}
+
+// TestDeviceBoundRejectsBadDeviceID: a builtin CUDA route takes "Cuda"
+// memory of device_id; a value that is not a GPU number is refused before
+// any session is created.
+func TestDeviceBoundRejectsBadDeviceID(t *testing.T) {
+	requireORT(t)
+	path := reluModel(t)
+	_, err := NewDeviceBound(path, SessionConfig{EP: "cuda", EPRoute: "builtin", EPOptions: map[string]string{"device_id": "x"}}, 1)
+	if err == nil || !strings.Contains(err.Error(), "device_id=x") {
+		t.Errorf("err = %v", err)
+	}
+	if n := SessionsCreated(path); n != 0 {
+		t.Errorf("%d sessions created for a refused device", n)
 	}
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"strings"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -44,8 +45,8 @@ func ResolveEP(requested string, info Info, cuda CUDAInfo) (EPChoice, error) {
 		if cuda.PluginPath == "" {
 			return EPChoice{}, fmt.Errorf("execution provider cuda: this ONNX Runtime build has no CUDA provider and no CUDA plugin was found; run `make setup-cuda` (see `quantscope doctor`)")
 		}
-		if missing := cuda.Missing(); len(missing) > 0 {
-			return EPChoice{}, fmt.Errorf("execution provider cuda: the CUDA plugin needs %v, which were not found; install the CUDA 13 runtime or set QUANTSCOPE_CUDA_LIBS (see `quantscope doctor`)", missing)
+		if b := cuda.Blockers(); len(b) > 0 {
+			return EPChoice{}, fmt.Errorf("execution provider cuda: the CUDA plugin cannot run: %s (`quantscope doctor` says where each library was looked for and how to install it; %s=DIR[:DIR...] points at them)", strings.Join(b, "; "), EnvCUDALibs)
 		}
 		return EPChoice{EP: "cuda", Route: "plugin", Plugin: cuda.PluginPath}, nil
 	case "auto":

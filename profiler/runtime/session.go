@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/quantscope/quantscope/models/onnx"
 )
 
 // SessionConfig chooses how a model runs.
@@ -28,7 +31,8 @@ type SessionConfig struct {
 	EPRoute  string
 	EPPlugin string
 	// ProfilePrefix, when set, turns on ONNX Runtime's profiler, which
-	// writes PREFIX_<time>.json when the session is closed.
+	// writes PREFIX_<time>.json when the session is closed, or at once on
+	// EndProfile (Bound, DeviceBound), after which runs are not profiled.
 	ProfilePrefix string
 	// EPOptions pass through to the provider (e.g. CUDA's device_id,
 	// cudnn_conv_algo_search, use_tf32, enable_cuda_graph).
@@ -45,11 +49,14 @@ type Tensor struct {
 	Data  []float32
 }
 
-// Session is one ONNX Runtime inference session on a model.
+// Session is one ONNX Runtime inference session on a model, run on
+// tensors of any batch (RunFloat32).
 type Session struct {
-	sess    *ort.DynamicAdvancedSession
-	Inputs  []ort.InputOutputInfo
-	Outputs []ort.InputOutputInfo
+	sess     *cSession
+	inNames  cArray
+	outNames cArray
+	Inputs   []ort.InputOutputInfo
+	Outputs  []ort.InputOutputInfo
 }
 
 // PhysicalCores is the number of physical CPU cores (at least 1).
@@ -63,26 +70,19 @@ func PhysicalCores() int {
 	return 1
 }
 
-// NewSession opens the model at path on the CPU execution provider.
+// NewSession opens the model at path with cfg (the CPU execution provider
+// unless cfg says otherwise). Exactly one ONNX Runtime session is created;
+// the inputs and outputs are read from it.
 func NewSession(path string, cfg SessionConfig) (*Session, error) {
 	if !ort.IsInitialized() {
 		return nil, fmt.Errorf("open session on %s: %w (call runtime.Init first)", path, ErrNoLibrary)
 	}
-	opts, err := newSessionOptions(cfg)
+	sess, ins, outs, err := openCSession(path, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open session on %s: %w", path, err)
+		return nil, err
 	}
-	defer opts.Destroy()
-	ins, outs, err := ort.GetInputOutputInfoWithOptions(path, opts)
-	if err != nil {
-		return nil, fmt.Errorf("read inputs/outputs of %s: %w", path, err)
-	}
-	s := &Session{Inputs: ins, Outputs: outs}
-	s.sess, err = ort.NewDynamicAdvancedSession(path, names(ins), names(outs), opts)
-	if err != nil {
-		return nil, fmt.Errorf("open session on %s: %w", path, explainSessionError(err))
-	}
-	return s, nil
+	return &Session{sess: sess, Inputs: ins, Outputs: outs,
+		inNames: cStrings(names(ins)), outNames: cStrings(names(outs))}, nil
 }
 
 func newSessionOptions(cfg SessionConfig) (*ort.SessionOptions, error) {
@@ -134,56 +134,91 @@ func names(infos []ort.InputOutputInfo) []string {
 // s.Inputs, and returns every output in the order of s.Outputs. Outputs of
 // other element types are an error.
 func (s *Session) RunFloat32(inputs ...Tensor) ([]Tensor, error) {
+	if s == nil || s.sess == nil {
+		return nil, errors.New("run: session is closed")
+	}
 	if len(inputs) != len(s.Inputs) {
 		return nil, fmt.Errorf("model takes %d inputs, got %d", len(s.Inputs), len(inputs))
 	}
-	in := make([]ort.Value, len(inputs))
+	api := s.sess.api
+	cpu, err := api.cpuMemInfo()
+	if err != nil {
+		return nil, err
+	}
+	defer api.releaseMemInfo(cpu)
+	in := newCArray(len(inputs))
+	var bufs []unsafe.Pointer
 	defer func() {
-		for _, v := range in {
-			if v != nil {
-				v.Destroy()
-			}
+		for i := 0; i < in.n; i++ {
+			api.releaseValue(in.get(i))
+		}
+		in.free()
+		for _, b := range bufs {
+			cFree(b)
 		}
 	}()
 	for i, t := range inputs {
-		v, err := ort.NewTensor(ort.NewShape(t.Shape...), t.Data)
+		n, err := onnx.Numel(t.Shape)
+		if err != nil || int(n) != len(t.Data) {
+			return nil, fmt.Errorf("input %q: shape %v does not match %d values", s.Inputs[i].Name, t.Shape, len(t.Data))
+		}
+		buf := cBuffer(4 * len(t.Data))
+		bufs = append(bufs, buf)
+		if len(t.Data) > 0 {
+			copy(unsafe.Slice((*float32)(buf), len(t.Data)), t.Data)
+		}
+		v, err := api.hostTensor(cpu, buf, t.Shape)
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", s.Inputs[i].Name, err)
 		}
-		in[i] = v
+		in.set(i, v)
 	}
-	out := make([]ort.Value, len(s.Outputs))
+	out := newCArray(len(s.Outputs)) // ONNX Runtime allocates the outputs
 	defer func() {
-		for _, v := range out {
-			if v != nil {
-				v.Destroy()
-			}
+		for i := 0; i < out.n; i++ {
+			api.releaseValue(out.get(i))
 		}
+		out.free()
 	}()
-	if err := s.sess.Run(in, out); err != nil {
+	if err := s.sess.run(s.inNames, in, s.outNames, out); err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	res := make([]Tensor, len(out))
-	for i, v := range out {
-		t, ok := v.(*ort.Tensor[float32])
-		if !ok {
-			return nil, fmt.Errorf("output %q is %v, not float32", s.Outputs[i].Name, s.Outputs[i].DataType)
+	res := make([]Tensor, out.n)
+	for i := range res {
+		info, err := s.sess.valueTensorInfo(out.get(i))
+		if err != nil {
+			return nil, fmt.Errorf("output %q: %w", s.Outputs[i].Name, err)
 		}
-		res[i] = Tensor{Shape: t.GetShape().Clone(), Data: append([]float32(nil), t.GetData()...)}
+		if info.DataType != ort.TensorElementDataTypeFloat {
+			return nil, fmt.Errorf("output %q is %v, not float32", s.Outputs[i].Name, info.DataType)
+		}
+		n, err := onnx.Numel(info.Dimensions)
+		if err != nil {
+			return nil, fmt.Errorf("output %q: shape %v: %w", s.Outputs[i].Name, info.Dimensions, err)
+		}
+		data := make([]float32, int(n))
+		if n > 0 {
+			p, err := s.sess.valueData(out.get(i))
+			if err != nil {
+				return nil, fmt.Errorf("output %q: %w", s.Outputs[i].Name, err)
+			}
+			copy(data, unsafe.Slice((*float32)(p), int(n)))
+		}
+		res[i] = Tensor{Shape: []int64(info.Dimensions.Clone()), Data: data}
 	}
 	return res, nil
 }
 
-// Close releases the session.
+// Close releases the session (writing the profile when it was opened with
+// ProfilePrefix).
 func (s *Session) Close() error {
 	if s == nil || s.sess == nil {
 		return nil
 	}
-	err := s.sess.Destroy()
+	freeCStrings(&s.inNames)
+	freeCStrings(&s.outNames)
+	s.sess.release()
 	s.sess = nil
-	if err != nil {
-		return errors.Join(errors.New("close session"), err)
-	}
 	return nil
 }
 

@@ -51,9 +51,9 @@ func (s GPUStatus) CUDADriverMajor() int {
 }
 
 // GPUInfo is one NVIDIA GPU: identity plus a snapshot of memory, temperature
-// and power. A figure NVML cannot give (ERROR_NOT_SUPPORTED, no permission) is
-// nil, shown as "n/a"; anything other than "not supported" is also explained
-// in Warnings.
+// and power. A figure NVML cannot give (ERROR_NOT_SUPPORTED, no permission,
+// or NVML's "not available" value) is nil, shown as "n/a"; anything other
+// than "not supported" is also explained in Warnings.
 type GPUInfo struct {
 	Index             int      `json:"index"`
 	Name              string   `json:"name"`
@@ -171,26 +171,35 @@ func readGPU(lib nvml.Interface, index int) GPUInfo {
 		note("compute capability", ret)
 	}
 	if m, ret := dev.GetMemoryInfo(); ret == nvml.SUCCESS {
-		g.MemoryTotalBytes, g.MemoryUsedBytes = &m.Total, &m.Used
+		if total, ok := nvmlU64(m.Total, ret); ok {
+			g.MemoryTotalBytes = &total
+		} else {
+			g.Warnings = append(g.Warnings, "memory total: not available")
+		}
+		if used, ok := nvmlU64(m.Used, ret); ok && (g.MemoryTotalBytes == nil || used <= *g.MemoryTotalBytes) {
+			g.MemoryUsedBytes = &used
+		} else {
+			g.Warnings = append(g.Warnings, "memory used: not available")
+		}
 	} else {
 		note("memory", ret)
 	}
-	if v, ret := dev.GetTemperature(nvml.TEMPERATURE_GPU); ret == nvml.SUCCESS {
-		g.TemperatureC = &v
-	} else {
+	if v, ret := dev.GetTemperature(nvml.TEMPERATURE_GPU); ret != nvml.SUCCESS {
 		note("temperature", ret)
+	} else if _, ok := nvmlU32(v, ret); ok {
+		g.TemperatureC = &v
 	}
-	if mw, ret := dev.GetPowerUsage(); ret == nvml.SUCCESS {
+	if mw, ret := dev.GetPowerUsage(); ret != nvml.SUCCESS {
+		note("power draw", ret)
+	} else if _, ok := nvmlU32(mw, ret); ok {
 		w := float64(mw) / 1000
 		g.PowerDrawW = &w
-	} else {
-		note("power draw", ret)
 	}
-	if mw, ret := dev.GetEnforcedPowerLimit(); ret == nvml.SUCCESS {
+	if mw, ret := dev.GetEnforcedPowerLimit(); ret != nvml.SUCCESS {
+		note("power limit", ret)
+	} else if _, ok := nvmlU32(mw, ret); ok {
 		w := float64(mw) / 1000
 		g.PowerLimitW = &w
-	} else {
-		note("power limit", ret)
 	}
 	return g
 }

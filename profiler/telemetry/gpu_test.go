@@ -126,6 +126,22 @@ func TestReadGPUsH100(t *testing.T) {
 	}
 }
 
+// TestReadGPUsNotAvailable: NVML's "not available" value (all ones) is
+// never shown as a figure: memory used would read as 16 EiB.
+func TestReadGPUsNotAvailable(t *testing.T) {
+	srv := telemetrytest.DGXH100(1)
+	srv.GPUs[0].MemoryUsedBytes, srv.GPUs[0].TemperatureC, srv.GPUs[0].PowerDrawMW = ^uint64(0), ^uint32(0), ^uint32(0)
+	gpus, _ := telemetry.ReadGPUs(srv.NVML())
+	g := gpus[0]
+	if g.MemoryUsedBytes != nil || g.MemoryTotalBytes == nil || g.TemperatureC != nil || g.PowerDrawW != nil || g.PowerLimitW == nil {
+		t.Errorf("memory %v/%v, temperature %v, power %v/%v: want the not-available ones nil, the others kept",
+			g.MemoryUsedBytes, g.MemoryTotalBytes, g.TemperatureC, g.PowerDrawW, g.PowerLimitW)
+	}
+	if len(g.Warnings) != 1 || g.Warnings[0] != "memory used: not available" {
+		t.Errorf("warnings %v", g.Warnings)
+	}
+}
+
 func TestGPUInfoJSON(t *testing.T) {
 	srv := telemetrytest.DGXH100(1)
 	srv.GPUs[0].Fail = map[string]nvml.Return{telemetrytest.FieldPowerLimit: nvml.ERROR_NOT_SUPPORTED}

@@ -54,26 +54,48 @@ func NewGPUSampler(lib nvml.Interface, index, pid int) (*GPUSampler, error) {
 // Close shuts NVML down.
 func (s *GPUSampler) Close() { s.lib.Shutdown() }
 
-// Sample reads the cheap fields; a field the device does not support stays 0.
+// notAvailable64 and notAvailable32 are NVML's "not available" marker
+// (nvml.VALUE_NOT_AVAILABLE, -1) in an unsigned 64- or 32-bit field: all
+// ones. Recorded as a figure it would read as 16 EiB (or 4.3 GW).
+const (
+	notAvailable64 = ^uint64(0)
+	notAvailable32 = ^uint32(0)
+)
+
+// nvmlU64 keeps a 64-bit NVML reading unless the call failed or the value
+// is the "not available" marker.
+func nvmlU64(v uint64, ret nvml.Return) (uint64, bool) {
+	return v, ret == nvml.SUCCESS && v != notAvailable64
+}
+
+// nvmlU32 is nvmlU64 for 32-bit readings.
+func nvmlU32(v uint32, ret nvml.Return) (uint32, bool) {
+	return v, ret == nvml.SUCCESS && v != notAvailable32
+}
+
+// Sample reads the cheap fields; a field the device does not support, or
+// reports as "not available", stays 0.
 func (s *GPUSampler) Sample() GPUSample {
 	start := time.Now()
 	g := GPUSample{Time: start}
 	if m, ret := s.dev.GetMemoryInfo(); ret == nvml.SUCCESS {
-		g.MemUsed = m.Used
+		if v, ok := nvmlU64(m.Used, ret); ok && (m.Total == 0 || v <= m.Total) {
+			g.MemUsed = v
+		}
 	}
-	if u, ret := s.dev.GetUtilizationRates(); ret == nvml.SUCCESS {
+	if u, ret := s.dev.GetUtilizationRates(); ret == nvml.SUCCESS && u.Gpu <= 100 {
 		g.UtilPct = u.Gpu
 	}
-	if t, ret := s.dev.GetTemperature(nvml.TEMPERATURE_GPU); ret == nvml.SUCCESS {
+	if t, ok := nvmlU32(s.dev.GetTemperature(nvml.TEMPERATURE_GPU)); ok {
 		g.TempC = t
 	}
-	if p, ret := s.dev.GetPowerUsage(); ret == nvml.SUCCESS {
+	if p, ok := nvmlU32(s.dev.GetPowerUsage()); ok {
 		g.PowerW = float64(p) / 1000
 	}
-	if c, ret := s.dev.GetClockInfo(nvml.CLOCK_SM); ret == nvml.SUCCESS {
+	if c, ok := nvmlU32(s.dev.GetClockInfo(nvml.CLOCK_SM)); ok {
 		g.SMClockMHz = c
 	}
-	if e, ret := s.dev.GetTotalEnergyConsumption(); ret == nvml.SUCCESS {
+	if e, ok := nvmlU64(s.dev.GetTotalEnergyConsumption()); ok {
 		g.EnergyMJ, g.HasEnergy = e, true
 	}
 	if r, ret := s.dev.GetCurrentClocksEventReasons(); ret == nvml.SUCCESS {
@@ -83,20 +105,45 @@ func (s *GPUSampler) Sample() GPUSample {
 	return g
 }
 
-// ProcessMemory is the device memory the sampler's process uses, from the
-// compute process list; ok is false when the driver does not say (e.g. in a
-// container without the host PID namespace).
-func (s *GPUSampler) ProcessMemory() (bytes uint64, ok bool) {
+// ProcessMemory is what NVML's compute process list says about one
+// process's device memory.
+type ProcessMemory struct {
+	Bytes uint64
+	// OK is true when the process is listed with a figure. Otherwise Reason
+	// says why there is none, and device-wide memory is all there is.
+	OK     bool
+	Reason string
+}
+
+// Reasons ProcessMemory gives when NVML has no per-process figure.
+const (
+	// ReasonPidAbsent: the process is not in the list, as in a container
+	// without the host's PID namespace (NVML lists host PIDs).
+	ReasonPidAbsent = "this process is not in NVML's process list (a container without the host PID namespace?)"
+	// ReasonNotAvailable: listed, but with NVML's "not available" value
+	// (e.g. under some virtualized or MIG setups).
+	ReasonNotAvailable = "NVML lists this process but reports its memory as not available"
+)
+
+// ProcessMemory reads the device memory the sampler's process uses from the
+// compute process list. An absent pid, NVML's "not available" value
+// (all ones, which would read as 16 EiB) and a failing list all leave OK
+// false, with the reason.
+func (s *GPUSampler) ProcessMemory() ProcessMemory {
 	procs, ret := s.dev.GetComputeRunningProcesses()
 	if ret != nvml.SUCCESS {
-		return 0, false
+		return ProcessMemory{Reason: fmt.Sprintf("NVML process list: %v", ret)}
 	}
 	for _, p := range procs {
-		if int(p.Pid) == s.pid {
-			return p.UsedGpuMemory, true
+		if int(p.Pid) != s.pid {
+			continue
 		}
+		if p.UsedGpuMemory == notAvailable64 {
+			return ProcessMemory{Reason: ReasonNotAvailable}
+		}
+		return ProcessMemory{Bytes: p.UsedGpuMemory, OK: true}
 	}
-	return 0, false
+	return ProcessMemory{Reason: ReasonPidAbsent}
 }
 
 // throttleNames are the clocks-event reasons worth telling a user about.
@@ -136,6 +183,7 @@ type GPURun struct {
 	throttle uint64
 	procMem  uint64
 	procOK   bool
+	procWhy  string // why there is no process figure (last reason seen)
 	callSum  float64
 }
 
@@ -160,11 +208,16 @@ func (r *GPURun) Add(g GPUSample) {
 	r.callSum += g.CallLatency
 }
 
-// AddProcessMemory records a reading of the process's own device memory.
-func (r *GPURun) AddProcessMemory(bytes uint64) {
+// AddProcessMemory records a reading of the process's own device memory;
+// a reading without a figure keeps its reason for the summary.
+func (r *GPURun) AddProcessMemory(p ProcessMemory) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.procMem, r.procOK = max(r.procMem, bytes), true
+	if !p.OK {
+		r.procWhy = p.Reason
+		return
+	}
+	r.procMem, r.procOK = max(r.procMem, p.Bytes), true
 }
 
 // GPURunSummary is what a GPURun measured.
@@ -182,7 +235,10 @@ type GPURunSummary struct {
 	MemPeak      uint64 // device memory used, max over samples
 	ProcessMem   uint64 // this process's device memory (ProcessOK)
 	ProcessOK    bool
-	CallLatency  float64 // mean seconds per Sample call
+	// ProcessReason says why there is no process figure (when !ProcessOK
+	// and the process list was read).
+	ProcessReason string
+	CallLatency   float64 // mean seconds per Sample call
 }
 
 // JoulesPerSecond is the mean power the energy figure implies: the counter's
@@ -209,7 +265,7 @@ func (r *GPURun) Summary() GPURunSummary {
 	s.TempStartC, s.TempMaxC = float64(r.first.TempC), float64(r.tempMax)
 	s.SMClockMHz = r.clockSum / n
 	s.Throttle = ThrottleReasons(r.throttle)
-	s.MemPeak, s.ProcessMem, s.ProcessOK = r.memMax, r.procMem, r.procOK
+	s.MemPeak, s.ProcessMem, s.ProcessOK, s.ProcessReason = r.memMax, r.procMem, r.procOK, r.procWhy
 	s.CallLatency = r.callSum / n
 	s.Window = r.last.Time.Sub(r.first.Time)
 	if r.first.HasEnergy && r.last.HasEnergy && r.last.EnergyMJ >= r.first.EnergyMJ && r.n > 1 {
@@ -231,9 +287,7 @@ func Watch(ctx context.Context, s *GPUSampler, r *GPURun, period, procEvery time
 		r.Add(g)
 		if time.Since(lastProc) >= procEvery {
 			lastProc = time.Now()
-			if b, ok := s.ProcessMemory(); ok {
-				r.AddProcessMemory(b)
-			}
+			r.AddProcessMemory(s.ProcessMemory())
 		}
 		if onSample != nil {
 			onSample(g)

@@ -29,8 +29,8 @@ func TestGPUSamplerReadsFields(t *testing.T) {
 		!x.HasEnergy || x.EnergyMJ != 123_456 || x.CallLatency <= 0 {
 		t.Errorf("sample %+v", x)
 	}
-	if b, ok := s.ProcessMemory(); !ok || b != 3<<30 {
-		t.Errorf("process memory %d %v, want 3 GiB for pid 42", b, ok)
+	if p := s.ProcessMemory(); !p.OK || p.Bytes != 3<<30 || p.Reason != "" {
+		t.Errorf("process memory %+v, want 3 GiB for pid 42", p)
 	}
 	if got := ThrottleReasons(x.Throttle); len(got) != 1 || got[0] != "sw power cap" {
 		t.Errorf("throttle %v", got)
@@ -47,12 +47,59 @@ func TestGPUSamplerUnsupportedFieldsAndNoGPU(t *testing.T) {
 	if x := s.Sample(); x.HasEnergy || x.PowerW != 71.5 {
 		t.Errorf("unsupported energy: %+v", x)
 	}
-	if _, ok := s.ProcessMemory(); ok {
-		t.Error("process memory reported without permission")
+	if p := s.ProcessMemory(); p.OK || p.Reason != "NVML process list: ERROR_NO_PERMISSION" {
+		t.Errorf("process memory without permission: %+v", p)
 	}
 	s.Close()
 	if _, err := NewGPUSampler(telemetrytest.NoLibrary().NVML(), 0, 1); !errors.Is(err, ErrNoGPU) {
 		t.Errorf("no NVML: err = %v", err)
+	}
+}
+
+// TestGPUSamplerNotAvailableValues feeds NVML's "not available" value (all
+// ones) into every field: none is recorded as a figure (16 EiB of memory,
+// 4.3 GW of power), and a process listed without a memory figure, or not
+// listed at all, says why.
+func TestGPUSamplerNotAvailableValues(t *testing.T) {
+	const na64, na32 = ^uint64(0), ^uint32(0)
+	srv := telemetrytest.DGXH100(1)
+	g := &srv.GPUs[0]
+	g.MemoryUsedBytes, g.TemperatureC, g.PowerDrawMW, g.SMClockMHz = na64, na32, na32, na32
+	g.Energy = func() uint64 { return na64 }
+	g.Processes = []nvml.ProcessInfo{{Pid: 42, UsedGpuMemory: na64}, {Pid: 7, UsedGpuMemory: 1 << 30}}
+	s, err := NewGPUSampler(srv.NVML(), 0, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	x := s.Sample()
+	if x.MemUsed != 0 || x.TempC != 0 || x.PowerW != 0 || x.SMClockMHz != 0 || x.HasEnergy {
+		t.Errorf("not-available readings recorded as figures: %+v", x)
+	}
+	p := s.ProcessMemory()
+	if p.OK || p.Bytes != 0 || p.Reason != ReasonNotAvailable {
+		t.Errorf("process listed with memory not available: %+v", p)
+	}
+	var r GPURun
+	r.Add(x)
+	r.AddProcessMemory(p)
+	if sum := r.Summary(); sum.ProcessOK || sum.ProcessMem != 0 || sum.ProcessReason != ReasonNotAvailable || sum.MemPeak != 0 {
+		t.Errorf("summary %+v", sum)
+	}
+
+	absent, err := NewGPUSampler(srv.NVML(), 0, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer absent.Close()
+	if p := absent.ProcessMemory(); p.OK || p.Reason != ReasonPidAbsent {
+		t.Errorf("pid absent from the list: %+v", p)
+	}
+	// A figure read once stays the run's, whatever later readings lack.
+	r.AddProcessMemory(ProcessMemory{Bytes: 2 << 30, OK: true})
+	r.AddProcessMemory(absent.ProcessMemory())
+	if sum := r.Summary(); !sum.ProcessOK || sum.ProcessMem != 2<<30 {
+		t.Errorf("summary after a good reading %+v", sum)
 	}
 }
 

@@ -51,6 +51,9 @@ type boundModel interface {
 	CopyOutputs() (time.Duration, error)
 	BatchSize() int
 	DeviceResident() bool
+	// EndProfile ends the profile the session was opened with and returns
+	// it (see runtime.Bound.EndProfile).
+	EndProfile() (runtime.Profile, error)
 	Close() error
 }
 
@@ -91,10 +94,6 @@ func openModel(path string, cfg runtime.SessionConfig, batch int, forceDevice bo
 	}
 	return deviceBound{d}, nil
 }
-
-// placementMaxCPUBytes bounds the models whose CPU node placement is
-// profiled (one more session load).
-const placementMaxCPUBytes = 256 << 20
 
 // fidelitySeed fixes the inputs every variant of a model is compared on.
 const fidelitySeed = 20261126
@@ -152,16 +151,34 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	if err != nil {
 		return err
 	}
-	cfg := runtime.SessionConfig{IntraOpThreads: threads, EPOptions: epOptions, ImageSize: spec.ImageSize}
+	profDir, err := os.MkdirTemp("", "quantscope-profile-")
+	if err != nil {
+		return fmt.Errorf("profile directory: %w", err)
+	}
+	defer os.RemoveAll(profDir)
+	cfg := runtime.SessionConfig{IntraOpThreads: threads, EPOptions: epOptions, ImageSize: spec.ImageSize,
+		ProfilePrefix: filepath.Join(profDir, "first-runs")}
 	choice.Apply(&cfg)
 	// CUDA graphs replay fixed device addresses: they need device-resident
 	// IO binding (which GPU EPs get anyway; forced here so it stays so).
 	forceDevice := spec.DeviceBinding || (choice.EP == "cuda" && runtime.CUDAGraphRequested(cfg.EPOptions))
-	op, err := openWithGraphFallback(cfg, func(c runtime.SessionConfig) (boundModel, error) {
-		return openModel(spec.ModelPath, c, spec.Batch, forceDevice)
+	// One session per experiment: its creation is timed, its first runs
+	// give the node placement (and, with CUDA graphs, the replay check).
+	var after telemetry.ProcMemory
+	var afterErr error
+	op, err := openFirstRuns(cfg, func(c runtime.SessionConfig) (boundModel, error) {
+		bd, err := openModel(spec.ModelPath, c, spec.Batch, forceDevice)
+		if err == nil { // resident after load: before the first inference
+			after, afterErr = telemetry.ReadProcMemory()
+		}
+		return bd, err
 	})
 	if err != nil {
 		return err
+	}
+	if afterErr != nil {
+		op.bd.Close()
+		return afterErr
 	}
 	bd, cfg := op.bd, op.cfg
 	defer bd.Close()
@@ -169,27 +186,15 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	if g := op.graph; g != nil && !g.Active {
 		fmt.Fprintf(os.Stderr, "quantscope worker: CUDA graphs requested but off: %s\n", g.Reason)
 	}
-	m.ColdStart.SessionMs = float64(op.session) / float64(time.Millisecond)
-	after, err := telemetry.ReadProcMemory()
-	if err != nil {
-		return err
+	m.ColdStart.SessionMs = ms(op.session)
+	m.ColdStart.FirstInferenceMs = ms(op.first)
+	if op.placement != nil {
+		m.Placement = op.placement
+	} else {
+		fmt.Fprintf(os.Stderr, "quantscope worker: node placement unknown: %v\n", op.placementErr)
 	}
 	m.Memory.RSSBeforeLoad, m.Memory.RSSAfterLoad = before.RSS, after.RSS
 	m.Memory.ModelRSS = after.RSS - before.RSS
-
-	if op.first > 0 {
-		// The CUDA graph check made the first inference.
-		m.ColdStart.FirstInferenceMs = float64(op.first) / float64(time.Millisecond)
-	} else {
-		firstStart := time.Now()
-		if _, err := bd.CopyInputs(); err != nil {
-			return fmt.Errorf("first inference: %w", err)
-		}
-		if err := bd.Run(); err != nil {
-			return fmt.Errorf("first inference: %w", err)
-		}
-		m.ColdStart.FirstInferenceMs = msSince(firstStart)
-	}
 
 	if spec.Reference != "" || spec.WriteReference != "" {
 		if err := measureFidelity(ctx, bd, spec, m); err != nil {
@@ -198,7 +203,7 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	}
 
 	var prog bench.Progress
-	gpu := openGPU(choice.EP, spec, lib, em)
+	gpu := openGPU(choice.EP, spec, telemetryIndex(spec, cfg), lib)
 	if gpu != nil {
 		defer gpu.sampler.Close()
 	}
@@ -222,15 +227,6 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	if peak, err := telemetry.ReadProcMemory(); err == nil {
 		m.Memory.PeakRSS = peak.PeakRSS
 	}
-	// Where the nodes ran: always for GPU EPs (a silent CPU fallback must
-	// show), for the CPU EP when the model is small enough to load twice cheaply.
-	if choice.EP != "cpu" || res.FileBytes < placementMaxCPUBytes {
-		if p, err := runtime.Placement(spec.ModelPath, placementConfig(cfg), 1); err == nil {
-			m.Placement = p
-		} else {
-			fmt.Fprintf(os.Stderr, "quantscope worker: node placement unknown: %v\n", err)
-		}
-	}
 	if floor, err := callFloor(threads); err == nil {
 		res.FloorMs = floor
 		m.OverheadFloor = m.Latency.P50Ms < 3*floor
@@ -251,16 +247,28 @@ type gpuWatch struct {
 	run     telemetry.GPURun
 }
 
-// openGPU starts GPU telemetry for GPU execution providers (or when the spec
-// asks for it); no NVML or no GPU leaves it off with a note on stderr.
-func openGPU(ep string, spec Spec, lib nvml.Interface, em *Emitter) *gpuWatch {
+// telemetryIndex is the NVML index of the GPU the experiment runs on:
+// spec.GPUIndex when set, else the CUDA session's device_id (the worker
+// numbers CUDA devices in PCI bus order, as NVML does).
+func telemetryIndex(spec Spec, cfg runtime.SessionConfig) int {
+	if spec.GPUIndex != 0 || cfg.EP != "cuda" {
+		return spec.GPUIndex
+	}
+	id, _ := runtime.DeviceIDOption(cfg.EPOptions) // validated when the session opened
+	return id
+}
+
+// openGPU starts GPU telemetry of device index for GPU execution providers
+// (or when the spec asks for it); no NVML or no GPU leaves it off with a
+// note on stderr.
+func openGPU(ep string, spec Spec, index int, lib nvml.Interface) *gpuWatch {
 	if ep == "cpu" && !spec.GPUTelemetry {
 		return nil
 	}
 	if lib == nil {
 		lib = nvml.New()
 	}
-	s, err := telemetry.NewGPUSampler(lib, spec.GPUIndex, os.Getpid())
+	s, err := telemetry.NewGPUSampler(lib, index, os.Getpid())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "quantscope worker: GPU telemetry off: %v\n", err)
 		return nil
@@ -268,9 +276,21 @@ func openGPU(ep string, spec Spec, lib nvml.Interface, em *Emitter) *gpuWatch {
 	return &gpuWatch{sampler: s}
 }
 
+// GPU memory scopes, as records (bench.Memory.GPUSource) and live samples
+// (Sample.GPUScope) name them.
+const (
+	// GPUScopeProcess: the worker's own memory, from NVML's process list.
+	GPUScopeProcess = "process"
+	// GPUScopeDevice: memory in use on the whole device, because NVML gave
+	// no figure for the worker (its pid absent from the list, or the value
+	// "not available").
+	GPUScopeDevice = "device-wide"
+)
+
 // fill writes the GPU figures into m: energy per sample from the counter (or
 // the power integral), power, temperatures, clocks, throttling, and memory —
-// the process's own from NVML's process list, else the device's peak.
+// the process's own from NVML's process list, else the device's peak,
+// labelled device-wide with the reason.
 func (g *gpuWatch) fill(m *bench.Metrics, throughput float64) {
 	sum := g.run.Summary()
 	if sum.Samples == 0 {
@@ -287,10 +307,14 @@ func (g *gpuWatch) fill(m *bench.Metrics, throughput float64) {
 	}
 	m.Energy = e
 	if sum.ProcessOK {
-		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.ProcessMem), "process"
+		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.ProcessMem), GPUScopeProcess
 	} else {
-		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.MemPeak), "device"
-		m.Memory.GPUNote = "NVML gave no per-process figure: device memory in use, other processes included"
+		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.MemPeak), GPUScopeDevice
+		why := sum.ProcessReason
+		if why == "" {
+			why = "NVML's process list was not read"
+		}
+		m.Memory.GPUNote = "device-wide: memory in use on the whole GPU, other processes included (" + why + ")"
 	}
 	m.Memory.GPUPeak = int64(sum.MemPeak)
 }
@@ -313,6 +337,8 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 		start, lastT := time.Now(), time.Now()
 		var lastRuns int64
 		var lastProc time.Time
+		var proc telemetry.ProcessMemory
+		procInRun := false
 		lastPhase := ""
 		for {
 			select {
@@ -336,16 +362,27 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 				}
 				if gpu != nil {
 					g := gpu.sampler.Sample()
-					if phase == "measuring" {
-						gpu.run.Add(g)
-						if now.Sub(lastProc) >= time.Second {
-							lastProc = now
-							if b, ok := gpu.sampler.ProcessMemory(); ok {
-								gpu.run.AddProcessMemory(b)
-							}
+					// The process list costs milliseconds: read it once a
+					// second, and as soon as the timed phase begins.
+					measuring := phase == "measuring"
+					if now.Sub(lastProc) >= time.Second || (measuring && !procInRun) {
+						lastProc = now
+						proc = gpu.sampler.ProcessMemory()
+						if measuring {
+							gpu.run.AddProcessMemory(proc)
+							procInRun = true
 						}
 					}
-					s.GPUBytes, s.TempC, s.PowerW = int64(g.MemUsed), float64(g.TempC), g.PowerW
+					if measuring {
+						gpu.run.Add(g)
+					}
+					// The process's own memory when NVML lists it, else the
+					// device's, other processes included: said in GPUScope.
+					s.GPUBytes, s.GPUScope = int64(g.MemUsed), GPUScopeDevice
+					if proc.OK {
+						s.GPUBytes, s.GPUScope = int64(proc.Bytes), GPUScopeProcess
+					}
+					s.TempC, s.PowerW = float64(g.TempC), g.PowerW
 				}
 				lastRuns, lastT = runs, now
 				em.Emit(Event{Kind: KindSample, Sample: s})

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -173,7 +174,7 @@ func TestServeGPUTelemetryWithMockNVML(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("bad event %q: %v", line, err)
 		}
-		if ev.Kind == KindSample && ev.Sample.PowerW == 71.5 && ev.Sample.GPUBytes == 512<<20 {
+		if ev.Kind == KindSample && ev.Sample.PowerW == 71.5 && ev.Sample.GPUBytes == 700<<20 && ev.Sample.GPUScope == GPUScopeProcess {
 			gpuSamples++
 		}
 		if ev.Kind == KindResult {
@@ -190,8 +191,77 @@ func TestServeGPUTelemetryWithMockNVML(t *testing.T) {
 	if e.Source != "nvml counter" || e.JoulesPerSample < want*0.9 || e.JoulesPerSample > want*1.1 {
 		t.Errorf("J/sample %.4g (%s), want ≈ %.4g", e.JoulesPerSample, e.Source, want)
 	}
-	if m.Memory.GPUBytes != 700<<20 || m.Memory.GPUSource != "process" || e.TempMaxC != 34 || e.SamplerCallUs <= 0 {
-		t.Errorf("GPU memory %d (%s), temp %v, sampler %v µs", m.Memory.GPUBytes, m.Memory.GPUSource, e.TempMaxC, e.SamplerCallUs)
+	if m.Memory.GPUBytes != 700<<20 || m.Memory.GPUSource != "process" || m.Memory.GPUNote != "" || e.TempMaxC != 34 || e.SamplerCallUs <= 0 {
+		t.Errorf("GPU memory %d (%s, %q), temp %v, sampler %v µs", m.Memory.GPUBytes, m.Memory.GPUSource, m.Memory.GPUNote, e.TempMaxC, e.SamplerCallUs)
+	}
+}
+
+// TestServeGPUMemoryDeviceWide: when NVML lists the worker with its
+// "not available" value (all ones), or not at all (a container), the record
+// holds the device's memory labelled device-wide with the reason, never a
+// 16 EiB figure, and so do the live samples.
+func TestServeGPUMemoryDeviceWide(t *testing.T) {
+	requireORT(t)
+	model := mlpModel(t, t.TempDir(), "m.onnx", 0)
+	for _, tt := range []struct {
+		name  string
+		procs []nvml.ProcessInfo
+		why   string
+	}{
+		{"not available", []nvml.ProcessInfo{{Pid: uint32(os.Getpid()), UsedGpuMemory: ^uint64(0)}}, "not available"},
+		{"pid absent", []nvml.ProcessInfo{{Pid: 1, UsedGpuMemory: 300 << 20}}, "not in NVML's process list"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := telemetrytest.DGXH100(1)
+			srv.GPUs[0].Processes = tt.procs
+			var buf strings.Builder
+			spec := Spec{ModelPath: model, Batch: 2, Threads: 1, Duration: 300 * time.Millisecond, SampleMs: 50, GPUTelemetry: true}
+			if err := ServeWith(context.Background(), spec, NewEmitter(&buf), srv.NVML()); err != nil {
+				t.Fatal(err)
+			}
+			var res Result
+			samples := 0
+			for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				var ev Event
+				if err := json.Unmarshal([]byte(line), &ev); err != nil {
+					t.Fatal(err)
+				}
+				if ev.Kind == KindSample && ev.Sample.GPUBytes != 0 {
+					samples++
+					if ev.Sample.GPUBytes != 512<<20 || ev.Sample.GPUScope != GPUScopeDevice {
+						t.Errorf("sample GPU memory %d (%s), want the device's 512 MiB, device-wide", ev.Sample.GPUBytes, ev.Sample.GPUScope)
+					}
+				}
+				if ev.Kind == KindResult {
+					json.Unmarshal(ev.Result, &res)
+				}
+			}
+			mem := res.Metrics.Memory
+			if samples == 0 || mem.GPUBytes != 512<<20 || mem.GPUSource != "device-wide" ||
+				!strings.Contains(mem.GPUNote, "device-wide") || !strings.Contains(mem.GPUNote, tt.why) {
+				t.Errorf("%d samples; record GPU memory %d (%s, %q)", samples, mem.GPUBytes, mem.GPUSource, mem.GPUNote)
+			}
+		})
+	}
+}
+
+// TestServeCreatesOneSession counts ONNX Runtime sessions on the
+// experiment's model through runtime.SessionsCreated: one, whose creation
+// is cold_start.session_ms and whose first run gives the node placement.
+// (The per-call floor runs a trivial model of its own.)
+func TestServeCreatesOneSession(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	for _, device := range []bool{false, true} {
+		model := mlpModel(t, dir, fmt.Sprintf("m-%v.onnx", device), 0)
+		res := serveResult(t, Spec{ModelPath: model, Batch: 2, Threads: 1, MaxRuns: 20, DeviceBinding: device})
+		if n := runtime.SessionsCreated(model); n != 1 {
+			t.Errorf("device binding %v: %d sessions created on the model, want 1", device, n)
+		}
+		m := res.Metrics
+		if m.ColdStart.SessionMs <= 0 || m.ColdStart.FirstInferenceMs <= 0 || m.Placement[runtime.CPUProvider] != 4 {
+			t.Errorf("device binding %v: cold start %+v, placement %v", device, m.ColdStart, m.Placement)
+		}
 	}
 }
 

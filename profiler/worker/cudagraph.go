@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,88 +11,145 @@ import (
 	"github.com/quantscope/quantscope/profiler/runtime"
 )
 
-// cudaGraphRuns is how many runs the CUDA graph check makes right after the
-// session opens. ONNX Runtime's CUDA EP (builtin and plugin) makes
-// min_num_runs_before_cuda_graph_capture (1) regular run, captures the graph
-// on the next and replays it from then on: three runs cover the warm-up, the
-// capture and the first replay, so a model that cannot be captured fails
-// here, where the run can still fall back, and not in the timed loop.
-const cudaGraphRuns = 3
-
 // openFunc opens the model with a session configuration (openModel in the
 // worker, a fake in tests).
 type openFunc func(cfg runtime.SessionConfig) (boundModel, error)
 
-// opened is a bound model and how it came to be.
+// opened is a bound model, how it came to be, and what its first runs showed.
 type opened struct {
 	bd  boundModel
 	cfg runtime.SessionConfig // what the session runs with (enable_cuda_graph=0 after a fallback)
 	// graph says whether CUDA graphs were requested and are active; nil when
 	// they were not requested (or the EP is not CUDA).
 	graph   *runtime.CUDAGraphStatus
-	session time.Duration // the open that produced bd
-	first   time.Duration // the first inference, when the CUDA graph check made it (else 0)
+	session time.Duration // the creation of the session that runs (one CreateSession)
+	first   time.Duration // the first inference: inputs copied in, then run
+	// placement counts nodes per EP from ONNX Runtime's profile of the first
+	// runs of this very session; nil (with placementErr) when unknown.
+	placement    map[string]int
+	placementErr error
 }
 
-// openWithGraphFallback opens the model with open. When cfg asks the CUDA
-// EP for CUDA graphs (enable_cuda_graph=1) it also makes the capturing runs;
-// if the session cannot be created with graphs, or a capturing run fails,
-// it closes that session and opens again with enable_cuda_graph=0, keeping
-// ONNX Runtime's error as the reason. The model must be bound to fixed
-// device addresses (device-resident IO binding) for graphs to replay: open
-// is responsible for that.
-func openWithGraphFallback(cfg runtime.SessionConfig, open openFunc) (opened, error) {
-	if cfg.EP != "cuda" || !runtime.CUDAGraphRequested(cfg.EPOptions) {
-		start := time.Now()
-		bd, err := open(cfg)
-		if err != nil {
-			return opened{}, err
+// openFirstRuns opens the model once and makes its first inference with
+// ONNX Runtime's profiler on (cfg.ProfilePrefix), then ends the profile:
+// node placement comes from the session that runs the benchmark, not from
+// a second one, and runs after that are not profiled.
+//
+// When cfg asks the CUDA EP for CUDA graphs (enable_cuda_graph=1) it makes
+// a second run: ONNX Runtime makes its warm-up and capture runs inside the
+// first Run call and replays the captured graph from the second. Graphs are
+// reported active only when the profile shows that replay (a run with no
+// node executed, after runs that executed nodes); otherwise the status says
+// why not. If the session cannot be created with graphs, or one of those
+// runs fails, that session is closed and the model opened again with
+// enable_cuda_graph=0, keeping ONNX Runtime's error as the reason. The model
+// must be bound to fixed device addresses (device-resident IO binding) for
+// graphs to replay: open is responsible for that.
+func openFirstRuns(cfg runtime.SessionConfig, open openFunc) (opened, error) {
+	if cfg.EP == "cuda" && runtime.CUDAGraphRequested(cfg.EPOptions) {
+		op, err := openGraphRuns(cfg, open)
+		if err == nil {
+			return op, nil
 		}
-		return opened{bd: bd, cfg: cfg, session: time.Since(start)}, nil
+		reason := err.Error()
+		fallback := cfg
+		fallback.EPOptions = runtime.WithoutCUDAGraph(cfg.EPOptions)
+		op, err = openPlainRuns(fallback, open)
+		if err != nil {
+			return opened{}, fmt.Errorf("open without CUDA graphs, after they failed (%s): %w", reason, err)
+		}
+		op.graph = &runtime.CUDAGraphStatus{Requested: true, Reason: reason}
+		return op, nil
 	}
+	return openPlainRuns(cfg, open)
+}
+
+// openPlainRuns opens the model and makes the first inference.
+func openPlainRuns(cfg runtime.SessionConfig, open openFunc) (opened, error) {
 	start := time.Now()
 	bd, err := open(cfg)
-	session := time.Since(start)
-	if err == nil {
-		var first time.Duration
-		if first, err = captureRuns(bd); err == nil {
-			return opened{bd: bd, cfg: cfg, graph: &runtime.CUDAGraphStatus{Requested: true, Active: true},
-				session: session, first: first}, nil
+	if err != nil {
+		return opened{}, err
+	}
+	op := opened{bd: bd, cfg: cfg, session: time.Since(start)}
+	if op.first, err = timedRun(bd, true); err != nil {
+		bd.Close()
+		return opened{}, fmt.Errorf("first inference: %w", err)
+	}
+	op.readProfile()
+	return op, nil
+}
+
+// openGraphRuns opens the model with CUDA graphs and makes the capturing
+// run and the first replay; an error means the caller falls back.
+func openGraphRuns(cfg runtime.SessionConfig, open openFunc) (opened, error) {
+	start := time.Now()
+	bd, err := open(cfg)
+	if err != nil {
+		return opened{}, err
+	}
+	op := opened{bd: bd, cfg: cfg, session: time.Since(start)}
+	var replay time.Duration
+	if op.first, err = timedRun(bd, true); err == nil {
+		replay, err = timedRun(bd, false)
+		if err != nil {
+			err = fmt.Errorf("CUDA graph replay (second run): %w", err)
 		}
+	} else {
+		err = fmt.Errorf("CUDA graph warm-up and capture (first run): %w", err)
+	}
+	if err != nil {
 		if cerr := bd.Close(); cerr != nil {
 			err = fmt.Errorf("%w (closing that session: %v)", err, cerr)
 		}
+		return opened{}, err
 	}
-	reason := err.Error()
-	fallback := cfg
-	fallback.EPOptions = runtime.WithoutCUDAGraph(cfg.EPOptions)
-	start = time.Now()
-	bd, err = open(fallback)
-	if err != nil {
-		return opened{}, fmt.Errorf("open without CUDA graphs, after they failed (%s): %w", reason, err)
+	profile := op.readProfile()
+	g := &runtime.CUDAGraphStatus{Requested: true, CaptureMs: ms(op.first), ReplayMs: ms(replay)}
+	switch {
+	case op.placementErr != nil:
+		g.Reason = "ONNX Runtime accepted enable_cuda_graph, but its replay could not be confirmed: " + op.placementErr.Error()
+	case profile.GraphReplayed():
+		g.Active = true
+	default:
+		last := profile.Runs[len(profile.Runs)-1]
+		g.Reason = fmt.Sprintf("ONNX Runtime accepted enable_cuda_graph but did not replay a captured graph: "+
+			"its profile shows the second run executing %d nodes one by one", last.Nodes)
 	}
-	return opened{bd: bd, cfg: fallback, graph: &runtime.CUDAGraphStatus{Requested: true, Reason: reason},
-		session: time.Since(start)}, nil
+	op.graph = g
+	return op, nil
 }
 
-// captureRuns makes the CUDA graph check's runs and returns the duration of
-// the first (inputs copied in, then run).
-func captureRuns(bd boundModel) (time.Duration, error) {
-	var first time.Duration
-	for i := range cudaGraphRuns {
-		start := time.Now()
+// readProfile ends the session's profile and keeps its placement.
+func (op *opened) readProfile() runtime.Profile {
+	p, err := op.bd.EndProfile()
+	if err == nil && len(p.Runs) == 0 {
+		err = errors.New("the profile records no run")
+	}
+	if err != nil {
+		op.placementErr = err
+		return runtime.Profile{}
+	}
+	op.placement = p.Placement
+	return p
+}
+
+// timedRun makes one run, copying the inputs in first when copyIn is set,
+// and returns how long it took.
+func timedRun(bd boundModel, copyIn bool) (time.Duration, error) {
+	start := time.Now()
+	if copyIn {
 		if _, err := bd.CopyInputs(); err != nil {
-			return 0, fmt.Errorf("CUDA graph run %d of %d: copy inputs: %w", i+1, cudaGraphRuns, err)
-		}
-		if err := bd.Run(); err != nil {
-			return 0, fmt.Errorf("CUDA graph run %d of %d (warm-up, capture, replay): %w", i+1, cudaGraphRuns, err)
-		}
-		if i == 0 {
-			first = time.Since(start)
+			return 0, fmt.Errorf("copy inputs: %w", err)
 		}
 	}
-	return first, nil
+	if err := bd.Run(); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // providerOptions is what the session gets: the pass-through options, plus
 // the CUDA flag options when the EP is CUDA (they apply to nothing else),
@@ -124,13 +182,4 @@ func recordedOptions(ep string, opts map[string]string) map[string]string {
 		return opts
 	}
 	return runtime.EffectiveCUDAOptions(opts)
-}
-
-// placementConfig is cfg without CUDA graphs: the placement session runs
-// once on host tensors and only counts where nodes ran.
-func placementConfig(cfg runtime.SessionConfig) runtime.SessionConfig {
-	if runtime.CUDAGraphRequested(cfg.EPOptions) {
-		cfg.EPOptions = runtime.WithoutCUDAGraph(cfg.EPOptions)
-	}
-	return cfg
 }

@@ -12,13 +12,19 @@ import (
 )
 
 // fakeModel is a boundModel whose Run fails on the runs listed in failRun
-// (1-based), as a CUDA graph capture does for a model that cannot be captured.
+// (1-based), as a CUDA graph capture does for a model that cannot be
+// captured. Its profile shows every run executing its nodes, except that a
+// model that replays shows ONNX Runtime's warm-up and capture runs inside
+// the first call and no node in the runs after it.
 type fakeModel struct {
 	failRun       map[int]error
+	replays       bool
+	profileErr    error
 	runs, copies  int
 	closed        bool
 	closeErr      error
 	deviceBinding bool
+	profileEnded  bool
 }
 
 func (f *fakeModel) Run() error {
@@ -36,6 +42,25 @@ func (f *fakeModel) CopyOutputs() (time.Duration, error) { return 0, nil }
 func (f *fakeModel) BatchSize() int                      { return 1 }
 func (f *fakeModel) DeviceResident() bool                { return f.deviceBinding }
 func (f *fakeModel) Close() error                        { f.closed = true; return f.closeErr }
+
+func (f *fakeModel) EndProfile() (runtime.Profile, error) {
+	f.profileEnded = true
+	if f.profileErr != nil {
+		return runtime.Profile{}, f.profileErr
+	}
+	p := runtime.Profile{Placement: map[string]int{runtime.CUDAProvider: 5}}
+	for i := 1; i <= f.runs; i++ {
+		switch {
+		case f.replays && i == 1:
+			p.Runs = append(p.Runs, runtime.ProfileRun{Nodes: 5}, runtime.ProfileRun{Nodes: 5})
+		case f.replays:
+			p.Runs = append(p.Runs, runtime.ProfileRun{Nodes: 0})
+		default:
+			p.Runs = append(p.Runs, runtime.ProfileRun{Nodes: 5})
+		}
+	}
+	return p, nil
+}
 
 // fakeOpener records the configurations it was asked to open and answers
 // from a script: one entry per call, an error or a model.
@@ -55,7 +80,8 @@ func (o *fakeOpener) open(cfg runtime.SessionConfig) (boundModel, error) {
 	return m, nil
 }
 
-func ok() (*fakeModel, error) { return &fakeModel{deviceBinding: true}, nil }
+func ok() (*fakeModel, error)      { return &fakeModel{deviceBinding: true}, nil }
+func replays() (*fakeModel, error) { return &fakeModel{deviceBinding: true, replays: true}, nil }
 
 func graphConfig(opts map[string]string) runtime.SessionConfig {
 	return runtime.SessionConfig{EP: "cuda", EPRoute: "plugin", EPOptions: opts}
@@ -69,7 +95,7 @@ func TestGraphFallbackSessionCreationFails(t *testing.T) {
 		ok,
 	}}
 	cfg := graphConfig(map[string]string{"enable_cuda_graph": "1", "use_tf32": "0"})
-	op, err := openWithGraphFallback(cfg, o.open)
+	op, err := openFirstRuns(cfg, o.open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,34 +115,38 @@ func TestGraphFallbackSessionCreationFails(t *testing.T) {
 	if g == nil || !g.Requested || g.Active || !strings.Contains(g.Reason, partitionErr) {
 		t.Errorf("status = %+v, want requested, not active, ORT's reason", g)
 	}
-	if op.bd != o.models[0] || op.cfg.EPOptions["enable_cuda_graph"] != "0" {
+	fallback := o.models[0]
+	if op.bd != fallback || op.cfg.EPOptions["enable_cuda_graph"] != "0" {
 		t.Errorf("opened = %+v, want the fallback session and its configuration", op)
 	}
-	if op.first != 0 || o.models[0].runs != 0 {
-		t.Errorf("the fallback session ran %d times before the worker's first inference", o.models[0].runs)
+	if fallback.runs != 1 || fallback.copies != 1 || op.first <= 0 || !fallback.profileEnded || op.placement[runtime.CUDAProvider] != 5 {
+		t.Errorf("fallback: %d runs, %d copies, first %v, placement %v: want the one first inference, profiled",
+			fallback.runs, fallback.copies, op.first, op.placement)
 	}
 }
 
-func TestGraphFallbackCaptureRunFails(t *testing.T) {
-	captureErr := errors.New("run: CUDA failure 900: operation not permitted when stream is capturing")
+func TestGraphFallbackReplayRunFails(t *testing.T) {
+	replayErr := errors.New("run: CUDA failure 900: operation not permitted when stream is capturing")
 	o := &fakeOpener{script: []func() (*fakeModel, error){
-		func() (*fakeModel, error) { return &fakeModel{failRun: map[int]error{2: captureErr}}, nil },
+		func() (*fakeModel, error) {
+			return &fakeModel{replays: true, failRun: map[int]error{2: replayErr}}, nil
+		},
 		ok,
 	}}
-	op, err := openWithGraphFallback(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
+	op, err := openFirstRuns(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first, second := o.models[0], o.models[1]
 	if !first.closed || first.runs != 2 {
-		t.Errorf("failed session: closed %v after %d runs, want closed after the capturing run (2)", first.closed, first.runs)
+		t.Errorf("failed session: closed %v after %d runs, want closed after the replay run (2)", first.closed, first.runs)
 	}
 	if second.closed || op.bd != second {
 		t.Error("the fallback session is not the one returned, open")
 	}
 	g := op.graph
 	if g == nil || !g.Requested || g.Active || !strings.Contains(g.Reason, "operation not permitted when stream is capturing") ||
-		!strings.Contains(g.Reason, "run 2 of 3") {
+		!strings.Contains(g.Reason, "replay (second run)") {
 		t.Errorf("status = %+v", g)
 	}
 }
@@ -128,11 +158,12 @@ func TestGraphFallbackCloseErrorKept(t *testing.T) {
 		},
 		ok,
 	}}
-	op, err := openWithGraphFallback(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
+	op, err := openFirstRuns(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := op.graph.Reason; !strings.Contains(r, "capture failed") || !strings.Contains(r, "release failed") {
+	if r := op.graph.Reason; !strings.Contains(r, "capture failed") || !strings.Contains(r, "release failed") ||
+		!strings.Contains(r, "warm-up and capture (first run)") {
 		t.Errorf("reason %q", r)
 	}
 }
@@ -142,16 +173,18 @@ func TestGraphFallbackFailsToo(t *testing.T) {
 		func() (*fakeModel, error) { return nil, errors.New(partitionErr) },
 		func() (*fakeModel, error) { return nil, errors.New("out of memory") },
 	}}
-	_, err := openWithGraphFallback(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
+	_, err := openFirstRuns(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
 	if err == nil || !strings.Contains(err.Error(), "out of memory") || !strings.Contains(err.Error(), partitionErr) ||
 		!strings.Contains(err.Error(), "without CUDA graphs") {
 		t.Errorf("err = %v, want both reasons", err)
 	}
 }
 
+// TestGraphActive: graphs are reported active only when the profile shows
+// the replay: one session, the capturing run and a replay, both timed.
 func TestGraphActive(t *testing.T) {
-	o := &fakeOpener{script: []func() (*fakeModel, error){ok}}
-	op, err := openWithGraphFallback(graphConfig(map[string]string{"enable_cuda_graph": "true"}), o.open)
+	o := &fakeOpener{script: []func() (*fakeModel, error){replays}}
+	op, err := openFirstRuns(graphConfig(map[string]string{"enable_cuda_graph": "true"}), o.open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,14 +192,45 @@ func TestGraphActive(t *testing.T) {
 	if len(o.cfgs) != 1 || m.closed || op.bd != m {
 		t.Fatalf("opened %d times, closed %v", len(o.cfgs), m.closed)
 	}
-	if m.runs != cudaGraphRuns || m.copies != cudaGraphRuns {
-		t.Errorf("capture check: %d runs, %d input copies, want %d (warm-up, capture, replay)", m.runs, m.copies, cudaGraphRuns)
+	if m.runs != 2 || m.copies != 1 || !m.profileEnded {
+		t.Errorf("graph check: %d runs, %d input copies, profile ended %v; want the capturing run and one replay", m.runs, m.copies, m.profileEnded)
 	}
-	if g := op.graph; g == nil || !g.Requested || !g.Active || g.Reason != "" {
-		t.Errorf("status = %+v, want active", g)
+	g := op.graph
+	if g == nil || !g.Requested || !g.Active || g.Reason != "" || g.CaptureMs <= 0 || g.ReplayMs <= 0 {
+		t.Errorf("status = %+v, want active with both runs timed", g)
 	}
-	if op.first <= 0 || op.session < 0 {
-		t.Errorf("timings: first %v session %v", op.first, op.session)
+	if op.first <= 0 || op.session < 0 || op.placement[runtime.CUDAProvider] != 5 {
+		t.Errorf("timings: first %v session %v, placement %v", op.first, op.session, op.placement)
+	}
+}
+
+// TestGraphAcceptedButNotReplayed: no error is not proof. A session that
+// accepted enable_cuda_graph but still runs node by node is kept (its
+// numbers are those of a run without graphs) and reported not active.
+func TestGraphAcceptedButNotReplayed(t *testing.T) {
+	o := &fakeOpener{script: []func() (*fakeModel, error){ok}}
+	op, err := openFirstRuns(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := op.graph
+	if len(o.cfgs) != 1 || o.models[0].closed || g == nil || g.Active || !strings.Contains(g.Reason, "did not replay") ||
+		!strings.Contains(g.Reason, "executing 5 nodes") {
+		t.Errorf("opened %d times, status %+v", len(o.cfgs), g)
+	}
+
+	o = &fakeOpener{script: []func() (*fakeModel, error){func() (*fakeModel, error) {
+		return &fakeModel{replays: true, profileErr: errors.New("end profiling: ONNX Runtime wrote no profile")}, nil
+	}}}
+	op, err = openFirstRuns(graphConfig(map[string]string{"enable_cuda_graph": "1"}), o.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := op.graph; g == nil || g.Active || !strings.Contains(g.Reason, "could not be confirmed") || !strings.Contains(g.Reason, "wrote no profile") {
+		t.Errorf("unreadable profile: status %+v", g)
+	}
+	if op.placement != nil || op.placementErr == nil {
+		t.Errorf("placement %v, error %v", op.placement, op.placementErr)
 	}
 }
 
@@ -178,17 +242,24 @@ func TestGraphNotRequested(t *testing.T) {
 		{EP: "cpu", EPOptions: map[string]string{"enable_cuda_graph": "1"}},
 	} {
 		o := &fakeOpener{script: []func() (*fakeModel, error){ok}}
-		op, err := openWithGraphFallback(cfg, o.open)
+		op, err := openFirstRuns(cfg, o.open)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if op.graph != nil || o.models[0].runs != 0 || op.first != 0 || !maps.Equal(op.cfg.EPOptions, cfg.EPOptions) {
-			t.Errorf("%+v: graph %+v, %d runs", cfg, op.graph, o.models[0].runs)
+		m := o.models[0]
+		if op.graph != nil || m.runs != 1 || m.copies != 1 || op.first <= 0 || !m.profileEnded || !maps.Equal(op.cfg.EPOptions, cfg.EPOptions) {
+			t.Errorf("%+v: graph %+v, %d runs, profile ended %v", cfg, op.graph, m.runs, m.profileEnded)
 		}
 	}
 	o := &fakeOpener{script: []func() (*fakeModel, error){func() (*fakeModel, error) { return nil, errors.New("no such file") }}}
-	if _, err := openWithGraphFallback(graphConfig(nil), o.open); err == nil || len(o.cfgs) != 1 {
+	if _, err := openFirstRuns(graphConfig(nil), o.open); err == nil || len(o.cfgs) != 1 {
 		t.Errorf("a failed open without graphs: err %v after %d opens, want the error after one", err, len(o.cfgs))
+	}
+	o = &fakeOpener{script: []func() (*fakeModel, error){func() (*fakeModel, error) {
+		return &fakeModel{failRun: map[int]error{1: errors.New("bad input")}}, nil
+	}}}
+	if _, err := openFirstRuns(graphConfig(nil), o.open); err == nil || !strings.Contains(err.Error(), "first inference: bad input") || !o.models[0].closed {
+		t.Errorf("a failed first inference: err %v, closed %v", err, o.models[0].closed)
 	}
 }
 
@@ -219,10 +290,6 @@ func TestProviderOptions(t *testing.T) {
 		t.Errorf("recorded cpu options %v", rec)
 	}
 
-	pc := placementConfig(graphConfig(map[string]string{"enable_cuda_graph": "1", "use_tf32": "0"}))
-	if runtime.CUDAGraphRequested(pc.EPOptions) || pc.EPOptions["use_tf32"] != "0" {
-		t.Errorf("placement options %v", pc.EPOptions)
-	}
 }
 
 // TestServeCUDAOptionsOnCPU runs a real CPU experiment with CUDA flag
