@@ -10,10 +10,21 @@ type Memory struct {
 	// ModelRSS is RSSAfterLoad − RSSBeforeLoad: the model's own host footprint.
 	ModelRSS  int64  `json:"model_rss"`
 	GPUBytes  int64  `json:"gpu_bytes,omitempty"`
-	GPUSource string `json:"gpu_source,omitempty"` // "process" or "device delta"
+	GPUSource string `json:"gpu_source,omitempty"` // GPUScopeProcess or GPUScopeDevice
 	GPUPeak   int64  `json:"gpu_peak,omitempty"`
 	GPUNote   string `json:"gpu_note,omitempty"`
 }
+
+// What GPU memory figures measure (Memory.GPUSource, and the worker's live
+// samples).
+const (
+	// GPUScopeProcess: the experiment's own process, from NVML's process list.
+	GPUScopeProcess = "process"
+	// GPUScopeDevice: the whole device, other processes included, because
+	// NVML gave no figure for the process (its pid absent from the list, as
+	// in a container, or the value "not available").
+	GPUScopeDevice = "device-wide"
+)
 
 // Energy is what the device drew during the timed loop.
 type Energy struct {

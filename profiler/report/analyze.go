@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/models/fidelity"
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -122,6 +123,9 @@ type Entry struct {
 
 	PeakRSS, GPUBytes int64
 	GPUReduction      float64
+	// GPUDeviceWide is true when a run's GPU memory is the whole device's
+	// (bench.GPUScopeDevice: NVML gave no figure for the process).
+	GPUDeviceWide bool
 
 	Fidelity *fidelity.Result // mean over runs; nil when not measured
 	Gate     GateResult
@@ -543,6 +547,7 @@ func newEntry(row study.Row, recs []*study.Record, failures int) *Entry {
 		e.LatencyRuns += l.Runs
 		peak.add(float64(m.Memory.PeakRSS))
 		gpu.add(float64(m.Memory.GPUBytes))
+		e.GPUDeviceWide = e.GPUDeviceWide || (m.Memory.GPUBytes > 0 && m.Memory.GPUSource == bench.GPUScopeDevice)
 		load.add(m.ColdStart.LoadMs)
 		first.add(m.ColdStart.FirstInferenceMs)
 		if m.Energy != nil && m.Energy.JoulesPerSample > 0 {

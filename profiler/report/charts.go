@@ -203,10 +203,10 @@ func groupChartJobs(g *Group) []chartJob {
 			build: func() (*plot.Plot, vg.Length, vg.Length, []string, error) {
 				return reductionPlot(g, "Host memory reduction vs FP32 (model RSS)", "× less memory than FP32", func(e *Entry) float64 { return e.MemReduction })
 			}},
-		{name: "gpu-memory-reduction", title: "GPU memory reduction vs FP32",
-			caption: "FP32 GPU memory ÷ this precision's GPU memory, at each model's smallest batch with a baseline.",
+		{name: "gpu-memory-reduction", title: "GPU memory reduction vs FP32" + deviceWideSuffix(g),
+			caption: "FP32 GPU memory ÷ this precision's GPU memory, at each model's smallest batch with a baseline." + deviceWideCaption(g),
 			build: func() (*plot.Plot, vg.Length, vg.Length, []string, error) {
-				return reductionPlot(g, "GPU memory reduction vs FP32", "× less GPU memory than FP32", func(e *Entry) float64 { return e.GPUReduction })
+				return reductionPlot(g, "GPU memory reduction vs FP32"+deviceWideSuffix(g), "× less GPU memory than FP32", func(e *Entry) float64 { return e.GPUReduction })
 			}},
 		{name: "size-reduction", title: "Model file size reduction vs FP32",
 			caption: "FP32 file bytes ÷ this precision's file bytes (with external data).",
@@ -468,6 +468,25 @@ func reductionValues(g *Group, val func(*Entry) float64) (models, precs []string
 		}
 	}
 	return models, precs, v
+}
+
+// deviceWideSuffix marks the GPU memory chart's title when any of its
+// figures is the whole device's memory rather than the process's.
+func deviceWideSuffix(g *Group) string {
+	for _, e := range g.Entries {
+		if e.GPUDeviceWide {
+			return " (device-wide)"
+		}
+	}
+	return ""
+}
+
+// deviceWideCaption says in the caption what device-wide means.
+func deviceWideCaption(g *Group) string {
+	if deviceWideSuffix(g) == "" {
+		return ""
+	}
+	return " Device-wide: NVML gave no per-process figure (the worker's pid was not in its process list, as in a container), so the figures are the whole GPU's memory in use, other processes included."
 }
 
 func reductionPlot(g *Group, title, ylabel string, val func(*Entry) float64) (*plot.Plot, vg.Length, vg.Length, []string, error) {

@@ -355,7 +355,7 @@ func (g *Group) modelTable(es []*Entry) table {
 		row = append(row,
 			fmtTputCI(e), fmtMs(e.P50Ms), fmtMs(e.P99Ms), cellText(e),
 			fmtMiB(e.ModelRSS), fmtRatio(e.MemReduction),
-			fmtMiB(e.GPUBytes), fmtRatio(e.GPUReduction),
+			fmtGPU(e), fmtRatio(e.GPUReduction),
 			fmtMiB(e.FileBytes), fmtRatio(e.SizeReduction),
 			fmtTop1(e.Fidelity), fmtCos(e.Fidelity), fmtSQNR(e.Fidelity), gateCell(e),
 			fmtJ(e.JoulesPerSample), fmtSig(e.TFLOPS), conv, strings.Join(pareto, "+"), strings.Join(entryNotes(e), "; "))
@@ -395,6 +395,16 @@ func fmtJ(v float64) string {
 		return fmtFloat(v, 3)
 	}
 	return fmt.Sprintf("%.3g", v)
+}
+
+// fmtGPU is the GPU memory cell: MiB, said to be device-wide when it is the
+// whole device's rather than the process's.
+func fmtGPU(e *Entry) string {
+	s := fmtMiB(e.GPUBytes)
+	if e.GPUDeviceWide && s != "" {
+		s += " device-wide"
+	}
+	return s
 }
 
 func entryNotes(e *Entry) []string {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -499,5 +500,43 @@ func TestWriteReplacesAReusedDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale temporary directory kept: %v", err)
+	}
+}
+
+// TestGPUMemoryDeviceWide: a GPU memory figure that is the whole device's
+// (NVML listed no figure for the worker) says device-wide in the table and
+// in the GPU memory chart's title; process figures say nothing more.
+func TestGPUMemoryDeviceWide(t *testing.T) {
+	withGPU := func(r study.Record, mib int64, scope string) study.Record {
+		r.Experiment.EP = "cuda"
+		r.Metrics.Memory.GPUBytes, r.Metrics.Memory.GPUSource = mib<<20, scope
+		return r
+	}
+	for _, scope := range []string{bench.GPUScopeProcess, bench.GPUScopeDevice} {
+		recs := []study.Record{
+			withGPU(rec("m", "fp32", 1, 100, 400, nil), 812, scope),
+			withGPU(rec("m", "fp16", 1, 180, 200, good), 430, scope),
+		}
+		r := Build([]Source{{Path: "x.jsonl", Records: recs}}, testOptions(t))
+		var md bytes.Buffer
+		cs := Charts(r)
+		if err := r.Render(&md, FormatMarkdown, cs); err != nil {
+			t.Fatal(err)
+		}
+		device := scope == bench.GPUScopeDevice
+		if got := strings.Contains(md.String(), "812.0 device-wide"); got != device {
+			t.Errorf("%s: table says device-wide %v:\n%s", scope, got, md.String())
+		}
+		var title string
+		for _, set := range cs {
+			for _, c := range set.Charts {
+				if strings.HasPrefix(c.Name, "gpu-memory-reduction") || strings.HasSuffix(c.Name, "gpu-memory-reduction") {
+					title = c.Title
+				}
+			}
+		}
+		if title == "" || strings.Contains(title, "(device-wide)") != device {
+			t.Errorf("%s: GPU memory chart title %q", scope, title)
+		}
 	}
 }

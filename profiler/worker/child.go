@@ -276,17 +276,6 @@ func openGPU(ep string, spec Spec, index int, lib nvml.Interface) *gpuWatch {
 	return &gpuWatch{sampler: s}
 }
 
-// GPU memory scopes, as records (bench.Memory.GPUSource) and live samples
-// (Sample.GPUScope) name them.
-const (
-	// GPUScopeProcess: the worker's own memory, from NVML's process list.
-	GPUScopeProcess = "process"
-	// GPUScopeDevice: memory in use on the whole device, because NVML gave
-	// no figure for the worker (its pid absent from the list, or the value
-	// "not available").
-	GPUScopeDevice = "device-wide"
-)
-
 // fill writes the GPU figures into m: energy per sample from the counter (or
 // the power integral), power, temperatures, clocks, throttling, and memory —
 // the process's own from NVML's process list, else the device's peak,
@@ -307,9 +296,9 @@ func (g *gpuWatch) fill(m *bench.Metrics, throughput float64) {
 	}
 	m.Energy = e
 	if sum.ProcessOK {
-		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.ProcessMem), GPUScopeProcess
+		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.ProcessMem), bench.GPUScopeProcess
 	} else {
-		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.MemPeak), GPUScopeDevice
+		m.Memory.GPUBytes, m.Memory.GPUSource = int64(sum.MemPeak), bench.GPUScopeDevice
 		why := sum.ProcessReason
 		if why == "" {
 			why = "NVML's process list was not read"
@@ -378,9 +367,9 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 					}
 					// The process's own memory when NVML lists it, else the
 					// device's, other processes included: said in GPUScope.
-					s.GPUBytes, s.GPUScope = int64(g.MemUsed), GPUScopeDevice
+					s.GPUBytes, s.GPUScope = int64(g.MemUsed), bench.GPUScopeDevice
 					if proc.OK {
-						s.GPUBytes, s.GPUScope = int64(proc.Bytes), GPUScopeProcess
+						s.GPUBytes, s.GPUScope = int64(proc.Bytes), bench.GPUScopeProcess
 					}
 					s.TempC, s.PowerW = float64(g.TempC), g.PowerW
 				}

@@ -15,6 +15,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
 	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/telemetry/telemetrytest"
 )
@@ -174,7 +175,7 @@ func TestServeGPUTelemetryWithMockNVML(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("bad event %q: %v", line, err)
 		}
-		if ev.Kind == KindSample && ev.Sample.PowerW == 71.5 && ev.Sample.GPUBytes == 700<<20 && ev.Sample.GPUScope == GPUScopeProcess {
+		if ev.Kind == KindSample && ev.Sample.PowerW == 71.5 && ev.Sample.GPUBytes == 700<<20 && ev.Sample.GPUScope == bench.GPUScopeProcess {
 			gpuSamples++
 		}
 		if ev.Kind == KindResult {
@@ -228,7 +229,7 @@ func TestServeGPUMemoryDeviceWide(t *testing.T) {
 				}
 				if ev.Kind == KindSample && ev.Sample.GPUBytes != 0 {
 					samples++
-					if ev.Sample.GPUBytes != 512<<20 || ev.Sample.GPUScope != GPUScopeDevice {
+					if ev.Sample.GPUBytes != 512<<20 || ev.Sample.GPUScope != bench.GPUScopeDevice {
 						t.Errorf("sample GPU memory %d (%s), want the device's 512 MiB, device-wide", ev.Sample.GPUBytes, ev.Sample.GPUScope)
 					}
 				}

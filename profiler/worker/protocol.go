@@ -68,7 +68,7 @@ type Sample struct {
 	SysMemUsed int64   `json:"sys_mem_used,omitempty"`
 	CPUTempC   float64 `json:"cpu_temp_c,omitempty"`
 	GPUBytes   int64   `json:"gpu_bytes,omitempty"`
-	GPUScope   string  `json:"gpu_scope,omitempty"` // "process" or "device-wide" (GPUBytes's scope)
+	GPUScope   string  `json:"gpu_scope,omitempty"` // bench.GPUScopeProcess or bench.GPUScopeDevice: what GPUBytes covers
 	TempC      float64 `json:"temp_c,omitempty"`
 	PowerW     float64 `json:"power_w,omitempty"`
 }
