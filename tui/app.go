@@ -76,6 +76,9 @@ type viewCtx struct {
 	spinner       bool
 	opts          *Options
 	setupDuration time.Duration
+	// ep is the execution provider in use: the running experiment's, else
+	// the one the setup screen would start on.
+	ep string
 }
 
 // Model is the root Bubble Tea model: it owns the session and the study
@@ -174,7 +177,17 @@ func (m Model) viewCtx() viewCtx {
 		st: m.st, keys: m.keys, sess: m.sess, env: m.env, envReady: m.envReady,
 		now: m.opts.Now(), running: m.drv.running || m.sess.running(), frame: m.frame,
 		spinner: !m.opts.NoSpinner, opts: &m.opts, setupDuration: m.setup.duration,
+		ep: m.currentEP(),
 	}
+}
+
+// currentEP is the execution provider in use: the active experiment's, else
+// the setup screen's choice.
+func (m Model) currentEP() string {
+	if a := m.sess.active; a >= 0 && a < len(m.sess.entries) {
+		return m.sess.entries[a].exp.EP
+	}
+	return m.setup.currentEP()
 }
 
 // Update implements tea.Model.

@@ -8,6 +8,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -142,13 +143,19 @@ func memoryPanel(c viewCtx, w, h int) string {
 	if n := len(ss.rss.pts); n > 0 {
 		title += " · RSS " + fmtBytes(int64(ss.rss.pts[n-1].v*(1<<20)))
 	}
+	// Device-wide GPU memory (NVML gave no figure for the worker) counts
+	// other processes too: the chart says so.
+	gpuLabel := "GPU"
+	if ss.gpuScope == bench.GPUScopeDevice {
+		gpuLabel = "GPU device-wide"
+	}
 	if n := len(ss.gpu.pts); n > 0 {
-		title += " · GPU " + fmtBytes(int64(ss.gpu.pts[n-1].v*(1<<20)))
+		title += " · " + gpuLabel + " " + fmtBytes(int64(ss.gpu.pts[n-1].v*(1<<20)))
 	}
 	inner := w - 2
 	items := []legendItem{{s.seriesRSS, "host RSS MiB"}}
 	if len(ss.gpu.pts) > 0 {
-		items = append(items, legendItem{s.seriesGPU, "GPU MiB"})
+		items = append(items, legendItem{s.seriesGPU, gpuLabel + " MiB"})
 	}
 	body := legend(items...) + "\n"
 	if len(ss.rss.pts) == 0 && len(ss.gpu.pts) == 0 {
@@ -535,7 +542,7 @@ func headerLine(c viewCtx, cur screen, w int) string {
 	return spread(left, envSummary(c, w-width(left)-1), w)
 }
 
-// envSummary is "CPU · GPU · ORT · EP", shortened to fit.
+// envSummary is "CPU · GPU · ORT · EP in use", shortened to fit.
 func envSummary(c viewCtx, w int) string {
 	s := c.st
 	if !c.envReady {
@@ -566,8 +573,8 @@ func envSummary(c viewCtx, w int) string {
 		ort = "ORT " + env.ORT.Version
 	}
 	parts = append(parts, ort)
-	if len(env.EPs) > 0 {
-		parts = append(parts, strings.Join(env.EPs, "/"))
+	if c.ep != "" {
+		parts = append(parts, "EP "+c.ep)
 	}
 	// Drop from the front (the CPU) when narrow: ORT status matters most.
 	for len(parts) > 1 && width(strings.Join(parts, " · ")) > w {

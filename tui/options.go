@@ -41,9 +41,13 @@ type Environment struct {
 	// EPs are the execution providers a study may use here, in the
 	// spelling of study.Experiment.EP ("cpu", "cuda", …). Doctor decides.
 	EPs []string
-	// EPNotes says why an execution provider is missing (e.g. "cuda: no
-	// NVIDIA GPU"), shown under the EP choice.
+	// EPNotes says why an execution provider is missing, and the command
+	// that adds it (e.g. "cuda: CUDA plugin not found: run `make
+	// setup-cuda`"), shown under the EP choice.
 	EPNotes []string
+	// DefaultEP is the EP the setup screen starts on unless Options.EP
+	// says otherwise: "cuda" when doctor finds CUDA ready, else "cpu".
+	DefaultEP string
 	// StudyHost fingerprints the machine for the results records.
 	StudyHost study.Host
 	// Worker carries what workers need from the environment (LD_LIBRARY_PATH
@@ -80,7 +84,8 @@ type Options struct {
 	// Timeout bounds one experiment (0: the study default).
 	Timeout time.Duration
 	// Duration, Batches, Threads, Precisions and EP are the setup
-	// screen's initial values (defaults 10s, [1], 0, ["int8"], "cpu").
+	// screen's initial values (defaults 10s, [1], 0, ["int8"], and for EP
+	// the environment's DefaultEP, else "cpu").
 	Duration   time.Duration
 	Batches    []int
 	Threads    int
@@ -121,9 +126,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Precisions == nil {
 		o.Precisions = []string{"int8"}
-	}
-	if o.EP == "" {
-		o.EP = "cpu"
 	}
 	if o.Now == nil {
 		o.Now = time.Now

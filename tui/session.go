@@ -180,6 +180,9 @@ type session struct {
 	tput, base, rss, gpu, temp, power series
 	cpuTemp, cpuLoad                  series
 	cores                             int // usable cores: CPU load is % of all of them
+	// gpuScope is what the GPU memory series measures: "process" (the
+	// worker's own, from NVML's process list) or "device-wide".
+	gpuScope string
 
 	// version counts changes, so views can cache what they drew.
 	version int
@@ -362,6 +365,7 @@ func (s *session) sample(i int, smp *worker.Sample, now time.Time) {
 	if smp.GPUBytes > 0 {
 		s.gpu.push(now, float64(smp.GPUBytes)/(1<<20))
 		e.gpu.add(float64(smp.GPUBytes))
+		s.gpuScope = smp.GPUScope
 	}
 	if smp.TempC > 0 {
 		s.temp.push(now, smp.TempC)

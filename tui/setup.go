@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,6 +117,7 @@ type setupModel struct {
 	eps      []string
 	epNotes  []string
 	ep       int
+	epChosen bool // the EP was given (Options.EP) or picked: the environment's default does not replace it
 	batches  string
 	duration time.Duration
 	threads  int
@@ -138,7 +140,8 @@ func newSetup(o Options) setupModel {
 	m := setupModel{
 		loading:  o.Catalog != nil,
 		precs:    defaultPrecisions(),
-		eps:      []string{o.EP},
+		eps:      []string{cmp.Or(o.EP, "cpu")},
+		epChosen: o.EP != "",
 		duration: o.Duration,
 		threads:  o.Threads,
 		repeat:   1,
@@ -238,6 +241,9 @@ func (m *setupModel) setEnvironment(env Environment) {
 		return
 	}
 	cur := m.eps[m.ep]
+	if !m.epChosen && slices.Contains(env.EPs, env.DefaultEP) {
+		cur = env.DefaultEP // CUDA when it is ready
+	}
 	m.eps, m.epNotes, m.ep = env.EPs, env.EPNotes, 0
 	for i, e := range m.eps {
 		if e == cur {
@@ -245,6 +251,9 @@ func (m *setupModel) setEnvironment(env Environment) {
 		}
 	}
 }
+
+// currentEP is the execution provider the next study runs on.
+func (m setupModel) currentEP() string { return m.eps[m.ep] }
 
 // visible returns the indices of items matching the filter.
 func (m setupModel) visible() []int {
@@ -493,6 +502,7 @@ func (m *setupModel) cycleSetting(d int) {
 	switch m.setCur {
 	case setEP:
 		m.ep = ((m.ep+d)%len(m.eps) + len(m.eps)) % len(m.eps)
+		m.epChosen = true
 	case setBatch:
 		m.batches = cyclePreset(batchPresets, m.batches, d)
 	case setDuration:

@@ -13,7 +13,9 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/muesli/termenv"
 
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
+	"github.com/quantscope/quantscope/profiler/telemetry"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
 
@@ -697,5 +699,65 @@ func TestWhyFindings(t *testing.T) {
 	text = strings.Join(whySection(c, exp, row, m).lines, "\n")
 	if !strings.Contains(text, "2.00× faster") || !strings.Contains(text, "3 nodes fell back to the CPU") || !strings.Contains(text, "EP placement: CPU 3 · CUDA 40") {
 		t.Errorf("cuda why:\n%s", text)
+	}
+}
+
+// gpuEnv is cpuEnv with a GPU on which doctor found CUDA ready.
+func gpuEnv() Environment {
+	env := cpuEnv()
+	env.GPUStatus = telemetry.GPUStatus{State: telemetry.GPUStateOK, DriverVersion: "580.95.05"}
+	env.GPUs = []telemetry.GPUInfo{{Name: "NVIDIA H200"}}
+	env.EPs, env.EPNotes, env.DefaultEP = []string{"cpu", "cuda"}, nil, "cuda"
+	return env
+}
+
+// TestEPDefaultsToCUDAWhenReady: on a machine where CUDA is ready the setup
+// screen starts on cuda and the header says which EP is in use; an EP the
+// user gave or picked is never replaced.
+func TestEPDefaultsToCUDAWhenReady(t *testing.T) {
+	f := newFixture(t, 120, 40, nil)
+	if f.m.setup.currentEP() != "cpu" || !strings.Contains(f.view(), "ORT 1.29.0 · EP cpu") {
+		t.Fatalf("CPU machine: EP %q\n%s", f.m.setup.currentEP(), f.view())
+	}
+	f.send(envMsg{env: gpuEnv()})
+	if f.m.setup.currentEP() != "cuda" || !strings.Contains(f.view(), "H200 · drv 580.95.05 · ORT 1.29.0 · EP cuda") {
+		t.Fatalf("CUDA ready: EP %q\n%s", f.m.setup.currentEP(), f.view())
+	}
+	f.startStudy("deit-tiny")
+	for _, e := range f.plan() {
+		if e.EP != "cuda" {
+			t.Errorf("planned %s on %s, want cuda", e.Model, e.EP)
+		}
+	}
+
+	given := newFixture(t, 120, 40, func(o *Options) { o.EP = "cpu" })
+	given.send(envMsg{env: gpuEnv()})
+	if given.m.setup.currentEP() != "cpu" {
+		t.Errorf("--ep cpu given: setup starts on %q", given.m.setup.currentEP())
+	}
+
+	picked := newFixture(t, 120, 40, nil)
+	picked.m.setup.setCur = setEP
+	picked.m.setup.cycleSetting(1) // the user touched the EP before the probe answered
+	picked.send(envMsg{env: gpuEnv()})
+	if picked.m.setup.currentEP() != "cpu" {
+		t.Errorf("a picked EP was replaced by %q", picked.m.setup.currentEP())
+	}
+}
+
+// TestMemoryChartSaysDeviceWide: GPU memory samples without a figure for
+// the worker's own process are the whole device's, and the chart says so.
+func TestMemoryChartSaysDeviceWide(t *testing.T) {
+	for _, scope := range []string{bench.GPUScopeProcess, bench.GPUScopeDevice} {
+		f := newFixture(t, 160, 40, nil)
+		f.startStudy("deit-tiny")
+		e := f.plan()[0]
+		f.update(study.Update{Index: 0, Experiment: e, Stage: study.StageRunning,
+			Sample: &worker.Sample{Phase: "measuring", Throughput: 900, RSS: 100 << 20, GPUBytes: 700 << 20, GPUScope: scope}})
+		v := f.view()
+		device := strings.Contains(v, "GPU device-wide 700M") && strings.Contains(v, "GPU device-wide MiB")
+		if device != (scope == bench.GPUScopeDevice) || !strings.Contains(v, "700M") {
+			t.Errorf("scope %s: chart:\n%s", scope, v)
+		}
 	}
 }

@@ -604,3 +604,29 @@ func TestDoctorCUDAPieces(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeEnvironmentEPs: the TUI starts on cuda where doctor finds it
+// ready; on a GPU box without the plugin it offers cpu and names the one
+// command that adds cuda.
+func TestProbeEnvironmentEPs(t *testing.T) {
+	env := probeEnvironmentWith("", h100System(t))
+	if strings.Join(env.EPs, ",") != "cpu,cuda" || env.DefaultEP != "cuda" || len(env.EPNotes) != 0 {
+		t.Errorf("ready: EPs %v, default %q, notes %v", env.EPs, env.DefaultEP, env.EPNotes)
+	}
+	var files []string
+	for _, f := range torchCUDAFiles() {
+		if !strings.HasSuffix(f, runtime.CUDAPluginFile) {
+			files = append(files, f)
+		}
+	}
+	sys := h100System(t)
+	sys.cuda = fakeCUDA(t, files...)
+	env = probeEnvironmentWith("", sys)
+	if strings.Join(env.EPs, ",") != "cpu" || env.DefaultEP != "cpu" || len(env.EPNotes) != 1 ||
+		!strings.Contains(env.EPNotes[0], "run `make setup-cuda`") {
+		t.Errorf("no plugin: EPs %v, default %q, notes %v", env.EPs, env.DefaultEP, env.EPNotes)
+	}
+	if w := env.Worker.Env; len(w) != 1 || !strings.HasPrefix(w[0], "LD_LIBRARY_PATH=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib:") {
+		t.Errorf("worker env %v", w)
+	}
+}

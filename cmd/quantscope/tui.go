@@ -113,7 +113,14 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 
 // probeEnvironment runs doctor's checks for the header and the EP choice.
 func probeEnvironment(ortLib string) tui.Environment {
-	rep := gatherDoctor(ortLib, doctorSystem{}.withDefaults())
+	return probeEnvironmentWith(ortLib, doctorSystem{}.withDefaults())
+}
+
+// probeEnvironmentWith is probeEnvironment on the given system: the EPs
+// that can run, cuda the default when ready, else why not and the command
+// that adds it.
+func probeEnvironmentWith(ortLib string, sys doctorSystem) tui.Environment {
+	rep := gatherDoctor(ortLib, sys)
 	env := tui.Environment{
 		Host:      rep.Host,
 		GPUs:      rep.GPUs,
@@ -122,10 +129,15 @@ func probeEnvironment(ortLib string) tui.Environment {
 	}
 	if rep.OK {
 		env.EPs = append(env.EPs, "cpu")
+		env.DefaultEP = "cpu"
 	}
 	if rep.CUDAReady {
+		// A GPU that CUDA can run on is what the user came for.
 		env.EPs = append(env.EPs, "cuda")
+		env.DefaultEP = "cuda"
 	} else if b := cudaBlockers(rep); rep.OK && len(b) > 0 {
+		// Each blocker names the command that removes it (make setup-cuda
+		// when a GPU is there without the plugin).
 		env.EPNotes = append(env.EPNotes, "cuda: "+strings.Join(b, "; "))
 	}
 	env.StudyHost = study.ReadHost(rep.ORT.Info, nil)
