@@ -9,7 +9,7 @@ GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 CGO_CFLAGS ?= -O2 -g
 export CGO_CFLAGS += -Wno-deprecated-declarations
 
-.PHONY: all setup setup-cuda build run install test vet fuzz proto bench clean tools
+.PHONY: all setup setup-cuda build run install test vet fuzz proto bench clean tools gpu-bundle
 
 all: build
 
@@ -17,7 +17,8 @@ all: build
 setup:
 	@bash scripts/setup-ort.sh cpu
 
-## setup-cuda: add the CUDA 13 plugin execution provider under .ort/cuda/
+## setup-cuda: add the CUDA 13 plugin execution provider under .ort/cuda/ (and make sure
+## the provider bridge libonnxruntime_providers_shared.so is beside libonnxruntime.so)
 setup-cuda: setup
 	@bash scripts/setup-ort.sh cuda
 
@@ -25,8 +26,14 @@ setup-cuda: setup
 build:
 	$(GO) build -o $(BIN) ./cmd/quantscope
 
-## run: set up, build, start quantscope
+## run: set up, build, start quantscope. Where NVML sees an NVIDIA GPU and the CUDA plugin
+## is missing, it is added first (make setup-cuda, ~230 MB; QUANTSCOPE_NO_CUDA_SETUP=1 skips)
 run: setup build
+	@if [ -z "$$QUANTSCOPE_NO_CUDA_SETUP" ] && ./$(BIN) doctor --json 2>/dev/null | grep -q '"needs_cuda_plugin": true'; then \
+		echo "make run: an NVIDIA GPU is here but the CUDA plugin is not; adding it (make setup-cuda)"; \
+		$(MAKE) --no-print-directory setup-cuda || \
+			echo "make run: the CUDA plugin could not be added, so runs stay on the CPU; the one command that adds it: make setup-cuda"; \
+	fi
 	./$(BIN) $(ARGS)
 
 ## install: the binary into $(PREFIX)/bin and ONNX Runtime (with the CUDA plugin when set
@@ -51,7 +58,8 @@ tools:
 # (model files, results files, specs, gates) and the graph rewriter.
 FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults ./profiler/study:FuzzParseShard \
 	./models/quant:FuzzParseSpec ./profiler/report:FuzzParseGate \
-	./models/fidelity:FuzzCompare ./models/optimize:FuzzApply
+	./models/fidelity:FuzzCompare ./models/optimize:FuzzApply \
+	./profiler/runtime:FuzzParseProfile
 
 ## test: setup, vet, unit + integration tests, a short fuzz of every target
 test: setup tools
@@ -76,6 +84,18 @@ proto:
 	@command -v protoc >/dev/null || bash scripts/ensure-tools.sh protobuf-compiler
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	cd models/onnx/onnxpb && PATH="$(GOBIN_DIR):$$PATH" protoc --go_out=. --go_opt=paths=source_relative onnx.proto
+
+## gpu-bundle: what a GPU host without Go or npm needs, under .gpu/bundle: the binary
+## (-ldflags='-s -w'), ONNX Runtime with its provider bridge and the CUDA plugin, each as xz
+## parts of at most 45 MiB with SHA-256s, and reassemble.sh (see README, "On a GPU host")
+GPU_BUNDLE ?= .gpu/bundle
+gpu-bundle: setup-cuda
+	$(GO) build -ldflags='-s -w' -o .gpu/quantscope ./cmd/quantscope
+	@bash scripts/gpu-bundle.sh $(GPU_BUNDLE) \
+		bin/quantscope=.gpu/quantscope \
+		.ort/libonnxruntime.so=.ort/libonnxruntime.so \
+		.ort/libonnxruntime_providers_shared.so=.ort/libonnxruntime_providers_shared.so \
+		.ort/cuda/libonnxruntime_providers_cuda.so=.ort/cuda/libonnxruntime_providers_cuda.so
 
 clean:
 	rm -rf bin

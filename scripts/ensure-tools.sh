@@ -3,7 +3,7 @@
 # With arguments, installs just those packages.
 set -euo pipefail
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(tmux)
+[ ${#want[@]} -gt 0 ] || want=(tmux xz-utils)
 missing=()
 for p in "${want[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

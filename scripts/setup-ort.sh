@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the pinned ONNX Runtime 1.29.0 shared libraries for linux-x64 into .ort/.
 #   scripts/setup-ort.sh cpu    CPU build: .ort/libonnxruntime.so + libonnxruntime_providers_shared.so
-#   scripts/setup-ort.sh cuda   CUDA 13 plugin EP: .ort/cuda/libonnxruntime_providers_cuda.so
+#   scripts/setup-ort.sh cuda   CUDA 13 plugin EP: .ort/cuda/libonnxruntime_providers_cuda.so, and the
+#                               CPU set first: the plugin is ORT's shared-library CUDA provider and
+#                               needs libonnxruntime_providers_shared.so beside libonnxruntime.so
 # The libraries come from npm packages (fetched with `npm pack`, nothing is installed
 # globally) and are checked against pinned SHA-256 sums. Already-present, verified
 # files are left alone.
@@ -32,7 +34,10 @@ esac
 
 case "$what" in
   cpu)  pkg=$cpu_pkg;  dir=$dest;      files=(libonnxruntime.so libonnxruntime_providers_shared.so);;
-  cuda) pkg=$cuda_pkg; dir=$dest/cuda; files=(libonnxruntime_providers_cuda.so);;
+  cuda) pkg=$cuda_pkg; dir=$dest/cuda; files=(libonnxruntime_providers_cuda.so)
+        bash "$0" cpu   # the provider bridge beside libonnxruntime.so, verified
+        verified "$dest/libonnxruntime_providers_shared.so" libonnxruntime_providers_shared.so ||
+          die "libonnxruntime_providers_shared.so is not beside .ort/libonnxruntime.so; the CUDA plugin cannot load without it";;
   *) die "unknown target '$what' (want cpu or cuda)";;
 esac
 

@@ -5,7 +5,8 @@ random weights, inputs already on the device, CUDA-synchronised timing.
 
     scripts/torch-reference.py --models vit_base_patch16_224 --batch 1,32 > torch.json
 
-Prints one JSON object per line: model, batch, mode, samples_per_s.
+Prints one JSON object per line: model, batch, mode, samples_per_s, and
+peak_mib (torch.cuda.max_memory_allocated over the measurement).
 Exits 0 without output when PyTorch, timm or CUDA is missing.
 """
 import argparse
@@ -56,9 +57,12 @@ def main():
                 x = torch.randn(b, *size, device=dev)
                 if mode == "fp16":
                     x = x.half()
+                torch.cuda.reset_peak_memory_stats(dev)
                 sps = measure(model, x, a.seconds)
+                peak = torch.cuda.max_memory_allocated(dev) / 2**20
                 print(json.dumps({"model": name, "batch": b, "mode": mode, "samples_per_s": round(sps, 1),
-                                  "device": torch.cuda.get_device_name(0), "torch": torch.__version__}), flush=True)
+                                  "peak_mib": round(peak, 1), "device": torch.cuda.get_device_name(0),
+                                  "torch": torch.__version__}), flush=True)
 
 
 if __name__ == "__main__":

@@ -140,7 +140,13 @@ func NewDeviceBound(path string, cfg SessionConfig, batch int) (*DeviceBound, er
 		return nil, err
 	}
 	// The device comes first: a device_id that names no device fails here,
-	// before a session uploads anything.
+	// before a session uploads anything. The plugin's devices are listed only
+	// once it is registered (attachEP would do it for the session).
+	if cfg.EP == "cuda" && cfg.EPRoute != "builtin" && cfg.EPPlugin != "" {
+		if err := RegisterPlugin(cudaPluginName, cfg.EPPlugin); err != nil {
+			return nil, err
+		}
+	}
 	d := &DeviceBound{api: api, Batch: batch}
 	fail := func(err error) (*DeviceBound, error) {
 		d.Close()

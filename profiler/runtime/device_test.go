@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -118,5 +119,26 @@ func TestCopyTensorsEntry(t *testing.T) {
 	}
 	if err := d.api.copyTensors(env, d.hostIn, nil); err == nil {
 		t.Error("mismatched copy lists accepted")
+	}
+}
+
+// TestDeviceBoundRegistersThePluginFirst: on the plugin route the device is
+// picked before the session is created, so the plugin must be registered
+// first; with the real plugin on a machine without CUDA, registration is
+// what fails (naming the plugin), not the device lookup.
+func TestDeviceBoundRegistersThePluginFirst(t *testing.T) {
+	info := requireORT(t)
+	search := SystemCUDASearch()
+	search.ORTLibDir = filepath.Dir(info.LibraryPath)
+	cuda := FindCUDA(search)
+	if cuda.PluginPath == "" {
+		t.Skip("CUDA plugin not installed (make setup-cuda)")
+	}
+	_, err := NewDeviceBound(reluModel(t), SessionConfig{EP: "cuda", EPRoute: "plugin", EPPlugin: cuda.PluginPath}, 1)
+	if err == nil {
+		t.Skip("a CUDA device is here")
+	}
+	if strings.Contains(err.Error(), "is the plugin registered?") {
+		t.Errorf("the device was looked up before the plugin was registered: %v", err)
 	}
 }

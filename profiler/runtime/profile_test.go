@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -121,4 +122,36 @@ func TestGraphReplayed(t *testing.T) {
 			t.Errorf("%+v: GraphReplayed = %v, want %v", tt.runs, got, tt.want)
 		}
 	}
+}
+
+// FuzzParseProfile: any bytes parse or fail cleanly; an accepted profile
+// has a placement, and its runs never hold more node events than it has.
+func FuzzParseProfile(f *testing.F) {
+	f.Add([]byte(`[{"cat":"Session","name":"model_run","ts":1,"dur":9},{"cat":"Node","name":"a_kernel_time","ts":2,"dur":1,"args":{"provider":"CPUExecutionProvider"}}]`))
+	f.Add([]byte(`[{"cat":"Node","name":"x","ts":-5,"dur":-1,"args":{"provider":"P","op_name":{"a":1}}}]`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseProfile(data)
+		if err != nil {
+			return
+		}
+		if len(p.Placement) == 0 {
+			t.Fatal("accepted a profile without placement")
+		}
+		var events []profileEvent
+		_ = json.Unmarshal(data, &events)
+		nodes, inRuns := 0, 0
+		for _, e := range events {
+			if e.Cat == "Node" && e.Args.Provider != "" {
+				nodes++
+			}
+		}
+		for _, r := range p.Runs {
+			inRuns += r.Nodes
+		}
+		if inRuns > nodes {
+			t.Fatalf("runs hold %d node events of %d", inRuns, nodes)
+		}
+		_ = p.GraphReplayed()
+	})
 }
