@@ -260,7 +260,7 @@ func TestServeCreatesOneSession(t *testing.T) {
 			t.Errorf("device binding %v: %d sessions created on the model, want 1", device, n)
 		}
 		m := res.Metrics
-		if m.ColdStart.SessionMs <= 0 || m.ColdStart.FirstInferenceMs <= 0 || m.Placement[runtime.CPUProvider] != 4 {
+		if m.ColdStart.SessionMs <= 0 || m.ColdStart.FirstInferenceMs <= 0 || m.Placement[runtime.CPUProvider] < 2 {
 			t.Errorf("device binding %v: cold start %+v, placement %v", device, m.ColdStart, m.Placement)
 		}
 	}
