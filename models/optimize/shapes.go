@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/onnx/onnxpb"
@@ -633,29 +634,50 @@ func clampRange(start, end int64, r int) (int, int) {
 	return int(start), int(end)
 }
 
-// product multiplies dims: a value when all are known, the one symbol when
-// the others are all 1, a fresh symbol otherwise.
+// product multiplies dims: a value when all are known, else the symbolic
+// product (see mono).
 func (sh *shapes) product(ds []dim) dim {
-	p := int64(1)
-	var sym *dim
-	for i := range ds {
-		d := ds[i]
-		if d.isKnown() {
-			p *= d.v
-			continue
-		}
-		if sym != nil {
-			return sh.newSym()
-		}
-		sym = &ds[i]
+	coef := int64(1)
+	var atoms []string
+	for _, d := range ds {
+		c, a := factors(d)
+		coef *= c
+		atoms = append(atoms, a...)
 	}
-	if sym == nil {
-		return known(p)
+	return mono(coef, atoms)
+}
+
+// factors splits a dim into its integer coefficient and symbolic atoms:
+// known(6) is 6 and none, "$batch" is 1 and [$batch], "2·$batch·?3" is 2
+// and [$batch ?3].
+func factors(d dim) (int64, []string) {
+	if d.isKnown() {
+		return d.v, nil
 	}
-	if p == 1 {
-		return *sym
+	parts := strings.Split(d.s, "·")
+	coef := int64(1)
+	if c, err := strconv.ParseInt(parts[0], 10, 64); err == nil {
+		coef, parts = c, parts[1:]
 	}
-	return sh.newSym()
+	return coef, parts
+}
+
+// mono is the dim coef · atoms in one canonical spelling (coefficient
+// first unless 1, atoms sorted), so that two computations of the same
+// product, such as batch × heads from two Shape chains, are equal.
+func mono(coef int64, atoms []string) dim {
+	if len(atoms) == 0 || coef == 0 {
+		return known(coef)
+	}
+	atoms = slices.Clone(atoms)
+	slices.Sort(atoms)
+	if coef == 1 && len(atoms) == 1 {
+		return dim{s: atoms[0]}
+	}
+	if coef != 1 {
+		atoms = append([]string{strconv.FormatInt(coef, 10)}, atoms...)
+	}
+	return dim{s: strings.Join(atoms, "·")}
 }
 
 func (sh *shapes) matmul(a, b shape) shape {
@@ -795,45 +817,39 @@ func (sh *shapes) reshape(n *onnxpb.NodeProto, x shape) shape {
 	return out
 }
 
-// divideDims computes prod(num) / prod(den) when it is a known value or
-// one symbol of num that den does not cancel.
+// divideDims computes prod(num) / prod(den) when the division is exact:
+// den's symbols all cancel against num's and its coefficient divides
+// num's.
 func divideDims(num, den []dim) (dim, bool) {
 	nc, dc := int64(1), int64(1)
 	syms := map[string]int{}
 	for _, d := range num {
-		if d.isKnown() {
-			nc *= d.v
-		} else {
-			syms[d.s]++
+		c, atoms := factors(d)
+		nc *= c
+		for _, a := range atoms {
+			syms[a]++
 		}
 	}
 	for _, d := range den {
-		if d.isKnown() {
-			dc *= d.v
-		} else {
-			if syms[d.s] == 0 {
+		c, atoms := factors(d)
+		dc *= c
+		for _, a := range atoms {
+			if syms[a] == 0 {
 				return dim{}, false
 			}
-			syms[d.s]--
+			syms[a]--
 		}
 	}
 	if dc == 0 || nc%dc != 0 {
 		return dim{}, false
 	}
-	q := nc / dc
 	var left []string
 	for s, c := range syms {
 		for range c {
 			left = append(left, s)
 		}
 	}
-	switch {
-	case len(left) == 0:
-		return known(q), true
-	case len(left) == 1 && q == 1:
-		return dim{s: left[0]}, true
-	}
-	return dim{}, false
+	return mono(nc/dc, left), true
 }
 
 func (sh *shapes) concat(n *onnxpb.NodeProto) {
@@ -1175,14 +1191,21 @@ func (sh *shapes) elementwiseValues(n *onnxpb.NodeProto) {
 				continue
 			}
 			if !x.isKnown() || !y.isKnown() {
-				if op == "Mul" && ((x.isKnown() && x.v == 1) || (y.isKnown() && y.v == 1)) {
-					res[i] = x
-					if x.isKnown() {
-						res[i] = y
+				// Products of dimensions stay symbolic; a quotient when
+				// it is exact.
+				switch {
+				case op == "Mul":
+					res[i] = sh.product([]dim{x, y})
+				case op == "Div" && y.isKnown() && y.v > 0:
+					q, ok := divideDims([]dim{x}, []dim{y})
+					if !ok {
+						return
 					}
-					continue
+					res[i] = q
+				default:
+					return
 				}
-				return
+				continue
 			}
 			switch op {
 			case "Add":
