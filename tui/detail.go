@@ -536,6 +536,7 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 	}
 	if row.Last != nil && row.Last.Optimized != nil {
 		sec.lines = append(sec.lines, fusionLine(row.Last.Optimized))
+		sec.lines = append(sec.lines, nearMissLines(row.Last.Optimized)...)
 	}
 	if hasRep {
 		sec.lines = append(sec.lines, reportLines(c, rep)...)
@@ -567,6 +568,21 @@ func fusionLine(o *study.Optimization) string {
 		parts[i] = fmt.Sprintf("%s %d", k, o.Matched[k])
 	}
 	return fmt.Sprintf("fusions: %s (graph %d → %d nodes)", strings.Join(parts, " · "), o.NodesBefore, o.NodesAfter)
+}
+
+// nearMissLines lists where a fusion almost matched and why not (the
+// first few; the record holds them all).
+func nearMissLines(o *study.Optimization) []string {
+	const show = 3
+	var lines []string
+	for i, m := range o.NearMisses {
+		if i == show {
+			lines = append(lines, fmt.Sprintf("  … %d more near misses in the record (optimized.near_misses)", len(o.NearMisses)-show))
+			break
+		}
+		lines = append(lines, fmt.Sprintf("  near miss: %s at %s: %s", m.Pattern, m.Node, m.Reason))
+	}
+	return lines
 }
 
 // cpuFallback counts nodes placed on the CPU provider when exp asked for

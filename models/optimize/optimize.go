@@ -123,9 +123,10 @@ type Report struct {
 	Version string `json:"version"`
 	// Matched counts the rewrites done, per pattern.
 	Matched map[Pattern]int `json:"matched"`
-	// Misses lists the anchors (Softmax, LayerNormalization, GELU) where
-	// a fusion was considered and not done, and why.
-	Misses []Miss `json:"misses,omitempty"`
+	// Misses lists the near misses: the anchors (Softmax,
+	// LayerNormalization, GELU) where a fusion was considered and not
+	// done, and why, so a user sees why a graph did not fuse.
+	Misses []Miss `json:"near_misses,omitempty"`
 	// NodesBefore and NodesAfter count the graph's nodes.
 	NodesBefore int `json:"nodes_before"`
 	NodesAfter  int `json:"nodes_after"`

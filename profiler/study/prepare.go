@@ -111,6 +111,9 @@ func optimization(r *optimize.Report) *Optimization {
 			o.Matched[string(p)] = c
 		}
 	}
+	for _, m := range r.Misses {
+		o.NearMisses = append(o.NearMisses, NearMiss{Pattern: string(m.Pattern), Node: m.Node, Reason: m.Reason})
+	}
 	return o
 }
 

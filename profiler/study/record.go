@@ -141,6 +141,16 @@ type Optimization struct {
 	// NodesBefore and NodesAfter count the graph's nodes.
 	NodesBefore int `json:"nodes_before"`
 	NodesAfter  int `json:"nodes_after"`
+	// NearMisses are the places where a fusion almost matched, and why
+	// it was not done.
+	NearMisses []NearMiss `json:"near_misses,omitempty"`
+}
+
+// NearMiss is one place where a fusion pattern almost matched.
+type NearMiss struct {
+	Pattern string `json:"pattern"`
+	Node    string `json:"node"`
+	Reason  string `json:"reason"`
 }
 
 // Record is one line of results.jsonl: one experiment, ok or failed.
