@@ -36,6 +36,7 @@ Run 'quantscope doctor' first on a new machine.`,
 	root.PersistentFlags().StringVar(&g.ortLib, "ort-lib", "", "path to the ONNX Runtime shared library (default: $QUANTSCOPE_ORT_LIB, ./.ort, user data dir, system paths)")
 	root.AddCommand(newDoctorCmd(g))
 	root.AddCommand(newQuantizeCmd(g))
+	root.AddCommand(newOptimizeCmd(g))
 	root.AddCommand(newReportCmd(g))
 	root.AddCommand(newModelsCmd(g))
 	root.AddCommand(newWorkerCmd(g))
