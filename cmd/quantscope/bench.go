@@ -50,6 +50,7 @@ type benchOptions struct {
 	calibDir   string
 	optimize   bool
 	resolution int
+	opProfile  bool // --op-profile: per-operator time from ONNX Runtime's profiler
 	epOptions  map[string]string
 	cuda       runtime.CUDAOptions // --tf32, --cuda-graph, --conv-algo, --nhwc
 	shard      string              // --shard I/N or auto
@@ -101,6 +102,7 @@ failed (see their reasons), 130 interrupted.`,
 	f.BoolVar(&o.cuda.NHWC, "nhwc", false, "CUDA: prefer NHWC layout for conv models (prefer_nhwc=1)")
 	f.StringVar(&o.calibDir, "calib-dir", "", "folder of JPEG/PNG images for int8-static calibration (default: seeded synthetic images)")
 	f.IntVar(&o.resolution, "resolution", 0, "height and width for models whose input leaves them symbolic (default: the size the model declares in its metadata, else 224)")
+	f.BoolVar(&o.opProfile, "op-profile", true, "record where each inference's time goes per operator (a few runs under ONNX Runtime's profiler, outside the timed loop)")
 	f.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns (attention, SkipLayerNorm, BiasGelu…) with models/optimize before converting; --optimize=false runs the graphs as built")
 	f.StringVar(&o.shard, "shard", "", "run one part of the study: I/N (0-based) or auto (Kubernetes JOB_COMPLETION_INDEX with --shards, or Slurm SLURM_ARRAY_TASK_ID/COUNT); a model and its FP32 baselines always share a part")
 	f.IntVar(&o.shards, "shards", 0, "number of shards for --shard auto on Kubernetes (the Job's completions)")
@@ -183,6 +185,7 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		CUDAOptions: cudaOptions,
 		ORTLib:      g.ortLib,
 		OnUpdate:    prog.update,
+		NoOpProfile: !o.opProfile,
 	}
 	fusions := "fusions on"
 	if !o.optimize {

@@ -61,6 +61,9 @@ type Metrics struct {
 	OverheadFloor bool             `json:"overhead_floor,omitempty"`
 	// Placement counts nodes per execution provider after partitioning.
 	Placement map[string]int `json:"placement,omitempty"`
+	// OpProfile is where an inference's time goes, per operator type and
+	// node (short profiled runs outside the timed loop; nil when off).
+	OpProfile *OpProfile `json:"op_profile,omitempty"`
 	// CopyH2DMs and CopyD2HMs are the host→device and device→host copy
 	// times of one batch when inputs and outputs live on the device (GPU
 	// EPs); the timed loop excludes them.

@@ -20,6 +20,9 @@ type Profile struct {
 	// session with CUDA graphs makes its warm-up and capture runs inside
 	// the first call, each an event of its own.
 	Runs []ProfileRun
+	// Raw is the trace itself, for readers of more than placement (the
+	// per-operator time, bench.ParseOpProfile).
+	Raw []byte
 }
 
 // ProfileRun is one model_run event.
@@ -67,7 +70,7 @@ func ParseProfile(data []byte) (Profile, error) {
 	if err := json.Unmarshal(data, &events); err != nil {
 		return Profile{}, fmt.Errorf("parse ONNX Runtime profile: %w", err)
 	}
-	p := Profile{Placement: map[string]int{}}
+	p := Profile{Placement: map[string]int{}, Raw: data}
 	seen := map[string]bool{}
 	var nodes []profileEvent
 	for _, e := range events {

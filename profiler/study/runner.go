@@ -82,6 +82,9 @@ type RunConfig struct {
 	// --tf32, --cuda-graph, --conv-algo, --nhwc; see runtime.CUDAOptions):
 	// applied when the EP is, or "auto" resolves to, cuda.
 	CUDAOptions map[string]string
+	// NoOpProfile turns off the per-operator profile (a few runs under
+	// ONNX Runtime's profiler after the timed loop; on by default).
+	NoOpProfile bool
 	OnUpdate    func(Update)
 	// AvailableMemory says how much memory an experiment on ep can use
 	// and where ("available", "free on <GPU>"); false when unknown.
@@ -315,7 +318,7 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 	spec := worker.Spec{
 		ModelPath: prep.Path, Precision: e.Precision, EP: e.EP, Batch: e.Batch, Threads: e.Threads,
 		Duration: cfg.Duration, MaxRuns: cfg.Iters, ORTLib: cfg.ORTLib, GFLOPs: prep.GFLOPs,
-		Extra: cfg.EPOptions, CUDA: cfg.CUDAOptions, ImageSize: prep.ImageSize,
+		Extra: cfg.EPOptions, CUDA: cfg.CUDAOptions, ImageSize: prep.ImageSize, NoOpProfile: cfg.NoOpProfile,
 	}
 	ref := refPath(refDir, e)
 	if e.IsBaseline() {

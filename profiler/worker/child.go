@@ -166,13 +166,17 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	// give the node placement (and, with CUDA graphs, the replay check).
 	var after telemetry.ProcMemory
 	var afterErr error
-	op, err := openFirstRuns(cfg, func(c runtime.SessionConfig) (boundModel, error) {
+	extra := opProfileRuns
+	if spec.NoOpProfile {
+		extra = 0
+	}
+	op, err := openProfiledRuns(cfg, func(c runtime.SessionConfig) (boundModel, error) {
 		bd, err := openModel(spec.ModelPath, c, spec.Batch, forceDevice)
 		if err == nil { // resident after load: before the first inference
 			after, afterErr = telemetry.ReadProcMemory()
 		}
 		return bd, err
-	})
+	}, extra)
 	if err != nil {
 		return err
 	}
@@ -192,6 +196,9 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 		m.Placement = op.placement
 	} else {
 		fmt.Fprintf(os.Stderr, "quantscope worker: node placement unknown: %v\n", op.placementErr)
+	}
+	if extra > 0 {
+		m.OpProfile = opProfile(op.profile)
 	}
 	m.Memory.RSSBeforeLoad, m.Memory.RSSAfterLoad = before.RSS, after.RSS
 	m.Memory.ModelRSS = after.RSS - before.RSS

@@ -107,6 +107,9 @@ func TestServeEndToEnd(t *testing.T) {
 	if m.TFLOPS <= 0 {
 		t.Error("TFLOP/s not derived from GFLOPs")
 	}
+	if p := m.OpProfile; p == nil || p.Runs != opProfileRuns-1 || len(p.Ops) == 0 || p.Share("MatMul") <= 0 || len(p.Top) == 0 {
+		t.Errorf("per-operator profile not recorded: %+v", p)
+	}
 	var samples int
 	for _, e := range events {
 		if e.Kind == KindSample && e.Sample.Phase == "measuring" && e.Sample.Throughput > 0 && e.Sample.CPUPct > 0 && e.Sample.SysMemUsed > 0 {
@@ -118,8 +121,11 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	v := base
-	v.ModelPath, v.WriteReference = variant, ""
+	v.ModelPath, v.WriteReference, v.NoOpProfile = variant, "", true
 	res, _ = run(v)
+	if res.Metrics.OpProfile != nil || res.Metrics.Placement["CPUExecutionProvider"] < 2 {
+		t.Errorf("--op-profile=false: profile %+v, placement %v (want none, and placement still)", res.Metrics.OpProfile, res.Metrics.Placement)
+	}
 	f := res.Metrics.Fidelity
 	if f == nil || f.CosineMean >= 0.9999 || f.CosineMean <= 0 || f.SQNRdB <= 0 || f.MaxAbsError <= 0 {
 		t.Errorf("perturbed variant fidelity %+v: want clearly below 1 but correlated", f)

@@ -54,6 +54,9 @@ type Spec struct {
 	// --cuda-graph, --conv-algo, --nhwc): merged over Extra when the EP is,
 	// or "auto" resolves to, cuda; left out (and noted) otherwise.
 	CUDA map[string]string `json:"cuda,omitempty"`
+	// NoOpProfile turns off the per-operator profile (ONNX Runtime's
+	// profiler on a few runs outside the timed loop; on by default).
+	NoOpProfile bool `json:"no_op_profile,omitempty"`
 }
 
 // Sample is a live progress reading.

@@ -1,0 +1,87 @@
+package bench_test
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/zoo"
+	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/runtime"
+)
+
+// The per-operator profile accounts for the run: on a real model the
+// kernel times of its nodes sum to ONNX Runtime's own time of the whole
+// inference within 10%, the operator shares sum to 1, operators are listed
+// largest first, and the top nodes are the model's.
+func TestOpProfileSumsToRunTime(t *testing.T) {
+	if _, err := runtime.Init(""); err != nil {
+		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
+			t.Fatalf("ONNX Runtime required but not loaded: %v", err)
+		}
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	// deit-tiny at batch 2: ~30 ms of kernels, so the profiler's own cost
+	// per node is noise (on a toy graph of 1 ms it is half the run).
+	spec, _ := zoo.Lookup("deit-tiny")
+	m, err := zoo.Build(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(t.TempDir(), "deit-tiny.onnx")
+	if err := onnx.Save(m, model, onnx.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bd, err := runtime.NewBound(model, runtime.SessionConfig{IntraOpThreads: 1, ProfilePrefix: filepath.Join(dir, "p")}, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bd.Close()
+	for range 6 {
+		if err := bd.Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prof, err := bd.EndProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := prof.Raw
+	p, err := bench.ParseOpProfile(data, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d runs: run %.3f ms, kernels %.3f ms; top ops %+v", p.Runs, p.RunMs, p.KernelMs, p.Ops[:3])
+	if p.Runs != 5 {
+		t.Errorf("runs %d, want 5 (6 less the warm-up)", p.Runs)
+	}
+	if math.Abs(p.KernelMs-p.RunMs) > 0.10*p.RunMs {
+		t.Errorf("kernel time %.3f ms vs run time %.3f ms: more than 10%% apart", p.KernelMs, p.RunMs)
+	}
+	sum := 0.0
+	for i, o := range p.Ops {
+		sum += o.Share
+		if i > 0 && o.Ms > p.Ops[i-1].Ms {
+			t.Errorf("ops not sorted: %+v", p.Ops)
+		}
+	}
+	if math.Abs(sum-1) > 1e-9 {
+		t.Errorf("shares sum to %v", sum)
+	}
+	if p.Share("MatMul") < 0.2 {
+		t.Errorf("MatMul share %.2f: a ViT's time is mostly its matrix products", p.Share("MatMul"))
+	}
+	if len(p.Top) == 0 || len(p.Top) > bench.TopNodes || p.Top[0].Ms < p.Top[len(p.Top)-1].Ms {
+		t.Errorf("top nodes %+v", p.Top)
+	}
+	if _, err := bench.ParseOpProfile(data, 6); err == nil {
+		t.Error("skipping every run: no error")
+	}
+	if _, err := bench.ParseOpProfile([]byte("{"), 0); err == nil {
+		t.Error("malformed profile: no error")
+	}
+}
