@@ -209,6 +209,9 @@ func (d detailModel) sections(c viewCtx) []section {
 			secs = append(secs, whySection(c, d.exp, row, m))
 		}
 		secs = append(secs, latencySection(c, m, ent))
+		if m.OpProfile != nil {
+			secs = append(secs, opProfileSection(c, m.OpProfile))
+		}
 		secs = append(secs, memorySection(c, row, m))
 	}
 	if t := telemetrySection(c, m, ent); len(t.lines) > 0 {
@@ -265,6 +268,31 @@ func latencySection(c viewCtx, m *bench.Metrics, ent *entry) section {
 	if ent != nil && len(ent.lat) >= 8 {
 		sec.lines = append(sec.lines, "", s.dim.Render(fmt.Sprintf("histogram of %d sampled runs (one every sample period)", len(ent.lat))))
 		sec.lines = append(sec.lines, histogram(s, ent.lat, 8, 24)...)
+	}
+	return sec
+}
+
+// opProfileSection shows where an inference's time goes: a bar per
+// operator type (the largest eight) and the slowest nodes.
+func opProfileSection(c viewCtx, p *bench.OpProfile) section {
+	s := c.st
+	sec := section{title: "Time per operator"}
+	sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("ONNX Runtime's profiler, mean of %d runs outside the timed loop: %s ms of kernels in a %s ms inference",
+		p.Runs, fmtMs(p.KernelMs), fmtMs(p.RunMs))))
+	const rows = 8
+	for i, o := range p.Ops {
+		if i == rows {
+			sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("… %d more operator types", len(p.Ops)-rows)))
+			break
+		}
+		sec.lines = append(sec.lines, fmt.Sprintf("%-24s %4.0f%% %s %s ms · %d nodes",
+			truncate(o.Op, 24), 100*o.Share, s.accent.Render(padRight(hbar(o.Share, p.Ops[0].Share, 20), 20)), fmtMs(o.Ms), o.Nodes))
+	}
+	for i, n := range p.Top {
+		if i == 3 {
+			break
+		}
+		sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("  %4.1f%% %s (%s)", 100*n.Share, n.Node, n.Op)))
 	}
 	return sec
 }
@@ -515,6 +543,9 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 	if l := m.Latency; l.CV > 0.25 || l.SevereOutliers > l.Runs/50 && l.SevereOutliers > 0 {
 		findings = append(findings, s.warn.Render("noise: ")+fmt.Sprintf("latency varied a lot (CV %.0f%%, %s): was something else running? re-run (r) or use Repeat",
 			l.CV*100, plural(l.SevereOutliers, "severe outlier", "severe outliers")))
+	}
+	for _, f := range m.OpProfile.Findings() {
+		findings = append(findings, s.warn.Render("time: ")+f)
 	}
 	if fallback := cpuFallback(exp, m.Placement); fallback > 0 {
 		findings = append(findings, s.warn.Render("placement: ")+fmt.Sprintf("%d nodes fell back to the CPU: tensors are copied between devices", fallback))

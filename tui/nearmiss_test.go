@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/muesli/termenv"
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -26,5 +28,21 @@ func TestNearMissLines(t *testing.T) {
 	}
 	if !strings.Contains(got[3], "2 more near misses") {
 		t.Errorf("last line %q", got[3])
+	}
+}
+
+// The run detail's per-operator section draws a bar per operator type,
+// largest first, scaled to the largest, and names the slowest nodes.
+func TestOpProfileSection(t *testing.T) {
+	c := viewCtx{st: newStyles(termenv.Ascii, true)}
+	p := &bench.OpProfile{Runs: 3, RunMs: 100, KernelMs: 95,
+		Ops: []bench.OpTime{{Op: "MatMul", Ms: 60, Share: 0.6, Nodes: 48}, {Op: "Softmax", Ms: 30, Share: 0.3, Nodes: 12}, {Op: "Cast", Ms: 10, Share: 0.1, Nodes: 2}},
+		Top: []bench.NodeTime{{Node: "/blocks.0/attn/MatMul", Op: "MatMul", Ms: 5, Share: 0.05}}}
+	sec := opProfileSection(c, p)
+	text := strings.Join(sec.lines, "\n")
+	for _, want := range []string{"mean of 3 runs", "MatMul", "60%", strings.Repeat("█", 20), "Softmax", strings.Repeat("█", 10) + " ", "48 nodes", "/blocks.0/attn/MatMul"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("section lacks %q:\n%s", want, text)
+		}
 	}
 }

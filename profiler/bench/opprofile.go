@@ -192,3 +192,64 @@ func cmpFloat(a, b float64) int {
 	}
 	return 0
 }
+
+// Summary is the profile in one line, largest first: "MatMul 61%,
+// Softmax 12%, Cast 9%, 14 more".
+func (p *OpProfile) Summary(n int) string {
+	if p == nil || len(p.Ops) == 0 {
+		return ""
+	}
+	var parts []string
+	for i, o := range p.Ops {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("%d more", len(p.Ops)-n))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", o.Op, 100*o.Share))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// slowKernels are operators whose large share of an inference has a known
+// cause on ONNX Runtime's CPU execution provider, and what to do about it.
+var slowKernels = map[string]string{
+	"ConvInteger":           "dynamic int8 convolutions run on slow CPU kernels; int8 convolutions in QDQ form (int8-static, calibrated) are the fast ones",
+	"DynamicQuantizeLinear": "activations are quantized at run time before every int8 layer; calibrated int8 (int8-static) quantizes with fixed scales",
+	"MatMulNBits":           "int4 weights are unpacked at about FP32 speed at batch sizes like this one; int8 is the CPU precision that saves time",
+	"Transpose":             "layout changes between operators: an unfused export (try --optimize)",
+}
+
+// Findings explains a profile: the casts an execution provider without
+// float16 kernels inserts, and operators known to be slow on the CPU
+// execution provider. Each finding is one sentence.
+func (p *OpProfile) Findings() []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	if c := p.Share("Cast"); c >= 0.10 {
+		f := fmt.Sprintf("Cast nodes take %.0f%% of the time: the execution provider lacks float16 kernels for the operators between them, so it converts to float32 and back around each", 100*c)
+		if ops := p.float16Ops(); len(ops) > 0 {
+			f += " (float16 nodes that ran: " + strings.Join(ops, ", ") + ")"
+		}
+		out = append(out, f+"; fp16:storage keeps float16 weights and computes in float32")
+	}
+	for _, o := range p.Ops {
+		if why, ok := slowKernels[o.Op]; ok && o.Share >= 0.20 {
+			out = append(out, fmt.Sprintf("%s takes %.0f%% of the time: %s", o.Op, 100*o.Share, why))
+		}
+	}
+	return out
+}
+
+// float16Ops lists the operator types among the top nodes that read
+// float16 inputs.
+func (p *OpProfile) float16Ops() []string {
+	var ops []string
+	for _, n := range p.Top {
+		if n.Op != "Cast" && slices.Contains(n.Types, "float16") && !slices.Contains(ops, n.Op) {
+			ops = append(ops, n.Op)
+		}
+	}
+	return ops
+}

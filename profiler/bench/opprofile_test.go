@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/quantscope/quantscope/models/onnx"
@@ -83,5 +84,32 @@ func TestOpProfileSumsToRunTime(t *testing.T) {
 	}
 	if _, err := bench.ParseOpProfile([]byte("{"), 0); err == nil {
 		t.Error("malformed profile: no error")
+	}
+}
+
+// The profile's one-line summary and findings: many Casts say the
+// execution provider lacks float16 kernels, a dominant ConvInteger names
+// the fast int8 form, and an ordinary profile has no finding.
+func TestOpProfileFindings(t *testing.T) {
+	p := &bench.OpProfile{Ops: []bench.OpTime{{Op: "MatMul", Share: 0.5}, {Op: "Cast", Share: 0.4}, {Op: "Softmax", Share: 0.1}},
+		Top: []bench.NodeTime{{Op: "Cast", Types: []string{"float"}}, {Op: "MultiHeadAttention", Types: []string{"float16"}}}}
+	if got := p.Summary(2); got != "MatMul 50%, Cast 40%, 1 more" {
+		t.Errorf("summary %q", got)
+	}
+	f := p.Findings()
+	if len(f) != 1 || !strings.Contains(f[0], "Cast nodes take 40%") || !strings.Contains(f[0], "MultiHeadAttention") {
+		t.Errorf("findings %q", f)
+	}
+	p = &bench.OpProfile{Ops: []bench.OpTime{{Op: "ConvInteger", Share: 0.7}, {Op: "Relu", Share: 0.3}}}
+	if f := p.Findings(); len(f) != 1 || !strings.Contains(f[0], "ConvInteger takes 70%") || !strings.Contains(f[0], "QDQ") {
+		t.Errorf("findings %q", f)
+	}
+	p = &bench.OpProfile{Ops: []bench.OpTime{{Op: "MatMul", Share: 0.7}, {Op: "Softmax", Share: 0.3}}}
+	if f := p.Findings(); len(f) != 0 {
+		t.Errorf("ordinary profile: findings %q", f)
+	}
+	var none *bench.OpProfile
+	if none.Findings() != nil || none.Summary(3) != "" || none.Share("MatMul") != 0 {
+		t.Error("nil profile")
 	}
 }

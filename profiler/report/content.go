@@ -208,6 +208,7 @@ func (r *Report) groupSections(d *document, g *Group, cs ChartSet, level int) {
 	r.topConfigs(d, g, level)
 	r.recommendations(d, g, level)
 	r.perModel(d, g, level)
+	r.opTime(d, g, level)
 	if len(cs.Charts) > 0 || len(cs.Notes) > 0 {
 		d.h(level, "Charts")
 		for _, c := range cs.Charts {
@@ -318,6 +319,27 @@ func (r *Report) perModel(d *document, g *Group, level int) {
 		d.h(level+1, title)
 		d.table(g.modelTable(es))
 	}
+}
+
+// opTime is where each configuration's inference time goes, per
+// operator type, from the per-operator profile of its latest run, with
+// what the profile explains.
+func (r *Report) opTime(d *document, g *Group, level int) {
+	t := table{head: []string{"Model", "Precision", "EP", "Batch", "Time per operator", "Findings"}}
+	for _, e := range g.Entries {
+		if e.Last == nil || e.Last.Metrics == nil || e.Last.Metrics.OpProfile == nil {
+			continue
+		}
+		p := e.Last.Metrics.OpProfile
+		t.rows = append(t.rows, []string{esc(e.Experiment.Model), esc(e.Experiment.Precision), esc(e.Experiment.EP),
+			fmt.Sprint(e.Experiment.Batch), esc(p.Summary(5)), esc(strings.Join(p.Findings(), " "))})
+	}
+	if len(t.rows) == 0 {
+		return
+	}
+	d.h(level, "Where the time goes")
+	d.p("Share of the kernel time per operator type, from ONNX Runtime's profiler on a few runs outside the timed loop (the latest run of each configuration).")
+	d.table(t)
 }
 
 func (g *Group) modelTable(es []*Entry) table {
