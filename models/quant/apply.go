@@ -93,7 +93,11 @@ func Apply(ctx context.Context, m *onnx.Model, spec Spec, opts Options) (*Report
 	switch spec.Kind {
 	case FP32:
 	case FP16:
-		err = toFP16(ctx, st)
+		if spec.Storage {
+			err = toFP16Storage(ctx, st)
+		} else {
+			err = toFP16(ctx, st)
+		}
 	case Int8:
 		err = toInt8Dynamic(ctx, st)
 	case Int8Static:
@@ -120,7 +124,7 @@ func Apply(ctx context.Context, m *onnx.Model, spec Spec, opts Options) (*Report
 		if err := verifyReport(g, r); err != nil {
 			return r, fmt.Errorf("quantize to %s: %w", spec, err)
 		}
-		if r.NodesConverted == 0 {
+		if r.NodesConverted == 0 && r.NodesStoredFP16 == 0 {
 			return r, fmt.Errorf("quantize to %s: %w: the model has no node this precision converts (%d kept in fp32)", spec, ErrNothingConverted, r.NodesKept)
 		}
 	}

@@ -122,6 +122,16 @@ func fp16ContribSlots(n *onnxpb.NodeProto, types map[string]onnx.DataType) (s fp
 // fp16SlotIs reports whether slot i of slots has type class c.
 func fp16SlotIs(slots string, i int, c byte) bool { return i < len(slots) && slots[i] == c }
 
+// producesFloat reports whether a node writes a float32 value.
+func producesFloat(n *onnxpb.NodeProto, types map[string]onnx.DataType) bool {
+	for _, o := range n.GetOutput() {
+		if o != "" && types[o] == onnx.Float {
+			return true
+		}
+	}
+	return false
+}
+
 // toFP16 converts float32 tensors and activations to float16. Graph
 // inputs and outputs stay float32, with one Cast at each boundary; nodes
 // of blocked op types (fp16BlockList, spec.KeepOps, fp16:mixed's
@@ -162,6 +172,9 @@ func toFP16(ctx context.Context, st *state) error {
 	}
 	blocked := func(n *onnxpb.NodeProto) bool {
 		if foreign(n) || len(onnx.Subgraphs(n)) > 0 || blockOps[n.GetOpType()] {
+			return true
+		}
+		if st.spec.EP == "cpu" && !CPUHasFP16Kernel(n.GetOpType()) && producesFloat(n, types) {
 			return true
 		}
 		return st.exclude[n.GetName()] || (len(n.GetOutput()) > 0 && st.exclude[n.GetOutput()[0]])
@@ -365,9 +378,12 @@ func toFP16(ctx context.Context, st *state) error {
 				st.t.set(n.GetName(), PrecFP16)
 			}
 		} else if touchesType(n, types, onnx.Float) && !isConst(n) {
-			if blockOps[n.GetOpType()] || foreign(n) {
+			switch {
+			case blockOps[n.GetOpType()] || foreign(n):
 				st.t.keep(n, "op type kept in fp32")
-			} else {
+			case st.spec.EP == "cpu" && !CPUHasFP16Kernel(n.GetOpType()):
+				st.t.keep(n, "no float16 kernel on the CPU execution provider")
+			default:
 				st.t.keep(n, "excluded")
 			}
 		}

@@ -15,7 +15,7 @@ import (
 
 // Version is the quantizer version. It is part of every variant's cache
 // key: bump it whenever a transform's output changes.
-const Version = "quant/4"
+const Version = "quant/5"
 
 // Precision is the arithmetic a node runs in.
 type Precision string
@@ -54,6 +54,10 @@ type Report struct {
 	// in float32.
 	NodesConverted int `json:"nodes_converted"`
 	NodesKept      int `json:"nodes_kept"`
+	// NodesStoredFP16 counts the nodes (fp16:storage) whose weights are
+	// stored in float16 and cast to float32 once, when the session starts:
+	// they compute in float32 and are among NodesKept.
+	NodesStoredFP16 int `json:"nodes_fp16_storage,omitempty"`
 	// Kept lists the nodes the transform could have converted and did
 	// not, and why (attention activation×activation MatMuls, exclusions,
 	// unsupported shapes).
@@ -259,12 +263,15 @@ type tracker struct {
 	prec  map[string]Precision // node → precision now
 	kept  []KeptNode
 	notes []string
+	// stored are the nodes reading a weight fp16:storage stored in
+	// float16 (they compute in float32).
+	stored map[string]bool
 }
 
 // newTracker names unnamed nodes of g (uniquely) and classifies every
 // non-Constant node: fp32 when it touches float32 data, none otherwise.
 func newTracker(ix *graphIndex, types map[string]onnx.DataType) *tracker {
-	t := &tracker{op: map[string]string{}, prec: map[string]Precision{}}
+	t := &tracker{op: map[string]string{}, prec: map[string]Precision{}, stored: map[string]bool{}}
 	for _, n := range ix.g.GetNode() {
 		if n.GetName() == "" || t.op[n.GetName()] != "" {
 			n.Name = ptr(ix.unique(n.GetOpType()))
@@ -320,6 +327,7 @@ func (t *tracker) report(spec Spec, out *onnxpb.GraphProto) *Report {
 		Kept:             t.kept,
 		Rewrites:         t.notes,
 		NodesAfter:       len(out.GetNode()),
+		NodesStoredFP16:  len(t.stored),
 	}
 	byOp := map[string]map[Precision]int{}
 	for _, name := range t.order {

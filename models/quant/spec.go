@@ -55,6 +55,14 @@ type Spec struct {
 	// fp16
 	Mixed   bool     // keep LayerNormalization and Softmax in float32
 	KeepOps []string // more op types kept in float32 (keep=A+B), with the fused operators that contain them
+	// Storage (fp16:storage) stores the weights in float16 and computes in
+	// float32: each weight is read through a Cast that ONNX Runtime folds
+	// when the session starts. Half the file, FP32 speed on any EP.
+	Storage bool
+	// EP "cpu" (fp16:ep=cpu) keeps in float32 the operators ONNX Runtime's
+	// CPU execution provider has no float16 kernel for, with Casts only
+	// where float16 and float32 regions meet.
+	EP string
 
 	// int8 and int8-static
 	PerTensor   bool // one weight scale per tensor instead of per output channel
@@ -89,7 +97,8 @@ var ErrSpec = errors.New("invalid precision spec")
 // comma-separated options, flags or key=value:
 //
 //	fp32
-//	fp16[:mixed][,keep=Op+Op]
+//	fp16[:mixed][,keep=Op+Op][,ep=cpu]
+//	fp16:storage
 //	int8[:per-tensor|per-channel][,reduce-range][,conv=integer|float][,keep-first][,keep-last]
 //	int8-static[:calib=minmax|percentile|entropy][,percentile=P][,samples=N]
 //	           [,per-tensor][,reduce-range][,act=u8|s8|auto][,keep-first][,keep-last]
@@ -148,6 +157,9 @@ func parseSpec(s string) (Spec, error) {
 			}
 		}
 	}
+	if sp.Storage && (sp.Mixed || len(sp.KeepOps) > 0 || sp.EP != "") {
+		return sp, errors.New("fp16:storage computes in float32: mixed, keep and ep do not apply to it")
+	}
 	return sp, nil
 }
 
@@ -165,124 +177,171 @@ func optionGroup(key string) string {
 	return key
 }
 
+// optionArgs is one option being set: its key and value, and the checks
+// every setter shares.
+type optionArgs struct {
+	key, val string
+	hasVal   bool
+}
+
+// flag checks that a flag option has no value.
+func (a optionArgs) flag() error {
+	if a.hasVal {
+		return fmt.Errorf("option %q takes no value", a.key)
+	}
+	return nil
+}
+
+// need checks that a key=value option has a value.
+func (a optionArgs) need() error {
+	if !a.hasVal || a.val == "" {
+		return fmt.Errorf("option %q needs a value (%s=...)", a.key, a.key)
+	}
+	return nil
+}
+
+// optionKinds says which kinds take each option.
+var optionKinds = map[string][]Kind{
+	"mixed": {FP16}, "keep": {FP16}, "storage": {FP16}, "ep": {FP16},
+	"per-tensor": {Int8, Int8Static}, "per-channel": {Int8, Int8Static}, "reduce-range": {Int8, Int8Static},
+	"keep-first": {Int8, Int8Static, Int4}, "keep-last": {Int8, Int8Static, Int4},
+	"calib": {Int8Static}, "percentile": {Int8Static}, "samples": {Int8Static}, "act": {Int8Static},
+	"conv":  {Int8},
+	"block": {Int4}, "sym": {Int4}, "asym": {Int4}, "accuracy_level": {Int4}, "accuracy-level": {Int4},
+}
+
 func (sp *Spec) setOption(key, val string, hasVal bool) error {
-	flag := func() error {
-		if hasVal {
-			return fmt.Errorf("option %q takes no value", key)
-		}
-		return nil
+	kinds, ok := optionKinds[key]
+	if !ok {
+		return fmt.Errorf("unknown option %q for %s", key, sp.Kind)
 	}
-	need := func() error {
-		if !hasVal || val == "" {
-			return fmt.Errorf("option %q needs a value (%s=...)", key, key)
-		}
-		return nil
+	if !slices.Contains(kinds, sp.Kind) {
+		return fmt.Errorf("option %q does not apply to %s", key, sp.Kind)
 	}
-	wrongKind := fmt.Errorf("option %q does not apply to %s", key, sp.Kind)
-	k := sp.Kind
-	switch key {
+	a := optionArgs{key: key, val: val, hasVal: hasVal}
+	switch sp.Kind {
+	case FP16:
+		return sp.setFP16Option(a)
+	case Int8Static:
+		if done, err := sp.setStaticOption(a); done {
+			return err
+		}
+	case Int4:
+		if done, err := sp.setInt4Option(a); done {
+			return err
+		}
+	}
+	return sp.setInt8Option(a)
+}
+
+// setFP16Option sets mixed, keep=Op+Op, storage or ep=cpu.
+func (sp *Spec) setFP16Option(a optionArgs) error {
+	switch a.key {
 	case "mixed":
-		if k != FP16 {
-			return wrongKind
-		}
 		sp.Mixed = true
-		return flag()
-	case "keep":
-		if k != FP16 {
-			return wrongKind
-		}
-		if err := need(); err != nil {
+		return a.flag()
+	case "storage":
+		sp.Storage = true
+		return a.flag()
+	case "ep":
+		if err := a.need(); err != nil {
 			return err
 		}
-		for _, op := range strings.Split(val, "+") {
-			op = strings.TrimSpace(op)
-			if !validOpType(op) {
-				return fmt.Errorf("keep: %q is not an op type name", op)
-			}
-			if !slices.Contains(sp.KeepOps, op) {
-				sp.KeepOps = append(sp.KeepOps, op)
-			}
+		if v := strings.ToLower(a.val); v != "cpu" {
+			return fmt.Errorf("ep=%q: want cpu (keep in float32 the operators ONNX Runtime's CPU execution provider has no float16 kernel for)", a.val)
 		}
-		slices.Sort(sp.KeepOps)
+		sp.EP = "cpu"
 		return nil
+	}
+	if err := a.need(); err != nil {
+		return err
+	}
+	for _, op := range strings.Split(a.val, "+") {
+		op = strings.TrimSpace(op)
+		if !validOpType(op) {
+			return fmt.Errorf("keep: %q is not an op type name", op)
+		}
+		if !slices.Contains(sp.KeepOps, op) {
+			sp.KeepOps = append(sp.KeepOps, op)
+		}
+	}
+	slices.Sort(sp.KeepOps)
+	return nil
+}
+
+// setInt8Option sets the options int8, int8-static and int4 share with
+// int8 (granularity, reduce-range, keep-first/last) and int8's conv=.
+func (sp *Spec) setInt8Option(a optionArgs) error {
+	switch a.key {
 	case "per-tensor", "per-channel":
-		if k != Int8 && k != Int8Static {
-			return wrongKind
-		}
-		sp.PerTensor = key == "per-tensor"
-		return flag()
+		sp.PerTensor = a.key == "per-tensor"
+		return a.flag()
 	case "reduce-range":
-		if k != Int8 && k != Int8Static {
-			return wrongKind
-		}
 		sp.ReduceRange = true
-		return flag()
-	case "keep-first", "keep-last":
-		if k != Int8 && k != Int8Static && k != Int4 {
-			return wrongKind
-		}
-		if key == "keep-first" {
-			sp.KeepFirst = true
-		} else {
-			sp.KeepLast = true
-		}
-		return flag()
+		return a.flag()
+	case "keep-first":
+		sp.KeepFirst = true
+		return a.flag()
+	case "keep-last":
+		sp.KeepLast = true
+		return a.flag()
+	}
+	// conv=
+	if err := a.need(); err != nil {
+		return err
+	}
+	switch strings.ToLower(a.val) {
+	case "integer":
+		sp.ConvInteger = true
+	case "float":
+		sp.ConvInteger = false
+	default:
+		return fmt.Errorf("conv=%q: want integer or float", a.val)
+	}
+	return nil
+}
+
+// setStaticOption sets int8-static's calib, percentile, samples and act;
+// done is false for the options it shares with int8.
+func (sp *Spec) setStaticOption(a optionArgs) (done bool, err error) {
+	switch a.key {
+	case "calib", "percentile", "samples", "act":
+	default:
+		return false, nil
+	}
+	if err := a.need(); err != nil {
+		return true, err
+	}
+	switch a.key {
 	case "calib":
-		if k != Int8Static {
-			return wrongKind
-		}
-		if err := need(); err != nil {
-			return err
-		}
-		switch m := CalibMethod(strings.ToLower(val)); m {
+		switch m := CalibMethod(strings.ToLower(a.val)); m {
 		case CalibMinMax, CalibEntropy:
 			sp.Calib = m
 		case CalibPercentile:
 			sp.Calib = "" // the default
 		default:
-			return fmt.Errorf("calib=%q: want minmax, percentile or entropy", val)
+			return true, fmt.Errorf("calib=%q: want minmax, percentile or entropy", a.val)
 		}
-		return nil
 	case "percentile":
-		if k != Int8Static {
-			return wrongKind
-		}
-		if err := need(); err != nil {
-			return err
-		}
-		p, err := strconv.ParseFloat(val, 64)
+		p, err := strconv.ParseFloat(a.val, 64)
 		if err != nil || math.IsNaN(p) || p <= 50 || p > 100 {
-			return fmt.Errorf("percentile=%q: want a number in (50, 100]", val)
+			return true, fmt.Errorf("percentile=%q: want a number in (50, 100]", a.val)
 		}
 		if p == DefaultPercentile {
 			p = 0
 		}
 		sp.Percentile = p
-		return nil
 	case "samples":
-		if k != Int8Static {
-			return wrongKind
-		}
-		if err := need(); err != nil {
-			return err
-		}
-		n, err := strconv.Atoi(val)
+		n, err := strconv.Atoi(a.val)
 		if err != nil || n < 1 || n > maxCalibSamples {
-			return fmt.Errorf("samples=%q: want an integer from 1 to %d", val, maxCalibSamples)
+			return true, fmt.Errorf("samples=%q: want an integer from 1 to %d", a.val, maxCalibSamples)
 		}
 		if n == DefaultCalibSamples {
 			n = 0
 		}
 		sp.Samples = n
-		return nil
 	case "act":
-		if k != Int8Static {
-			return wrongKind
-		}
-		if err := need(); err != nil {
-			return err
-		}
-		switch strings.ToLower(val) {
+		switch strings.ToLower(a.val) {
 		case "u8", "uint8":
 			sp.Act = "u8"
 		case "s8", "int8":
@@ -290,57 +349,39 @@ func (sp *Spec) setOption(key, val string, hasVal bool) error {
 		case "auto":
 			sp.Act = ""
 		default:
-			return fmt.Errorf("act=%q: want u8, s8 or auto", val)
+			return true, fmt.Errorf("act=%q: want u8, s8 or auto", a.val)
 		}
-		return nil
-	case "conv":
-		if k != Int8 {
-			return wrongKind
-		}
-		if err := need(); err != nil {
-			return err
-		}
-		switch strings.ToLower(val) {
-		case "integer":
-			sp.ConvInteger = true
-		case "float":
-			sp.ConvInteger = false
-		default:
-			return fmt.Errorf("conv=%q: want integer or float", val)
-		}
-		return nil
+	}
+	return true, nil
+}
+
+// setInt4Option sets int4's block, sym/asym and accuracy_level; done is
+// false for keep-first/last.
+func (sp *Spec) setInt4Option(a optionArgs) (done bool, err error) {
+	switch a.key {
+	case "sym", "asym":
+		sp.Asym = a.key == "asym"
+		return true, a.flag()
 	case "block":
-		if k != Int4 {
-			return wrongKind
+		if err := a.need(); err != nil {
+			return true, err
 		}
-		if err := need(); err != nil {
-			return err
-		}
-		b, err := strconv.Atoi(val)
+		b, err := strconv.Atoi(a.val)
 		if err != nil || (b != 16 && b != 32 && b != 64 && b != 128) {
-			return fmt.Errorf("block=%q: want 16, 32, 64 or 128", val)
+			return true, fmt.Errorf("block=%q: want 16, 32, 64 or 128", a.val)
 		}
 		if b == DefaultBlockSize {
 			b = 0
 		}
 		sp.Block = b
-		return nil
-	case "sym", "asym":
-		if k != Int4 {
-			return wrongKind
-		}
-		sp.Asym = key == "asym"
-		return flag()
+		return true, nil
 	case "accuracy_level", "accuracy-level":
-		if k != Int4 {
-			return wrongKind
+		if err := a.need(); err != nil {
+			return true, err
 		}
-		if err := need(); err != nil {
-			return err
-		}
-		l, err := strconv.Atoi(val)
+		l, err := strconv.Atoi(a.val)
 		if err != nil || l < 0 || l > 4 {
-			return fmt.Errorf("accuracy_level=%q: want 0 to 4", val)
+			return true, fmt.Errorf("accuracy_level=%q: want 0 to 4", a.val)
 		}
 		switch l {
 		case DefaultAccuracyLevel:
@@ -350,9 +391,9 @@ func (sp *Spec) setOption(key, val string, hasVal bool) error {
 		default:
 			sp.AccuracyLevel = l
 		}
-		return nil
+		return true, nil
 	}
-	return fmt.Errorf("unknown option %q for %s", key, k)
+	return false, nil
 }
 
 // validOpType accepts identifiers: letters, digits and underscores, not
@@ -385,6 +426,12 @@ func (sp Spec) String() string {
 		}
 		if len(sp.KeepOps) > 0 {
 			opts = append(opts, "keep="+strings.Join(sp.KeepOps, "+"))
+		}
+		if sp.Storage {
+			opts = append(opts, "storage")
+		}
+		if sp.EP != "" {
+			opts = append(opts, "ep="+sp.EP)
 		}
 	case Int8, Int8Static:
 		if sp.Kind == Int8Static {

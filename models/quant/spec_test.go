@@ -16,6 +16,8 @@ func TestParseSpec(t *testing.T) {
 		{" FP16 ", Spec{Kind: FP16}, "fp16"},
 		{"fp16:mixed", Spec{Kind: FP16, Mixed: true}, "fp16:mixed"},
 		{"fp16:keep=Softmax+Erf,mixed", Spec{Kind: FP16, Mixed: true, KeepOps: []string{"Erf", "Softmax"}}, "fp16:mixed,keep=Erf+Softmax"},
+		{"fp16:storage", Spec{Kind: FP16, Storage: true}, "fp16:storage"},
+		{"fp16:EP=CPU,mixed", Spec{Kind: FP16, Mixed: true, EP: "cpu"}, "fp16:mixed,ep=cpu"},
 		{"int8", Spec{Kind: Int8}, "int8"},
 		{"int8:per-channel", Spec{Kind: Int8}, "int8"},
 		{"int8:per-tensor,reduce-range", Spec{Kind: Int8, PerTensor: true, ReduceRange: true}, "int8:per-tensor,reduce-range"},
@@ -62,6 +64,7 @@ func TestParseSpecErrors(t *testing.T) {
 		"int8-static:calib=kl", "int8-static:percentile=40", "int8-static:percentile=NaN",
 		"int8-static:samples=0", "int8-static:act=u4", "fp16:keep=", "fp16:keep=1Bad", "fp16:mixed=1", "int8:conv=fast", "int4:conv=integer", "int8-static:conv=integer",
 		"int4:asym=yes", "int8:reduce-range=1", "int4:unknown", "fp32:mixed",
+		"fp16:storage=1", "fp16:ep=cuda", "fp16:ep=", "int8:storage", "int4:ep=cpu", "fp16:storage,mixed", "fp16:storage,ep=cpu",
 	} {
 		if sp, err := ParseSpec(in); err == nil {
 			t.Errorf("ParseSpec(%q) = %+v, want an error", in, sp)

@@ -47,6 +47,7 @@ func (p *ModelPreparer) Prepare(ctx context.Context, e Experiment) (Prepared, er
 	if err != nil {
 		return Prepared{}, err
 	}
+	spec = ForEP(spec, e.EP)
 	key := model + "|" + spec.String()
 	if e.Optimize {
 		key += "|opt"
@@ -101,6 +102,18 @@ func (p *ModelPreparer) Prepare(ctx context.Context, e Experiment) (Prepared, er
 	}
 	p.done[key] = prep
 	return prep, nil
+}
+
+// ForEP adapts a precision to the execution provider it will run on: fp16
+// on the CPU EP keeps in float32 the operators ONNX Runtime's CPU EP has no
+// float16 kernel for (fp16:ep=cpu), so that it never runs them through
+// Casts of its own; fp16:storage and explicit choices are left alone. The
+// precision report's spec says which one ran.
+func ForEP(spec quant.Spec, ep string) quant.Spec {
+	if spec.Kind == quant.FP16 && ep == "cpu" && !spec.Storage && spec.EP == "" {
+		spec.EP = "cpu"
+	}
+	return spec
 }
 
 // optimization is the record's summary of an optimizer report.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/runtime"
 )
 
@@ -106,5 +107,23 @@ func requireORTForStudy(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Skip(err)
+	}
+}
+
+// fp16 on the CPU EP runs as fp16:ep=cpu (no float16 node on a kernel the
+// CPU EP lacks); on other EPs, with fp16:storage or an explicit choice, the
+// spec is left as it is.
+func TestForEP(t *testing.T) {
+	for _, c := range []struct{ spec, ep, want string }{
+		{"fp16", "cpu", "fp16:ep=cpu"},
+		{"fp16:mixed", "cpu", "fp16:mixed,ep=cpu"},
+		{"fp16", "cuda", "fp16"},
+		{"fp16", "auto", "fp16"},
+		{"fp16:storage", "cpu", "fp16:storage"},
+		{"int8", "cpu", "int8"},
+	} {
+		if got := ForEP(quant.MustParseSpec(c.spec), c.ep).String(); got != c.want {
+			t.Errorf("ForEP(%s, %s) = %s, want %s", c.spec, c.ep, got, c.want)
+		}
 	}
 }
