@@ -63,7 +63,9 @@ func opProbes() []opProbe {
 		{op: "MatMul", shape: []int64{2, 16, 64}, build: func(b *onnx.Builder, x string) []string { return []string{x, mat(b, "w", 64, 32)} }},
 		{op: "Gemm", shape: []int64{16, 64}, build: func(b *onnx.Builder, x string) []string { return []string{x, mat(b, "w", 64, 32), vec(b, "b", 32, 0)} }},
 		{op: "LayerNormalization", shape: []int64{2, 16, 64}, build: func(b *onnx.Builder, x string) []string { return []string{x, vec(b, "g", 64, 1), vec(b, "b", 64, 0)} }},
-		{op: "Conv", shape: nchw, build: func(b *onnx.Builder, x string) []string { return []string{x, mat(b, "w", 8, 8, 3, 3), vec(b, "b", 8, 0)} },
+		{op: "Conv", shape: nchw, build: func(b *onnx.Builder, x string) []string {
+			return []string{x, mat(b, "w", 8, 8, 3, 3), vec(b, "b", 8, 0)}
+		},
 			attrs: []*onnxpb.AttributeProto{onnx.AttrInts("pads", 1, 1, 1, 1)}},
 		{op: "MaxPool", shape: nchw, build: func(b *onnx.Builder, x string) []string { return []string{x} }, attrs: []*onnxpb.AttributeProto{onnx.AttrInts("kernel_shape", 2, 2)}},
 		{op: "AveragePool", shape: nchw, build: func(b *onnx.Builder, x string) []string { return []string{x} }, attrs: []*onnxpb.AttributeProto{onnx.AttrInts("kernel_shape", 2, 2)}},
