@@ -468,25 +468,6 @@ func (r precReport) converted(op string) int {
 	return n
 }
 
-// lowPrecisionWeights is the fraction of weight bytes stored at 4, 8 or
-// 16 bits.
-func (r precReport) lowPrecisionWeights() (float64, bool) {
-	var low, total int64
-	for k, n := range r.WeightBytes {
-		bits, err := strconv.Atoi(k)
-		if err != nil || bits == 0 {
-			continue
-		}
-		total += n
-		if bits < 32 {
-			low += n
-		}
-	}
-	if total == 0 {
-		return 0, false
-	}
-	return float64(low) / float64(total), true
-}
 
 // parseReport normalizes the report map (decoded JSON or Go values).
 func parseReport(m map[string]any) (precReport, bool) {
@@ -531,8 +512,8 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 		}
 	}
 	rep, hasRep := parseReport(m.Precision)
-	if f, ok := rep.lowPrecisionWeights(); hasRep && ok && f < 0.5 {
-		findings = append(findings, s.warn.Render("coverage: ")+fmt.Sprintf("only %.0f%% of the weight bytes are stored below 32 bits", f*100))
+	if f, ok := study.WeightCoverage(m.Precision); ok && !exp.IsBaseline() && f < study.LowCoverageBar {
+		findings = append(findings, s.warn.Render("⚑ coverage: ")+fmt.Sprintf("only %.0f%% of the weight bytes are stored below 32 bits: this variant is FP32 in all but name", f*100))
 	}
 	if n := rep.convIntegers(); kind == "int8" && n > 0 && exp.EP == "cpu" {
 		findings = append(findings, s.warn.Render("kernels: ")+fmt.Sprintf("%d Conv nodes became ConvInteger (dynamic int8), which has slow CPU kernels in ONNX Runtime; int8-static (QDQ) usually is the faster int8 for convolutions", n))

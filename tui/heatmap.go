@@ -341,6 +341,9 @@ func (h heatModel) cell(c viewCtx, grid heatGrid, model, prec string, w int, sel
 	text := ""
 	if textLine {
 		text = h.metric.format(v)
+		if r.LowCoverage() {
+			text = "⚑" + text // most weight bytes untouched: FP32 in all but name
+		}
 	}
 	if s.mode == modePlain && sel && textLine {
 		return "[" + padCenter(text, w-2) + "]"

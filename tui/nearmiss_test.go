@@ -46,3 +46,18 @@ func TestOpProfileSection(t *testing.T) {
 		}
 	}
 }
+
+// A variant that left most weight bytes in float32 says so in the table's
+// precision column and status; a converted one does not.
+func TestTableFlagsLowCoverage(t *testing.T) {
+	s := newStyles(termenv.Ascii, true)
+	col := tableColumns()[colPrecision]
+	low := study.Row{Experiment: study.Experiment{Precision: "int8"}, HasCoverage: true, Coverage: 0.002}
+	if txt, _ := col.text(low, s); txt != "int8 ⚑" {
+		t.Errorf("low coverage: %q", txt)
+	}
+	ok := study.Row{Experiment: study.Experiment{Precision: "int8"}, HasCoverage: true, Coverage: 0.9}
+	if txt, _ := col.text(ok, s); txt != "int8" {
+		t.Errorf("converted: %q", txt)
+	}
+}

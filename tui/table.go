@@ -115,7 +115,12 @@ func tableColumns() []column {
 		colModel: {title: "model", w: 10, flex: true,
 			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return displayModel(r.Experiment.Model), plain }},
 		colPrecision: {title: "precision", w: 11,
-			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return r.Experiment.Precision, plain }},
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				if r.LowCoverage() {
+					return r.Experiment.Precision + " ⚑", s.warn
+				}
+				return r.Experiment.Precision, plain
+			}},
 		colEP: {title: "ep", w: 4, prio: 4,
 			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return r.Experiment.EP, plain }},
 		colBatch: {title: "b", w: 3, right: true, prio: 4,
@@ -432,7 +437,7 @@ func (t tableModel) rowView(r study.Row, cols []int, colW func(int) int, labels 
 	switch {
 	case r.Status != study.StatusOK:
 		status, statusSt = "✗", s.bad
-	case r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.OverheadFloor:
+	case r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.OverheadFloor, r.LowCoverage():
 		status, statusSt = "⚑", s.warn
 	case r.Verdict == "within noise":
 		status, statusSt = "≈", s.dim

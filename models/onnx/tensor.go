@@ -248,6 +248,72 @@ func TensorFloat32(t *onnxpb.TensorProto) ([]float32, error) {
 	return out, nil
 }
 
+// TensorFloat64 decodes a DOUBLE tensor from raw_data or double_data.
+func TensorFloat64(t *onnxpb.TensorProto) ([]float64, error) {
+	n, err := checkTensor(t, Double)
+	if err != nil {
+		return nil, err
+	}
+	if t.RawData == nil {
+		return append([]float64(nil), t.DoubleData...), nil
+	}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(t.RawData[8*i:]))
+	}
+	return out, nil
+}
+
+// ByteValue returns a tensor's elements as raw little-endian bytes, as
+// raw_data holds them, whichever field stores them (types of 8 bits or
+// more).
+func ByteValue(t *onnxpb.TensorProto) ([]byte, error) {
+	if t.RawData != nil {
+		return t.RawData, nil
+	}
+	dt := DataTypeOf(t)
+	n, err := TensorNumel(t)
+	if err != nil {
+		return nil, err
+	}
+	size := dt.Size()
+	if size == 0 || dt == String {
+		return nil, fmt.Errorf("tensor %s: no byte form for %v", t.GetName(), dt)
+	}
+	out := make([]byte, 0, int(n)*size)
+	put := func(v uint64) {
+		for b := range size {
+			out = append(out, byte(v>>(8*b)))
+		}
+	}
+	switch dt {
+	case Float:
+		for _, v := range t.FloatData {
+			put(uint64(math.Float32bits(v)))
+		}
+	case Double:
+		for _, v := range t.DoubleData {
+			put(math.Float64bits(v))
+		}
+	case Int64:
+		for _, v := range t.Int64Data {
+			put(uint64(v))
+		}
+	case Uint32, Uint64:
+		for _, v := range t.Uint64Data {
+			put(v)
+		}
+	default: // int32, int16, int8, uint16, uint8, bool, float16, bfloat16
+		for _, v := range t.Int32Data {
+			put(uint64(uint32(v)))
+		}
+	}
+	if int64(len(out)) != n*int64(size) {
+		return nil, fmt.Errorf("tensor %s: %d bytes for %d %v values", t.GetName(), len(out), n, dt)
+	}
+	return out, nil
+}
+
 // TensorFloat16 decodes a FLOAT16 tensor into IEEE half-precision bit
 // patterns, from raw_data or int32_data. Convert them with Float16ToFloat32.
 func TensorFloat16(t *onnxpb.TensorProto) ([]uint16, error) {

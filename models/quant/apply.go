@@ -38,6 +38,9 @@ type state struct {
 	exclude map[string]bool
 	calib   *CalibrationInfo
 	warns   []string
+	// convsOnly restricts toInt8Static to convolutions (int8 on a model
+	// with convolutions: QDQ Convs, dynamic int8 for the rest).
+	convsOnly bool
 }
 
 func (st *state) warnf(format string, args ...any) {
@@ -78,9 +81,22 @@ func Apply(ctx context.Context, m *onnx.Model, spec Spec, opts Options) (*Report
 			return nil, fmt.Errorf("quantize to %s: %w (%s): convert the FP32 model instead", spec, ErrAlreadyQuantized, q)
 		}
 	}
+	// Weights computed from constants (Constant nodes, ConstantOfShape,
+	// Identity and Cast chains) become initializers first, so every
+	// transform finds them; the byte counts below are of the folded graph.
+	folded := 0
+	if spec.Quantizes() {
+		var err error
+		if folded, err = onnx.FoldWeights(ctx, g); err != nil {
+			return nil, fmt.Errorf("quantize to %s: %w", spec, err)
+		}
+	}
 	st := &state{m: m, spec: spec, opts: opts, ix: newGraphIndex(g), exclude: map[string]bool{}}
 	st.types = inferTypes(g)
 	st.t = newTracker(st.ix, st.types)
+	if folded > 0 {
+		st.t.note("folded %d constant subgraphs (Constant, ConstantOfShape, Identity/Cast/Reshape chains) into initializers", folded)
+	}
 	for _, name := range opts.Exclude {
 		st.exclude[name] = true
 	}
@@ -99,7 +115,7 @@ func Apply(ctx context.Context, m *onnx.Model, spec Spec, opts Options) (*Report
 			err = toFP16(ctx, st)
 		}
 	case Int8:
-		err = toInt8Dynamic(ctx, st)
+		err = toInt8(ctx, st)
 	case Int8Static:
 		err = toInt8Static(ctx, st)
 	case Int4:

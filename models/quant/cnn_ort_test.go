@@ -2,6 +2,7 @@ package quant_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/quantscope/quantscope/models/fidelity"
@@ -9,9 +10,11 @@ import (
 	"github.com/quantscope/quantscope/models/quant/quanttest"
 )
 
-// TestCNNOnORT converts a small CNN: int8 turns the head into
-// DynamicQuantizeMatMul and keeps the convolutions float unless
-// conv=integer turns them (depthwise included) into ConvInteger; int8-static puts every convolution in QDQ form
+// TestCNNOnORT converts a small CNN: int8 puts the convolutions in
+// calibrated QDQ form (the fast int8 Conv on the CPU EP; the record names
+// each layer's form) and turns the head into DynamicQuantizeMatMul, or
+// with conv=integer turns the convolutions (depthwise included) into
+// ConvInteger; int8-static puts every convolution in QDQ form
 // (int32 bias, requantized output); int4 converts the head only and says
 // why the convolutions stay float.
 func TestCNNOnORT(t *testing.T) {
@@ -29,7 +32,7 @@ func TestCNNOnORT(t *testing.T) {
 		minCosine         float64
 		convInteger, dqmm int
 	}{
-		{"int8", quant.PrecFP32, 0.999, 0, 1},
+		{"int8", quant.PrecInt8, 0.995, 0, 1},
 		{"int8:conv=integer", quant.PrecInt8, 0.999, 3, 1},
 		{"int8:per-tensor,conv=integer", quant.PrecInt8, 0.995, 3, 1},
 		{"int4", quant.PrecFP32, 0.99, 0, 0},
@@ -53,6 +56,15 @@ func TestCNNOnORT(t *testing.T) {
 			if got := countNodes(m, "DynamicQuantizeMatMul"); got != tc.dqmm {
 				t.Errorf("%d DynamicQuantizeMatMul nodes, want %d", got, tc.dqmm)
 			}
+			if tc.spec == "int8" {
+				forms := map[quant.Form]int{}
+				for _, l := range r.Layers {
+					forms[l.Form]++
+				}
+				if forms[quant.FormQDQConv] != 3 || forms[quant.FormDynamic] != 1 || r.Calibration == nil {
+					t.Errorf("layer forms %v (calibration %v), want 3 QDQ Convs and a dynamic head", forms, r.Calibration)
+				}
+			}
 			if tc.spec == "int8:conv=integer" && countNodes(m, "DynamicQuantizeLinear") != 3 {
 				t.Errorf("%d DynamicQuantizeLinear, want one per Conv input (3)", countNodes(m, "DynamicQuantizeLinear"))
 			}
@@ -66,5 +78,21 @@ func TestCNNOnORT(t *testing.T) {
 				t.Errorf("fidelity %s, want cosine ≥ %g", f, tc.minCosine)
 			}
 		})
+	}
+}
+
+// Without ONNX Runtime to calibrate, int8 on a CNN keeps the convolutions
+// in float32 and says so in a warning.
+func TestCNNInt8WithoutCalibration(t *testing.T) {
+	m, err := quanttest.CNN(5, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := quant.Apply(context.Background(), m, quant.MustParseSpec("int8"), quant.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Count("Conv", quant.PrecFP32) != 3 || len(r.Warnings) == 0 || !strings.Contains(r.Warnings[0], "convolutions stay float32") {
+		t.Errorf("convs %d fp32, warnings %q", r.Count("Conv", quant.PrecFP32), r.Warnings)
 	}
 }

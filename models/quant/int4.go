@@ -75,6 +75,7 @@ func toInt4(ctx context.Context, st *state) error {
 			e.patchOut(y, l.output, base)
 		}
 		st.t.set(base, PrecInt4)
+		st.t.form(base, FormNBits)
 	}
 	return splice(st.ix, layers, e)
 }

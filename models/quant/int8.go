@@ -73,6 +73,7 @@ func toInt8Dynamic(ctx context.Context, st *state) error {
 			e.patchOut(y, l.output, base)
 		}
 		st.t.set(base, PrecInt8)
+		st.t.form(base, FormDynamic)
 	}
 	return splice(st.ix, layers, e)
 }
@@ -157,5 +158,54 @@ func convInteger(st *state, e *emitter, l *linear, dql map[string][3]string) err
 		e.node("", "Add", base+"_bias_add", []string{y, b}, []string{l.output})
 	}
 	st.t.set(base, PrecInt8)
+	st.t.form(base, FormConvInteger)
 	return nil
+}
+
+// toInt8 is int8: convolutions (other than patch embeddings) in QDQ form
+// with calibrated scales, the int8 convolution ONNX Runtime's CPU EP runs
+// fastest (QLinearConv; ConvInteger, the dynamic form, runs about 10×
+// slower than float), then every other linear layer as
+// DynamicQuantizeMatMul. Without ONNX Runtime to calibrate, or with
+// conv=integer, convolutions follow toInt8Dynamic's rule and a warning
+// says so.
+func toInt8(ctx context.Context, st *state) error {
+	if !st.spec.ConvInteger && hasConvLayers(st) {
+		if st.opts.Calibration.Runner == nil {
+			st.warnf("the model's convolutions stay float32: int8 converts them in calibrated QDQ form, which needs ONNX Runtime to calibrate")
+		} else {
+			st.convsOnly = true
+			err := toInt8Static(ctx, st)
+			st.convsOnly = false
+			if err != nil {
+				return err
+			}
+			st.types = inferTypes(st.ix.g)
+			st.t.note("convolutions in QDQ form with calibrated activation scales (QLinearConv on ONNX Runtime's CPU EP), the other linear layers dynamic int8")
+		}
+	}
+	return toInt8Dynamic(ctx, st)
+}
+
+// hasConvLayers reports whether the model has convolutions with constant
+// float weights other than patch embeddings.
+func hasConvLayers(st *state) bool {
+	for _, n := range st.ix.g.GetNode() {
+		if n.GetOpType() != "Conv" || !onnx.IsDefaultDomain(n) || len(n.GetInput()) < 2 {
+			continue
+		}
+		w := st.ix.constTensor(n.GetInput()[1])
+		if w == nil || onnx.DataTypeOf(w) != onnx.Float || len(w.GetDims()) != 4 {
+			continue
+		}
+		d := w.GetDims()
+		k := onnx.Attr(n, "kernel_shape")
+		s := onnx.Attr(n, "strides")
+		patch := k != nil && s != nil && len(k.GetInts()) == 2 && len(s.GetInts()) == 2 &&
+			k.GetInts()[0] == s.GetInts()[0] && k.GetInts()[1] == s.GetInts()[1] && d[2] == k.GetInts()[0] && d[2] > 1
+		if !patch {
+			return true
+		}
+	}
+	return false
 }

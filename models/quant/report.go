@@ -62,6 +62,9 @@ type Report struct {
 	// not, and why (attention activation×activation MatMuls, exclusions,
 	// unsupported shapes).
 	Kept []KeptNode `json:"kept,omitempty"`
+	// Layers lists each quantized layer and the operator form it took
+	// (dynamic int8, calibrated QDQ, ConvInteger, MatMulNBits).
+	Layers []LayerForm `json:"layers,omitempty"`
 	// Rewrites notes graph rewrites done on the way (Gemm to MatMul, a
 	// patch-embedding Conv to a MatMul over patches).
 	Rewrites []string `json:"rewrites,omitempty"`
@@ -200,6 +203,21 @@ func (r *Report) Write(w io.Writer) error {
 	for _, rw := range r.Rewrites {
 		fmt.Fprintf(&b, "rewrite: %s\n", rw)
 	}
+	if len(r.Layers) > 0 {
+		forms := map[Form]int{}
+		var order []Form
+		for _, l := range r.Layers {
+			if forms[l.Form] == 0 {
+				order = append(order, l.Form)
+			}
+			forms[l.Form]++
+		}
+		parts := make([]string, len(order))
+		for i, f := range order {
+			parts[i] = fmt.Sprintf("%d × %s", forms[f], f)
+		}
+		fmt.Fprintf(&b, "layer forms: %s\n", strings.Join(parts, ", "))
+	}
 	if len(r.Kept) > 0 {
 		reasons := map[string]int{}
 		var order []string
@@ -266,12 +284,48 @@ type tracker struct {
 	// stored are the nodes reading a weight fp16:storage stored in
 	// float16 (they compute in float32).
 	stored map[string]bool
+	forms  map[string]Form
+}
+
+// Form is the operator form a quantized layer took.
+type Form string
+
+// The forms of quantized layers.
+const (
+	// FormDynamic is com.microsoft DynamicQuantizeMatMul: int8 weights,
+	// activations quantized at run time.
+	FormDynamic Form = "DynamicQuantizeMatMul (dynamic int8)"
+	// FormQDQ is a MatMul between QuantizeLinear/DequantizeLinear pairs
+	// with calibrated scales (ONNX Runtime runs MatMulIntegerToFloat).
+	FormQDQ Form = "QDQ MatMul (calibrated int8)"
+	// FormQDQConv is a Conv between QuantizeLinear/DequantizeLinear pairs
+	// with calibrated scales (ONNX Runtime runs QLinearConv).
+	FormQDQConv Form = "QDQ Conv (calibrated int8, QLinearConv)"
+	// FormConvInteger is ConvInteger with activations quantized at run
+	// time: slow on ONNX Runtime's CPU EP.
+	FormConvInteger Form = "ConvInteger (dynamic int8)"
+	// FormNBits is com.microsoft MatMulNBits (int4 weights).
+	FormNBits Form = "MatMulNBits (int4 weights)"
+)
+
+// LayerForm says which form one quantized layer took.
+type LayerForm struct {
+	Node string `json:"node"`
+	Op   string `json:"op"`
+	Form Form   `json:"form"`
+}
+
+// form records the form a source node's layer took.
+func (t *tracker) form(name string, f Form) {
+	if _, ok := t.prec[name]; ok {
+		t.forms[name] = f
+	}
 }
 
 // newTracker names unnamed nodes of g (uniquely) and classifies every
 // non-Constant node: fp32 when it touches float32 data, none otherwise.
 func newTracker(ix *graphIndex, types map[string]onnx.DataType) *tracker {
-	t := &tracker{op: map[string]string{}, prec: map[string]Precision{}, stored: map[string]bool{}}
+	t := &tracker{op: map[string]string{}, prec: map[string]Precision{}, stored: map[string]bool{}, forms: map[string]Form{}}
 	for _, n := range ix.g.GetNode() {
 		if n.GetName() == "" || t.op[n.GetName()] != "" {
 			n.Name = ptr(ix.unique(n.GetOpType()))
@@ -331,6 +385,9 @@ func (t *tracker) report(spec Spec, out *onnxpb.GraphProto) *Report {
 	}
 	byOp := map[string]map[Precision]int{}
 	for _, name := range t.order {
+		if f, ok := t.forms[name]; ok {
+			r.Layers = append(r.Layers, LayerForm{Node: name, Op: t.op[name], Form: f})
+		}
 		op, p := t.op[name], t.prec[name]
 		if byOp[op] == nil {
 			byOp[op] = map[Precision]int{}

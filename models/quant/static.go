@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/quantscope/quantscope/models/onnx"
 )
@@ -26,6 +27,9 @@ func toInt8Static(ctx context.Context, st *state) error {
 		anyConv:   st.m.Opset("") >= 13, // per-channel DequantizeLinear
 		keepFirst: st.spec.KeepFirst, keepLast: st.spec.KeepLast,
 	})
+	if st.convsOnly {
+		layers = slices.DeleteFunc(layers, func(l *linear) bool { return l.conv == nil })
+	}
 	if len(layers) == 0 {
 		return nil // nothing to calibrate; Apply reports ErrNothingConverted
 	}
@@ -175,6 +179,7 @@ func toInt8Static(ctx context.Context, st *state) error {
 			e.patchOut(y, l.output, base)
 		}
 		st.t.set(base, PrecInt8)
+		st.t.form(base, FormQDQ)
 	}
 	return splice(st.ix, layers, e)
 }
@@ -264,5 +269,6 @@ func qdqConv(st *state, e *emitter, l *linear, in, out qparams, quantized map[st
 	quantized[l.output] = yq // a following quantized layer reads it as is
 	e.node("", "DequantizeLinear", base+"_output_DequantizeLinear", []string{yq, out.scale, out.zp}, []string{l.output})
 	st.t.set(base, PrecInt8)
+	st.t.form(base, FormQDQConv)
 	return nil
 }

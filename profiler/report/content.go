@@ -443,6 +443,9 @@ func entryNotes(e *Entry) []string {
 	if e.OverheadFloor {
 		n = append(n, "overhead floor")
 	}
+	if e.LowCoverage() {
+		n = append(n, fmt.Sprintf("⚑ FP32 in all but name: %.0f%% of the weight bytes below 32 bits", 100*e.Coverage))
+	}
 	if e.CV > 0.10 {
 		n = append(n, "CV "+fmtPct(e.CV))
 	}

@@ -30,6 +30,58 @@ type Row struct {
 	SizeReduction float64 // baseline file bytes ÷ these file bytes (×)
 	Verdict       string  // with repeats: faster / slower / within noise
 	Note          string
+	// Coverage is the fraction of the variant's weight bytes stored below
+	// 32 bits, when HasCoverage (its precision report gave the bytes). See
+	// LowCoverage.
+	Coverage    float64
+	HasCoverage bool
+}
+
+// LowCoverageBar is the coverage below which a precision counts as having
+// left most weight bytes untouched.
+const LowCoverageBar = 0.5
+
+// LowCoverage reports whether a variant left most of its weight bytes in
+// float32: a precision that is FP32 in all but name (int8 on a CNN
+// without calibration, int4 on convolutions). Table, heatmap, detail and
+// report all flag it.
+func (r Row) LowCoverage() bool {
+	return !r.Experiment.IsBaseline() && r.HasCoverage && r.Coverage < LowCoverageBar
+}
+
+// WeightCoverage reads the fraction of weight bytes stored below 32 bits
+// from a precision report (its weight_bytes_by_bits), and whether the
+// report had them.
+func WeightCoverage(rep map[string]any) (float64, bool) {
+	by, ok := rep["weight_bytes_by_bits"].(map[string]any)
+	if !ok {
+		return 0, false
+	}
+	var low, all float64
+	for bits, v := range by {
+		var n float64
+		switch x := v.(type) {
+		case float64:
+			n = x
+		case int:
+			n = float64(x)
+		case int64:
+			n = float64(x)
+		default:
+			continue
+		}
+		switch bits {
+		case "4", "8", "16":
+			low += n
+			all += n
+		case "32":
+			all += n
+		}
+	}
+	if all <= 0 {
+		return 0, false
+	}
+	return low / all, true
 }
 
 func groupKey(e Experiment) string {
@@ -98,6 +150,7 @@ func Summarize(recs []Record) []Row {
 		a.row.P99Ms = (a.row.P99Ms*n + m.Latency.P99Ms) / (n + 1)
 		a.row.ModelRSS = int64((float64(a.row.ModelRSS)*n + float64(m.Memory.ModelRSS)) / (n + 1))
 		a.row.FileBytes = r.File.Bytes
+		a.row.Coverage, a.row.HasCoverage = WeightCoverage(m.Precision)
 		a.row.Runs++
 	}
 	rows := make([]Row, 0, len(order))

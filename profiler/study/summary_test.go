@@ -69,3 +69,30 @@ func TestSummarizeRetriedFailure(t *testing.T) {
 		t.Errorf("retried experiment %+v", rows)
 	}
 }
+
+// A variant whose precision report has most weight bytes in float32 is
+// flagged (FP32 in all but name); a converted one and the baseline are not.
+func TestLowCoverage(t *testing.T) {
+	rec := func(prec string, by map[string]any) Record {
+		r := Record{Experiment: Experiment{Model: "m", Precision: prec, EP: "cpu", Batch: 1}, Status: StatusOK,
+			Metrics: &bench.Metrics{Throughput: 10}}
+		if by != nil {
+			r.Metrics.Precision = map[string]any{"weight_bytes_by_bits": by}
+		}
+		return r
+	}
+	rows := Summarize([]Record{
+		rec("fp32", nil),
+		rec("int8", map[string]any{"8": 100.0, "32": 900.0}),
+		rec("int4", map[string]any{"4": 700.0, "32": 300.0, "0": 50.0}),
+	})
+	if rows[0].LowCoverage() || rows[0].HasCoverage {
+		t.Errorf("baseline: %+v", rows[0])
+	}
+	if !rows[1].LowCoverage() || math.Abs(rows[1].Coverage-0.1) > 1e-9 {
+		t.Errorf("int8 with 10%% converted: coverage %v, low %v", rows[1].Coverage, rows[1].LowCoverage())
+	}
+	if rows[2].LowCoverage() || math.Abs(rows[2].Coverage-0.7) > 1e-9 {
+		t.Errorf("int4 with 70%% converted: coverage %v", rows[2].Coverage)
+	}
+}
