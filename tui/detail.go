@@ -468,7 +468,6 @@ func (r precReport) converted(op string) int {
 	return n
 }
 
-
 // parseReport normalizes the report map (decoded JSON or Go values).
 func parseReport(m map[string]any) (precReport, bool) {
 	var r precReport
