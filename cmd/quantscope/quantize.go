@@ -192,7 +192,9 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 		},
 		Warn: func(msg string) { fmt.Fprintf(g.stderr, "warning: %s\n", msg) },
 	}
-	if !needORT {
+	if !needORT && (spec.Kind != quant.Int8 || runtimeMissing(g.ortLib)) {
+		// int8 calibrates a model's convolutions when ONNX Runtime is
+		// there; without it they stay float and the report says so.
 		qopts.Calibration.Runner = nil
 	}
 
@@ -242,6 +244,12 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 
 // quantizeError explains a failed transform; for ErrNothingConverted it
 // prints the report first, so the user sees what was kept and why.
+// runtimeMissing reports whether ONNX Runtime cannot be loaded.
+func runtimeMissing(lib string) bool {
+	_, err := runtime.Init(lib)
+	return err != nil
+}
+
 func quantizeError(err error, r *quant.Report, w io.Writer) error {
 	if errors.Is(err, quant.ErrNothingConverted) && r != nil {
 		_ = r.Write(w)

@@ -364,6 +364,10 @@ func (t *tracker) set(name string, p Precision) {
 
 // keep records why a candidate node stays in float.
 func (t *tracker) keep(n *onnxpb.NodeProto, reason string) {
+	switch t.prec[n.GetName()] {
+	case PrecFP16, PrecInt8, PrecInt4:
+		return // converted by an earlier pass (int8's QDQ convolutions)
+	}
 	t.kept = append(t.kept, KeptNode{Node: n.GetName(), Op: opKey(n), Reason: reason})
 }
 
