@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 )
@@ -99,8 +98,7 @@ type Builder struct {
 	ir     int64
 	doc    string
 	meta   []*onnxpb.StringStringEntryProto
-	used   map[string]bool
-	next   map[string]int
+	names  *Namer
 	errs   []error
 	built  bool
 }
@@ -112,8 +110,7 @@ func NewBuilder(graphName string, opset int64) *Builder {
 		graph:  &onnxpb.GraphProto{Name: ptr(graphName)},
 		opsets: map[string]int64{"": opset},
 		ir:     irVersionFor(opset),
-		used:   map[string]bool{},
-		next:   map[string]int{},
+		names:  NewNamer(),
 	}
 }
 
@@ -170,27 +167,10 @@ func (b *Builder) Graph() *onnxpb.GraphProto { return b.graph }
 // Unique returns a name starting with prefix that no value or node of this
 // Builder uses yet, and reserves it: prefix itself, else prefix_1,
 // prefix_2, ...
-func (b *Builder) Unique(prefix string) string {
-	if prefix == "" {
-		prefix = "v"
-	}
-	name := prefix
-	for b.used[name] {
-		b.next[prefix]++
-		name = prefix + "_" + strconv.Itoa(b.next[prefix])
-	}
-	b.used[name] = true
-	return name
-}
+func (b *Builder) Unique(prefix string) string { return b.names.Unique(prefix) }
 
 // reserve marks names as used, so Unique avoids them.
-func (b *Builder) reserve(names ...string) {
-	for _, n := range names {
-		if n != "" {
-			b.used[n] = true
-		}
-	}
-}
+func (b *Builder) reserve(names ...string) { b.names.Reserve(names...) }
 
 // valueInfo builds a tensor-typed ValueInfoProto. A nil shape means unknown
 // rank.

@@ -82,7 +82,10 @@ func foldWeight(n *onnxpb.NodeProto, consts map[string]*onnxpb.TensorProto) *onn
 	x := in(0)
 	switch n.GetOpType() {
 	case "Constant":
-		return constantTensor(n)
+		if t := ConstantValue(n); t != nil {
+			return proto.Clone(t).(*onnxpb.TensorProto)
+		}
+		return nil
 	case "ConstantOfShape":
 		return constantOfShape(n, x)
 	case "Identity":
@@ -107,17 +110,16 @@ func foldWeight(n *onnxpb.NodeProto, consts map[string]*onnxpb.TensorProto) *onn
 	return nil
 }
 
-// constantTensor returns a Constant node's value as a tensor.
-func constantTensor(n *onnxpb.NodeProto) *onnxpb.TensorProto {
+// ConstantValue returns a Constant node's value as a tensor: its value
+// attribute itself (not a copy), or a new tensor for value_float(s) and
+// value_int(s); nil for other forms.
+func ConstantValue(n *onnxpb.NodeProto) *onnxpb.TensorProto {
 	for _, a := range n.GetAttribute() {
 		var t *onnxpb.TensorProto
 		var err error
 		switch a.GetName() {
 		case "value":
-			if a.GetT() == nil {
-				return nil
-			}
-			return proto.Clone(a.GetT()).(*onnxpb.TensorProto)
+			return a.GetT()
 		case "value_float":
 			t, err = NewTensorFloat32("", nil, []float32{a.GetF()})
 		case "value_floats":

@@ -52,7 +52,7 @@ func scaleChain(gr *graph, v string, reader *onnxpb.NodeProto, what string) (str
 		if gr.only(v) != reader {
 			return "", 0, nil, what + " is read outside the attention block"
 		}
-		p := gr.producer[v]
+		p := gr.Producer[v]
 		if !gr.is(p, "Mul") && !gr.is(p, "Div") {
 			return v, f, nodes, ""
 		}
@@ -100,7 +100,7 @@ func extract(gr *graph, sh *shapes, v string, reader *onnxpb.NodeProto) (extract
 	if gr.only(v) != reader {
 		return extraction{}, false
 	}
-	p := gr.producer[v]
+	p := gr.Producer[v]
 	switch {
 	case gr.is(p, "Gather"):
 		if onnx.AttrIntOr(p, "axis", 0) != 0 {
@@ -124,7 +124,7 @@ func extract(gr *graph, sh *shapes, v string, reader *onnxpb.NodeProto) (extract
 		if gr.only(u) != p {
 			return extraction{}, false
 		}
-		s := gr.producer[u]
+		s := gr.Producer[u]
 		switch {
 		case gr.is(s, "Split"):
 			if onnx.AttrIntOr(s, "axis", 0) != 0 || len(s.GetOutput()) != 3 {

@@ -70,7 +70,7 @@ type projection struct {
 // scaling or a transposed x. Every value inside is read only by the
 // layer's own nodes.
 func linearOf(gr *graph, sh *shapes, v string) (projection, bool) {
-	p := gr.producer[v]
+	p := gr.Producer[v]
 	if gr.is(p, "Gemm") {
 		if onnx.AttrIntOr(p, "transA", 0) != 0 || onnx.AttrFloatOr(p, "alpha", 1) != 1 || onnx.AttrFloatOr(p, "beta", 1) != 1 {
 			return projection{}, false
@@ -82,7 +82,7 @@ func linearOf(gr *graph, sh *shapes, v string) (projection, bool) {
 	if gr.is(p, "Add") && len(p.GetInput()) == 2 {
 		for i := range 2 {
 			c, y := in(p, i), in(p, 1-i)
-			if mm := gr.producer[y]; gr.is(mm, "MatMul") && gr.only(y) == p && gr.constDerived(c) {
+			if mm := gr.Producer[y]; gr.is(mm, "MatMul") && gr.only(y) == p && gr.constDerived(c) {
 				pr = projection{x: in(mm, 0), w: in(mm, 1), bias: c, nodes: []*onnxpb.NodeProto{p, mm}}
 				break
 			}
@@ -164,7 +164,7 @@ func matchScores(gr *graph, sh *shapes, sm *onnxpb.NodeProto, m *attnMatch) (sco
 	probs := out0(sm)
 	// Optional constant-derived bias, then the scale chain, then q·kᵀ.
 	v := sIn
-	if p := gr.producer[v]; gr.is(p, "Add") {
+	if p := gr.Producer[v]; gr.is(p, "Add") {
 		if gr.only(v) != sm {
 			return scores{}, "scores feed other nodes"
 		}
@@ -185,7 +185,7 @@ func matchScores(gr *graph, sh *shapes, sm *onnxpb.NodeProto, m *attnMatch) (sco
 		return scores{}, why
 	}
 	m.add(scaleNodes...)
-	qk := gr.producer[v]
+	qk := gr.Producer[v]
 	if !gr.is(qk, "MatMul") {
 		if gr.is(qk, "Add") && len(scaleNodes) > 0 {
 			return scores{}, "a bias is added before the scale (the fused operator scales before adding)"
@@ -217,7 +217,7 @@ func matchAttention(gr *graph, sh *shapes, sm *onnxpb.NodeProto) (*attnMatch, st
 	}
 	probs := sc.probs
 	pv := gr.only(probs)
-	if pv == nil && len(gr.consumers[probs]) > 0 {
+	if pv == nil && len(gr.Consumers[probs]) > 0 {
 		return nil, "the Softmax output is read outside the attention block"
 	}
 	if !gr.is(pv, "MatMul") || in(pv, 0) != probs {
@@ -293,11 +293,11 @@ func matchPacked5(gr *graph, sh *shapes, m *attnMatch, eq, ek, ev extraction) st
 		}
 	} else {
 		readers := []*onnxpb.NodeProto{eq.nodes[len(eq.nodes)-1], ek.nodes[len(ek.nodes)-1], ev.nodes[len(ev.nodes)-1]}
-		if !gr.private(t, readers...) || len(gr.consumers[t]) != 3 {
+		if !gr.private(t, readers...) || len(gr.Consumers[t]) != 3 {
 			return "the packed QKV tensor feeds other nodes"
 		}
 	}
-	tr := gr.producer[t]
+	tr := gr.Producer[t]
 	if !gr.is(tr, "Transpose") {
 		return "the packed QKV tensor is not a Transpose"
 	}
@@ -306,7 +306,7 @@ func matchPacked5(gr *graph, sh *shapes, m *attnMatch, eq, ek, ev extraction) st
 	}
 	m.add(tr)
 	r5 := in(tr, 0)
-	rsq := gr.producer[r5]
+	rsq := gr.Producer[r5]
 	if !gr.is(rsq, "Reshape") || gr.only(r5) != tr {
 		return "the packed QKV tensor is not reshaped from the projection"
 	}
@@ -337,7 +337,7 @@ func matchPacked5(gr *graph, sh *shapes, m *attnMatch, eq, ek, ev extraction) st
 // of the same layout as q, with its own scale chain), or the heads of the
 // key projection transposed to [B, H, d, S] ([B·H, d, S]) at once.
 func keyHeads(gr *graph, sh *shapes, m *attnMatch, sc scores, rank int) (headsIn, string) {
-	kt := gr.producer[sc.kt]
+	kt := gr.Producer[sc.kt]
 	if !gr.is(kt, "Transpose") || gr.only(sc.kt) != sc.ktReader {
 		return headsIn{}, "kᵀ is not a Transpose of k"
 	}
@@ -413,7 +413,7 @@ func matchHeads(gr *graph, sh *shapes, m *attnMatch, ins [3]headsIn, rank int) s
 	if rank == 3 {
 		// The projections read the input transposed to [S, B, D]: the fused
 		// ones read it as it was.
-		t := gr.producer[m.x]
+		t := gr.Producer[m.x]
 		if perm, _ := attrInts(t, "perm"); !gr.is(t, "Transpose") || !slices.Equal(perm, []int64{1, 0, 2}) {
 			return "the sequence-first projections do not read a [B, S, D] input transposed"
 		}
@@ -435,7 +435,7 @@ func headsOf(gr *graph, sh *shapes, m *attnMatch, h headsIn, rank int) (string, 
 		if gr.only(h.v) != h.reader {
 			return "", 0, 0, "read outside the attention block"
 		}
-		t = gr.producer[h.v]
+		t = gr.Producer[h.v]
 		if perm, _ := attrInts(t, "perm"); !gr.is(t, "Transpose") || !slices.Equal(perm, want) {
 			return "", 0, 0, fmt.Sprintf("not the heads of a projection (no Transpose %v)", want)
 		}
@@ -445,7 +445,7 @@ func headsOf(gr *graph, sh *shapes, m *attnMatch, h headsIn, rank int) (string, 
 	if gr.only(h.v) != t {
 		return "", 0, 0, "read outside the attention block"
 	}
-	rs := gr.producer[h.v]
+	rs := gr.Producer[h.v]
 	if !gr.is(rs, "Reshape") {
 		return "", 0, 0, "the heads are not split by a Reshape"
 	}
@@ -474,7 +474,7 @@ func packedSlices(gr *graph, sh *shapes, m *attnMatch, src [3]string) (projectio
 	var t string
 	var nodes []*onnxpb.NodeProto
 	for i, v := range src {
-		s := gr.producer[v]
+		s := gr.Producer[v]
 		if !gr.is(s, "Slice") {
 			if i == 0 {
 				return projection{}, "not sliced"

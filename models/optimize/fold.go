@@ -235,7 +235,7 @@ func foldNode(gr *graph, sh *shapes, n *onnxpb.NodeProto, constOf func(string) *
 		return nil
 	}
 	o := out0(n)
-	if o == "" || gr.outputs[o] || gr.implicit[o] {
+	if o == "" || gr.Outputs[o] || gr.Implicit[o] {
 		return nil
 	}
 	// Shape-derived integers whose elements are all known.

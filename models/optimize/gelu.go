@@ -30,7 +30,7 @@ func near(v, want float64) bool { return math.Abs(v-want) <= 1e-6*math.Abs(want)
 // with x/√2 written as Div(x, √2) or Mul(x, 1/√2).
 func matchErfGelu(gr *graph, sh *shapes, e *onnxpb.NodeProto) *geluMatch {
 	dv := in(e, 0)
-	d := gr.producer[dv]
+	d := gr.Producer[dv]
 	if gr.only(dv) != e || d == nil {
 		return nil
 	}
@@ -85,7 +85,7 @@ func matchErfGelu(gr *graph, sh *shapes, e *onnxpb.NodeProto) *geluMatch {
 		}
 		return &geluMatch{x: x, out: out0(m2), nodes: append(nodes, m2)}
 	default: // Mul(Mul(x, 0.5), 1+erf)
-		h := gr.producer[o]
+		h := gr.Producer[o]
 		if !gr.is(h, "Mul") || gr.only(o) != m1 {
 			return nil
 		}
@@ -141,7 +141,7 @@ func fuseGelu(ctx context.Context, gr *graph, r *Report, opts Options) (int, err
 		// A bias Add on x that only the GELU reads.
 		var a, b string
 		var biasAdd *onnxpb.NodeProto
-		if p := gr.producer[gm.x]; gr.is(p, "Add") && gr.private(gm.x, gm.nodes...) && len(p.GetInput()) == 2 {
+		if p := gr.Producer[gm.x]; gr.is(p, "Add") && gr.private(gm.x, gm.nodes...) && len(p.GetInput()) == 2 {
 			for i := range 2 {
 				c, y := in(p, i), in(p, 1-i)
 				sy := sh.of(y)
@@ -207,7 +207,7 @@ func fuseQuickGelu(ctx context.Context, gr *graph, r *Report) (int, error) {
 		alpha := 1.0
 		nodes := []*onnxpb.NodeProto{sg, mul}
 		if y != x {
-			p := gr.producer[y]
+			p := gr.Producer[y]
 			if !gr.is(p, "Mul") || gr.only(y) != sg {
 				continue
 			}
@@ -233,11 +233,11 @@ func fuseQuickGelu(ctx context.Context, gr *graph, r *Report) (int, error) {
 // linearOutput reports whether v comes out of a linear layer: MatMul with
 // a constant weight, possibly followed by a bias Add.
 func linearOutput(gr *graph, v string) bool {
-	p := gr.producer[v]
+	p := gr.Producer[v]
 	if gr.is(p, "Add") {
 		for i := range 2 {
 			if gr.isConst(in(p, i)) {
-				p = gr.producer[in(p, 1-i)]
+				p = gr.Producer[in(p, 1-i)]
 				break
 			}
 		}

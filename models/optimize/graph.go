@@ -3,31 +3,23 @@ package optimize
 import (
 	"fmt"
 	"math"
-	"strconv"
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 	"google.golang.org/protobuf/proto"
 )
 
-// graph indexes a model's main graph for the passes: who produces and who
-// consumes each value, which values are constants, which names are taken.
-// A pass matches on the index, marks the nodes it replaces dead and adds
-// new nodes and initializers; commit then applies the changes, sorts the
-// graph, removes what nothing uses any more and rebuilds the index.
+// graph is a model's main graph as the passes see it: the shared graph
+// index (onnx.Index: producers, readers, subgraph readers, constants,
+// free names) and the pass's pending changes. A pass matches on the index,
+// marks the nodes it replaces dead and adds new nodes and initializers;
+// commit then applies the changes, sorts the graph, removes what nothing
+// uses any more and rebuilds the index.
 type graph struct {
+	*onnx.Index
 	m     *onnx.Model
 	g     *onnxpb.GraphProto
 	opset int64 // the default domain's opset
-
-	inits     map[string]*onnxpb.TensorProto
-	producer  map[string]*onnxpb.NodeProto
-	consumers map[string][]*onnxpb.NodeProto // one entry per consuming node, however many times it reads the value
-	outputs   map[string]bool                // graph outputs
-	inputs    map[string]bool                // graph inputs, initializers listed as inputs included
-	implicit  map[string]bool                // values read by subgraphs (If, Loop, Scan bodies)
-	used      map[string]bool                // every value and node name
-	next      map[string]int
 
 	dead     map[*onnxpb.NodeProto]bool
 	fresh    []*onnxpb.NodeProto
@@ -36,126 +28,42 @@ type graph struct {
 }
 
 func newGraph(m *onnx.Model) *graph {
-	gr := &graph{m: m, g: m.Graph(), used: map[string]bool{}, next: map[string]int{}}
+	gr := &graph{m: m, g: m.Graph(), Index: onnx.NewIndex(m.Graph())}
 	gr.opset = m.Opset("")
 	gr.rebuild()
 	return gr
 }
 
-// rebuild recomputes the index from the graph.
+// rebuild recomputes the index from the graph and drops pending changes.
 func (gr *graph) rebuild() {
-	g := gr.g
-	gr.inits = make(map[string]*onnxpb.TensorProto, len(g.GetInitializer()))
-	gr.producer = map[string]*onnxpb.NodeProto{}
-	gr.consumers = map[string][]*onnxpb.NodeProto{}
-	gr.outputs = map[string]bool{}
-	gr.inputs = map[string]bool{}
-	gr.implicit = map[string]bool{}
+	gr.Rebuild()
 	gr.dead = map[*onnxpb.NodeProto]bool{}
 	gr.fresh = nil
 	gr.newInits = nil
-	for _, t := range g.GetInitializer() {
-		gr.inits[t.GetName()] = t
-		gr.used[t.GetName()] = true
-	}
-	for _, in := range g.GetInput() {
-		gr.inputs[in.GetName()] = true
-		gr.used[in.GetName()] = true
-	}
-	for _, out := range g.GetOutput() {
-		gr.outputs[out.GetName()] = true
-		gr.used[out.GetName()] = true
-	}
-	for _, vi := range g.GetValueInfo() {
-		gr.used[vi.GetName()] = true
-	}
-	for _, n := range g.GetNode() {
-		gr.used[n.GetName()] = true
-		for _, o := range n.GetOutput() {
-			if o != "" {
-				gr.producer[o] = n
-				gr.used[o] = true
-			}
-		}
-		seen := map[string]bool{}
-		for _, in := range n.GetInput() {
-			if in != "" && !seen[in] {
-				seen[in] = true
-				gr.consumers[in] = append(gr.consumers[in], n)
-			}
-		}
-		for _, sg := range onnx.Subgraphs(n) {
-			for _, v := range onnx.FreeInputs(sg) {
-				gr.implicit[v] = true
-			}
-		}
-	}
 }
 
 // unique returns a name starting with prefix that no value or node of the
 // graph uses, and reserves it.
-func (gr *graph) unique(prefix string) string {
-	if prefix == "" {
-		prefix = "v"
-	}
-	name := prefix
-	for gr.used[name] {
-		gr.next[prefix]++
-		name = prefix + "_" + strconv.Itoa(gr.next[prefix])
-	}
-	gr.used[name] = true
-	return name
-}
+func (gr *graph) unique(prefix string) string { return gr.Unique(prefix) }
 
 // isConst reports whether name is a constant: an initializer that is not
 // also a graph input (old IR versions list initializers as inputs, which
 // makes them overridable at run time), or the output of a Constant node.
 func (gr *graph) isConst(name string) bool { return gr.constTensor(name) != nil }
 
-// constTensor returns the tensor behind a constant value, or nil.
+// constTensor returns the tensor behind a constant value (see
+// onnx.Index.ConstTensor), or nil; a Constant node this pass replaced is
+// no longer one.
 func (gr *graph) constTensor(name string) *onnxpb.TensorProto {
-	if name == "" {
+	if p := gr.Producer[name]; p != nil && gr.dead[p] {
 		return nil
 	}
-	if t, ok := gr.inits[name]; ok {
-		if gr.inputs[name] {
-			return nil
-		}
-		return t
-	}
-	if p := gr.producer[name]; p != nil && p.GetOpType() == "Constant" && onnx.IsDefaultDomain(p) && !gr.dead[p] {
-		return constantValue(p)
-	}
-	return nil
+	return gr.ConstTensor(name)
 }
 
 // constantValue returns a Constant node's value as a tensor (value,
 // value_float(s), value_int(s)), or nil for other forms.
-func constantValue(n *onnxpb.NodeProto) *onnxpb.TensorProto {
-	for _, a := range n.GetAttribute() {
-		var t *onnxpb.TensorProto
-		var err error
-		switch a.GetName() {
-		case "value":
-			return a.GetT()
-		case "value_float":
-			t, err = onnx.NewTensorFloat32("", nil, []float32{a.GetF()})
-		case "value_floats":
-			t, err = onnx.NewTensorFloat32("", []int64{int64(len(a.GetFloats()))}, a.GetFloats())
-		case "value_int":
-			t, err = onnx.NewTensorInt64("", nil, []int64{a.GetI()})
-		case "value_ints":
-			t, err = onnx.NewTensorInt64("", []int64{int64(len(a.GetInts()))}, a.GetInts())
-		default:
-			continue
-		}
-		if err != nil {
-			return nil
-		}
-		return t
-	}
-	return nil
-}
+func constantValue(n *onnxpb.NodeProto) *onnxpb.TensorProto { return onnx.ConstantValue(n) }
 
 // constFloats decodes a constant FLOAT value and its dims.
 func (gr *graph) constFloats(name string) ([]float32, []int64, bool) {
@@ -213,10 +121,10 @@ func (gr *graph) constDerived(name string) bool {
 		switch {
 		case gr.isConst(v):
 			r = true
-		case gr.inputs[v]:
+		case gr.Declared[v]:
 			r = false
 		default:
-			p := gr.producer[v]
+			p := gr.Producer[v]
 			if p == nil || !onnx.IsDefaultDomain(p) || len(onnx.Subgraphs(p)) > 0 || nondeterministic[p.GetOpType()] {
 				r = false
 			} else {
@@ -243,36 +151,13 @@ var nondeterministic = map[string]bool{
 
 // only returns the single node reading v, or nil when v has no consumer,
 // several, is a graph output or is read by a subgraph.
-func (gr *graph) only(v string) *onnxpb.NodeProto {
-	if v == "" || gr.outputs[v] || gr.implicit[v] {
-		return nil
-	}
-	if cs := gr.consumers[v]; len(cs) == 1 {
-		return cs[0]
-	}
-	return nil
-}
+func (gr *graph) only(v string) *onnxpb.NodeProto { return gr.OnlyReader(v) }
 
 // private reports whether v is read only by the given nodes (and is no
 // graph output, nor read by a subgraph), so a fusion that removes them may
 // remove v.
 func (gr *graph) private(v string, readers ...*onnxpb.NodeProto) bool {
-	if v == "" || gr.outputs[v] || gr.implicit[v] {
-		return false
-	}
-	for _, c := range gr.consumers[v] {
-		ok := false
-		for _, r := range readers {
-			if c == r {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
+	return gr.ReadOnlyBy(v, readers...)
 }
 
 // live reports whether n is still in the graph (not replaced by this pass).
@@ -339,7 +224,7 @@ func (gr *graph) value(prefix string) string { return gr.unique(prefix) }
 // rename makes every reader of old read new instead (nodes of this graph
 // and graph outputs are not touched: callers never rename those).
 func (gr *graph) rename(old, new string) {
-	for _, c := range gr.consumers[old] {
+	for _, c := range gr.Consumers[old] {
 		for i, in := range c.GetInput() {
 			if in == old {
 				c.Input[i] = new
@@ -420,7 +305,7 @@ func (gr *graph) sweep() int {
 	inits := g.Initializer[:0]
 	for _, t := range g.GetInitializer() {
 		name := t.GetName()
-		if len(gr.consumers[name]) > 0 || gr.outputs[name] || gr.inputs[name] || gr.implicit[name] {
+		if len(gr.Consumers[name]) > 0 || gr.Outputs[name] || gr.Declared[name] || gr.Implicit[name] {
 			inits = append(inits, t)
 		}
 	}
@@ -458,7 +343,7 @@ func (gr *graph) needed(n *onnxpb.NodeProto) bool {
 		if o == "" {
 			continue
 		}
-		if len(gr.consumers[o]) > 0 || gr.outputs[o] || gr.implicit[o] {
+		if len(gr.Consumers[o]) > 0 || gr.Outputs[o] || gr.Implicit[o] {
 			return true
 		}
 	}
@@ -510,7 +395,7 @@ func out0(n *onnxpb.NodeProto) string {
 func (gr *graph) usedOutputs(n *onnxpb.NodeProto) int {
 	c := 0
 	for _, o := range n.GetOutput() {
-		if o != "" && (len(gr.consumers[o]) > 0 || gr.outputs[o] || gr.implicit[o]) {
+		if o != "" && (len(gr.Consumers[o]) > 0 || gr.Outputs[o] || gr.Implicit[o]) {
 			c++
 		}
 	}
@@ -520,7 +405,7 @@ func (gr *graph) usedOutputs(n *onnxpb.NodeProto) int {
 // singleOutput reports whether only the node's first output is used.
 func (gr *graph) singleOutput(n *onnxpb.NodeProto) bool {
 	for i, o := range n.GetOutput() {
-		if i > 0 && o != "" && (len(gr.consumers[o]) > 0 || gr.outputs[o] || gr.implicit[o]) {
+		if i > 0 && o != "" && (len(gr.Consumers[o]) > 0 || gr.Outputs[o] || gr.Implicit[o]) {
 			return false
 		}
 	}

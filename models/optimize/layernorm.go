@@ -60,7 +60,7 @@ func skipLayerNorm(gr *graph, sh *shapes, ln *onnxpb.NodeProto) string {
 	if !equalShapes(sh.of(gamma), vec) || (beta != "" && !equalShapes(sh.of(beta), vec)) {
 		return "scale or bias is not a [D] vector"
 	}
-	add := gr.producer[x]
+	add := gr.Producer[x]
 	if !gr.is(add, "Add") || len(add.GetInput()) != 2 {
 		return "" + "input is not an Add"
 	}
@@ -81,7 +81,7 @@ func skipLayerNorm(gr *graph, sh *shapes, ln *onnxpb.NodeProto) string {
 	}
 	// A bias Add on an operand: a + c with c a constant [D].
 	biasOf := func(v string) (string, string, *onnxpb.NodeProto) {
-		p := gr.producer[v]
+		p := gr.Producer[v]
 		if !gr.is(p, "Add") || gr.only(v) != add || len(p.GetInput()) != 2 {
 			return "", "", nil
 		}
@@ -113,7 +113,7 @@ func skipLayerNorm(gr *graph, sh *shapes, ln *onnxpb.NodeProto) string {
 	default:
 		return "the Add's operands are not [B, S, D] and [(1,) S, D]"
 	}
-	if gr.implicit[x] {
+	if gr.Implicit[x] {
 		return "the sum is read by a subgraph"
 	}
 	sum := ""

@@ -47,12 +47,12 @@ func foldScaleInto(gr *graph, sh *shapes, mul *onnxpb.NodeProto) (bool, error) {
 		// The linear layer: MatMul(x, W) [+ b].
 		var add, mm *onnxpb.NodeProto
 		var b string
-		p := gr.producer[v]
+		p := gr.Producer[v]
 		if gr.is(p, "Add") && len(p.GetInput()) == 2 {
 			for j := range 2 {
 				if gr.isConst(in(p, j)) {
 					b, add = in(p, j), p
-					mm = gr.producer[in(p, 1-j)]
+					mm = gr.Producer[in(p, 1-j)]
 					if gr.only(in(p, 1-j)) != p {
 						mm = nil
 					}

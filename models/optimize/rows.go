@@ -57,7 +57,7 @@ func pruneTokens(ctx context.Context, gr *graph, r *Report) (int, error) {
 	for _, o := range gr.g.GetOutput() {
 		need[o.GetName()] = fullRows
 	}
-	for v := range gr.implicit {
+	for v := range gr.Implicit {
 		need[v] = fullRows
 	}
 	addNeed := func(v string, rr rowRange) {
@@ -158,7 +158,7 @@ func pruneTokens(ctx context.Context, gr *graph, r *Report) (int, error) {
 		changed = false
 		for n := range rewrite {
 			for _, o := range n.GetOutput() {
-				for _, c := range gr.consumers[o] {
+				for _, c := range gr.Consumers[o] {
 					if _, ok := rewrite[c]; ok {
 						continue
 					}
@@ -407,7 +407,7 @@ func outUsed(gr *graph, n *onnxpb.NodeProto, i int) bool {
 		return false
 	}
 	o := n.GetOutput()[i]
-	return o != "" && (len(gr.consumers[o]) > 0 || gr.outputs[o] || gr.implicit[o])
+	return o != "" && (len(gr.Consumers[o]) > 0 || gr.Outputs[o] || gr.Implicit[o])
 }
 
 // cloneNode copies a node's name, type, inputs, outputs and attributes.

@@ -104,12 +104,12 @@ func startShapes(gr *graph) *shapes {
 		}
 	}
 	for _, vi := range g.GetInput() {
-		if _, isInit := gr.inits[vi.GetName()]; !isInit {
+		if _, isInit := gr.Inits[vi.GetName()]; !isInit {
 			sh.shape[vi.GetName()] = sh.fromValueInfo(vi)
 		}
 	}
 	for _, t := range g.GetInitializer() {
-		if gr.inputs[t.GetName()] {
+		if gr.Declared[t.GetName()] {
 			sh.shape[t.GetName()] = shapeOfInts(t.GetDims()) // overridable: not a constant
 			continue
 		}

@@ -196,7 +196,7 @@ func toFP16(ctx context.Context, st *state) error {
 			normalizeConstant(n)
 		}
 	}
-	ix.rebuild()
+	ix.Rebuild()
 
 	// Which node outputs become float16.
 	half := map[string]bool{}
@@ -218,7 +218,7 @@ func toFP16(ctx context.Context, st *state) error {
 	for _, out := range g.GetOutput() {
 		name := out.GetName()
 		if half[name] {
-			internal := ix.unique(name + "_fp16")
+			internal := ix.Unique(name + "_fp16")
 			rename[name] = internal
 			half[internal] = true
 			e.node("", "Cast", name+"_output_cast", []string{internal}, []string{name}, onnx.AttrInt("to", int64(onnx.Float)))
@@ -242,10 +242,10 @@ func toFP16(ctx context.Context, st *state) error {
 	type want struct{ half, float bool }
 	data := map[string]*want{}
 	isData := func(v string) bool {
-		if _, ok := ix.inits[v]; ok && !ix.declared[v] {
+		if _, ok := ix.Inits[v]; ok && !ix.Declared[v] {
 			return true
 		}
-		p := ix.producer[v]
+		p := ix.Producer[v]
 		return p != nil && isConst(p)
 	}
 	wantsHalf := func(n *onnxpb.NodeProto, i int) bool {
@@ -290,7 +290,7 @@ func toFP16(ctx context.Context, st *state) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if t, ok := ix.inits[v]; ok {
+		if t, ok := ix.Inits[v]; ok {
 			if !w.float {
 				ix.collect(int64(3 * len(t.GetRawData()))) // the old bytes and the decoded copy
 				if err := tensorToFP16(t); err != nil {
@@ -299,7 +299,7 @@ func toFP16(ctx context.Context, st *state) error {
 				halfData[v] = v
 				continue
 			}
-			cp := &onnxpb.TensorProto{Name: ptr(ix.unique(v + "_fp16")), Dims: t.GetDims(), DataType: t.DataType, RawData: t.GetRawData(), FloatData: t.GetFloatData()}
+			cp := &onnxpb.TensorProto{Name: ptr(ix.Unique(v + "_fp16")), Dims: t.GetDims(), DataType: t.DataType, RawData: t.GetRawData(), FloatData: t.GetFloatData()}
 			if err := tensorToFP16(cp); err != nil {
 				return err
 			}
@@ -307,7 +307,7 @@ func toFP16(ctx context.Context, st *state) error {
 			halfData[v] = cp.GetName()
 			continue
 		}
-		p := ix.producer[v]
+		p := ix.Producer[v]
 		if !w.float {
 			if err := tensorToFP16(onnx.Attr(p, "value").GetT()); err != nil {
 				return err
@@ -320,7 +320,7 @@ func toFP16(ctx context.Context, st *state) error {
 		if err := tensorToFP16(cp); err != nil {
 			return err
 		}
-		out := ix.unique(v + "_fp16")
+		out := ix.Unique(v + "_fp16")
 		e.node("", "Constant", out, nil, []string{out}, onnx.AttrTensor("value", cp))
 		halfData[v] = out
 	}
@@ -336,7 +336,7 @@ func toFP16(ctx context.Context, st *state) error {
 		if to == onnx.Float16 {
 			suffix = "_to_fp16"
 		}
-		out := ix.unique(v + suffix)
+		out := ix.Unique(v + suffix)
 		e.node("", "Cast", v+suffix, []string{v}, []string{out}, onnx.AttrInt("to", int64(to)))
 		casts[key] = out
 		return out
@@ -424,7 +424,7 @@ func toFP16(ctx context.Context, st *state) error {
 	}
 	collapseCasts(g)
 	pruneUnused(g)
-	ix.rebuild()
+	ix.Rebuild()
 	return e.err
 }
 

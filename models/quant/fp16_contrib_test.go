@@ -62,10 +62,10 @@ func checkKeptFloat(t *testing.T, m *onnx.Model, r *Report, key string) {
 		if types[in] != onnx.Float {
 			t.Errorf("input %s is %v, want float32", in, types[in])
 		}
-		if _, isInit := ix.inits[in]; isInit {
+		if _, isInit := ix.Inits[in]; isInit {
 			continue
 		}
-		if p := ix.producer[in]; p == nil || p.GetOpType() != "Cast" || onnx.AttrIntOr(p, "to", 0) != int64(onnx.Float) {
+		if p := ix.Producer[in]; p == nil || p.GetOpType() != "Cast" || onnx.AttrIntOr(p, "to", 0) != int64(onnx.Float) {
 			t.Errorf("input %s does not come from Cast(to=FLOAT)", in)
 		}
 	}
@@ -76,7 +76,7 @@ func checkKeptFloat(t *testing.T, m *onnx.Model, r *Report, key string) {
 		if types[o] != onnx.Float {
 			t.Errorf("output %s is %v, want float32", o, types[o])
 		}
-		for _, c := range ix.consumers[o] {
+		for _, c := range ix.Consumers[o] {
 			if c.GetOpType() != "Cast" || onnx.AttrIntOr(c, "to", 0) != int64(onnx.Float16) {
 				t.Errorf("output %s read by %s, want Cast(to=FLOAT16)", o, c.GetOpType())
 			}
@@ -232,11 +232,11 @@ func TestFP16ContribFloatOutputs(t *testing.T) {
 	if !declared {
 		t.Error("mean is not declared float32")
 	}
-	cs := ix.consumers["mean"]
+	cs := ix.Consumers["mean"]
 	if len(cs) != 1 || cs[0].GetOpType() != "Cast" || onnx.AttrIntOr(cs[0], "to", 0) != int64(onnx.Float16) {
 		t.Errorf("mean is read by %v, want one Cast to float16", cs)
 	}
-	if p := ix.producer["inv_std_var"]; p == nil || p.GetName() != "op" {
+	if p := ix.Producer["inv_std_var"]; p == nil || p.GetName() != "op" {
 		t.Errorf("graph output inv_std_var written by %v, want the SkipLayerNormalization", p)
 	}
 	// The input and output Casts, and mean's.

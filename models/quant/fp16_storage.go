@@ -31,24 +31,24 @@ func toFP16Storage(ctx context.Context, st *state) error {
 			}
 		}
 		name := t.GetName()
-		if onnx.DataTypeOf(t) != onnx.Float || onnx.IsExternal(t) || ix.declared[name] || ix.outputs[name] || len(ix.consumers[name]) == 0 {
+		if onnx.DataTypeOf(t) != onnx.Float || onnx.IsExternal(t) || ix.Declared[name] || ix.Outputs[name] || len(ix.Consumers[name]) == 0 {
 			continue
 		}
 		n, err := onnx.Numel(t.GetDims())
 		if err != nil || n < storageMinElems {
 			continue
 		}
-		half := ix.unique(name + "_fp16")
+		half := ix.Unique(name + "_fp16")
 		t.Name = proto.String(half)
 		if err := tensorToFP16(t); err != nil {
 			return err
 		}
 		casts = append(casts, &onnxpb.NodeProto{
-			OpType: proto.String("Cast"), Name: proto.String(ix.unique(name + "_to_fp32")),
+			OpType: proto.String("Cast"), Name: proto.String(ix.Unique(name + "_to_fp32")),
 			Input: []string{half}, Output: []string{name},
 			Attribute: []*onnxpb.AttributeProto{onnx.AttrInt("to", int64(onnx.Float))},
 		})
-		for _, c := range ix.consumers[name] {
+		for _, c := range ix.Consumers[name] {
 			st.t.stored[c.GetName()] = true
 		}
 		bytes += 2 * n
@@ -59,6 +59,6 @@ func toFP16Storage(ctx context.Context, st *state) error {
 	}
 	g.Node = append(casts, g.Node...)
 	st.t.note("%s", fmt.Sprintf("fp16:storage: %d weights (%.1f MiB) stored as float16, each read through a Cast to float32 that ONNX Runtime folds when the session starts; every node computes in float32", stored, float64(bytes)/(1<<20)))
-	ix.rebuild()
+	ix.Rebuild()
 	return nil
 }

@@ -2,120 +2,28 @@ package quant
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 )
 
-// graphIndex answers the questions the transforms ask about a graph: who
-// produces and who consumes a value, which values are constants, and which
-// names are free. Transforms that change the graph update it through its
-// methods or rebuild it.
+// graphIndex is the shared graph index (onnx.Index: producers,
+// readers, subgraph readers included, constants, free names) with what the
+// transforms add: the garbage they made since the last collection (see
+// linear.weight).
 type graphIndex struct {
-	g         *onnxpb.GraphProto
-	inits     map[string]*onnxpb.TensorProto
-	producer  map[string]*onnxpb.NodeProto
-	consumers map[string][]*onnxpb.NodeProto
-	outputs   map[string]bool                   // graph outputs
-	inputs    map[string]*onnxpb.ValueInfoProto // graph inputs that are not initializers
-	declared  map[string]bool                   // every graph input, initializers included
-	used      map[string]bool                   // every value and node name
-	garbage   int64                             // bytes released since the last collection (see linear.weight)
-	next      map[string]int
+	*onnx.Index
+	g       *onnxpb.GraphProto
+	garbage int64
 }
 
 func newGraphIndex(g *onnxpb.GraphProto) *graphIndex {
-	ix := &graphIndex{g: g, used: map[string]bool{}, next: map[string]int{}}
-	ix.rebuild()
-	return ix
-}
-
-// rebuild recomputes the maps from the graph after structural changes.
-func (ix *graphIndex) rebuild() {
-	g := ix.g
-	ix.inits = make(map[string]*onnxpb.TensorProto, len(g.GetInitializer()))
-	ix.producer = map[string]*onnxpb.NodeProto{}
-	ix.consumers = map[string][]*onnxpb.NodeProto{}
-	ix.outputs = map[string]bool{}
-	ix.inputs = map[string]*onnxpb.ValueInfoProto{}
-	ix.declared = map[string]bool{}
-	for _, t := range g.GetInitializer() {
-		ix.inits[t.GetName()] = t
-		ix.used[t.GetName()] = true
-	}
-	for _, in := range g.GetInput() {
-		ix.used[in.GetName()] = true
-		ix.declared[in.GetName()] = true
-		if _, isInit := ix.inits[in.GetName()]; !isInit {
-			ix.inputs[in.GetName()] = in
-		}
-	}
-	for _, out := range g.GetOutput() {
-		ix.outputs[out.GetName()] = true
-		ix.used[out.GetName()] = true
-	}
-	for _, vi := range g.GetValueInfo() {
-		ix.used[vi.GetName()] = true
-	}
-	for _, n := range g.GetNode() {
-		ix.used[n.GetName()] = true
-		for _, o := range n.GetOutput() {
-			if o != "" {
-				ix.producer[o] = n
-				ix.used[o] = true
-			}
-		}
-		seen := map[string]bool{}
-		for _, in := range n.GetInput() {
-			if in != "" && !seen[in] {
-				seen[in] = true
-				ix.consumers[in] = append(ix.consumers[in], n)
-			}
-		}
-	}
-}
-
-// unique returns a value or node name starting with prefix that the graph
-// does not use yet, and reserves it.
-func (ix *graphIndex) unique(prefix string) string {
-	if prefix == "" {
-		prefix = "v"
-	}
-	name := prefix
-	for ix.used[name] {
-		ix.next[prefix]++
-		name = prefix + "_" + strconv.Itoa(ix.next[prefix])
-	}
-	ix.used[name] = true
-	return name
-}
-
-// constTensor returns the tensor behind a constant value: an initializer
-// that is not also a graph input, or the output of a Constant node holding
-// a tensor attribute.
-func (ix *graphIndex) constTensor(name string) *onnxpb.TensorProto {
-	if t, ok := ix.inits[name]; ok {
-		if ix.declared[name] {
-			// Old IR versions list initializers as inputs, which makes
-			// them overridable at run time: not constants.
-			return nil
-		}
-		return t
-	}
-	if p := ix.producer[name]; p != nil && p.GetOpType() == "Constant" && p.GetDomain() == "" {
-		for _, a := range p.GetAttribute() {
-			if a.GetName() == "value" && a.GetT() != nil {
-				return a.GetT()
-			}
-		}
-	}
-	return nil
+	return &graphIndex{Index: onnx.NewIndex(g), g: g}
 }
 
 // constFloat32 decodes a constant FLOAT value.
 func (ix *graphIndex) constFloat32(name string) ([]float32, []int64, bool) {
-	t := ix.constTensor(name)
+	t := ix.ConstTensor(name)
 	if t == nil || onnx.DataTypeOf(t) != onnx.Float {
 		return nil, nil, false
 	}
@@ -128,7 +36,7 @@ func (ix *graphIndex) constFloat32(name string) ([]float32, []int64, bool) {
 
 // constInt64 decodes a constant INT64 value.
 func (ix *graphIndex) constInt64(name string) ([]int64, bool) {
-	t := ix.constTensor(name)
+	t := ix.ConstTensor(name)
 	if t == nil || onnx.DataTypeOf(t) != onnx.Int64 {
 		return nil, false
 	}
@@ -137,18 +45,6 @@ func (ix *graphIndex) constInt64(name string) ([]int64, bool) {
 		return nil, false
 	}
 	return v, true
-}
-
-// onlyConsumer returns the single node consuming name, or nil when the
-// value has several consumers or is a graph output.
-func (ix *graphIndex) onlyConsumer(name string) *onnxpb.NodeProto {
-	if ix.outputs[name] {
-		return nil
-	}
-	if cs := ix.consumers[name]; len(cs) == 1 {
-		return cs[0]
-	}
-	return nil
 }
 
 // attrInts returns an INTS attribute (nil when absent).

@@ -194,7 +194,7 @@ func hasConvLayers(st *state) bool {
 		if n.GetOpType() != "Conv" || !onnx.IsDefaultDomain(n) || len(n.GetInput()) < 2 {
 			continue
 		}
-		w := st.ix.constTensor(n.GetInput()[1])
+		w := st.ix.ConstTensor(n.GetInput()[1])
 		if w == nil || onnx.DataTypeOf(w) != onnx.Float || len(w.GetDims()) != 4 {
 			continue
 		}

@@ -59,7 +59,7 @@ func findLinears(ix *graphIndex, types map[string]onnx.DataType, t *tracker, opt
 	for _, n := range ix.g.GetNode() {
 		switch n.GetOpType() {
 		case "MatMul", "Gemm", "Conv":
-			if onnx.IsDefaultDomain(n) && len(n.GetInput()) > 1 && ix.constTensor(n.GetInput()[1]) != nil {
+			if onnx.IsDefaultDomain(n) && len(n.GetInput()) > 1 && ix.ConstTensor(n.GetInput()[1]) != nil {
 				if firstW == nil {
 					firstW = n
 				}
@@ -134,10 +134,10 @@ func matMulLinear(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.Node
 	if types[x] != onnx.Float {
 		return nil, ""
 	}
-	if ix.constTensor(wName) == nil {
+	if ix.ConstTensor(wName) == nil {
 		return nil, "activation × activation (attention)"
 	}
-	wt := ix.constTensor(wName)
+	wt := ix.ConstTensor(wName)
 	if onnx.DataTypeOf(wt) != onnx.Float {
 		return nil, "weight is not float32"
 	}
@@ -163,7 +163,7 @@ func gemmLinear(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePr
 	if onnx.AttrIntOr(n, "transA", 0) != 0 {
 		return nil, "Gemm with transA"
 	}
-	bt := ix.constTensor(in[1])
+	bt := ix.ConstTensor(in[1])
 	if bt == nil {
 		return nil, "activation × activation"
 	}
@@ -223,7 +223,7 @@ func convLinear(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePr
 	if len(in) < 2 || len(n.GetOutput()) != 1 || types[in[0]] != onnx.Float {
 		return nil, ""
 	}
-	wt := ix.constTensor(in[1])
+	wt := ix.ConstTensor(in[1])
 	wd := wt.GetDims()
 	if wt == nil || onnx.DataTypeOf(wt) != onnx.Float || len(wd) != 4 {
 		return nil, "Conv weight is not a constant 4-D float32 tensor"
@@ -300,7 +300,7 @@ func convLayer(ix *graphIndex, types map[string]onnx.DataType, n *onnxpb.NodePro
 	if len(in) < 2 || len(n.GetOutput()) != 1 || types[in[0]] != onnx.Float {
 		return nil, ""
 	}
-	wt := ix.constTensor(in[1])
+	wt := ix.ConstTensor(in[1])
 	wd := wt.GetDims()
 	if wt == nil || onnx.DataTypeOf(wt) != onnx.Float || len(wd) < 3 {
 		return nil, "Conv weight is not a constant float32 tensor"
@@ -334,7 +334,7 @@ func (l *linear) weight(ix *graphIndex) ([]float32, error) {
 	if len(w) != l.k*l.n {
 		return nil, fmt.Errorf("weight %s of %s: %d values, want %d×%d", l.wName, l.node.GetName(), len(w), l.k, l.n)
 	}
-	if t, isInit := ix.inits[l.wName]; isInit && len(ix.consumers[l.wName]) == 1 && !ix.outputs[l.wName] {
+	if t, isInit := ix.Inits[l.wName]; isInit && ix.OnlyReader(l.wName) != nil {
 		ix.garbage += int64(len(t.GetRawData()) + 4*len(t.GetFloatData()))
 		t.RawData, t.FloatData = nil, nil
 		t.Dims = []int64{0}
@@ -366,7 +366,7 @@ const notPatchReason = "Conv is not a patch embedding (kernel ≠ stride, paddin
 // biasAdd finds Add(v, bias) where v has no other consumer and bias is a
 // constant float vector of n values (shape [n], [1, n], [1, 1, n]).
 func biasAdd(ix *graphIndex, v string, n int) (*onnxpb.NodeProto, []float32) {
-	add := ix.onlyConsumer(v)
+	add := ix.OnlyReader(v)
 	if add == nil || add.GetOpType() != "Add" || !onnx.IsDefaultDomain(add) || len(add.GetInput()) != 2 {
 		return nil, nil
 	}
@@ -394,7 +394,7 @@ type emitter struct {
 
 func (e *emitter) node(domain, op, name string, inputs, outputs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
 	n := &onnxpb.NodeProto{
-		Name:      ptr(e.ix.unique(name)),
+		Name:      ptr(e.ix.Unique(name)),
 		OpType:    ptr(op),
 		Input:     inputs,
 		Output:    outputs,
@@ -408,11 +408,11 @@ func (e *emitter) node(domain, op, name string, inputs, outputs []string, attrs 
 }
 
 // value returns a fresh value name.
-func (e *emitter) value(prefix string) string { return e.ix.unique(prefix) }
+func (e *emitter) value(prefix string) string { return e.ix.Unique(prefix) }
 
 // init adds an initializer made by a tensor constructor under a fresh name.
 func (e *emitter) init(prefix string, mk func(name string) (*onnxpb.TensorProto, error)) string {
-	name := e.ix.unique(prefix)
+	name := e.ix.Unique(prefix)
 	t, err := mk(name)
 	if err != nil && e.err == nil {
 		e.err = fmt.Errorf("tensor %s: %w", name, err)
@@ -479,7 +479,7 @@ func splice(ix *graphIndex, layers []*linear, e *emitter) error {
 		return err
 	}
 	pruneUnused(g)
-	ix.rebuild()
+	ix.Rebuild()
 	return nil
 }
 

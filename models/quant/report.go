@@ -328,7 +328,7 @@ func newTracker(ix *graphIndex, types map[string]onnx.DataType) *tracker {
 	t := &tracker{op: map[string]string{}, prec: map[string]Precision{}, stored: map[string]bool{}, forms: map[string]Form{}}
 	for _, n := range ix.g.GetNode() {
 		if n.GetName() == "" || t.op[n.GetName()] != "" {
-			n.Name = ptr(ix.unique(n.GetOpType()))
+			n.Name = ptr(ix.Unique(n.GetOpType()))
 		}
 		if n.GetOpType() == "Constant" && onnx.IsDefaultDomain(n) {
 			continue
