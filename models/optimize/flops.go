@@ -40,7 +40,7 @@ func EstimateFLOPs(m *onnx.Model) (FLOPs, error) {
 	// One sample: a symbolic leading (batch) dimension of an input is 1,
 	// so products with it (MobileViT's batch × patch positions) stay known.
 	for _, vi := range m.Graph().GetInput() {
-		if s := sh.shape[vi.GetName()]; len(s) > 0 && !s[0].isKnown() && gr.inits[vi.GetName()] == nil {
+		if s := sh.shape[vi.GetName()]; len(s) > 0 && !s[0].isKnown() && gr.Inits[vi.GetName()] == nil {
 			s[0] = known(1)
 		}
 	}
