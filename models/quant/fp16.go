@@ -122,6 +122,39 @@ func fp16ContribSlots(n *onnxpb.NodeProto, types map[string]onnx.DataType) (s fp
 // fp16SlotIs reports whether slot i of slots has type class c.
 func fp16SlotIs(slots string, i int, c byte) bool { return i < len(slots) && slots[i] == c }
 
+// cpuIslands marks, for fp16:ep=cpu, the nodes that would run in float16
+// between float32 neighbours only: a node without weights of its own
+// (a Clip, a Reshape) whose float inputs all come from float32 nodes or
+// graph inputs. Converting it would buy nothing and cost a Cast on each
+// side; it stays float32 with them. Nodes are visited in graph order, so
+// chains of such nodes stay float32 together.
+func cpuIslands(ix *graphIndex, types map[string]onnx.DataType, blocked func(*onnxpb.NodeProto) bool, island map[*onnxpb.NodeProto]bool) {
+	for _, n := range ix.g.GetNode() {
+		if blocked(n) || !producesFloat(n, types) {
+			continue
+		}
+		fp32Only, floats := true, 0
+		for _, in := range n.GetInput() {
+			if in == "" || types[in] != onnx.Float {
+				continue
+			}
+			if t := ix.ConstTensor(in); t != nil {
+				if c, err := onnx.Numel(t.GetDims()); err == nil && c >= storageMinElems {
+					fp32Only = false // a weight: converting halves it
+				}
+				continue
+			}
+			floats++
+			if p := ix.Producer[in]; p != nil && !blocked(p) {
+				fp32Only = false
+			}
+		}
+		if fp32Only && floats > 0 {
+			island[n] = true
+		}
+	}
+}
+
 // producesFloat reports whether a node writes a float32 value.
 func producesFloat(n *onnxpb.NodeProto, types map[string]onnx.DataType) bool {
 	for _, o := range n.GetOutput() {
@@ -170,14 +203,18 @@ func toFP16(ctx context.Context, st *state) error {
 		_, ok := contrib[n]
 		return !onnx.IsDefaultDomain(n) && !ok
 	}
+	island := map[*onnxpb.NodeProto]bool{} // fp16:ep=cpu: float32 neighbours only, see cpuIslands
 	blocked := func(n *onnxpb.NodeProto) bool {
-		if foreign(n) || len(onnx.Subgraphs(n)) > 0 || blockOps[n.GetOpType()] {
+		if foreign(n) || len(onnx.Subgraphs(n)) > 0 || blockOps[n.GetOpType()] || island[n] {
 			return true
 		}
 		if st.spec.EP == "cpu" && !CPUHasFP16Kernel(n.GetOpType()) && producesFloat(n, types) {
 			return true
 		}
 		return st.exclude[n.GetName()] || (len(n.GetOutput()) > 0 && st.exclude[n.GetOutput()[0]])
+	}
+	if st.spec.EP == "cpu" {
+		cpuIslands(ix, types, blocked, island)
 	}
 	// floatOutput reports whether output i of a converted node stays
 	// float32 whatever its inputs' type.
@@ -383,6 +420,8 @@ func toFP16(ctx context.Context, st *state) error {
 				st.t.keep(n, "op type kept in fp32")
 			case st.spec.EP == "cpu" && !CPUHasFP16Kernel(n.GetOpType()):
 				st.t.keep(n, "no float16 kernel on the CPU execution provider")
+			case island[n]:
+				st.t.keep(n, "between float32 operators on the CPU execution provider (float16 would add a Cast on each side)")
 			default:
 				st.t.keep(n, "excluded")
 			}
