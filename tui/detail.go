@@ -277,7 +277,7 @@ func latencySection(c viewCtx, m *bench.Metrics, ent *entry) section {
 func opProfileSection(c viewCtx, p *bench.OpProfile) section {
 	s := c.st
 	sec := section{title: "Time per operator"}
-	sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("ONNX Runtime's profiler, mean of %d runs outside the timed loop: %s ms of kernels in a %s ms inference",
+	sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("ONNX Runtime's profiler, mean of %d runs: %s ms of kernels in %s ms",
 		p.Runs, fmtMs(p.KernelMs), fmtMs(p.RunMs))))
 	const rows = 8
 	for i, o := range p.Ops {
@@ -285,14 +285,14 @@ func opProfileSection(c viewCtx, p *bench.OpProfile) section {
 			sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("… %d more operator types", len(p.Ops)-rows)))
 			break
 		}
-		sec.lines = append(sec.lines, fmt.Sprintf("%-24s %4.0f%% %s %s ms · %d nodes",
-			truncate(o.Op, 24), 100*o.Share, s.accent.Render(padRight(hbar(o.Share, p.Ops[0].Share, 20), 20)), fmtMs(o.Ms), o.Nodes))
+		sec.lines = append(sec.lines, fmt.Sprintf("%-18s %4.0f%% %s %s ms ×%d",
+			truncate(o.Op, 18), 100*o.Share, s.accent.Render(padRight(hbar(o.Share, p.Ops[0].Share, 14), 14)), fmtMs(o.Ms), o.Nodes))
 	}
 	for i, n := range p.Top {
 		if i == 3 {
 			break
 		}
-		sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("  %4.1f%% %s (%s)", 100*n.Share, n.Node, n.Op)))
+		sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("  %4.1f%% %s", 100*n.Share, truncate(n.Node, 44))))
 	}
 	return sec
 }

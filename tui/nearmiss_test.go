@@ -40,7 +40,7 @@ func TestOpProfileSection(t *testing.T) {
 		Top: []bench.NodeTime{{Node: "/blocks.0/attn/MatMul", Op: "MatMul", Ms: 5, Share: 0.05}}}
 	sec := opProfileSection(c, p)
 	text := strings.Join(sec.lines, "\n")
-	for _, want := range []string{"mean of 3 runs", "MatMul", "60%", strings.Repeat("█", 20), "Softmax", strings.Repeat("█", 10) + " ", "48 nodes", "/blocks.0/attn/MatMul"} {
+	for _, want := range []string{"mean of 3 runs", "MatMul", "60%", strings.Repeat("█", 14), "Softmax", strings.Repeat("█", 7) + " ", "×48", "/blocks.0/attn/MatMul"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("section lacks %q:\n%s", want, text)
 		}
