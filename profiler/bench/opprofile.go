@@ -81,6 +81,9 @@ type traceEvent struct {
 // events its profiler writes) and averages per-operator and per-node
 // kernel times over the model runs after the first skip.
 func ParseOpProfile(data []byte, skip int) (*OpProfile, error) {
+	if skip < 0 {
+		skip = 0
+	}
 	var events []traceEvent
 	if err := json.Unmarshal(data, &events); err != nil {
 		return nil, fmt.Errorf("parse ONNX Runtime profile: %w", err)
