@@ -52,7 +52,7 @@ func PeakActivationBytes(m *onnx.Model) int64 {
 		if !ok {
 			continue
 		}
-		if gr.inits[name] != nil {
+		if gr.Inits[name] != nil {
 			continue // a weight, counted with the file
 		}
 		largest = max(largest, b)
@@ -60,7 +60,7 @@ func PeakActivationBytes(m *onnx.Model) int64 {
 	g := m.Graph()
 	for _, list := range [][]string{names(g.GetInput()), names(g.GetOutput())} {
 		for _, name := range list {
-			if gr.inits[name] != nil {
+			if gr.Inits[name] != nil {
 				continue
 			}
 			if b, ok := perSample(sh.shape[name]); ok {
