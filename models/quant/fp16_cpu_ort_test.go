@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -126,10 +127,20 @@ func (p opProbe) model(t testing.TB) *onnx.Model {
 // returns, per node that ran, the element types of its inputs.
 func profiledTypes(t testing.TB, path string, optimize bool) map[string][]string {
 	t.Helper()
-	data, err := runtime.Profile(path, runtime.SessionConfig{IntraOpThreads: 1, DisableOptimizations: !optimize}, 1, 1)
+	cfg := runtime.SessionConfig{IntraOpThreads: 1, DisableOptimizations: !optimize, ProfilePrefix: filepath.Join(t.TempDir(), "p")}
+	bd, err := runtime.NewBound(path, cfg, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer bd.Close()
+	if err := bd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	prof, err := bd.EndProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := prof.Raw
 	var events []struct {
 		Cat, Name string
 		Args      struct {
