@@ -24,7 +24,7 @@ func bundleFiles(t *testing.T) (dir string, files map[string][]byte) {
 	files = map[string][]byte{
 		".ort/cuda/libonnxruntime_providers_cuda.so": big,
 		".ort/libonnxruntime_providers_shared.so":    []byte("bridge\n"),
-		"bin/quantscope":                             []byte("#!/bin/sh\necho quantscope\n"),
+		"bin/quantscope": []byte("#!/bin/sh\necho quantscope\n"),
 	}
 	for name, data := range files {
 		mode := os.FileMode(0o644)

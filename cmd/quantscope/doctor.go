@@ -77,11 +77,11 @@ type doctorReport struct {
 	// ONNX Runtime build nor a CUDA plugin can run on it: `make run` then
 	// installs the plugin (`make setup-cuda`).
 	NeedsCUDAPlugin bool                `json:"needs_cuda_plugin"`
-	Host      telemetry.HostInfo  `json:"host"`
-	ORT       doctorORT           `json:"ort"`
-	GPUStatus telemetry.GPUStatus `json:"gpu_status"`
-	GPUs      []telemetry.GPUInfo `json:"gpus"`
-	CUDA      runtime.CUDAInfo    `json:"cuda"`
+	Host            telemetry.HostInfo  `json:"host"`
+	ORT             doctorORT           `json:"ort"`
+	GPUStatus       telemetry.GPUStatus `json:"gpu_status"`
+	GPUs            []telemetry.GPUInfo `json:"gpus"`
+	CUDA            runtime.CUDAInfo    `json:"cuda"`
 }
 
 // doctorORT is runtime.Info with its error as text for JSON.
