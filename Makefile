@@ -63,6 +63,8 @@ FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults ./profi
 
 ## test: setup, vet, unit + integration tests, a short fuzz of every target
 test: setup tools
+	@unformatted=$$(gofmt -l .); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 	QUANTSCOPE_REQUIRE_ORT=1 $(GO) test -count=1 $(PKGS)
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./models/onnx
