@@ -11,7 +11,9 @@ import (
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
 
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -34,6 +36,8 @@ const (
 	modalQuit
 	modalCancel
 	modalExport
+	modalHandover // someone asks for control (serve)
+	modalBusy     // serve runs a study on this machine: start anyway?
 )
 
 // Minimum terminal size; below it the app shows a notice instead of a
@@ -45,7 +49,6 @@ const (
 
 // Messages from the commands Init starts.
 type (
-	envMsg     struct{ env Environment }
 	catalogMsg struct {
 		models []ModelInfo
 		err    error
@@ -78,11 +81,14 @@ type viewCtx struct {
 	setupDuration time.Duration
 	// ep is the execution provider in use: the running experiment's, else
 	// the one the setup screen would start on.
-	ep string
+	ep  string
+	hub *snapshot // control and replay state
+	me  int       // this program's client id on the hub
 }
 
-// Model is the root Bubble Tea model: it owns the session and the study
-// driver, routes keys to the current screen and data to their owners.
+// Model is the root Bubble Tea model of one program: it shows the study
+// of its Hub (snapshots arrive as hubMsg), asks the hub for changes,
+// routes keys to the current screen and data to their owners.
 type Model struct {
 	ctx  context.Context
 	opts Options
@@ -90,10 +96,16 @@ type Model struct {
 	keys keyMap
 	help help.Model
 
-	sess     *session
-	drv      *driver
+	hub      *Hub
+	me       *client
+	snap     *snapshot
+	sess     *session // snap.sess
 	env      Environment
 	envReady bool
+	envGen   int           // the snapshot's environment generation last applied
+	pending  *startRequest // waiting for the answer to modalBusy
+	busy     string        // Options.Busy's answer at start ("" when nothing else runs)
+	asker    string        // who asks for control (modalHandover)
 
 	width, height int
 	screen        screen
@@ -110,52 +122,69 @@ type Model struct {
 	toastErr bool
 	toastID  int
 
-	ticking bool
-	tickGen int
-	frame   int
+	frame int
 }
 
-// New builds the application. ctx bounds the study (canceling it stops
-// the running worker); nothing slow happens here: Init starts the probes.
+// New builds the application for one program on a hub of its own. ctx
+// bounds the study (canceling it stops the running worker); nothing slow
+// happens here: the hub probes and reads in the background.
 func New(ctx context.Context, opts Options) Model {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	opts = opts.withDefaults()
-	st := newStyles(opts.Profile, opts.NoColor)
-	h := help.New()
-	h.Styles = st.help
-	base := study.RunConfig{
-		Out:     opts.Out,
-		Prepare: opts.Preparer,
-		Worker:  opts.Worker,
-		ORTLib:  opts.ORTLib,
-		Timeout: opts.Timeout,
-	}
+	return NewHub(ctx, opts).NewModel(ClientOptions{Profile: opts.Profile, NoColor: opts.NoColor, Renderer: opts.Renderer})
+}
+
+// ClientOptions are what differs between the programs of one hub: who is
+// watching and how their terminal draws.
+type ClientOptions struct {
+	// Name is who the program's user is, as the others see it (serve:
+	// the SSH user).
+	Name string
+	// Profile is the terminal's colour profile (termenv.Ascii: none),
+	// used when Renderer is nil.
+	Profile termenv.Profile
+	// NoColor keeps bold, faint and reverse but drops colours.
+	NoColor bool
+	// Renderer draws for this terminal (serve: one per SSH session, with
+	// the client's colour profile); nil: one for Profile.
+	Renderer *lipgloss.Renderer
+}
+
+// NewModel joins a program to the hub and returns its root model. The
+// program must leave (Model.Leave) when it ends.
+func (h *Hub) NewModel(co ClientOptions) Model {
+	opts := h.opts
+	opts.Profile, opts.NoColor, opts.Renderer = co.Profile, co.NoColor, co.Renderer
+	st := newStyles(opts.Profile, opts.NoColor, opts.Renderer)
+	hm := help.New()
+	hm.Styles = st.help
 	m := Model{
-		ctx:    ctx,
+		ctx:    h.ctx,
 		opts:   opts,
 		st:     st,
 		keys:   defaultKeyMap(),
-		help:   h,
-		sess:   newSession(),
-		drv:    newDriver(ctx, opts.Run, base),
+		help:   hm,
+		hub:    h,
 		setup:  newSetup(opts),
 		dash:   newDashboard(),
 		screen: screenSetup,
 	}
+	m.me = h.join(co.Name)
+	msg, _ := m.me.take()
+	m.applyHub(msg)
+	if len(m.sess.entries) > 0 {
+		// Joining a study under way: it is what to see.
+		m.screen = screenDashboard
+	}
 	return m
 }
 
-// Init starts the environment probe, the catalog and the results file
-// read, all in the background.
+// Leave takes the program off its hub (serve: the SSH session ended).
+// The study goes on.
+func (m Model) Leave() { m.hub.leave(m.me.id) }
+
+// Init starts the catalog read and listens to the hub.
 func (m Model) Init() tea.Cmd {
-	var cmds []tea.Cmd
+	cmds := []tea.Cmd{m.me.listen()}
 	ctx := m.ctx
-	if m.opts.Probe != nil {
-		probe := m.opts.Probe
-		cmds = append(cmds, func() tea.Msg { return envMsg{env: probe(ctx)} })
-	}
 	if m.opts.Catalog != nil {
 		cat := m.opts.Catalog
 		cmds = append(cmds, func() tea.Msg {
@@ -163,22 +192,59 @@ func (m Model) Init() tea.Cmd {
 			return catalogMsg{models: models, err: err}
 		})
 	}
-	out, open := m.opts.Out, m.opts.Open
-	cmds = append(cmds, func() tea.Msg { return loadResults(out, open) })
+	if m.toast != "" {
+		cmds = append(cmds, m.toastTimer())
+	}
+	if m.opts.Busy != nil {
+		busy := m.opts.Busy
+		cmds = append(cmds, func() tea.Msg { return busyMsg{text: busy()} })
+	}
 	return tea.Batch(cmds...)
 }
 
+// busyMsg says whether another quantscope (serve) runs a study here.
+type busyMsg struct{ text string }
+
 // Close stops the study and waits up to timeout for its worker to exit.
 // Call it after the program returns; it reports whether everything stopped.
-func (m Model) Close(timeout time.Duration) bool { return m.drv.close(timeout) }
+func (m Model) Close(timeout time.Duration) bool { return m.hub.Close(timeout) }
 
 func (m Model) viewCtx() viewCtx {
 	return viewCtx{
 		st: m.st, keys: m.keys, sess: m.sess, env: m.env, envReady: m.envReady,
-		now: m.opts.Now(), running: m.drv.running || m.sess.running(), frame: m.frame,
+		now: m.opts.Now(), running: m.snap.running || m.sess.running(), frame: m.frame,
 		spinner: !m.opts.NoSpinner, opts: &m.opts, setupDuration: m.setup.duration,
-		ep: m.currentEP(),
+		ep: m.currentEP(), hub: m.snap, me: m.me.id,
 	}
+}
+
+// applyHub installs a delivery from the hub: its snapshot and notices.
+func (m *Model) applyHub(msg hubMsg) tea.Cmd {
+	var cmds []tea.Cmd
+	if s := msg.snap; s != nil {
+		m.snap, m.sess, m.frame = s, s.sess, s.frame
+		m.env, m.envReady = s.env, s.envReady
+		if s.envReady && s.envGen != m.envGen {
+			m.envGen = s.envGen
+			m.setup.setEnvironment(s.env)
+		}
+		if m.width > 0 {
+			m.dash.redraw(m.viewCtx())
+		}
+	}
+	for _, n := range msg.notes {
+		switch n.kind {
+		case noticeControlAsked:
+			m.asker = n.text
+			m.modal = modalHandover
+		default:
+			cmds = append(cmds, m.showToast(n.text, n.err))
+		}
+	}
+	if m.modal == modalHandover && (m.snap.request.id == 0 || m.snap.control.id != m.me.id) {
+		m.modal = modalNone // settled elsewhere (timed out, the asker left)
+	}
+	return tea.Batch(cmds...)
 }
 
 // currentEP is the execution provider in use: the active experiment's, else
@@ -199,19 +265,17 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyMsg:
 		return m.handleKey(msg)
-	case envMsg:
-		m.env, m.envReady = msg.env, true
-		m.sess.cores = msg.env.Host.CPU.UsableCores
-		if m.sess.cores == 0 {
-			m.sess.cores = msg.env.Host.CPU.LogicalCores
+	case hubMsg:
+		cmd := m.applyHub(msg)
+		if m.quitting && !m.snap.running {
+			return m, tea.Quit
 		}
-		m.setup.setEnvironment(msg.env)
-		m.drv.base.Host = msg.env.StudyHost
-		m.sess.localHost = msg.env.StudyHost.Key()
-		if len(msg.env.Worker.Env) > 0 {
-			m.drv.base.Worker.Env = append(m.drv.base.Worker.Env, msg.env.Worker.Env...)
+		return m, tea.Batch(cmd, m.me.listen())
+	case busyMsg:
+		m.busy = msg.text
+		if msg.text != "" {
+			return m, m.showToast(msg.text+": a study you start now competes with it for the hardware", true)
 		}
-		m.dash.redraw(m.viewCtx())
 		return m, nil
 	case catalogMsg:
 		m.setup.setModels(msg.models, msg.err)
@@ -232,67 +296,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.setup.setCached(msg.cached)
 		}
 		return m, nil
-	case loadedMsg:
-		if msg.err != nil && len(msg.recs) == 0 {
-			return m, m.showToast(fmt.Sprintf("results file: %v", msg.err), true)
-		}
-		if len(msg.recs) > 0 || len(msg.warnings) > 0 {
-			m.sess.loadRecords(msg.recs, msg.warnings)
-			m.sess.opened = msg.opened
-			m.dash.redraw(m.viewCtx())
-			from := m.opts.Out
-			if msg.opened > 0 {
-				from += fmt.Sprintf(" and %s", plural(msg.opened, "more file", "more files"))
-			}
-			text := fmt.Sprintf("loaded %s from %s", plural(len(msg.recs), "record", "records"), from)
-			if n := len(hostOrder(m.sess.rows)); n > 1 {
-				text += fmt.Sprintf(", %d hosts", n)
-			}
-			if len(msg.warnings) > 0 {
-				text += fmt.Sprintf(" (%s skipped: %s)", plural(len(msg.warnings), "line", "lines"), msg.warnings[0])
-			}
-			if msg.err != nil {
-				// A file of --open could not be read; the others are shown.
-				text += fmt.Sprintf("; results file: %v", msg.err)
-			}
-			return m, m.showToast(text, len(msg.warnings) > 0 || msg.err != nil)
-		}
-		return m, nil
 	case pathCheckedMsg:
 		m.setup.pathChecked(msg)
 		return m, nil
-	case tickMsg:
-		if msg.gen != m.tickGen {
-			return m, nil
-		}
-		m.pump()
-		m.frame++
-		m.dash.redraw(m.viewCtx())
-		if m.drv.running {
-			return m, m.tick()
-		}
-		m.ticking = false
-		return m, nil
-	case segmentDoneMsg:
-		m.pump()
-		err := m.drv.finish(m.sess, msg, m.opts.Now())
-		var cmds []tea.Cmd
-		if err != nil {
-			cmds = append(cmds, m.showToast("study: "+err.Error(), true))
-		}
-		if m.quitting {
-			return m, tea.Quit
-		}
-		if cmd := m.drv.startNext(m.sess); cmd != nil {
-			cmds = append(cmds, cmd, m.ensureTick())
-		} else if !m.sess.running() {
-			done, failed, _, _ := m.sess.counts()
-			if done+failed > 0 && err == nil {
-				cmds = append(cmds, m.showToast(fmt.Sprintf("study finished: %d ok, %d failed · results in %s", done, failed, m.opts.Out), failed > 0))
-			}
-		}
-		m.dash.redraw(m.viewCtx())
-		return m, tea.Batch(cmds...)
 	case exportDoneMsg:
 		if msg.err != nil {
 			return m, m.showToast("export: "+msg.err.Error(), true)
@@ -307,52 +313,17 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// pump drains the feed into the session.
-func (m *Model) pump() {
-	now := m.opts.Now()
-	for _, ev := range m.drv.feed.drain() {
-		m.sess.apply(m.drv.entryIndex(ev.seg, ev.u.Index), ev.u, now)
-	}
-}
-
-// idleRefresh is the slowest redraw while a study runs (the clock and the
-// spinner move even when no sample arrives).
-const idleRefresh = 250 * time.Millisecond
-
-// tick schedules the next redraw of the current generation: no sooner
-// than TickInterval after this one (the redraw cap), then as soon as the
-// runner has news, or after idleRefresh. A frame costs only when there is
-// something new to draw.
-func (m *Model) tick() tea.Cmd {
-	gen, iv, notify := m.tickGen, m.opts.TickInterval, m.drv.feed.notify
-	return func() tea.Msg {
-		time.Sleep(iv)
-		idle := time.NewTimer(max(0, idleRefresh-iv))
-		defer idle.Stop()
-		select {
-		case <-notify:
-		case <-idle.C:
-		}
-		return tickMsg{gen: gen}
-	}
-}
-
-// ensureTick starts the tick unless it runs.
-func (m *Model) ensureTick() tea.Cmd {
-	if m.ticking {
-		return nil
-	}
-	m.ticking = true
-	m.tickGen++
-	return m.tick()
-}
-
 // toastDuration is how long a notice stays in the footer.
 const toastDuration = 6 * time.Second
 
 func (m *Model) showToast(text string, isErr bool) tea.Cmd {
 	m.toast, m.toastErr = text, isErr
 	m.toastID++
+	return m.toastTimer()
+}
+
+// toastTimer expires the notice showing now.
+func (m *Model) toastTimer() tea.Cmd {
 	id := m.toastID
 	return tea.Tick(toastDuration, func(time.Time) tea.Msg { return toastExpiredMsg{id: id} })
 }
@@ -378,7 +349,7 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	k := m.keys
 	if msg.Type == tea.KeyCtrlC && (m.modal == modalQuit || m.quitting) {
 		// Second ctrl+c: leave now. Run's caller still stops the worker.
-		m.drv.cancelStudy()
+		_ = m.hub.cancelStudy(m.me.id)
 		return m, tea.Quit
 	}
 	if m.modal != modalNone {
@@ -424,17 +395,25 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Heatmap):
 		m.screen = screenHeatmap
 		return m, nil
+	case key.Matches(msg, k.Control) && m.snap.shared:
+		return m, m.showToast(m.hub.requestControl(m.me.id), false)
 	case key.Matches(msg, k.Stop) && m.screen != screenSetup:
-		if m.drv.stopCurrent() {
+		stopped, err := m.hub.stopCurrent(m.me.id)
+		switch {
+		case err != nil:
+			return m, m.showToast(err.Error(), true)
+		case stopped:
 			return m, m.showToast("stopping the current run (nothing is recorded for it); the queue goes on", false)
 		}
 		return m, m.showToast("no run to stop", false)
 	case key.Matches(msg, k.Cancel) && m.screen != screenSetup:
-		if m.drv.running {
-			m.modal = modalCancel
-		} else {
+		switch {
+		case !m.snap.running:
 			return m, m.showToast("no study running", false)
+		case !m.inControl():
+			return m, m.showToast(controlError{holder: m.snap.control.name}.Error(), true)
 		}
+		m.modal = modalCancel
 		return m, nil
 	case key.Matches(msg, k.Export) && m.screen != screenSetup:
 		m.modal = modalExport
@@ -487,13 +466,20 @@ func (m *Model) openDetail(exp study.Experiment, host string, from screen) {
 	m.screen = screenDetail
 }
 
-// requestQuit quits, asking first while a study runs.
+// requestQuit quits, asking first while a study runs here. A program of
+// a shared hub (serve) just leaves: the study goes on without it.
 func (m Model) requestQuit() (tea.Model, tea.Cmd) {
-	if m.drv.running {
+	if m.snap.running && !m.snap.shared {
 		m.modal = modalQuit
 		return m, nil
 	}
 	return m, tea.Quit
+}
+
+// inControl reports whether this program may change the study (always,
+// unless the hub is shared and someone else holds control).
+func (m Model) inControl() bool {
+	return !m.snap.shared || m.snap.control.id == m.me.id || m.snap.control.id == 0
 }
 
 // handleModal answers the open question or menu.
@@ -505,8 +491,8 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		case key.Matches(msg, k.Yes):
 			m.modal = modalNone
 			m.quitting = true
-			m.drv.cancelStudy()
-			if !m.drv.running {
+			_ = m.hub.cancelStudy(m.me.id)
+			if !m.hub.running() {
 				return m, tea.Quit
 			}
 			return m, nil
@@ -517,7 +503,9 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		switch {
 		case key.Matches(msg, k.Yes):
 			m.modal = modalNone
-			m.drv.cancelStudy()
+			if err := m.hub.cancelStudy(m.me.id); err != nil {
+				return m, m.showToast(err.Error(), true)
+			}
 			return m, m.showToast("canceling the study: results recorded so far stay in "+m.opts.Out, false)
 		case key.Matches(msg, k.No):
 			m.modal = modalNone
@@ -540,56 +528,59 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.modal = modalNone
 		rows := m.dash.table.sorted(m.sess.rows)
 		return m, exportCmd(rows, len(m.sess.records), m.opts.Out, f)
+	case modalHandover:
+		switch {
+		case key.Matches(msg, k.Yes):
+			m.modal = modalNone
+			m.hub.answerRequest(m.me.id, true)
+		case key.Matches(msg, k.No):
+			m.modal = modalNone
+			m.hub.answerRequest(m.me.id, false)
+		}
+	case modalBusy:
+		switch {
+		case key.Matches(msg, k.Yes):
+			m.modal = modalNone
+			req := m.pending
+			m.pending, m.busy = nil, ""
+			if req != nil {
+				return m.start(*req)
+			}
+		case key.Matches(msg, k.No), key.Matches(msg, k.Back):
+			m.modal, m.pending = modalNone, nil
+		}
 	}
 	return m, nil
 }
 
-// start plans a study request and queues it.
+// start asks the hub to plan and queue a study. When another quantscope
+// runs a study on this machine (Options.Busy), it asks first.
 func (m Model) start(req startRequest) (tea.Model, tea.Cmd) {
-	if m.envReady && !m.env.ORT.OK() {
-		reason := "ONNX Runtime did not load"
-		if m.env.ORT.Err != nil {
-			reason += ": " + firstLine(m.env.ORT.Err.Error())
+	if m.opts.Busy != nil {
+		if busy := m.opts.Busy(); busy != "" {
+			m.busy, m.pending, m.modal = busy, &req, modalBusy
+			return m, nil
 		}
-		m.setup.err = reason + " (run `quantscope doctor`; `make setup` installs it)"
-		return m, nil
 	}
-	if m.opts.Preparer == nil {
-		m.setup.err = "no model preparer configured"
-		return m, nil
-	}
-	plan, err := study.Plan(req.cfg)
+	text, err := m.hub.start(m.me.id, req)
 	if err != nil {
+		if _, ok := err.(controlError); ok {
+			return m, m.showToast(err.Error(), true)
+		}
 		m.setup.err = err.Error()
 		return m, nil
 	}
-	m.sess.enqueue(plan, req.duration, m.opts.Now())
 	m.screen = screenDashboard
-	toast := m.showToast(fmt.Sprintf("queued %s · results go to %s", plural(len(plan), "run", "runs"), m.opts.Out), false)
-	cmds := []tea.Cmd{toast}
-	if cmd := m.drv.startNext(m.sess); cmd != nil {
-		cmds = append(cmds, cmd, m.ensureTick())
-	}
-	m.dash.redraw(m.viewCtx())
-	return m, tea.Batch(cmds...)
+	return m, m.showToast(text, false)
 }
 
-// rerun queues one experiment again (as the next repetition).
+// rerun asks the hub to queue one experiment again.
 func (m Model) rerun(exp study.Experiment) (tea.Model, tea.Cmd) {
-	if m.opts.Preparer == nil {
-		return m, m.showToast("no model preparer configured", true)
+	text, err := m.hub.rerun(m.me.id, exp, m.setup.duration)
+	if err != nil {
+		return m, m.showToast(err.Error(), true)
 	}
-	dur := m.setup.duration
-	if e := m.sess.entryFor(exp, m.sess.localHost); e != nil && e.duration > 0 {
-		dur = e.duration
-	}
-	exp.Repeat = 0
-	m.sess.enqueue([]study.Experiment{exp}, dur, m.opts.Now())
-	cmds := []tea.Cmd{m.showToast("queued a re-run of "+displayModel(exp.Model)+" "+exp.Precision, false)}
-	if cmd := m.drv.startNext(m.sess); cmd != nil {
-		cmds = append(cmds, cmd, m.ensureTick())
-	}
-	return m, tea.Batch(cmds...)
+	return m, m.showToast(text, false)
 }
 
 func firstLine(s string) string {
@@ -652,7 +643,7 @@ func (m Model) footer(c viewCtx) string {
 // shortHelp lists the footer's keys for the current screen.
 func (m Model) shortHelp(c viewCtx) []key.Binding {
 	k := m.keys
-	stop, cancel := k.studyKeys(m.drv.running)
+	stop, cancel := k.studyKeys(m.snap.running && m.inControl())
 	if m.showHelp {
 		return []key.Binding{withHelp(k.Back, "esc/?", "close help"), k.Quit}
 	}
@@ -723,6 +714,14 @@ func (m Model) modalView(c viewCtx) string {
 		body = s.bold.Render("Cancel the study?") + "\n\n" +
 			"The current run is stopped and the queue dropped;\nresults recorded so far stay in " + m.opts.Out + ".\n\n" +
 			k("y") + " cancel study   " + k("n") + " keep running"
+	case modalHandover:
+		body = s.bold.Render(m.asker+" asks for control of the study") + "\n\n" +
+			"Hand over, and " + m.asker + " can start, stop and cancel runs;\nyou keep watching. Unanswered, control passes in " + requestTimeout.String() + ".\n\n" +
+			k("y") + " hand over   " + k("n") + " keep control"
+	case modalBusy:
+		body = s.bold.Render("Another study runs on this machine") + "\n\n" +
+			m.busy + ".\nRunning yours at the same time spoils both sets of numbers.\n\n" +
+			k("y") + " start anyway   " + k("n") + " not now"
 	case modalExport:
 		body = s.bold.Render("Export the results") + "\n\n" +
 			k("j") + "  JSON lines: show where the results file is\n" +

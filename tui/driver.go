@@ -5,27 +5,23 @@ import (
 	"errors"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
-
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
 // segmentDoneMsg says a study.Run call (one segment of the queue) returned.
+// It goes to the hub (Hub.segmentDone), not to a program.
 type segmentDoneMsg struct {
 	seg  int
 	recs []study.Record
 	err  error
 }
 
-// tickMsg is the redraw tick while a study runs.
-type tickMsg struct{ gen int }
-
 // driver runs the queue through study.Run, one segment at a time: a
 // segment is the run of consecutive queued experiments with the same timed
 // duration. Stopping the current run cancels its segment and the queue
 // goes on with a new one; cancelling the study cancels the study context.
-// All fields belong to the UI goroutine except feed and what a segment's
-// tea.Cmd captured when it was created.
+// All fields belong to the hub (under its lock) except feed and what a
+// segment's body captured when it was created.
 type driver struct {
 	run  RunFunc
 	base study.RunConfig // Out, Prepare, Host, Worker, ORTLib, Timeout
@@ -52,9 +48,10 @@ func newDriver(parent context.Context, run RunFunc, base study.RunConfig) *drive
 	return &driver{run: run, base: base, feed: newFeed(), parent: parent, segMap: map[int][]int{}}
 }
 
-// startNext starts a segment with the next queued experiments; nil when a
+// startNext starts a segment with the next queued experiments and returns
+// its body, which the hub runs on a goroutine of its own; nil when a
 // segment is already running or nothing is queued.
-func (d *driver) startNext(s *session) tea.Cmd {
+func (d *driver) startNext(s *session) func() segmentDoneMsg {
 	if d.running {
 		return nil
 	}
@@ -88,7 +85,7 @@ func (d *driver) startNext(s *session) tea.Cmd {
 	cfg := d.base
 	cfg.Duration = dur
 	cfg.OnUpdate = func(u study.Update) { fd.push(seg, u) }
-	return func() tea.Msg {
+	return func() segmentDoneMsg {
 		defer close(done)
 		defer cancel()
 		recs, err := run(ctx, plan, cfg)
@@ -166,21 +163,4 @@ func (d *driver) finish(s *session, msg segmentDoneMsg, now time.Time) error {
 	d.stopReq = false
 	s.version++
 	return shown
-}
-
-// close cancels everything and waits up to timeout for the running
-// segment's Run to return (it reaps its worker process on the way).
-func (d *driver) close(timeout time.Duration) bool {
-	if d.studyCancel != nil {
-		d.studyCancel()
-	}
-	if !d.running || d.done == nil {
-		return true
-	}
-	select {
-	case <-d.done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
 }

@@ -103,9 +103,11 @@ func failedRec(model, prec, reason string) study.Record {
 		Status: study.StatusFailed, Reason: reason, Started: t0, Finished: t0.Add(2 * time.Second)}
 }
 
-// fixture drives a Model through Update with a fake clock.
+// fixture drives a Model through Update with a fake clock, on a manual
+// hub: nothing runs in the background, the test delivers every update.
 type fixture struct {
 	t   testing.TB
+	hub *Hub
 	m   Model
 	now time.Time
 }
@@ -135,9 +137,10 @@ func newFixture(t testing.TB, w, h int, edit func(*Options)) *fixture {
 	if edit != nil {
 		edit(&o)
 	}
-	f.m = New(context.Background(), o)
+	f.hub = newHub(context.Background(), o, true)
+	f.m = f.hub.NewModel(ClientOptions{Profile: o.Profile, NoColor: o.NoColor})
 	f.send(tea.WindowSizeMsg{Width: w, Height: h})
-	f.send(envMsg{env: cpuEnv()})
+	f.env(cpuEnv())
 	models, _ := fakeCatalog{}.Models(context.Background())
 	f.send(catalogMsg{models: models})
 	c, _ := fakeCatalog{}.Cached(context.Background(), nil)
@@ -185,12 +188,50 @@ func keyMsg(k string) tea.KeyMsg {
 	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
 }
 
-// keys sends each key in turn.
+// sync delivers what the hub published to the program and returns the
+// program's answer.
+func (f *fixture) sync() tea.Cmd {
+	f.t.Helper()
+	if msg, ok := f.m.me.take(); ok {
+		return f.send(msg)
+	}
+	return nil
+}
+
+// env delivers the environment probe's result.
+func (f *fixture) env(e Environment) {
+	f.hub.setEnv(e)
+	f.sync()
+}
+
+// loaded delivers the results files read at start.
+func (f *fixture) loaded(msg loadedMsg) {
+	f.hub.loaded(msg)
+	f.sync()
+}
+
+// segmentDone ends the current segment's Run with err and returns the
+// program's answer to what the hub published.
+func (f *fixture) segmentDone(err error) tea.Cmd {
+	f.t.Helper()
+	return f.endSegment(f.hub.drv.seg, err)
+}
+
+// endSegment ends segment seg's Run with err.
+func (f *fixture) endSegment(seg int, err error) tea.Cmd {
+	f.t.Helper()
+	f.hub.segmentDone(segmentDoneMsg{seg: seg, err: err})
+	return f.sync()
+}
+
+// keys sends each key in turn (and delivers what the hub published in
+// answer) and returns the last key's command.
 func (f *fixture) keys(ks ...string) tea.Cmd {
 	f.t.Helper()
 	var last tea.Cmd
 	for _, k := range ks {
 		last = f.send(keyMsg(k))
+		f.sync()
 	}
 	return last
 }
@@ -199,6 +240,7 @@ func (f *fixture) keys(ks ...string) tea.Cmd {
 func (f *fixture) typeText(s string) {
 	for _, r := range s {
 		f.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		f.sync()
 	}
 }
 
@@ -206,8 +248,9 @@ func (f *fixture) typeText(s string) {
 // and lets the tick deliver it.
 func (f *fixture) update(u study.Update) {
 	f.t.Helper()
-	f.m.drv.feed.push(f.m.drv.seg, u)
-	f.send(tickMsg{gen: f.m.tickGen})
+	f.hub.drv.feed.push(f.hub.drv.seg, u)
+	f.hub.step()
+	f.sync()
 }
 
 func (f *fixture) advance(d time.Duration) { f.now = f.now.Add(d) }
@@ -215,7 +258,7 @@ func (f *fixture) advance(d time.Duration) { f.now = f.now.Add(d) }
 // plan returns the experiments of the current segment.
 func (f *fixture) plan() []study.Experiment {
 	var out []study.Experiment
-	for _, i := range f.m.drv.segMap[f.m.drv.seg] {
+	for _, i := range f.hub.drv.segMap[f.hub.drv.seg] {
 		out = append(out, f.m.sess.entries[i].exp)
 	}
 	return out

@@ -25,7 +25,7 @@ func studyWithResults(f *fixture) {
 	f.runExperiment(1, rec("deit-tiny", "int8", 981, 0.98, 41<<20, 6<<20, 0.99912, 0.984), 24)
 	f.runExperiment(2, rec("deit-small", "fp32", 233, 4.2, 330<<20, 88<<20, 1, 1), 24)
 	f.runExperiment(3, failedRec("deit-small", "int8", "worker: exit status 134 (SIGABRT): MatMulInteger kernel aborted"), 0)
-	f.send(segmentDoneMsg{seg: f.m.drv.seg})
+	f.segmentDone(nil)
 	f.advance(2 * time.Second)
 	f.send(toastExpiredMsg{id: f.m.toastID})
 }

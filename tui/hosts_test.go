@@ -69,7 +69,7 @@ func openHosts(t *testing.T, f *fixture) {
 	if msg.err != nil || msg.opened != 2 || len(msg.recs) != 7 {
 		t.Fatalf("loadResults: %d records from %d files, %v", len(msg.recs), msg.opened, msg.err)
 	}
-	f.send(msg)
+	f.loaded(msg)
 	f.keys("2")
 	f.advance(5 * time.Second)
 	f.send(toastExpiredMsg{id: f.m.toastID})
@@ -179,7 +179,7 @@ func TestOpenMissingFile(t *testing.T) {
 		t.Fatalf("%d records from %d files, err %v", len(msg.recs), msg.opened, msg.err)
 	}
 	f := newFixture(t, 120, 40, nil)
-	f.send(msg)
+	f.loaded(msg)
 	if len(f.m.sess.rows) != 3 || !f.m.toastErr || !strings.Contains(f.m.toast, "nope.jsonl") {
 		t.Errorf("rows %d, toast %q (error %v)", len(f.m.sess.rows), f.m.toast, f.m.toastErr)
 	}

@@ -18,6 +18,8 @@ type keyMap struct {
 
 	// Study control.
 	Stop, Cancel, Rerun, Export key.Binding
+	// Control asks for (or takes) control of a shared study (serve).
+	Control key.Binding
 
 	// Setup.
 	Toggle, Filter, AddPath, EditOptions, Start key.Binding
@@ -60,6 +62,7 @@ func defaultKeyMap() keyMap {
 		Cancel: b([]string{"x"}, "x", "cancel study"),
 		Rerun:  b([]string{"r"}, "r", "re-run row"),
 		Export: b([]string{"e"}, "e", "export"),
+		Control: b([]string{"c"}, "c", "ask for control"),
 
 		Toggle:      b([]string{" "}, "space", "toggle"),
 		Filter:      b([]string{"/"}, "/", "filter"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
 	"github.com/quantscope/quantscope/profiler/runtime"
@@ -109,6 +110,21 @@ type Options struct {
 	// NoSpinner draws a still activity marker instead of a spinner (stable
 	// frames for golden tests).
 	NoSpinner bool
+	// Renderer draws for the terminal (nil: one for Profile); serve gives
+	// each SSH session its own.
+	Renderer *lipgloss.Renderer
+
+	// Shared makes the hub one study for many users (serve): one program
+	// holds control and the others watch and may ask for it; a program
+	// that quits leaves the study running.
+	Shared bool
+	// OnStatus is told when the hub's Status changes (serve keeps its lock
+	// file up to date with it). Called from the hub's goroutines.
+	OnStatus func(Status)
+	// Busy says what study another quantscope (serve) runs on this
+	// machine, "" when none: the program warns at start and asks before
+	// starting one of its own.
+	Busy func() string
 }
 
 func (o Options) withDefaults() Options {

@@ -23,11 +23,16 @@ func Run(ctx context.Context, opts Options, progOpts ...tea.ProgramOption) error
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m := New(ctx, opts)
-	po := append([]tea.ProgramOption{tea.WithAltScreen(), tea.WithFPS(FPS), tea.WithContext(ctx)}, progOpts...)
-	_, err := tea.NewProgram(m, po...).Run()
-	// The driver is shared by every copy of the model: closing this one
-	// stops whatever the final model started.
-	m.Close(closeTimeout)
+	hub := NewHub(ctx, opts)
+	m := hub.NewModel(ClientOptions{Profile: opts.Profile, NoColor: opts.NoColor, Renderer: opts.Renderer})
+	_, err := tea.NewProgram(m, ProgramOptions(ctx, progOpts...)...).Run()
+	m.Leave()
+	hub.Close(closeTimeout)
 	return err
+}
+
+// ProgramOptions are the program options every quantscope program runs
+// with (the alternate screen, the redraw cap, ctx), then extra.
+func ProgramOptions(ctx context.Context, extra ...tea.ProgramOption) []tea.ProgramOption {
+	return append([]tea.ProgramOption{tea.WithAltScreen(), tea.WithFPS(FPS), tea.WithContext(ctx)}, extra...)
 }

@@ -496,3 +496,29 @@ func (s *session) finishedAt() time.Time {
 	}
 	return t
 }
+
+// snapshot copies the session for programs to draw while the hub goes on
+// changing the original. Entries are copied; slices are shared but capped
+// at their length: the session only ever appends to them or replaces
+// them, so nothing a snapshot can see is written again.
+func (s *session) snapshot() *session {
+	c := *s
+	c.entries = make([]*entry, len(s.entries))
+	for i, e := range s.entries {
+		ec := *e
+		ec.lat = capped(e.lat)
+		ec.recent = capped(e.recent)
+		c.entries[i] = &ec
+	}
+	c.records = capped(s.records)
+	c.rows = capped(s.rows)
+	c.loadWarnings = capped(s.loadWarnings)
+	for _, sr := range []*series{&c.tput, &c.base, &c.rss, &c.gpu, &c.temp, &c.power, &c.cpuTemp, &c.cpuLoad} {
+		sr.pts = capped(sr.pts)
+	}
+	return &c
+}
+
+// capped is s with its capacity cut to its length, so an append to it
+// copies instead of writing into storage another holder reads.
+func capped[T any](s []T) []T { return s[:len(s):len(s)] }

@@ -70,10 +70,14 @@ type styles struct {
 }
 
 // newStyles builds the styles for a colour profile; noColor keeps the
-// attributes and drops the colours.
-func newStyles(profile termenv.Profile, noColor bool) *styles {
-	r := lipgloss.NewRenderer(io.Discard)
-	r.SetColorProfile(profile)
+// attributes and drops the colours. With a renderer (serve: one per SSH
+// session) the styles draw for its terminal and profile is its profile.
+func newStyles(profile termenv.Profile, noColor bool, r *lipgloss.Renderer) *styles {
+	if r == nil {
+		r = lipgloss.NewRenderer(io.Discard)
+		r.SetColorProfile(profile)
+	}
+	profile = r.ColorProfile()
 	r.SetHasDarkBackground(true)
 	mode := modeColor
 	switch {

@@ -136,8 +136,8 @@ func TestStartQueuesPlanWithBaselines(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Fatalf("queue %v, want %s", got, want)
 	}
-	if !f.m.drv.running || !f.m.ticking {
-		t.Fatalf("driver running %v ticking %v", f.m.drv.running, f.m.ticking)
+	if !f.hub.drv.running || !f.m.snap.running || len(f.hub.pending) != 1 {
+		t.Fatalf("driver running %v (seen %v), %d segments started", f.hub.drv.running, f.m.snap.running, len(f.hub.pending))
 	}
 }
 
@@ -145,7 +145,7 @@ func TestStartRefusedWithoutORT(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
 	env := cpuEnv()
 	env.ORT.LibraryPath, env.ORT.Err = "", errBoom
-	f.send(envMsg{env: env})
+	f.env(env)
 	f.keys("space", "enter")
 	if f.m.screen != screenSetup || !strings.Contains(f.m.setup.err, "ONNX Runtime did not load: boom") {
 		t.Fatalf("started without ORT: %q", f.m.setup.err)
@@ -250,33 +250,35 @@ func TestStopCurrentRunContinuesQueue(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
 	f.startStudy("deit-tiny")
 	f.runExperiment(0, rec("deit-tiny", "fp32", 600, 1.6, 90<<20, 23<<20, 1, 1), 3)
-	seg := f.m.drv.seg
+	seg := f.hub.drv.seg
 	e := f.plan()[1]
 	f.update(study.Update{Index: 1, Experiment: e, Stage: study.StageRunning})
 	f.keys("s")
-	if !f.m.drv.stopReq {
+	if !f.hub.drv.stopReq {
 		t.Fatal("s did not stop the run")
 	}
-	cmd := f.send(segmentDoneMsg{seg: seg, err: context.Canceled})
+	cmd := f.endSegment(seg, context.Canceled)
 	if got := f.m.sess.entries[1].stage; got != stageStopped {
 		t.Fatalf("stopped run is %v", got)
 	}
-	if cmd == nil || f.m.drv.running {
+	if cmd == nil || f.hub.drv.running {
 		// Nothing else was queued: the driver is idle.
-		if f.m.drv.running {
+		if f.hub.drv.running {
 			t.Fatal("driver still running")
 		}
 	}
 	// Queue two more and stop the first: the second starts in a new segment.
-	f.m.sess.enqueue([]study.Experiment{{Model: "x", Precision: "fp32", EP: "cpu", Batch: 1}, {Model: "x", Precision: "int8", EP: "cpu", Batch: 1}}, time.Second, f.now)
-	f.send(segmentDoneMsg{seg: f.m.drv.seg}) // stale: ignored
-	f.m.drv.startNext(f.m.sess)
-	seg = f.m.drv.seg
+	f.hub.sess.enqueue([]study.Experiment{{Model: "x", Precision: "fp32", EP: "cpu", Batch: 1}, {Model: "x", Precision: "int8", EP: "cpu", Batch: 1}}, time.Second, f.now)
+	f.endSegment(seg, nil) // the settled segment again: changes nothing, starts the queue
+	if f.hub.drv.startNext(f.hub.sess) != nil {
+		t.Fatal("a second segment started beside the first")
+	}
+	seg = f.hub.drv.seg
 	f.update(study.Update{Index: 0, Experiment: f.plan()[0], Stage: study.StagePreparing})
 	f.keys("s")
-	f.send(segmentDoneMsg{seg: seg, err: context.Canceled})
-	if f.m.sess.entries[2].stage != stageStopped || f.m.drv.seg != seg+1 || !f.m.drv.running {
-		t.Fatalf("after stop: stage %v seg %d running %v", f.m.sess.entries[2].stage, f.m.drv.seg, f.m.drv.running)
+	f.endSegment(seg, context.Canceled)
+	if f.m.sess.entries[2].stage != stageStopped || f.hub.drv.seg != seg+1 || !f.hub.drv.running {
+		t.Fatalf("after stop: stage %v seg %d running %v", f.m.sess.entries[2].stage, f.hub.drv.seg, f.hub.drv.running)
 	}
 	if got := f.plan(); len(got) != 1 || got[0].Model != "x" || got[0].Precision != "int8" {
 		t.Fatalf("next segment plan %+v", got)
@@ -288,7 +290,7 @@ func TestCancelStudy(t *testing.T) {
 	f.startStudy("deit-tiny", "deit-small")
 	f.runExperiment(0, rec("deit-tiny", "fp32", 600, 1.6, 90<<20, 23<<20, 1, 1), 3)
 	f.update(study.Update{Index: 1, Experiment: f.plan()[1], Stage: study.StagePreparing})
-	ctx := f.m.drv.studyCtx
+	ctx := f.hub.drv.studyCtx
 	f.keys("x")
 	if f.m.modal != modalCancel {
 		t.Fatal("x did not ask")
@@ -301,7 +303,7 @@ func TestCancelStudy(t *testing.T) {
 	if ctx.Err() == nil {
 		t.Fatal("study context not canceled")
 	}
-	f.send(segmentDoneMsg{seg: f.m.drv.seg, err: context.Canceled})
+	f.segmentDone(context.Canceled)
 	var stages []string
 	for _, e := range f.m.sess.entries {
 		stages = append(stages, e.stage.String())
@@ -309,7 +311,7 @@ func TestCancelStudy(t *testing.T) {
 	if got := strings.Join(stages, ","); got != "done,stopped,canceled,canceled" {
 		t.Fatalf("stages after cancel: %s", got)
 	}
-	if f.m.drv.running || f.m.sess.running() {
+	if f.hub.drv.running || f.m.sess.running() {
 		t.Fatal("still running after cancel")
 	}
 	// Nothing recorded for the stopped run; the done one stays.
@@ -325,7 +327,7 @@ func TestQuitAsksWhileRunningAndWaitsForWorker(t *testing.T) {
 	}
 	f = newFixture(t, 120, 40, nil)
 	f.startStudy("deit-tiny")
-	ctx := f.m.drv.studyCtx
+	ctx := f.hub.drv.studyCtx
 	if cmd := f.keys("q"); cmd != nil && isQuit(cmd) {
 		t.Fatal("q quit while running without asking")
 	}
@@ -341,7 +343,7 @@ func TestQuitAsksWhileRunningAndWaitsForWorker(t *testing.T) {
 	if !strings.Contains(f.view(), "stopping the worker") {
 		t.Fatalf("no stopping notice:\n%s", f.view())
 	}
-	if cmd := f.send(segmentDoneMsg{seg: f.m.drv.seg, err: context.Canceled}); !isQuit(cmd) {
+	if cmd := f.segmentDone(context.Canceled); !isQuit(cmd) {
 		t.Fatal("no quit once the runner returned")
 	}
 }
@@ -356,7 +358,7 @@ func TestCtrlCTwiceForceQuits(t *testing.T) {
 	if !isQuit(f.keys("ctrl+c")) {
 		t.Fatal("second ctrl+c did not quit")
 	}
-	if f.m.drv.studyCtx.Err() == nil {
+	if f.hub.drv.studyCtx.Err() == nil {
 		t.Fatal("force quit left the study running")
 	}
 }
@@ -422,7 +424,7 @@ func TestRerunAddsRepetition(t *testing.T) {
 	if last.exp.Precision != "int8" || last.exp.Model != "deit-tiny" || last.exp.Repeat != 1 || last.stage != stageQueued {
 		t.Fatalf("re-run entry %+v", last.exp)
 	}
-	if !f.m.drv.running {
+	if !f.hub.drv.running {
 		t.Fatal("re-run did not start")
 	}
 	if got := f.plan(); len(got) != 1 || got[0].Repeat != 1 {
@@ -468,7 +470,7 @@ func TestHeatmapKeys(t *testing.T) {
 
 func TestLoadedRecordsAndWarnings(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
-	f.send(loadedMsg{recs: []study.Record{rec("m", "fp32", 10, 100, 1<<20, 1<<20, 1, 1)}, warnings: []string{"line 2: incomplete last line"}})
+	f.loaded(loadedMsg{recs: []study.Record{rec("m", "fp32", 10, 100, 1<<20, 1<<20, 1, 1)}, warnings: []string{"line 2: incomplete last line"}})
 	if f.m.sess.loaded != 1 || len(f.m.sess.rows) != 1 {
 		t.Fatalf("loaded %d rows %d", f.m.sess.loaded, len(f.m.sess.rows))
 	}
@@ -476,8 +478,8 @@ func TestLoadedRecordsAndWarnings(t *testing.T) {
 		t.Fatalf("toast %q", f.m.toast)
 	}
 	// Running the same experiment again makes it the next repetition.
-	idx := f.m.sess.enqueue([]study.Experiment{{Model: "m", Precision: "fp32", EP: "cpu", Batch: 1}}, time.Second, f.now)
-	if got := f.m.sess.entries[idx[0]].exp.Repeat; got != 1 {
+	idx := f.hub.sess.enqueue([]study.Experiment{{Model: "m", Precision: "fp32", EP: "cpu", Batch: 1}}, time.Second, f.now)
+	if got := f.hub.sess.entries[idx[0]].exp.Repeat; got != 1 {
 		t.Fatalf("repeat %d", got)
 	}
 }
@@ -485,7 +487,7 @@ func TestLoadedRecordsAndWarnings(t *testing.T) {
 func TestRunErrorFailsSegment(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
 	f.startStudy("deit-tiny")
-	cmd := f.send(segmentDoneMsg{seg: f.m.drv.seg, err: errBoom})
+	cmd := f.segmentDone(errBoom)
 	_ = cmd
 	for _, e := range f.m.sess.entries {
 		if e.stage != stageFailed || e.reason != "boom" {
@@ -597,7 +599,7 @@ func TestBenchCommand(t *testing.T) {
 }
 
 func TestNoColorKeepsAttributesOnly(t *testing.T) {
-	mono := newStyles(termenv.ANSI256, true)
+	mono := newStyles(termenv.ANSI256, true, nil)
 	out := mono.good.Render("x") + mono.bad.Render("y") + mono.selected.Render("z") + mono.heatCell(8, "2.00×", 9, false)
 	for _, sgr := range regexp.MustCompile(`\x1b\[([0-9;]*)m`).FindAllStringSubmatch(out, -1) {
 		for _, p := range strings.Split(sgr[1], ";") {
@@ -609,11 +611,11 @@ func TestNoColorKeepsAttributesOnly(t *testing.T) {
 	if !strings.Contains(out, "\x1b[1m") || !strings.Contains(out, "\x1b[7m") {
 		t.Fatalf("bold/reverse missing under NO_COLOR: %q", out)
 	}
-	color := newStyles(termenv.ANSI256, false)
+	color := newStyles(termenv.ANSI256, false, nil)
 	if !strings.Contains(color.good.Render("x"), "\x1b[") {
 		t.Fatal("no colour with colour on")
 	}
-	plain := newStyles(termenv.Ascii, false)
+	plain := newStyles(termenv.Ascii, false, nil)
 	if s := plain.selected.Render("x") + plain.heatCell(8, "2.00×", 9, true); strings.Contains(s, "\x1b") {
 		t.Fatalf("escape codes in plain mode: %q", s)
 	}
