@@ -637,7 +637,20 @@ func (m Model) footer(c viewCtx) string {
 	}
 	hm := m.help
 	hm.Width = m.width
-	return padRight(hm.ShortHelpView(m.shortHelp(c)), m.width)
+	return padRight(hm.ShortHelpView(m.withControlKey(m.shortHelp(c))), m.width)
+}
+
+// withControlKey puts "c ask for control" first in a shared study's
+// footer while someone else has control.
+func (m Model) withControlKey(keys []key.Binding) []key.Binding {
+	if !m.snap.shared || m.snap.control.id == m.me.id || m.showHelp {
+		return keys
+	}
+	ctl := m.keys.Control
+	if m.snap.control.id == 0 {
+		ctl = withHelp(ctl, "c", "take control")
+	}
+	return append([]key.Binding{ctl}, keys...)
 }
 
 // shortHelp lists the footer's keys for the current screen.
@@ -716,7 +729,7 @@ func (m Model) modalView(c viewCtx) string {
 			k("y") + " cancel study   " + k("n") + " keep running"
 	case modalHandover:
 		body = s.bold.Render(m.asker+" asks for control of the study") + "\n\n" +
-			"Hand over, and " + m.asker + " can start, stop and cancel runs;\nyou keep watching. Unanswered, control passes in " + requestTimeout.String() + ".\n\n" +
+			"Hand over, and " + m.asker + " can start, stop and cancel runs;\nyou keep watching. Unanswered, control passes in " + fmtDuration(requestTimeout) + ".\n\n" +
 			k("y") + " hand over   " + k("n") + " keep control"
 	case modalBusy:
 		body = s.bold.Render("Another study runs on this machine") + "\n\n" +

@@ -539,7 +539,29 @@ func headerLine(c viewCtx, cur screen, w int) string {
 		parts = append(parts, s.tabActive.Render("[Detail]"))
 	}
 	left := s.title.Render("quantscope") + " " + strings.Join(parts, "")
+	if b := hubBadge(c); b != "" {
+		left += " " + b
+	}
 	return spread(left, envSummary(c, w-width(left)-1), w)
+}
+
+// hubBadge says who controls a shared study (serve); "" otherwise.
+func hubBadge(c viewCtx) string {
+	s, h := c.st, c.hub
+	if h == nil || !h.shared {
+		return ""
+	}
+	others := ""
+	if n := len(h.clients) - 1; n > 0 {
+		others = fmt.Sprintf(" · %d more here", n)
+	}
+	switch h.control.id {
+	case c.me:
+		return s.good.Render("● you have control") + s.dim.Render(others)
+	case 0:
+		return s.warn.Render("○ nobody has control (c takes it)") + s.dim.Render(others)
+	}
+	return s.accent.Render("◐ watching: "+h.control.name+" has control") + s.dim.Render(" (c asks)"+others)
 }
 
 // envSummary is "CPU · GPU · ORT · EP in use", shortened to fit.

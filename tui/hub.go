@@ -253,7 +253,7 @@ func (h *Hub) stepLocked() []notice {
 	if h.request != 0 && h.control != 0 && h.opts.Now().Sub(h.requestAt) >= requestTimeout {
 		holder := h.nameLocked(h.control)
 		h.control, h.request = h.request, 0
-		notes = append(notes, notice{text: fmt.Sprintf("%s did not answer within %s: control passed to %s", holder, requestTimeout, h.nameLocked(h.control))})
+		notes = append(notes, notice{text: fmt.Sprintf("%s did not answer within %s: control passed to %s", holder, fmtDuration(requestTimeout), h.nameLocked(h.control))})
 	}
 	return notes
 }
@@ -447,7 +447,7 @@ func (h *Hub) requestControl(id int) string {
 	}
 	h.request, h.requestAt = id, h.opts.Now()
 	h.publishLocked([]notice{{kind: noticeControlAsked, text: h.nameLocked(id), to: h.control}})
-	return fmt.Sprintf("asked %s for control (it passes to you if unanswered for %s)", holder, requestTimeout)
+	return fmt.Sprintf("asked %s for control (it passes to you if unanswered for %s)", holder, fmtDuration(requestTimeout))
 }
 
 // answerRequest is the holder's answer to a request for control.
