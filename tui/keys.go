@@ -58,10 +58,10 @@ func defaultKeyMap() keyMap {
 		Bottom:    b([]string{"end", "G"}, "G", "bottom"),
 		Enter:     b([]string{"enter"}, "enter", "open"),
 
-		Stop:   b([]string{"s"}, "s", "stop current run"),
-		Cancel: b([]string{"x"}, "x", "cancel study"),
-		Rerun:  b([]string{"r"}, "r", "re-run row"),
-		Export: b([]string{"e"}, "e", "export"),
+		Stop:    b([]string{"s"}, "s", "stop current run"),
+		Cancel:  b([]string{"x"}, "x", "cancel study"),
+		Rerun:   b([]string{"r"}, "r", "re-run row"),
+		Export:  b([]string{"e"}, "e", "export"),
 		Control: b([]string{"c"}, "c", "ask for control"),
 
 		Toggle:      b([]string{" "}, "space", "toggle"),
