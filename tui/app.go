@@ -544,7 +544,7 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			req := m.pending
 			m.pending, m.busy = nil, ""
 			if req != nil {
-				return m.start(*req)
+				return m.queue(*req)
 			}
 		case key.Matches(msg, k.No), key.Matches(msg, k.Back):
 			m.modal, m.pending = modalNone, nil
@@ -562,6 +562,11 @@ func (m Model) start(req startRequest) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 	}
+	return m.queue(req)
+}
+
+// queue asks the hub to plan and queue a study now.
+func (m Model) queue(req startRequest) (tea.Model, tea.Cmd) {
 	text, err := m.hub.start(m.me.id, req)
 	if err != nil {
 		if _, ok := err.(controlError); ok {

@@ -267,3 +267,26 @@ func TestHubManyProgramsRace(t *testing.T) {
 		t.Fatalf("results: %d records, %v", len(recs), err)
 	}
 }
+
+// TestBusyMachineWarnsAndAsks: with quantscope serve running a study on
+// the machine, the local program warns at start and asks before starting.
+func TestBusyMachineWarnsAndAsks(t *testing.T) {
+	busy := "quantscope serve (pid 7, :2222) is running a study on this machine"
+	f := newFixture(t, 120, 40, func(o *Options) { o.Busy = func() string { return busy } })
+	f.send(busyMsg{text: busy})
+	if !f.m.toastErr || !strings.Contains(f.m.toast, busy+": a study you start now competes with it") {
+		t.Fatalf("no warning at start: %q", f.m.toast)
+	}
+	f.startStudyKeys("deit-tiny")
+	if f.m.modal != modalBusy || !strings.Contains(f.view(), "Another study runs on this machine") || len(f.hub.sess.entries) != 0 {
+		t.Fatalf("started without asking:\n%s", f.view())
+	}
+	f.keys("n")
+	if f.m.modal != modalNone || len(f.hub.sess.entries) != 0 || f.m.screen != screenSetup {
+		t.Fatal("n started the study")
+	}
+	f.keys("enter", "y")
+	if len(f.hub.sess.entries) != 2 || f.m.screen != screenDashboard {
+		t.Fatalf("y did not start: %d entries", len(f.hub.sess.entries))
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/quantscope/quantscope/profiler/report"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/study"
+	"github.com/quantscope/quantscope/serve"
 )
 
 // Exit codes of quantscope bench.
@@ -59,6 +60,8 @@ type benchOptions struct {
 	// getenv reads the scheduler's variables for --shard auto (nil:
 	// os.Getenv); tests set it.
 	getenv func(string) string
+	// force runs even while quantscope serve runs a study here.
+	force bool
 }
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
@@ -71,8 +74,12 @@ a worker process of its own, appends one record per experiment to --out as it
 finishes, and prints a summary table. Ctrl-C stops cleanly and keeps what was
 recorded; --resume skips what is already recorded.
 
+While quantscope serve runs a study on this machine, bench refuses to compete
+with it for the hardware (exit 75) unless --force.
+
 Exit status: 0 all ok, 3 a configuration failed --gate, 4 some experiments
-failed (see their reasons), 130 interrupted.`,
+failed (see their reasons), 75 quantscope serve is running a study here,
+130 interrupted.`,
 		Example: `  quantscope bench --models deit-tiny,vit-base-16 --precisions fp32,fp16,int8,int4 \
     --ep cpu --batch 1,8 --duration 10s --out results.jsonl
   quantscope bench --models ./my-model.onnx --precisions int8 --gate 'top1>=0.99,cos>=0.999'`,
@@ -107,8 +114,23 @@ failed (see their reasons), 130 interrupted.`,
 	f.StringVar(&o.shard, "shard", "", "run one part of the study: I/N (0-based) or auto (Kubernetes JOB_COMPLETION_INDEX with --shards, or Slurm SLURM_ARRAY_TASK_ID/COUNT); a model and its FP32 baselines always share a part")
 	f.IntVar(&o.shards, "shards", 0, "number of shards for --shard auto on Kubernetes (the Job's completions)")
 	f.StringVar(&o.hostGroup, "host-group", "", "name the pool of like machines a sharded study runs on, so reports and merges treat its hosts as one (records keep each hostname)")
+	f.BoolVar(&o.force, "force", false, "run even while quantscope serve runs a study on this machine (both sets of numbers suffer)")
 	_ = cmd.MarkFlagRequired("models")
 	return cmd
+}
+
+// exitBusy is bench's exit status when quantscope serve runs a study on
+// this machine (EX_TEMPFAIL: try again later).
+const exitBusy = 75
+
+// serveBusy says what study quantscope serve runs on this machine, ""
+// when none (serve.Busy on the lock file in the user data dir).
+func serveBusy() string {
+	path, err := serve.LockPath()
+	if err != nil {
+		return ""
+	}
+	return serve.Busy(path)
 }
 
 func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
@@ -134,6 +156,12 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	shard, shardSource, err := resolveShard(o.shard, o.shards, o.getenv)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if busy := serveBusy(); busy != "" {
+		if !o.force {
+			return &exitError{code: exitBusy, err: fmt.Errorf("%s; a bench now would compete with it for the hardware and spoil both sets of numbers: wait for it to finish (ssh into it to watch), or pass --force", busy)}
+		}
+		fmt.Fprintf(g.stderr, "warning: %s; --force: running anyway, both sets of numbers suffer\n", busy)
 	}
 	// The whole plan is checked before anything runs: a typo in the last
 	// precision must not wait for minutes of FP32 baselines to surface.

@@ -43,5 +43,6 @@ Run 'quantscope doctor' first on a new machine.`,
 	root.AddCommand(newBenchCmd(g))
 	root.AddCommand(newMergeCmd(g))
 	root.AddCommand(newDeployCmd(g))
+	root.AddCommand(newServeCmd(g))
 	return root
 }

@@ -70,16 +70,12 @@ func runRoot(cmd *cobra.Command, g *globalOptions, o tuiOptions) error {
 	return runTUI(ctx, g, o)
 }
 
-// runTUI starts the interactive UI and maps how it ended to an exit code.
-func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
-	// A dropped SSH connection hangs the terminal up: stop the study and
-	// reap its worker as for Ctrl-C rather than dying and orphaning it.
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
-	defer stop()
-	prep := study.NewPreparer()
-	opts := tui.Options{
+// studyOptions are the interactive study's options from the flags: what
+// the local UI and serve share.
+func studyOptions(g *globalOptions, o tuiOptions) tui.Options {
+	return tui.Options{
 		Catalog:    zooCatalog{},
-		Preparer:   prep,
+		Preparer:   study.NewPreparer(),
 		Probe:      func(context.Context) tui.Environment { return probeEnvironment(g.ortLib) },
 		Out:        o.out,
 		Open:       o.open,
@@ -90,9 +86,20 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 		Models:     o.models,
 		Precisions: o.precisions,
 		Optimize:   o.optimize,
-		Profile:    termenv.NewOutput(g.stdout).ColorProfile(),
-		NoColor:    os.Getenv("NO_COLOR") != "",
 	}
+}
+
+// runTUI starts the interactive UI and maps how it ended to an exit code.
+func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
+	// A dropped SSH connection hangs the terminal up: stop the study and
+	// reap its worker as for Ctrl-C rather than dying and orphaning it.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
+	opts := studyOptions(g, o)
+	opts.Profile = termenv.NewOutput(g.stdout).ColorProfile()
+	opts.NoColor = os.Getenv("NO_COLOR") != ""
+	// quantscope serve running a study here: warn, and ask before starting.
+	opts.Busy = serveBusy
 	if os.Getenv("TERM") == "dumb" {
 		opts.Profile = termenv.Ascii
 	}
