@@ -173,6 +173,9 @@ type Record struct {
 	Started  time.Time      `json:"started"`
 	Finished time.Time      `json:"finished"`
 	Metrics  *bench.Metrics `json:"metrics,omitempty"`
+	// Telemetry are the run's live samples (at most MaxTelemetryPoints),
+	// for replaying it; nil when none came.
+	Telemetry *Telemetry `json:"telemetry,omitempty"`
 }
 
 // OK reports whether the experiment ran and measured.

@@ -56,6 +56,9 @@ type Update struct {
 	Stage      Stage
 	Sample     *worker.Sample // live sample while running
 	Record     *Record        // when done or failed
+	// Time is when it happened, when the sender knows better than the
+	// receiver's clock (a replay); zero: now.
+	Time time.Time
 }
 
 // RunConfig configures Run.
@@ -289,8 +292,14 @@ func refPath(dir string, e Experiment) string {
 
 func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir string, notify func(Update)) Record {
 	rec := Record{Schema: SchemaVersion, Experiment: e, Host: cfg.Host, Started: time.Now()}
-	fail := func(err error) Record {
+	failWith := func(err error) Record {
 		rec.Status, rec.Reason, rec.Note, rec.Finished = StatusFailed, err.Error(), "", time.Now()
+		return rec
+	}
+	tel := NewTelemetryRecorder(rec.Started)
+	fail := func(err error) Record {
+		rec = failWith(err)
+		rec.Telemetry = tel.Telemetry(cfg.Duration)
 		return rec
 	}
 	notify(Update{Index: i, Experiment: e, Stage: StagePreparing})
@@ -339,10 +348,12 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 		opts.Timeout = 10*time.Minute + 4*cfg.Duration
 	}
 	opts.OnEvent = func(ev worker.Event) {
-		if ev.Kind == worker.KindSample {
+		if ev.Kind == worker.KindSample && ev.Sample != nil {
+			tel.Add(ev.Time, *ev.Sample)
 			notify(Update{Index: i, Experiment: e, Stage: StageRunning, Sample: ev.Sample})
 		}
 	}
+	tel.WorkerStarted(time.Now())
 	notify(Update{Index: i, Experiment: e, Stage: StageRunning})
 	o := worker.Run(ctx, spec, opts)
 	if o.Err != nil {
@@ -363,5 +374,6 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 	m.Precision = prep.Report
 	rec.Metrics = &m
 	rec.Status, rec.Finished = StatusOK, time.Now()
+	rec.Telemetry = tel.Telemetry(cfg.Duration)
 	return rec
 }

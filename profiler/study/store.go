@@ -73,6 +73,9 @@ func DecodeResults(r io.Reader) ([]Record, []Warning, error) {
 				}
 				dups++
 			default:
+				if err := dropBadTelemetry(&rec); err != nil {
+					warns = append(warns, Warning{line, "telemetry ignored (" + err.Error() + "); the record is kept"})
+				}
 				seen[sum] = line
 				recs = append(recs, rec)
 			}
@@ -137,6 +140,19 @@ func parseRecord(b []byte) (Record, error) {
 		return rec, errors.New("record names no model")
 	}
 	return rec, nil
+}
+
+// dropBadTelemetry removes telemetry a reader cannot trust (columns of
+// different lengths, unknown phases, times out of order) and says why.
+func dropBadTelemetry(rec *Record) error {
+	if rec.Telemetry == nil {
+		return nil
+	}
+	if err := rec.Telemetry.validate(); err != nil {
+		rec.Telemetry = nil
+		return err
+	}
+	return nil
 }
 
 // appendFile is what Writer needs of its file (an *os.File; a failing

@@ -13,6 +13,7 @@ func FuzzDecodeResults(f *testing.F) {
 	f.Add(append(good, '\n'))
 	f.Add(good[:len(good)/2])
 	f.Add([]byte("\n\n{\"schema\":1}\n"))
+	f.Add([]byte(`{"schema":1,"experiment":{"model":"m"},"telemetry":{"worker_s":1,"t":[1.5,2],"phase":"wm","throughput":[3,4],"rss":[5,6]}}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		recs, _, err := DecodeResults(bytes.NewReader(data))
 		if err != nil {
@@ -24,8 +25,11 @@ func FuzzDecodeResults(f *testing.F) {
 				t.Fatalf("record does not re-encode: %v", err)
 			}
 			again, _, _ := DecodeResults(bytes.NewReader(append(b, '\n')))
-			if len(again) != 1 || again[0].Experiment != r.Experiment {
+			if len(again) != 1 || again[0].Experiment != r.Experiment || again[0].Telemetry.Len() != r.Telemetry.Len() {
 				t.Fatalf("round trip changed %+v", r.Experiment)
+			}
+			for i := range r.Telemetry.Len() {
+				r.Telemetry.At(i) // every kept sample is readable
 			}
 		}
 	})
