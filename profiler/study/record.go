@@ -13,8 +13,10 @@ import (
 
 // SchemaVersion is the version of the Record layout written by this build.
 // Readers accept every version up to it. Version 2 added run_id and note;
-// a version 1 record reads as one with neither.
-const SchemaVersion = 2
+// a version 1 record reads as one with neither. Version 3 keeps each run's
+// Telemetry: a version 3 record without it took no sample, an older
+// record predates it (Record.TelemetryNote says which).
+const SchemaVersion = 3
 
 // Status values of a Record.
 const (

@@ -271,8 +271,8 @@ func (r Record) TelemetryNote() string {
 	switch {
 	case r.Telemetry.Len() > 0:
 		return ""
-	case r.Schema < 2:
-		return "recorded before quantscope kept each run's telemetry (schema 1)"
+	case r.Schema < 3:
+		return fmt.Sprintf("recorded before quantscope kept each run's telemetry (schema %d)", r.Schema)
 	case r.Status == StatusFailed:
 		return "failed before its first sample"
 	}

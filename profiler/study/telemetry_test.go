@@ -121,3 +121,22 @@ func TestStudyKeepsTelemetry(t *testing.T) {
 		t.Fatal("telemetry not in the results file")
 	}
 }
+
+func TestTelemetryNote(t *testing.T) {
+	tel := &Telemetry{T: []float64{1}, Phase: "m"}
+	cases := []struct {
+		rec  Record
+		want string
+	}{
+		{Record{Schema: SchemaVersion, Status: StatusOK, Telemetry: tel}, ""},
+		{Record{Schema: 1, Status: StatusOK}, "recorded before quantscope kept each run's telemetry (schema 1)"},
+		{Record{Schema: 2, Status: StatusOK}, "recorded before quantscope kept each run's telemetry (schema 2)"},
+		{Record{Schema: SchemaVersion, Status: StatusFailed}, "failed before its first sample"},
+		{Record{Schema: SchemaVersion, Status: StatusOK}, "no samples were taken"},
+	}
+	for _, c := range cases {
+		if got := c.rec.TelemetryNote(); got != c.want {
+			t.Errorf("schema %d %s: %q, want %q", c.rec.Schema, c.rec.Status, got, c.want)
+		}
+	}
+}
