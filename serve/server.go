@@ -21,8 +21,10 @@ import (
 	bm "github.com/charmbracelet/wish/bubbletea"
 	"github.com/charmbracelet/wish/logging"
 	"github.com/muesli/termenv"
+	"github.com/spf13/pflag"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/tui"
 )
 
@@ -412,7 +414,25 @@ func (s *Server) Close() {
 	}
 }
 
-// replayHub is a hub of its own replaying the study's results file.
+// replayHub is a hub of its own, for one session, replaying the study's
+// results file (`ssh -t HOST replay [--speed N] [--loop]`); only that file:
+// a client names no path on the server.
 func (s *Server) replayHub(ctx context.Context, args []string) (*tui.Hub, error) {
-	return nil, errors.New("replay is not available yet")
+	fs := pflag.NewFlagSet("replay", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	speed := fs.Float64("speed", 1, "")
+	loop := fs.Bool("loop", false, "")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *speed <= 0 {
+		return nil, fmt.Errorf("usage: ssh -t HOST replay [--speed N] [--loop] (it replays %s)", filepath.Base(s.cfg.TUI.Out))
+	}
+	recs, _, err := study.ReadResults(s.cfg.TUI.Out)
+	if err != nil || len(recs) == 0 {
+		return nil, fmt.Errorf("nothing recorded in %s yet to replay", filepath.Base(s.cfg.TUI.Out))
+	}
+	opts := tui.Options{
+		Out:          s.cfg.TUI.Out,
+		TickInterval: s.cfg.TUI.TickInterval,
+		Replay:       &tui.Replay{Records: recs, File: filepath.Base(s.cfg.TUI.Out), Speed: *speed, Loop: *loop},
+	}
+	return tui.NewHub(ctx, opts), nil
 }

@@ -582,3 +582,31 @@ func TestMissingAuthorizedKeys(t *testing.T) {
 		t.Fatalf("missing authorized_keys: %v", err)
 	}
 }
+
+// TestReplayOverSSH: `ssh -t HOST replay --speed 50` plays the server's
+// results file for that session alone; arguments naming files are refused.
+func TestReplayOverSSH(t *testing.T) {
+	ts := startServer(t, nil)
+	b, err := os.ReadFile("../tui/testdata/replay/study.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ts.cfg.TUI.Out, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.connect(t, "alice", 120, 40, "xterm-256color", "replay --speed 50")
+	c.waitFor("▶ replay 50×")
+	c.waitFor("recorded on ")
+	c.waitFor("replay finished: 4 runs from results.jsonl")
+	if st := ts.hub.Status(); st.Clients != 0 || st.Running {
+		t.Fatalf("the replay touched the shared study: %+v", st)
+	}
+	c.keys("q")
+	select {
+	case <-c.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("q did not end the replay session")
+	}
+	bad := ts.connect(t, "bob", 80, 24, "xterm", "replay /etc/passwd")
+	bad.waitFor("usage: ssh -t HOST replay [--speed N] [--loop] (it replays results.jsonl)")
+}

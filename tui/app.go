@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,7 +106,10 @@ type Model struct {
 	envGen   int           // the snapshot's environment generation last applied
 	pending  *startRequest // waiting for the answer to modalBusy
 	busy     string        // Options.Busy's answer at start ("" when nothing else runs)
-	asker    string        // who asks for control (modalHandover)
+	// catalogReady and autoStarted: Options.AutoStart starts the study
+	// once the catalog and the environment are in.
+	catalogReady, autoStarted bool
+	asker                     string // who asks for control (modalHandover)
 
 	width, height int
 	screen        screen
@@ -170,9 +174,12 @@ func (h *Hub) NewModel(co ClientOptions) Model {
 	m.me = h.join(co.Name)
 	msg, _ := m.me.take()
 	m.applyHub(msg)
-	if len(m.sess.entries) > 0 {
-		// Joining a study under way: it is what to see.
+	if len(m.sess.entries) > 0 || m.snap.replay != nil {
+		// Joining a study under way (or a replay): it is what to see.
 		m.screen = screenDashboard
+	}
+	if r := m.snap.replay; r != nil && r.note != "" && len(m.sess.entries) > 0 {
+		m.toast, m.toastErr = r.note, true
 	}
 	return m
 }
@@ -185,7 +192,7 @@ func (m Model) Leave() { m.hub.leave(m.me.id) }
 func (m Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{m.me.listen()}
 	ctx := m.ctx
-	if m.opts.Catalog != nil {
+	if m.opts.Catalog != nil && m.snap.replay == nil {
 		cat := m.opts.Catalog
 		cmds = append(cmds, func() tea.Msg {
 			models, err := cat.Models(ctx)
@@ -270,7 +277,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.quitting && !m.snap.running {
 			return m, tea.Quit
 		}
-		return m, tea.Batch(cmd, m.me.listen())
+		nm, start := m.autoStart()
+		return nm, tea.Batch(cmd, start, m.me.listen())
 	case busyMsg:
 		m.busy = msg.text
 		if msg.text != "" {
@@ -279,6 +287,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case catalogMsg:
 		m.setup.setModels(msg.models, msg.err)
+		m.catalogReady = true
 		if msg.err != nil || m.opts.Catalog == nil {
 			return m, nil
 		}
@@ -287,10 +296,12 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			names[i] = mi.Name
 		}
 		cat, ctx := m.opts.Catalog, m.ctx
-		return m, func() tea.Msg {
+		cached := func() tea.Msg {
 			c, err := cat.Cached(ctx, names)
 			return cachedMsg{cached: c, err: err}
 		}
+		nm, cmd := m.autoStart()
+		return nm, tea.Batch(cached, cmd)
 	case cachedMsg:
 		if msg.err == nil {
 			m.setup.setCached(msg.cached)
@@ -469,7 +480,7 @@ func (m *Model) openDetail(exp study.Experiment, host string, from screen) {
 // requestQuit quits, asking first while a study runs here. A program of
 // a shared hub (serve) just leaves: the study goes on without it.
 func (m Model) requestQuit() (tea.Model, tea.Cmd) {
-	if m.snap.running && !m.snap.shared {
+	if m.snap.running && !m.snap.shared && m.snap.replay == nil {
 		m.modal = modalQuit
 		return m, nil
 	}
@@ -477,8 +488,12 @@ func (m Model) requestQuit() (tea.Model, tea.Cmd) {
 }
 
 // inControl reports whether this program may change the study (always,
-// unless the hub is shared and someone else holds control).
+// unless it is a replay or the hub is shared and someone else holds
+// control).
 func (m Model) inControl() bool {
+	if m.snap.replay != nil {
+		return false
+	}
 	return !m.snap.shared || m.snap.control.id == m.me.id || m.snap.control.id == 0
 }
 
@@ -579,6 +594,22 @@ func (m Model) queue(req startRequest) (tea.Model, tea.Cmd) {
 	return m, m.showToast(text, false)
 }
 
+// autoStart starts the setup screen's study once (Options.AutoStart, the
+// demo) when the catalog and the environment are known.
+func (m Model) autoStart() (Model, tea.Cmd) {
+	if !m.opts.AutoStart || m.autoStarted || !m.catalogReady || !m.envReady {
+		return m, nil
+	}
+	m.autoStarted = true
+	cfg, err := m.setup.planConfig()
+	if err != nil {
+		m.setup.err = err.Error()
+		return m, nil
+	}
+	nm, cmd := m.start(startRequest{cfg: cfg, duration: m.setup.duration})
+	return nm.(Model), cmd
+}
+
 // rerun asks the hub to queue one experiment again.
 func (m Model) rerun(exp study.Experiment) (tea.Model, tea.Cmd) {
 	text, err := m.hub.rerun(m.me.id, exp, m.setup.duration)
@@ -646,8 +677,20 @@ func (m Model) footer(c viewCtx) string {
 }
 
 // withControlKey puts "c ask for control" first in a shared study's
-// footer while someone else has control.
+// footer while someone else has control; a replay's footer offers no key
+// that changes the study.
 func (m Model) withControlKey(keys []key.Binding) []key.Binding {
+	if m.snap.replay != nil {
+		k := m.keys
+		return slices.DeleteFunc(slices.Clone(keys), func(b key.Binding) bool {
+			for _, c := range []key.Binding{k.Start, k.Rerun, k.Stop, k.Cancel} {
+				if slices.Equal(b.Keys(), c.Keys()) && b.Help().Desc == c.Help().Desc {
+					return true
+				}
+			}
+			return false
+		})
+	}
 	if !m.snap.shared || m.snap.control.id == m.me.id || m.showHelp {
 		return keys
 	}

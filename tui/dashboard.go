@@ -499,6 +499,8 @@ func statusLine(c viewCtx, w int) string {
 	switch {
 	case total == 0 && len(ss.records) == 0:
 		left = s.dim.Render("no study yet: pick models and precisions on the setup screen (1), enter starts")
+	case total == 0 && c.hub != nil && c.hub.replay != nil && c.hub.replay.note != "":
+		left = s.warn.Render(c.hub.replay.note)
 	case total == 0:
 		from := c.opts.Out
 		if ss.opened > 0 {
@@ -545,9 +547,20 @@ func headerLine(c viewCtx, cur screen, w int) string {
 	return spread(left, envSummary(c, w-width(left)-1), w)
 }
 
-// hubBadge says who controls a shared study (serve); "" otherwise.
+// hubBadge says a replay is playing, or who controls a shared study
+// (serve); "" otherwise.
 func hubBadge(c viewCtx) string {
 	s, h := c.st, c.hub
+	if h != nil && h.replay != nil {
+		b := "▶ replay"
+		if h.replay.speed != 1 {
+			b += " " + strings.TrimSuffix(fmt.Sprintf("%.2f", h.replay.speed), ".00") + "×"
+		}
+		if h.replay.loop {
+			b += " · loop"
+		}
+		return s.warn.Render(b)
+	}
 	if h == nil || !h.shared {
 		return ""
 	}
@@ -567,6 +580,9 @@ func hubBadge(c viewCtx) string {
 // envSummary is "CPU · GPU · ORT · EP in use", shortened to fit.
 func envSummary(c viewCtx, w int) string {
 	s := c.st
+	if c.hub != nil && c.hub.replay != nil {
+		return replaySummary(c, w)
+	}
 	if !c.envReady {
 		return s.dim.Render("probing host…")
 	}

@@ -53,6 +53,8 @@ type Hub struct {
 	manual  bool
 	pending []func() segmentDoneMsg
 
+	replay *replayState // set on a replay hub
+
 	kick     chan struct{} // something changed: publish soon
 	loopDone chan struct{}
 	statusMu sync.Mutex // serializes OnStatus calls
@@ -132,6 +134,7 @@ type snapshot struct {
 	control  clientInfo // who holds control (id 0: nobody)
 	request  clientInfo // who asks for it (id 0: nobody)
 	clients  []clientInfo
+	replay   *replayInfo // nil unless a replay
 }
 
 // noticeKind says what a notice asks of the program.
@@ -178,6 +181,10 @@ func newHub(ctx context.Context, opts Options, manual bool) *Hub {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	var replay *replayState
+	if opts.Replay != nil {
+		replay = initReplay(&opts) // the replayer runs and keeps time
+	}
 	opts = opts.withDefaults()
 	base := study.RunConfig{
 		Out:     opts.Out,
@@ -193,6 +200,7 @@ func newHub(ctx context.Context, opts Options, manual bool) *Hub {
 		drv:      newDriver(ctx, opts.Run, base),
 		clients:  map[int]*client{},
 		manual:   manual,
+		replay:   replay,
 		kick:     make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
 	}
@@ -202,6 +210,14 @@ func newHub(ctx context.Context, opts Options, manual bool) *Hub {
 // begin starts the background work of a hub that is not manual.
 func (h *Hub) begin() {
 	ctx := h.ctx
+	if h.replay != nil {
+		// A replay probes nothing here: the header shows the recording host.
+		h.mu.Lock()
+		h.startReplayLocked()
+		h.mu.Unlock()
+		go h.loop()
+		return
+	}
 	if h.opts.Probe != nil {
 		probe := h.opts.Probe
 		go func() { h.setEnv(probe(ctx)) }()
@@ -262,7 +278,11 @@ func (h *Hub) stepLocked() []notice {
 func (h *Hub) pumpLocked() {
 	now := h.opts.Now()
 	for _, ev := range h.drv.feed.drain() {
-		h.sess.apply(h.drv.entryIndex(ev.seg, ev.u.Index), ev.u, now)
+		at := now
+		if !ev.u.Time.IsZero() {
+			at = ev.u.Time // a replay: when it happened
+		}
+		h.sess.apply(h.drv.entryIndex(ev.seg, ev.u.Index), ev.u, at)
 	}
 }
 
@@ -306,6 +326,9 @@ func (h *Hub) snapshotLocked() *snapshot {
 	}
 	for _, id := range h.clientIDsLocked() {
 		s.clients = append(s.clients, clientInfo{id, h.clients[id].name})
+	}
+	if h.replay != nil {
+		s.replay = h.replay.info()
 	}
 	return s
 }
@@ -404,6 +427,9 @@ func (h *Hub) leave(id int) {
 // mayChangeLocked says whether client id may change the study, taking
 // control when nobody holds it.
 func (h *Hub) mayChangeLocked(id int) error {
+	if h.replay != nil {
+		return errors.New("this is a replay of " + h.replay.cfg.File + ": nothing runs here")
+	}
 	if !h.opts.Shared {
 		return nil
 	}
@@ -658,10 +684,13 @@ func (h *Hub) segmentDone(msg segmentDoneMsg) {
 	if err != nil {
 		notes = append(notes, notice{text: "study: " + err.Error(), err: true})
 	}
+	if h.replay != nil && err == nil {
+		notes = append(notes, h.replayDoneLocked()...)
+	}
 	h.startNextLocked()
 	if !h.drv.running && !h.sess.running() {
 		done, failed, _, _ := h.sess.counts()
-		if done+failed > 0 && err == nil {
+		if done+failed > 0 && err == nil && h.replay == nil {
 			notes = append(notes, notice{text: fmt.Sprintf("study finished: %d ok, %d failed · results in %s", done, failed, h.opts.Out), err: failed > 0})
 		}
 	}

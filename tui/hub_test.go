@@ -290,3 +290,20 @@ func TestBusyMachineWarnsAndAsks(t *testing.T) {
 		t.Fatalf("y did not start: %d entries", len(f.hub.sess.entries))
 	}
 }
+
+// TestAutoStart: the demo's study starts once the catalog and the
+// environment are in, without a key.
+func TestAutoStart(t *testing.T) {
+	f := newFixture(t, 120, 40, func(o *Options) {
+		o.AutoStart, o.Models = true, []string{"deit-tiny", "resnet-50"}
+	})
+	if f.m.screen != screenDashboard || len(f.hub.sess.entries) != 4 {
+		t.Fatalf("demo did not start: screen %v, %d entries, err %q", f.m.screen, len(f.hub.sess.entries), f.m.setup.err)
+	}
+	models, _ := fakeCatalog{}.Models(context.Background())
+	f.send(catalogMsg{models: models})
+	f.sync()
+	if len(f.hub.sess.entries) != 4 {
+		t.Fatal("started twice")
+	}
+}

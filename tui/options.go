@@ -125,6 +125,11 @@ type Options struct {
 	// machine, "" when none: the program warns at start and asks before
 	// starting one of its own.
 	Busy func() string
+	// Replay plays a recorded study instead of running one.
+	Replay *Replay
+	// AutoStart starts the setup screen's study (Models × Precisions) as
+	// soon as the catalog and the environment are in: the demo.
+	AutoStart bool
 }
 
 func (o Options) withDefaults() Options {

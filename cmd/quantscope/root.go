@@ -27,6 +27,7 @@ Run 'quantscope doctor' first on a new machine.`,
 		SilenceErrors: true,
 		// The bare command is the interactive UI (doctor when not on a terminal).
 		RunE: func(cmd *cobra.Command, args []string) error {
+			tuiOpts.outSet = cmd.Flags().Changed("out")
 			return runRoot(cmd, g, tuiOpts)
 		},
 	}
@@ -44,5 +45,6 @@ Run 'quantscope doctor' first on a new machine.`,
 	root.AddCommand(newMergeCmd(g))
 	root.AddCommand(newDeployCmd(g))
 	root.AddCommand(newServeCmd(g))
+	root.AddCommand(newReplayCmd(g))
 	return root
 }

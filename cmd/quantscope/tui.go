@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +36,8 @@ type tuiOptions struct {
 	threads    int
 	duration   time.Duration
 	optimize   bool
+	demo       bool // --demo: a short built-in study, started at once
+	outSet     bool // --out given (the demo writes elsewhere otherwise)
 	// run replaces tui.Run in tests.
 	run func(ctx context.Context, opts tui.Options, progOpts ...tea.ProgramOption) error
 	// interactive replaces the terminal check (stdin and stdout) in tests.
@@ -50,6 +54,44 @@ func addTUIFlags(fs *pflag.FlagSet, o *tuiOptions) {
 	fs.IntVar(&o.threads, "threads", 0, "intra-op threads to start with (0 = one per physical core)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "timed duration of each run")
 	fs.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "start with transformer fusions on (models/optimize; --optimize=false runs the graphs as built)")
+	fs.BoolVar(&o.demo, "demo", false, "a first look on any machine: a short study of the two smallest catalog models, fp32 and int8 for 3 s each, started at once (results in the user cache dir unless --out)")
+}
+
+// demoDuration is each demo run's timed phase.
+const demoDuration = 3 * time.Second
+
+// demoModels are the two smallest catalog models (by parameters).
+func demoModels() []string {
+	specs := slices.Clone(zoo.Catalog())
+	slices.SortStableFunc(specs, func(a, b zoo.Spec) int { return cmp.Compare(a.Params, b.Params) })
+	var out []string
+	for _, s := range specs[:min(2, len(specs))] {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// applyDemo turns the flags into the demo's: its models, int8 against
+// fp32, 3 s runs, batch 1, and (without --out) a fresh results file in
+// the user cache dir, so the demo never mixes into the user's results.
+func applyDemo(o tuiOptions) (tuiOptions, error) {
+	o.models, o.precisions, o.duration, o.batches = demoModels(), []string{"int8"}, demoDuration, []int{1}
+	if o.outSet {
+		return o, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return o, fmt.Errorf("demo: %w (pass --out)", err)
+	}
+	dir = filepath.Join(dir, "quantscope", "demo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return o, fmt.Errorf("demo: %w (pass --out)", err)
+	}
+	o.out = filepath.Join(dir, "results.jsonl")
+	if err := os.Remove(o.out); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return o, fmt.Errorf("demo: %w (pass --out)", err)
+	}
+	return o, nil
 }
 
 // runRoot is the bare `quantscope`: the interactive UI on a terminal, the
@@ -95,7 +137,14 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 	// reap its worker as for Ctrl-C rather than dying and orphaning it.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
 	defer stop()
+	if o.demo {
+		var err error
+		if o, err = applyDemo(o); err != nil {
+			return err
+		}
+	}
 	opts := studyOptions(g, o)
+	opts.AutoStart = o.demo
 	opts.Profile = termenv.NewOutput(g.stdout).ColorProfile()
 	opts.NoColor = os.Getenv("NO_COLOR") != ""
 	// quantscope serve running a study here: warn, and ask before starting.

@@ -221,3 +221,70 @@ func TestTUISmokeTmux(t *testing.T) {
 
 // shellQuoteArg quotes s for sh.
 func shellQuoteArg(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// TestDemoOptions: --demo is the two smallest catalog models, int8
+// against fp32, 3 s runs, started at once, into a fresh file in the user
+// cache dir (or --out).
+func TestDemoOptions(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	old := filepath.Join(cache, "quantscope", "demo", "results.jsonl")
+	if err := os.MkdirAll(filepath.Dir(old), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(old, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got tui.Options
+	g := &globalOptions{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	o := tuiOptions{out: "results.jsonl", demo: true, interactive: func() bool { return true },
+		run: func(_ context.Context, opts tui.Options, _ ...tea.ProgramOption) error { got = opts; return nil }}
+	cmd := &cobra.Command{}
+	cmd.SetContext(context.Background())
+	if err := runRoot(cmd, g, o); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got.Models, ",") != "mobilevit-xxs,mobilenet-v2" || strings.Join(got.Precisions, ",") != "int8" ||
+		got.Duration != 3*time.Second || !got.AutoStart || got.Out != old {
+		t.Fatalf("demo options: models %v precisions %v duration %v autostart %v out %s", got.Models, got.Precisions, got.Duration, got.AutoStart, got.Out)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Fatal("the previous demo's results were kept")
+	}
+	o.outSet = true
+	if err := runRoot(cmd, g, o); err != nil || got.Out != "results.jsonl" {
+		t.Fatalf("demo with --out: %s %v", got.Out, err)
+	}
+}
+
+func TestReplayCommand(t *testing.T) {
+	dir := t.TempDir()
+	g := &globalOptions{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	var got tui.Options
+	o := replayOptions{speed: 4, loop: true, interactive: func() bool { return true },
+		run: func(_ context.Context, opts tui.Options, _ ...tea.ProgramOption) error { got = opts; return nil }}
+	if err := runReplay(context.Background(), g, "../../tui/testdata/replay/study.jsonl", o); err != nil {
+		t.Fatal(err)
+	}
+	if r := got.Replay; r == nil || len(r.Records) != 4 || r.Speed != 4 || !r.Loop || r.File != "../../tui/testdata/replay/study.jsonl" {
+		t.Fatalf("replay options %+v", got.Replay)
+	}
+	empty := filepath.Join(dir, "empty.jsonl")
+	os.WriteFile(empty, []byte("not json\n"), 0o644)
+	err := runReplay(context.Background(), g, empty, o)
+	if err == nil || !strings.Contains(err.Error(), "no record to play") || !strings.Contains(g.stderr.(*bytes.Buffer).String(), "line 1: not a JSON record") {
+		t.Fatalf("empty file: %v; stderr %s", err, g.stderr)
+	}
+	if err := runReplay(context.Background(), g, filepath.Join(dir, "missing.jsonl"), o); err == nil {
+		t.Fatal("missing file replayed")
+	}
+	o.speed = 0
+	var ee *exitError
+	if err := runReplay(context.Background(), g, empty, o); !errors.As(err, &ee) || ee.code != 2 {
+		t.Fatalf("--speed 0: %v", err)
+	}
+	_, stderr, code := cli(t, dir, "replay", "../../tui/testdata/replay/study.jsonl")
+	if code != 2 || !strings.Contains(stderr, "replay needs a terminal") {
+		t.Fatalf("replay without a terminal: %d %s", code, stderr)
+	}
+}

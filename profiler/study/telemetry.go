@@ -272,7 +272,7 @@ func (r Record) TelemetryNote() string {
 	case r.Telemetry.Len() > 0:
 		return ""
 	case r.Schema < 3:
-		return fmt.Sprintf("recorded before quantscope kept each run's telemetry (schema %d)", r.Schema)
+		return fmt.Sprintf("from before telemetry was kept (schema %d)", r.Schema)
 	case r.Status == StatusFailed:
 		return "failed before its first sample"
 	}

@@ -129,8 +129,8 @@ func TestTelemetryNote(t *testing.T) {
 		want string
 	}{
 		{Record{Schema: SchemaVersion, Status: StatusOK, Telemetry: tel}, ""},
-		{Record{Schema: 1, Status: StatusOK}, "recorded before quantscope kept each run's telemetry (schema 1)"},
-		{Record{Schema: 2, Status: StatusOK}, "recorded before quantscope kept each run's telemetry (schema 2)"},
+		{Record{Schema: 1, Status: StatusOK}, "from before telemetry was kept (schema 1)"},
+		{Record{Schema: 2, Status: StatusOK}, "from before telemetry was kept (schema 2)"},
 		{Record{Schema: SchemaVersion, Status: StatusFailed}, "failed before its first sample"},
 		{Record{Schema: SchemaVersion, Status: StatusOK}, "no samples were taken"},
 	}
