@@ -177,7 +177,11 @@ func Busy(path string) string {
 		parts = append(parts, "measuring "+info.Current)
 	}
 	if info.Pending > 0 {
-		parts = append(parts, fmt.Sprintf("%d runs left", info.Pending))
+		left := fmt.Sprintf("%d runs left", info.Pending)
+		if info.Pending == 1 {
+			left = "1 run left"
+		}
+		parts = append(parts, left)
 	}
 	if info.Controller != "" {
 		parts = append(parts, info.Controller+" has control")

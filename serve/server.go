@@ -239,7 +239,7 @@ func (s *Server) afterProgram(next ssh.Handler) ssh.Handler {
 		}
 		switch {
 		case s.stopping.Load():
-			wish.Printf(sess, "quantscope serve is shutting down: the study was stopped; every finished run is in %s\r\n", s.cfg.TUI.Out)
+			wish.Printf(sess, "quantscope serve is shutting down: a running study is stopped; every finished run is in %s\r\n", s.cfg.TUI.Out)
 			_ = sess.Exit(1)
 		case idled(sess):
 			wish.Printf(sess, "quantscope serve: disconnected after %s without input (--idle-timeout); the study goes on\r\n", s.cfg.IdleTimeout)

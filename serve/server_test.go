@@ -548,7 +548,7 @@ func TestShutdownStopsTheWorkerAndKeepsRecords(t *testing.T) {
 		t.Fatalf("second lock: %v", err)
 	}
 	ts.stop(t) // SIGTERM cancels this context in the command
-	alice.waitFor("shutting down: the study was stopped")
+	alice.waitFor("shutting down: a running study is stopped")
 	select {
 	case <-alice.ended:
 	case <-time.After(10 * time.Second):
