@@ -395,8 +395,9 @@ func TestTwoClientsSeeTheSameRunAndHandOverControl(t *testing.T) {
 	bob.waitFor("alice queued 2 runs")
 	bob.waitFor("deit-tiny fp32")
 	// The first run finishes for both; the second waits at the gate.
-	bob.waitFor("1/2")
-	alice.waitFor("1/2")
+	bob.keys("2")
+	bob.waitFor("Results · 1")
+	alice.waitFor("Results · 1")
 
 	// bob cannot stop the run, asks for control, alice hands it over.
 	bob.keys("2", "s")
@@ -426,7 +427,7 @@ func TestControllerDisconnectDoesNotStopTheStudy(t *testing.T) {
 	alice.waitFor("● you have control")
 	alice.keys("\r")
 	alice.waitFor("queued 2 runs")
-	alice.waitFor("1/2")
+	alice.waitFor("Results · 1")
 	// alice's connection drops mid-study.
 	alice.conn.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -542,7 +543,7 @@ func TestShutdownStopsTheWorkerAndKeepsRecords(t *testing.T) {
 	alice := ts.connect(t, "alice", 120, 40, "xterm", "")
 	alice.waitFor("● you have control")
 	alice.keys("\r")
-	alice.waitFor("1/2") // the baseline is recorded; the variant waits
+	alice.waitFor("Results · 1") // the baseline is recorded; the variant waits at the gate
 	// A second server on the machine is refused while this one runs.
 	if _, err := AcquireLock(ts.cfg.LockPath, LockInfo{}); err == nil || !strings.Contains(err.Error(), "another quantscope serve") {
 		t.Fatalf("second lock: %v", err)
