@@ -34,7 +34,7 @@ func TestNearMissLines(t *testing.T) {
 // The run detail's per-operator section draws a bar per operator type,
 // largest first, scaled to the largest, and names the slowest nodes.
 func TestOpProfileSection(t *testing.T) {
-	c := viewCtx{st: newStyles(termenv.Ascii, true)}
+	c := viewCtx{st: newStyles(termenv.Ascii, true, nil)}
 	p := &bench.OpProfile{Runs: 3, RunMs: 100, KernelMs: 95,
 		Ops: []bench.OpTime{{Op: "MatMul", Ms: 60, Share: 0.6, Nodes: 48}, {Op: "Softmax", Ms: 30, Share: 0.3, Nodes: 12}, {Op: "Cast", Ms: 10, Share: 0.1, Nodes: 2}},
 		Top: []bench.NodeTime{{Node: "/blocks.0/attn/MatMul", Op: "MatMul", Ms: 5, Share: 0.05}}}
@@ -50,7 +50,7 @@ func TestOpProfileSection(t *testing.T) {
 // A variant that left most weight bytes in float32 says so in the table's
 // precision column and status; a converted one does not.
 func TestTableFlagsLowCoverage(t *testing.T) {
-	s := newStyles(termenv.Ascii, true)
+	s := newStyles(termenv.Ascii, true, nil)
 	col := tableColumns()[colPrecision]
 	low := study.Row{Experiment: study.Experiment{Precision: "int8"}, HasCoverage: true, Coverage: 0.002}
 	if txt, _ := col.text(low, s); txt != "int8 ⚑" {

@@ -721,7 +721,7 @@ func TestEPDefaultsToCUDAWhenReady(t *testing.T) {
 	if f.m.setup.currentEP() != "cpu" || !strings.Contains(f.view(), "ORT 1.29.0 · EP cpu") {
 		t.Fatalf("CPU machine: EP %q\n%s", f.m.setup.currentEP(), f.view())
 	}
-	f.send(envMsg{env: gpuEnv()})
+	f.env(gpuEnv())
 	if f.m.setup.currentEP() != "cuda" || !strings.Contains(f.view(), "H200 · drv 580.95.05 · ORT 1.29.0 · EP cuda") {
 		t.Fatalf("CUDA ready: EP %q\n%s", f.m.setup.currentEP(), f.view())
 	}
@@ -733,7 +733,7 @@ func TestEPDefaultsToCUDAWhenReady(t *testing.T) {
 	}
 
 	given := newFixture(t, 120, 40, func(o *Options) { o.EP = "cpu" })
-	given.send(envMsg{env: gpuEnv()})
+	given.env(gpuEnv())
 	if given.m.setup.currentEP() != "cpu" {
 		t.Errorf("--ep cpu given: setup starts on %q", given.m.setup.currentEP())
 	}
@@ -741,7 +741,7 @@ func TestEPDefaultsToCUDAWhenReady(t *testing.T) {
 	picked := newFixture(t, 120, 40, nil)
 	picked.m.setup.setCur = setEP
 	picked.m.setup.cycleSetting(1) // the user touched the EP before the probe answered
-	picked.send(envMsg{env: gpuEnv()})
+	picked.env(gpuEnv())
 	if picked.m.setup.currentEP() != "cpu" {
 		t.Errorf("a picked EP was replaced by %q", picked.m.setup.currentEP())
 	}
