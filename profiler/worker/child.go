@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +40,12 @@ type Result struct {
 	// CUDAGraph says whether CUDA graphs were requested and active, and
 	// why not when they fell back; nil when not requested.
 	CUDAGraph *runtime.CUDAGraphStatus `json:"cuda_graph,omitempty"`
+
+	// Transfers are the host↔device copy rates Spec.TransferRounds asked
+	// for; TransferNotes say why one is missing (no pinned memory on the
+	// CPU EP, a host-bound session).
+	Transfers     []runtime.TransferRate `json:"transfers,omitempty"`
+	TransferNotes []string               `json:"transfer_notes,omitempty"`
 }
 
 // boundModel is a session with its tensors allocated once: host tensors on
@@ -209,6 +217,12 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 		}
 	}
 
+	if spec.RequireEP {
+		if err := requireEP(choice.EP, op.placement, op.placementErr); err != nil {
+			return err
+		}
+	}
+
 	var prog bench.Progress
 	gpu := openGPU(choice.EP, spec, telemetryIndex(spec, cfg), lib)
 	if gpu != nil {
@@ -234,6 +248,9 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	if peak, err := telemetry.ReadProcMemory(); err == nil {
 		m.Memory.PeakRSS = peak.PeakRSS
 	}
+	if spec.TransferRounds > 0 {
+		res.Transfers, res.TransferNotes = measureTransfers(bd, spec.TransferRounds)
+	}
 	if floor, err := callFloor(threads); err == nil {
 		res.FloorMs = floor
 		m.OverheadFloor = m.Latency.P50Ms < 3*floor
@@ -243,6 +260,68 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 		return fmt.Errorf("encode result: %w", err)
 	}
 	return em.Emit(Event{Kind: KindResult, Result: payload})
+}
+
+// epProviders maps an EP as requested to ONNX Runtime's provider name.
+var epProviders = map[string]string{
+	"cpu": runtime.CPUProvider, "cuda": runtime.CUDAProvider, "tensorrt": runtime.TensorRTProvider,
+}
+
+// requireEP fails when ONNX Runtime placed any node of the model on another
+// provider than ep's, naming where they went; placement is what the first
+// runs' profile gave (placementErr why there is none).
+func requireEP(ep string, placement map[string]int, placementErr error) error {
+	want, ok := epProviders[ep]
+	if !ok {
+		return nil
+	}
+	if placement == nil {
+		return fmt.Errorf("cannot check that every node runs on %s: node placement unknown: %v", want, placementErr)
+	}
+	return placedOn(placement, want)
+}
+
+// placedOn fails when placement p counts nodes on providers other than want.
+func placedOn(p map[string]int, want string) error {
+	var off []string
+	for _, prov := range slices.Sorted(maps.Keys(p)) {
+		if prov != want && p[prov] > 0 {
+			off = append(off, fmt.Sprintf("%d on %s", p[prov], prov))
+		}
+	}
+	if len(off) > 0 {
+		return fmt.Errorf("%s lacks kernels for part of this model: %s of %d nodes ran elsewhere; not timed",
+			want, strings.Join(off, ", "), sumCounts(p))
+	}
+	return nil
+}
+
+func sumCounts(p map[string]int) int {
+	n := 0
+	for _, v := range p {
+		n += v
+	}
+	return n
+}
+
+// measureTransfers measures pageable then pinned host↔device copies of
+// input 0; what cannot be measured is returned as a note.
+func measureTransfers(bd boundModel, rounds int) ([]runtime.TransferRate, []string) {
+	db, ok := bd.(deviceBound)
+	if !ok {
+		return nil, []string{"transfers: the session reads host memory directly (no device-resident binding)"}
+	}
+	var rates []runtime.TransferRate
+	var notes []string
+	for _, pinned := range []bool{false, true} {
+		r, err := db.MeasureTransfer(pinned, rounds)
+		if err != nil {
+			notes = append(notes, "transfers: "+err.Error())
+			continue
+		}
+		rates = append(rates, r)
+	}
+	return rates, notes
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t)) / float64(time.Millisecond) }

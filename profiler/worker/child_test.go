@@ -317,3 +317,34 @@ func serveResult(t *testing.T, spec Spec) Result {
 	}
 	return res
 }
+
+// TestServeTransfers measures host↔device copies on the CPU EP's memory:
+// pageable copies are measured, pinned memory is reported missing, and a
+// host-bound session says it has nothing to copy.
+func TestServeTransfers(t *testing.T) {
+	requireORT(t)
+	model := mlpModel(t, t.TempDir(), "m.onnx", 0)
+	spec := Spec{ModelPath: model, Batch: 4, Threads: 1, MaxRuns: 3, TransferRounds: 2, DeviceBinding: true, RequireEP: true}
+	res := serveResult(t, spec)
+	if len(res.Transfers) != 1 || res.Transfers[0].Host != "pageable" || res.Transfers[0].H2DGBs <= 0 || res.Transfers[0].Bytes != 4*3*8*8*4 {
+		t.Errorf("transfers %+v", res.Transfers)
+	}
+	if len(res.TransferNotes) != 1 || !strings.Contains(res.TransferNotes[0], "no pinned host memory") {
+		t.Errorf("notes %q", res.TransferNotes)
+	}
+	spec.DeviceBinding = false
+	res = serveResult(t, spec)
+	if len(res.Transfers) != 0 || len(res.TransferNotes) != 1 || !strings.Contains(res.TransferNotes[0], "host memory directly") {
+		t.Errorf("host-bound: %+v %q", res.Transfers, res.TransferNotes)
+	}
+}
+
+func TestPlacedOn(t *testing.T) {
+	if err := placedOn(map[string]int{runtime.CUDAProvider: 7}, runtime.CUDAProvider); err != nil {
+		t.Errorf("all on CUDA: %v", err)
+	}
+	err := placedOn(map[string]int{runtime.CUDAProvider: 3, runtime.CPUProvider: 2}, runtime.CUDAProvider)
+	if err == nil || !strings.Contains(err.Error(), "2 on CPUExecutionProvider of 5 nodes") {
+		t.Errorf("fallback: %v", err)
+	}
+}

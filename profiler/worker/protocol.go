@@ -50,6 +50,14 @@ type Spec struct {
 	MinWarmup int               `json:"min_warmup,omitempty"`
 	SampleMs  int               `json:"sample_ms,omitempty"` // sample period (default 250)
 	Extra     map[string]string `json:"extra,omitempty"`     // provider options and the like
+	// TransferRounds > 0 measures host↔device copies of input 0 after the
+	// timed loop, pageable and pinned, best of that many rounds each
+	// (device-resident sessions only; Result.Transfers).
+	TransferRounds int `json:"transfer_rounds,omitempty"`
+	// RequireEP fails the run before it is timed when any node of the
+	// model would run on another execution provider than the one asked for
+	// (a kernel the EP lacks falls back to the CPU).
+	RequireEP bool `json:"require_ep,omitempty"`
 	// CUDA holds provider options for the CUDA EP only (from bench's --tf32,
 	// --cuda-graph, --conv-algo, --nhwc): merged over Extra when the EP is,
 	// or "auto" resolves to, cuda; left out (and noted) otherwise.
