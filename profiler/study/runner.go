@@ -269,9 +269,9 @@ func (rs resumeState) foreignNote(out string, plan []Experiment) string {
 		n, out, strings.Join(hosts, "; "))
 }
 
-// cudaLibraryEnv is LD_LIBRARY_PATH extended with the directories of the
+// CUDALibraryEnv is LD_LIBRARY_PATH extended with the directories of the
 // CUDA libraries the plugin needs, as FindCUDA finds them.
-func cudaLibraryEnv(ortLib string) string {
+func CUDALibraryEnv(ortLib string) string {
 	search := runtime.SystemCUDASearch()
 	if info := runtime.Probe(ortLib); info.OK() {
 		search.ORTLibDir = filepath.Dir(info.LibraryPath)
@@ -341,7 +341,7 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 	if e.EP != "" && e.EP != "cpu" {
 		// The dynamic loader reads LD_LIBRARY_PATH once, at process start:
 		// the CUDA libraries' directories must be in the worker's from the outset.
-		opts.Env = append(append([]string(nil), opts.Env...), cudaLibraryEnv(cfg.ORTLib))
+		opts.Env = append(append([]string(nil), opts.Env...), CUDALibraryEnv(cfg.ORTLib))
 	}
 	opts.Timeout = cfg.Timeout
 	if opts.Timeout <= 0 {

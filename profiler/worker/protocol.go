@@ -48,8 +48,9 @@ type Spec struct {
 	DeviceBinding bool `json:"device_binding,omitempty"`
 	// Warmup and loop bounds (zero values take bench's defaults).
 	MinWarmup int               `json:"min_warmup,omitempty"`
-	SampleMs  int               `json:"sample_ms,omitempty"` // sample period (default 250)
-	Extra     map[string]string `json:"extra,omitempty"`     // provider options and the like
+	MaxWarmup int               `json:"max_warmup,omitempty"` // warm-up run bound (default 200)
+	SampleMs  int               `json:"sample_ms,omitempty"`  // sample period (default 250)
+	Extra     map[string]string `json:"extra,omitempty"`      // provider options and the like
 	// TransferRounds > 0 measures host↔device copies of input 0 after the
 	// timed loop, pageable and pinned, best of that many rounds each
 	// (device-resident sessions only; Result.Transfers).

@@ -1,0 +1,117 @@
+#include "textflag.h"
+
+// func addChain(n uint64)
+// Runs n iterations of 100 dependent register-register adds: each add waits
+// for the one before it (one cycle of latency on every x86-64 core), so the
+// loop takes 100·n core cycles. Loop control runs beside the chain.
+TEXT ·addChain(SB), NOSPLIT, $0-8
+	MOVQ n+0(FP), CX
+	MOVQ $1, BX
+	XORQ AX, AX
+	TESTQ CX, CX
+	JZ done
+loop:
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	ADDQ BX, AX
+	DECQ CX
+	JNZ loop
+done:
+	RET
