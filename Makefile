@@ -59,7 +59,8 @@ tools:
 FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults ./profiler/study:FuzzParseShard \
 	./models/quant:FuzzParseSpec ./profiler/report:FuzzParseGate \
 	./models/fidelity:FuzzCompare ./models/optimize:FuzzApply \
-	./profiler/runtime:FuzzParseProfile ./profiler/bench:FuzzParseOpProfile
+	./profiler/runtime:FuzzParseProfile ./profiler/bench:FuzzParseOpProfile \
+	./profiler/hwbench:FuzzParseReferences
 
 ## test: setup, vet, unit + integration tests, a short fuzz of every target
 test: setup tools

@@ -16,6 +16,7 @@ import (
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/profiler/hwbench"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 )
@@ -23,8 +24,9 @@ import (
 // doctorOptions are the flags of `quantscope doctor` and the machine it
 // inspects.
 type doctorOptions struct {
-	json bool         // print one JSON object instead of the checklist
-	sys  doctorSystem // zero value: this process's machine
+	json  bool               // print one JSON object instead of the checklist
+	sys   doctorSystem       // zero value: this process's machine
+	bench doctorBenchOptions // --bench and its flags (doctor_bench.go)
 }
 
 // doctorSystem is where doctor gets its facts. Each nil field means the real
@@ -82,6 +84,8 @@ type doctorReport struct {
 	GPUStatus       telemetry.GPUStatus `json:"gpu_status"`
 	GPUs            []telemetry.GPUInfo `json:"gpus"`
 	CUDA            runtime.CUDAInfo    `json:"cuda"`
+	// Bench is what --bench measured (doctor_bench.go); absent without it.
+	Bench *hwbench.Report `json:"bench,omitempty"`
 }
 
 // doctorORT is runtime.Info with its error as text for JSON.
@@ -111,6 +115,7 @@ It exits 0 when ONNX Runtime loads and 1 when it does not. Colors are used only
 on a terminal and never when NO_COLOR is set.`,
 		Example: `  quantscope doctor
   quantscope doctor --json | jq .gpu_status
+  quantscope doctor --bench --min-percent 50
   quantscope doctor --ort-lib /opt/onnxruntime/lib/libonnxruntime.so`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -118,6 +123,7 @@ on a terminal and never when NO_COLOR is set.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON object (host, ort, gpu_status, gpus, cuda) instead of the checklist")
+	addDoctorBenchFlags(cmd.Flags(), &opts.bench)
 	return cmd
 }
 
@@ -131,6 +137,9 @@ func runDoctor(ctx context.Context, g *globalOptions, opts doctorOptions) error 
 	rep := gatherDoctor(g.ortLib, sys)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("doctor: %w", err)
+	}
+	if opts.bench.enabled {
+		return runDoctorBench(ctx, g, opts, sys, rep)
 	}
 
 	if opts.json {
