@@ -27,6 +27,7 @@ const (
 	screenDashboard
 	screenHeatmap
 	screenDetail
+	screenDoctor
 )
 
 // modal is a question or menu drawn over the screen.
@@ -121,6 +122,7 @@ type Model struct {
 	dash   dashModel
 	heat   heatModel
 	detail detailModel
+	doc    doctorModel
 
 	toast    string
 	toastErr bool
@@ -160,11 +162,13 @@ func (h *Hub) NewModel(co ClientOptions) Model {
 	st := newStyles(opts.Profile, opts.NoColor, opts.Renderer)
 	hm := help.New()
 	hm.Styles = st.help
+	keys := defaultKeyMap()
+	keys.Doctor.SetEnabled(opts.Doctor != nil)
 	m := Model{
 		ctx:    h.ctx,
 		opts:   opts,
 		st:     st,
-		keys:   defaultKeyMap(),
+		keys:   keys,
 		help:   hm,
 		hub:    h,
 		setup:  newSetup(opts),
@@ -212,9 +216,13 @@ func (m Model) Init() tea.Cmd {
 // busyMsg says whether another quantscope (serve) runs a study here.
 type busyMsg struct{ text string }
 
-// Close stops the study and waits up to timeout for its worker to exit.
-// Call it after the program returns; it reports whether everything stopped.
-func (m Model) Close(timeout time.Duration) bool { return m.hub.Close(timeout) }
+// Close stops the study (and a running hardware check) and waits up to
+// timeout for its worker to exit. Call it after the program returns; it
+// reports whether everything stopped.
+func (m Model) Close(timeout time.Duration) bool {
+	m.doc.stop()
+	return m.hub.Close(timeout)
+}
 
 func (m Model) viewCtx() viewCtx {
 	return viewCtx{
@@ -320,6 +328,17 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.toast = ""
 		}
 		return m, nil
+	case doctorEventMsg:
+		return m, m.doc.onEvent(msg)
+	case doctorDoneMsg:
+		if msg.gen != m.doc.gen {
+			return m, nil
+		}
+		m.doc.onDone(msg, m.opts.Now())
+		if msg.err != nil {
+			return m, m.showToast("hardware check: "+msg.err.Error(), true)
+		}
+		return m, m.showToast("hardware check done: "+msg.rep.Verdict.Label(), msg.rep.Verdict.Rank() > 0)
 	}
 	return m, nil
 }
@@ -347,6 +366,7 @@ func (m *Model) layout() {
 	m.dash.table.body = max(1, m.dash.lowerHeight()-3)
 	m.heat.width, m.heat.hgt = w, h
 	m.detail.width, m.detail.height = w, h
+	m.doc.width, m.doc.height = w, h
 	if !m.tooSmall() {
 		m.dash.redraw(m.viewCtx())
 	}
@@ -406,6 +426,11 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Heatmap):
 		m.screen = screenHeatmap
 		return m, nil
+	case key.Matches(msg, k.Doctor):
+		m.screen = screenDoctor
+		return m, nil
+	case m.screen == screenDoctor:
+		return m.doctorKey(msg)
 	case key.Matches(msg, k.Control) && m.snap.shared:
 		return m, m.showToast(m.hub.requestControl(m.me.id), false)
 	case key.Matches(msg, k.Stop) && m.screen != screenSetup:
@@ -477,6 +502,25 @@ func (m *Model) openDetail(exp study.Experiment, host string, from screen) {
 	m.screen = screenDetail
 }
 
+// doctorKey handles a key on the Doctor screen: enter runs the check, x
+// cancels it, the movement keys walk the lines.
+func (m Model) doctorKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Enter) && !m.doc.running:
+		if m.snap.running || m.sess.running() {
+			return m, m.showToast("a study is running: the check would measure it too; wait for it or cancel it (x on the dashboard)", true)
+		}
+		m.doc.width, m.doc.height = m.width, max(1, m.height-3)
+		return m, m.doc.start(m.ctx, m.opts.Doctor, m.opts.Now())
+	case key.Matches(msg, k.Cancel) && m.doc.running:
+		m.doc.stop()
+		return m, m.showToast("canceling the hardware check", false)
+	}
+	m.doc.update(msg, k)
+	return m, nil
+}
+
 // requestQuit quits, asking first while a study runs here. A program of
 // a shared hub (serve) just leaves: the study goes on without it.
 func (m Model) requestQuit() (tea.Model, tea.Cmd) {
@@ -484,6 +528,7 @@ func (m Model) requestQuit() (tea.Model, tea.Cmd) {
 		m.modal = modalQuit
 		return m, nil
 	}
+	m.doc.stop() // a running hardware check ends with the program
 	return m, tea.Quit
 }
 
@@ -582,6 +627,10 @@ func (m Model) start(req startRequest) (tea.Model, tea.Cmd) {
 
 // queue asks the hub to plan and queue a study now.
 func (m Model) queue(req startRequest) (tea.Model, tea.Cmd) {
+	if m.doc.running {
+		m.setup.err = "the hardware check is running (Doctor screen, 4): wait for it or cancel it with x"
+		return m, nil
+	}
 	text, err := m.hub.start(m.me.id, req)
 	if err != nil {
 		if _, ok := err.(controlError); ok {
@@ -650,6 +699,8 @@ func (m Model) View() string {
 		body = m.heat.view(c)
 	case m.screen == screenDetail:
 		body = m.detail.view(c)
+	case m.screen == screenDoctor:
+		body = m.doc.view(c, m.opts.Doctor != nil)
 	}
 	body = strings.Join(fitLines(body, m.width, bodyH), "\n")
 	view := header + "\n" + body + "\n" + m.footer(c)
@@ -724,6 +775,11 @@ func (m Model) shortHelp(c viewCtx) []key.Binding {
 		return only(k.Metric, withHelp(k.Enter, "enter", "detail"), k.Group, stop, k.Export, k.Help, k.Quit)
 	case screenDetail:
 		return only(k.Back, k.Down, k.Up, k.Rerun, stop, k.Help, k.Quit)
+	case screenDoctor:
+		if m.doc.running {
+			return only(withHelp(k.Cancel, "x", "cancel check"), withHelp(k.Down, "↑/↓", "line"), k.Help, k.Quit)
+		}
+		return only(withHelp(k.Enter, "enter", "run check"), withHelp(k.Down, "↑/↓", "line"), k.Setup, k.Dashboard, k.Help, k.Quit)
 	}
 	return nil
 }
@@ -742,6 +798,9 @@ func (m Model) fullHelp() [][]key.Binding {
 		screenKeys = []key.Binding{k.Metric, k.Group, withHelp(k.Left, "←↑↓→", "move"), withHelp(k.Enter, "enter", "run detail"), k.Stop, k.Cancel, k.Export}
 	case screenDetail:
 		screenKeys = []key.Binding{withHelp(k.Down, "↓/j", "scroll"), withHelp(k.PageDown, "pgdn/space", "page"), k.Rerun, k.Stop, k.Back}
+	case screenDoctor:
+		screenKeys = []key.Binding{withHelp(k.Enter, "enter", "run the hardware check"), withHelp(k.Cancel, "x", "cancel it"),
+			withHelp(k.Down, "↑↓/jk", "select a line"), withHelp(k.Top, "g/G", "first/last line")}
 	}
 	return [][]key.Binding{screenKeys, k.navGroup(), k.globalGroup()}
 }
@@ -750,7 +809,7 @@ func (m Model) helpView(c viewCtx, h int) string {
 	s := c.st
 	hm := m.help
 	hm.Width = m.width - 4
-	names := map[screen]string{screenSetup: "Setup", screenDashboard: "Dashboard", screenHeatmap: "Heatmap", screenDetail: "Run detail"}
+	names := map[screen]string{screenSetup: "Setup", screenDashboard: "Dashboard", screenHeatmap: "Heatmap", screenDetail: "Run detail", screenDoctor: "Doctor"}
 	var b strings.Builder
 	b.WriteString(s.bold.Render("Keys on the "+names[m.screen]+" screen") + "\n\n")
 	b.WriteString(hm.FullHelpView(m.fullHelp()) + "\n\n")

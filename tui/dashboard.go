@@ -529,6 +529,12 @@ func headerLine(c viewCtx, cur screen, w int) string {
 		sc    screen
 		label string
 	}{{screenSetup, "1 Setup"}, {screenDashboard, "2 Dashboard"}, {screenHeatmap, "3 Heatmap"}}
+	if c.opts != nil && c.opts.Doctor != nil {
+		tabs = append(tabs, struct {
+			sc    screen
+			label string
+		}{screenDoctor, "4 Doctor"})
+	}
 	var parts []string
 	for _, t := range tabs {
 		if t.sc == cur {

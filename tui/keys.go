@@ -11,6 +11,7 @@ type keyMap struct {
 	// Global.
 	Help, Quit, Back              key.Binding
 	Setup, Dashboard, Heatmap     key.Binding
+	Doctor                        key.Binding
 	NextPane, PrevPane            key.Binding
 	Up, Down, Left, Right         key.Binding
 	PageUp, PageDown, Top, Bottom key.Binding
@@ -46,6 +47,7 @@ func defaultKeyMap() keyMap {
 		Setup:     b([]string{"1"}, "1", "setup"),
 		Dashboard: b([]string{"2"}, "2", "dashboard"),
 		Heatmap:   b([]string{"3"}, "3", "heatmap"),
+		Doctor:    b([]string{"4"}, "4", "doctor"),
 		NextPane:  b([]string{"tab"}, "tab", "next pane"),
 		PrevPane:  b([]string{"shift+tab"}, "shift+tab", "previous pane"),
 		Up:        b([]string{"up", "k"}, "↑/k", "up"),
@@ -123,7 +125,7 @@ func (k keyMap) studyKeys(running bool) (stop, cancel key.Binding) {
 
 // globalGroup is the help column every screen shares.
 func (k keyMap) globalGroup() []key.Binding {
-	return []key.Binding{k.Setup, k.Dashboard, k.Heatmap, k.Help, k.Back, k.Quit}
+	return []key.Binding{k.Setup, k.Dashboard, k.Heatmap, k.Doctor, k.Help, k.Back, k.Quit}
 }
 
 // navGroup is the movement column.

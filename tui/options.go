@@ -97,6 +97,9 @@ type Options struct {
 	// Optimize is the setup screen's initial Fusions setting: run models
 	// as models/optimize fuses them.
 	Optimize bool
+	// Doctor runs the hardware check of the Doctor screen (nil: no Doctor
+	// screen).
+	Doctor DoctorFunc
 
 	// Profile is the terminal's colour profile; termenv.Ascii draws no
 	// colours or attributes at all.

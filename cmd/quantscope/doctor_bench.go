@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/quantscope/quantscope/profiler/hwbench"
+	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/worker"
+	"github.com/quantscope/quantscope/tui"
 )
 
 // doctorBenchOptions are doctor's --bench flags.
@@ -84,6 +86,14 @@ func runDoctorBench(ctx context.Context, g *globalOptions, opts doctorOptions, s
 		return &exitError{code: exitBelowMinPercent, err: fmt.Errorf("doctor --bench: %s below %g%%", describeLines("figure", low), b.minPercent)}
 	}
 	return nil
+}
+
+// tuiDoctor is the TUI's Doctor screen check: doctor --bench with its
+// defaults, sharing the TUI's model preparer (and so its cache).
+func tuiDoctor(ortLib string, prep study.Preparer) tui.DoctorFunc {
+	return func(ctx context.Context, emit func(hwbench.Event)) (*hwbench.Report, error) {
+		return hwbench.Run(ctx, hwbench.Config{ORTLib: ortLib, EP: "auto", Prepare: prep}, emit)
+	}
 }
 
 // printDoctor writes doctor's checklist, or the whole report as JSON.

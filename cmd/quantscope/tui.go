@@ -144,6 +144,7 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 		}
 	}
 	opts := studyOptions(g, o)
+	opts.Doctor = tuiDoctor(g.ortLib, opts.Preparer)
 	opts.AutoStart = o.demo
 	opts.Profile = termenv.NewOutput(g.stdout).ColorProfile()
 	opts.NoColor = os.Getenv("NO_COLOR") != ""

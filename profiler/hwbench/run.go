@@ -83,8 +83,12 @@ type Event struct {
 	Expected float64 // what the live reading is judged against (0: nothing)
 	Line     *Line
 	GPU      *telemetry.GPULoad
-	MaxSMMHz uint32 // the GPU's maximum SM clock, for GPU events
-	Elapsed  time.Duration
+	// For GPU events: the maximum SM clock, the enforced power limit and the
+	// slowdown temperature, to draw the reading against.
+	MaxSMMHz    uint32
+	PowerLimitW float64
+	SlowdownC   uint32
+	Elapsed     time.Duration
 }
 
 // ErrNoORT is returned when ONNX Runtime does not load: nothing can be measured.
@@ -330,7 +334,7 @@ const gpuPeriod = 250 * time.Millisecond
 func (r *runner) watchGPU() {
 	done := make(chan struct{})
 	finished := make(chan struct{})
-	maxClock := r.gpu.Start.MaxSMClockMHz
+	start := r.gpu.Start
 	go func() {
 		defer close(finished)
 		t := time.NewTicker(gpuPeriod)
@@ -344,7 +348,8 @@ func (r *runner) watchGPU() {
 				r.gpuMu.Lock()
 				r.gpu.add(l)
 				r.gpuMu.Unlock()
-				r.emitFn(Event{Kind: EventGPU, GPU: &l, MaxSMMHz: maxClock, Step: r.step, Steps: r.steps})
+				r.emitFn(Event{Kind: EventGPU, GPU: &l, MaxSMMHz: start.MaxSMClockMHz, PowerLimitW: start.PowerLimitW,
+					SlowdownC: start.SlowdownTempC})
 			}
 		}
 	}()
