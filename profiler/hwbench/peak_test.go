@@ -9,12 +9,12 @@ import (
 func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol*want }
 
 var (
-	x86AVX2     = []string{"AVX2", "FMA", "F16C"}
-	x86AVX512   = []string{"AVX2", "FMA", "F16C", "AVX-512F"}
-	x86VNNI     = []string{"AVX2", "FMA", "F16C", "AVX-512F", "AVX512-VNNI"}
-	x86AMX      = []string{"AVX2", "FMA", "F16C", "AVX-512F", "AVX512-VNNI", "AVX-VNNI", "AMX-TILE", "AMX-INT8", "AMX-BF16"}
-	x86Alder    = []string{"AVX2", "FMA", "F16C", "AVX-VNNI"}
-	intel, amd  = "GenuineIntel", "AuthenticAMD"
+	x86AVX2    = []string{"AVX2", "FMA", "F16C"}
+	x86AVX512  = []string{"AVX2", "FMA", "F16C", "AVX-512F"}
+	x86VNNI    = []string{"AVX2", "FMA", "F16C", "AVX-512F", "AVX512-VNNI"}
+	x86AMX     = []string{"AVX2", "FMA", "F16C", "AVX-512F", "AVX512-VNNI", "AVX-VNNI", "AMX-TILE", "AMX-INT8", "AMX-BF16"}
+	x86Alder   = []string{"AVX2", "FMA", "F16C", "AVX-VNNI"}
+	intel, amd = "GenuineIntel", "AuthenticAMD"
 )
 
 // TestCPUPeaksAgainstPublishedFigures checks the per-core rates and the

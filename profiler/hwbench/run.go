@@ -58,6 +58,13 @@ type Config struct {
 	References []Reference
 	// FS is the root file system for /proc and /sys (default "/").
 	FS fs.FS
+
+	// resolveEP stands in for runtime.ResolveEP in tests of the GPU path
+	// on machines without the CUDA plugin.
+	resolveEP func(requested string) (runtime.EPChoice, error)
+	// tiny shrinks every size and duration further than Quick, and still
+	// judges: tests of the orchestration under the race detector.
+	tiny bool
 }
 
 // EventKind says what an Event carries.
@@ -279,9 +286,15 @@ func (r *runner) machine() error {
 	}
 	lib := cfg.NVML()
 	gpus, status := telemetry.ReadGPUs(lib)
-	search := runtime.SystemCUDASearch()
-	search.ORTLibDir = filepath.Dir(r.info.LibraryPath)
-	choice, err := runtime.ResolveEP(cfg.EP, r.info, runtime.FindCUDA(search))
+	resolve := cfg.resolveEP
+	if resolve == nil {
+		resolve = func(requested string) (runtime.EPChoice, error) {
+			search := runtime.SystemCUDASearch()
+			search.ORTLibDir = filepath.Dir(r.info.LibraryPath)
+			return runtime.ResolveEP(requested, r.info, runtime.FindCUDA(search))
+		}
+	}
+	choice, err := resolve(cfg.EP)
 	switch {
 	case err != nil:
 		return err
@@ -404,10 +417,7 @@ func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6
 
 // loadWindow measures what other processes use while this one waits.
 func (r *runner) loadWindow(ctx context.Context) error {
-	window := time.Second
-	if r.cfg.Quick {
-		window = 200 * time.Millisecond
-	}
+	window := r.pick(time.Second, 200*time.Millisecond, 20*time.Millisecond)
 	t0, err := telemetry.ReadCPUTimes()
 	if err != nil {
 		return err
@@ -430,12 +440,20 @@ func (r *runner) loadWindow(ctx context.Context) error {
 	return nil
 }
 
+// pick is normal, quick or tiny by the configuration.
+func (r *runner) pick(normal, quick, tiny time.Duration) time.Duration {
+	switch {
+	case r.cfg.tiny:
+		return tiny
+	case r.cfg.Quick:
+		return quick
+	}
+	return normal
+}
+
 // measureClock measures the all-core clock on the cores the run uses.
 func (r *runner) measureClock(ctx context.Context) error {
-	dur := 500 * time.Millisecond
-	if r.cfg.Quick {
-		dur = 150 * time.Millisecond
-	}
+	dur := r.pick(500*time.Millisecond, 150*time.Millisecond, 20*time.Millisecond)
 	r.rep.CPU.Freq = telemetry.ReadCPUFreq(r.cfg.FS)
 	c, err := MeasureClock(ctx, r.threads, dur)
 	switch {
@@ -462,9 +480,12 @@ func (r *runner) measureClock(ctx context.Context) error {
 
 // hostMemory measures the host's copy bandwidth.
 func (r *runner) hostMemory(ctx context.Context) error {
-	size, dur := int64(128<<20), time.Second
-	if r.cfg.Quick {
-		size, dur = 64<<20, 200*time.Millisecond
+	size, dur := int64(128<<20), r.pick(time.Second, 200*time.Millisecond, time.Millisecond)
+	switch {
+	case r.cfg.tiny:
+		size = 4 << 20
+	case r.cfg.Quick:
+		size = 64 << 20
 	}
 	l := Line{ID: "cpu.memory.copy", Group: GroupMemory, Device: "cpu", Name: "host memory copy", Unit: "GB/s"}
 	m, err := MeasureHostMemory(ctx, r.threads, size, dur)
@@ -532,10 +553,7 @@ func (r *runner) runWorker(ctx context.Context, spec worker.Spec, value func(flo
 	if spec.EP == "cuda" {
 		opts.Env = append(slices.Clone(opts.Env), study.CUDALibraryEnv(r.cfg.ORTLib))
 	}
-	opts.Timeout = 3 * time.Minute
-	if r.cfg.Quick {
-		opts.Timeout = time.Minute
-	}
+	opts.Timeout = r.pick(3*time.Minute, time.Minute, time.Minute)
 	opts.OnEvent = func(ev worker.Event) {
 		if ev.Kind == worker.KindSample && ev.Sample != nil && ev.Sample.Throughput > 0 {
 			r.emit(Event{Kind: EventSample, Phase: ev.Sample.Phase, Value: value(ev.Sample.Throughput), Unit: unit, Expected: expected})
@@ -567,7 +585,7 @@ func lastLine(s string) string {
 // loopBounds are the worker's loop settings for a measurement.
 func (r *runner) loopBounds(spec *worker.Spec, dur time.Duration) {
 	spec.Duration, spec.MinWarmup, spec.MaxWarmup = dur, 3, 20
-	if r.cfg.Quick {
+	if r.cfg.Quick || r.cfg.tiny {
 		spec.Duration, spec.MaxRuns, spec.MaxWarmup = 200*time.Millisecond, 3, 5
 	}
 }
@@ -576,7 +594,7 @@ func (r *runner) loopBounds(spec *worker.Spec, dur time.Duration) {
 func (r *runner) cpuGEMM(ctx context.Context, p Precision) error {
 	g := GEMM{Precision: p, K: 1024, Layers: 4}
 	rows := max(1024, 256*r.threads)
-	if r.cfg.Quick {
+	if r.cfg.Quick || r.cfg.tiny {
 		g, rows = GEMM{Precision: p, K: 256, Layers: 2}, 256
 	}
 	unit, name := "GFLOP/s", "FP32 GEMM (MatMul)"
@@ -650,7 +668,10 @@ func (r *runner) speedupLine(ratio float64, isa string) Line {
 func (r *runner) gpuGEMM(ctx context.Context, p Precision) error {
 	g := GEMM{Precision: p, K: 4096, Layers: 8, GPU: p == INT8}
 	rows := 8192
-	if r.cfg.Quick {
+	switch {
+	case r.cfg.tiny:
+		g.K, g.Layers, rows = 64, 2, 64
+	case r.cfg.Quick:
 		g.K, g.Layers, rows = 1024, 2, 1024
 	}
 	dev := fmt.Sprintf("gpu%d", r.cfg.GPU)
@@ -740,7 +761,7 @@ func (r *runner) gpuPeak(p Precision) (float64, string) {
 // gpuStream measures device memory bandwidth and host↔device copies.
 func (r *runner) gpuStream(ctx context.Context) error {
 	s, rows := Stream{Elems: 1 << 20, Layers: 8}, 64
-	if r.cfg.Quick {
+	if r.cfg.Quick || r.cfg.tiny {
 		s, rows = Stream{Elems: 1 << 18, Layers: 4}, 16
 	}
 	dev := fmt.Sprintf("gpu%d", r.cfg.GPU)
