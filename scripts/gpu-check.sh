@@ -148,8 +148,15 @@ report() {
   "$bin" report "$results" --out "$work/report" && ls "$work/report"
 }
 
+# doctor_bench is the hardware check: GEMM peaks, memory and PCIe, health,
+# verdicts (exit 3/4 are findings, not failures of the step).
+doctor_bench() {
+  "$bin" doctor --bench --ep "$ep" --json ${QUICK:+--quick} > "$work/doctor-bench.json"
+  echo "doctor --bench exit $?"
+}
+
 export bin ep dur results work tui_model bb
-export -f bench torch_ref tui_capture report
+export -f bench torch_ref tui_capture report doctor_bench
 
 graph=()
 [ "$ep" = cuda ] && graph=(--cuda-graph)
@@ -167,6 +174,7 @@ fi
 step b16-fp16-b32 150 bench --models "$big" --precisions fp16 --batch "$bb"
 step b16-fp16-b1-graph 150 bench --models "$big" --precisions fp16 --batch 1 "${graph[@]}"
 step torch-b16 150 torch_ref "$torch_big" torch-b16.jsonl
+step doctor-bench 150 doctor_bench
 step b16-fp16-b1 120 bench --models "$big" --precisions fp16 --batch 1
 step b16-int8 150 bench --models "$big" --precisions int8 --batch "1,$bb"
 step b16-fp32-notf32 150 bench --models "$big" --precisions fp16 --batch "1,$bb" "${notf32[@]}"
