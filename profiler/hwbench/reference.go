@@ -100,11 +100,12 @@ type refQuery struct {
 
 // matchReferences returns the row to judge q against (nil when there is
 // none): the latest quantscope row of the same kind, item, precision, EP,
-// batch, fusion and machine, else the latest onnxruntime row of the same
-// precision and batch; and the other rows for the same item, precision,
-// batch and machine, for context.
+// batch, fusion and machine; else, for a fused query, the latest unfused
+// quantscope row (a floor: fusion only ever speeds a model up); else the
+// latest onnxruntime row of the same precision and batch. The other rows
+// for the same item, precision, batch and machine come back as context.
 func matchReferences(refs []Reference, q refQuery) (basis *Reference, context []Reference) {
-	var own, ort *Reference
+	var own, floor, ort *Reference
 	for i := range refs {
 		r := &refs[i]
 		if r.Kind != q.Kind || r.Item != q.Item || r.MachineKey != q.MachineKey || r.EP != q.EP ||
@@ -116,6 +117,10 @@ func matchReferences(refs []Reference, q refQuery) (basis *Reference, context []
 			if own == nil || r.Date > own.Date {
 				own = r
 			}
+		case r.Engine == EngineQuantscope && q.Fused && !r.Fused:
+			if floor == nil || r.Date > floor.Date {
+				floor = r
+			}
 		case r.Engine == EngineONNXRuntime:
 			if ort == nil || r.Date > ort.Date {
 				ort = r
@@ -123,6 +128,9 @@ func matchReferences(refs []Reference, q refQuery) (basis *Reference, context []
 		}
 	}
 	basis = own
+	if basis == nil {
+		basis = floor
+	}
 	if basis == nil {
 		basis = ort
 	}
@@ -138,5 +146,9 @@ func matchReferences(refs []Reference, q refQuery) (basis *Reference, context []
 
 // describe is a reference row in words for a report line.
 func (r Reference) describe() string {
-	return fmt.Sprintf("%s, %s, %s: %s", r.Machine, r.Engine, r.Date, r.Source)
+	fused := ""
+	if !r.Fused && r.Kind == "inference" {
+		fused = " (unfused)"
+	}
+	return fmt.Sprintf("%s, %s%s, %s: %s", r.Machine, r.Engine, fused, r.Date, r.Source)
 }

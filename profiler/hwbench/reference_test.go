@@ -57,9 +57,19 @@ func TestMatchReferences(t *testing.T) {
 	if basis == nil || basis.Engine != "onnxruntime" || len(ctx) != 1 || ctx[0].Engine != "pytorch" {
 		t.Errorf("without a quantscope row: basis %+v, context %+v", basis, ctx)
 	}
+	// An unfused quantscope row is a floor for a fused run, ahead of another harness.
+	refs = append(refs, row("quantscope", "2026-11-26", false, 3700))
+	if basis, _ = matchReferences(refs, q); basis == nil || basis.Value != 3700 || !strings.Contains(basis.describe(), "(unfused)") {
+		t.Errorf("unfused floor: %+v", basis)
+	}
+	unfused := q
+	unfused.Fused = false
+	if basis, _ = matchReferences(refs, unfused); basis == nil || basis.Value != 3700 {
+		t.Errorf("unfused query: %+v", basis)
+	}
 	refs = append(refs, row("quantscope", "2026-12-01", true, 4000), row("quantscope", "2026-12-02", true, 4100), row("quantscope", "2026-12-03", false, 3900))
 	basis, ctx = matchReferences(refs, q)
-	if basis == nil || basis.Value != 4100 || len(ctx) != 4 {
+	if basis == nil || basis.Value != 4100 || len(ctx) != 5 {
 		t.Errorf("latest fused quantscope row: basis %+v, %d context rows", basis, len(ctx))
 	}
 	other := q

@@ -480,7 +480,7 @@ func (r *runner) measureClock(ctx context.Context) error {
 
 // hostMemory measures the host's copy bandwidth.
 func (r *runner) hostMemory(ctx context.Context) error {
-	size, dur := int64(128<<20), r.pick(time.Second, 200*time.Millisecond, time.Millisecond)
+	size, dur := int64(128<<20), r.pick(500*time.Millisecond, 200*time.Millisecond, time.Millisecond)
 	switch {
 	case r.cfg.tiny:
 		size = 4 << 20
@@ -582,9 +582,12 @@ func lastLine(s string) string {
 	return s
 }
 
-// loopBounds are the worker's loop settings for a measurement.
+// loopBounds are the worker's loop settings for a measurement: a short
+// warm-up (the models are small and fixed; a loaded machine never settles
+// anyway) and a timed phase of dur with at least three runs, so a slow run
+// on a busy machine cannot stretch the check past its minute.
 func (r *runner) loopBounds(spec *worker.Spec, dur time.Duration) {
-	spec.Duration, spec.MinWarmup, spec.MaxWarmup = dur, 3, 20
+	spec.Duration, spec.MinWarmup, spec.MaxWarmup, spec.MinRuns = dur, 3, 8, 3
 	if r.cfg.Quick || r.cfg.tiny {
 		spec.Duration, spec.MaxRuns, spec.MaxWarmup = 200*time.Millisecond, 3, 5
 	}
@@ -875,7 +878,7 @@ func (r *runner) inference(ctx context.Context, m inferenceModel) error {
 		} else if r.cfg.GPU != 0 {
 			spec.Extra = map[string]string{"device_id": fmt.Sprint(r.cfg.GPU)}
 		}
-		r.loopBounds(&spec, 3*time.Second)
+		r.loopBounds(&spec, 2500*time.Millisecond)
 		res, err = r.runWorker(ctx, spec, func(x float64) float64 { return x }, "samples/s", 0)
 	}
 	if err != nil {

@@ -229,7 +229,8 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 		defer gpu.sampler.Close()
 	}
 	stopSampling := sample(em, &prog, spec, gpu)
-	loopCfg := bench.LoopConfig{Duration: spec.Duration, Iterations: spec.MaxRuns, MinWarmup: spec.MinWarmup, MaxWarmup: spec.MaxWarmup}
+	loopCfg := bench.LoopConfig{Duration: spec.Duration, Iterations: spec.MaxRuns, MinWarmup: spec.MinWarmup, MaxWarmup: spec.MaxWarmup,
+		MinIterations: spec.MinRuns}
 	lr, err := bench.Loop(ctx, bd, loopCfg, &prog)
 	stopSampling()
 	if err != nil {

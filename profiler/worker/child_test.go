@@ -348,3 +348,14 @@ func TestPlacedOn(t *testing.T) {
 		t.Errorf("fallback: %v", err)
 	}
 }
+
+// TestServeLoopBounds: the spec's warm-up bound and minimum timed runs
+// reach the loop.
+func TestServeLoopBounds(t *testing.T) {
+	requireORT(t)
+	model := mlpModel(t, t.TempDir(), "m.onnx", 0)
+	res := serveResult(t, Spec{ModelPath: model, Batch: 1, Threads: 1, Duration: time.Nanosecond, MinWarmup: 1, MaxWarmup: 2, MinRuns: 4})
+	if m := res.Metrics; m.Latency.Runs != 4 || m.WarmupRuns < 1 || m.WarmupRuns > 2 {
+		t.Errorf("%d timed runs (want 4), %d warm-up runs (want 1–2)", m.Latency.Runs, m.WarmupRuns)
+	}
+}

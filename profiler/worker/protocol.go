@@ -49,6 +49,7 @@ type Spec struct {
 	// Warmup and loop bounds (zero values take bench's defaults).
 	MinWarmup int               `json:"min_warmup,omitempty"`
 	MaxWarmup int               `json:"max_warmup,omitempty"` // warm-up run bound (default 200)
+	MinRuns   int               `json:"min_runs,omitempty"`   // timed runs made even past Duration (default 10)
 	SampleMs  int               `json:"sample_ms,omitempty"`  // sample period (default 250)
 	Extra     map[string]string `json:"extra,omitempty"`      // provider options and the like
 	// TransferRounds > 0 measures host↔device copies of input 0 after the
