@@ -123,7 +123,7 @@ on a terminal and never when NO_COLOR is set.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print one JSON object (host, ort, gpu_status, gpus, cuda) instead of the checklist")
-	addDoctorBenchFlags(cmd.Flags(), &opts.bench)
+	addDoctorBenchFlags(cmd, &opts.bench)
 	return cmd
 }
 

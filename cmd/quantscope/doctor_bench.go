@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/quantscope/quantscope/profiler/hwbench"
 	"github.com/quantscope/quantscope/profiler/study"
@@ -33,7 +33,21 @@ const (
 	exitFault           = 4 // a fault was found (broken hardware, a failed measurement)
 )
 
-func addDoctorBenchFlags(fs *pflag.FlagSet, o *doctorBenchOptions) {
+// addDoctorBenchFlags registers --bench and the flags that only mean
+// something with it; using one of those without --bench is an error.
+func addDoctorBenchFlags(cmd *cobra.Command, o *doctorBenchOptions) {
+	fs := cmd.Flags()
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if o.enabled {
+			return nil
+		}
+		for _, name := range []string{"quick", "min-percent", "ep", "gpu", "threads"} {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s needs --bench", name)
+			}
+		}
+		return nil
+	}
 	fs.BoolVar(&o.enabled, "bench", false, "also measure the machine (about a minute): GEMM peaks through ONNX Runtime, memory and PCIe bandwidth, a reference inference and the hardware's health, each against what it should be, with a verdict. Exit 3 when a figure is below --min-percent, 4 when a fault is found")
 	fs.BoolVar(&o.quick, "quick", false, "with --bench: small sizes and short runs, a smoke test of every step in seconds (figures are not judged)")
 	fs.Float64Var(&o.minPercent, "min-percent", 0, "with --bench: exit 3 when any figure is below this percentage of its expected value (theoretical peak, part or link rate, reference machine)")

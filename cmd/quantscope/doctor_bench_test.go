@@ -82,6 +82,21 @@ func TestDoctorBenchNeedsORT(t *testing.T) {
 	}
 }
 
+func TestDoctorBenchFlagsNeedBench(t *testing.T) {
+	for _, args := range [][]string{{"--quick"}, {"--min-percent", "50"}, {"--ep", "cpu"}, {"--gpu", "1"}, {"--threads", "2"}} {
+		var stdout, stderr bytes.Buffer
+		cmd := newRootCmd(&stdout, &stderr)
+		cmd.SetArgs(append([]string{"doctor"}, args...))
+		err := cmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), args[0]+" needs --bench") {
+			t.Errorf("doctor %v: %v", args, err)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("doctor %v ran: %s", args, stdout.String())
+		}
+	}
+}
+
 // TestDoctorBenchOnCPU runs the whole command, quick, on this machine's
 // CPU: every figure measured is positive, every percentage in (0, 120], and
 // --min-percent turns figures under it into exit status 3.
