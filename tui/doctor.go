@@ -173,10 +173,10 @@ func (d doctorModel) view(c viewCtx, available bool) string {
 		status := fmt.Sprintf("%s %d/%d %s · %s", spinnerGlyph(c), d.step, d.steps, s.bold.Render(d.label), fmtClock(el))
 		top = append(top, spread(status, progressBar(s, frac, 16), w-2))
 		if d.live != nil {
-			live := fmt.Sprintf("  %s now: %s", d.live.Phase, fmtFigure(d.live.Value, d.live.Unit))
+			live := fmt.Sprintf("  %s now: %s", d.live.Phase, hwbench.FormatValue(d.live.Value, d.live.Unit))
 			if d.live.Expected > 0 {
 				f := d.live.Value / d.live.Expected
-				live += fmt.Sprintf("  %s %.0f%% of %s", progressBar(s, f, doctorBarWidth), 100*f, fmtFigure(d.live.Expected, d.live.Unit))
+				live += fmt.Sprintf("  %s %.0f%% of %s", progressBar(s, f, doctorBarWidth), 100*f, hwbench.FormatValue(d.live.Expected, d.live.Unit))
 			}
 			top = append(top, live)
 		}
@@ -252,7 +252,7 @@ func (d doctorModel) lineRow(c viewCtx, l hwbench.Line, selected bool, w int) st
 	s := c.st
 	const nameW, figW = 34, 16
 	barW := max(6, min(30, w-(1+1+nameW+1+figW+2+1+4)))
-	fig := fmtFigure(l.Value, l.Unit)
+	fig := hwbench.FormatValue(l.Value, l.Unit)
 	switch {
 	case l.Error != "":
 		fig = s.bad.Render("not measured")
@@ -374,26 +374,6 @@ func verdictBar(s *styles, v hwbench.Verdict, f float64, w int) string {
 	f = max(0, min(1, f))
 	full := int(f*float64(w) + 0.5)
 	return st.Render(strings.Repeat("█", full)) + s.progressBg.Render(strings.Repeat("░", w-full))
-}
-
-// fmtFigure is a value with its unit at a sensible precision.
-func fmtFigure(v float64, unit string) string {
-	var n string
-	switch {
-	case v >= 100:
-		n = fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		n = fmt.Sprintf("%.1f", v)
-	default:
-		n = fmt.Sprintf("%.2f", v)
-	}
-	switch unit {
-	case "":
-		return n
-	case "×", "%", "°C":
-		return n + unit
-	}
-	return n + " " + unit
 }
 
 // spinnerGlyph is the running marker (still in tests).

@@ -161,28 +161,8 @@ func (p *benchProgress) event(e hwbench.Event) {
 			fmt.Fprintf(p.w, "      %s: %s\n", l.Name, l.Error)
 			return
 		}
-		fmt.Fprintf(p.w, "      %s: %s%s\n", l.Name, formatFigure(l.Value, l.Unit), percentOf(*l))
+		fmt.Fprintf(p.w, "      %s: %s%s\n", l.Name, hwbench.FormatValue(l.Value, l.Unit), percentOf(*l))
 	}
-}
-
-// formatFigure renders a value with its unit at a sensible precision.
-func formatFigure(v float64, unit string) string {
-	var s string
-	switch {
-	case v >= 100:
-		s = fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		s = fmt.Sprintf("%.1f", v)
-	default:
-		s = fmt.Sprintf("%.2f", v)
-	}
-	if unit == "" {
-		return s
-	}
-	if unit == "×" || unit == "%" || unit == "°C" {
-		return s + unit
-	}
-	return s + " " + unit
 }
 
 // percentOf is " (49% of 435 GFLOP/s)" or "".
@@ -190,7 +170,7 @@ func percentOf(l hwbench.Line) string {
 	if l.Expected <= 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (%.0f%% of %s)", l.Percent, formatFigure(l.Expected, l.Unit))
+	return fmt.Sprintf(" (%.0f%% of %s)", l.Percent, hwbench.FormatValue(l.Expected, l.Unit))
 }
 
 // benchMark is a verdict's checklist mark.
@@ -288,7 +268,7 @@ func renderBenchLine(c *checklist, l hwbench.Line) {
 	case l.Unit == "":
 		fig = l.Note
 	default:
-		fig = formatFigure(l.Value, l.Unit) + percentOf(l)
+		fig = hwbench.FormatValue(l.Value, l.Unit) + percentOf(l)
 	}
 	fmt.Fprintf(&c.b, "    %s %-*s %s\n", c.mark(mark), benchNameWidth, l.Name, fig)
 	more := func(s string) { fmt.Fprintf(&c.b, "      %-*s %s\n", benchNameWidth, "", s) }

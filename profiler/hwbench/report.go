@@ -1,6 +1,7 @@
 package hwbench
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/quantscope/quantscope/profiler/telemetry"
@@ -79,6 +80,27 @@ type Line struct {
 	Next  string `json:"next,omitempty"`
 	Note  string `json:"note,omitempty"`
 	Error string `json:"error,omitempty"`
+}
+
+// FormatValue renders a figure with its unit at the precision the report
+// is read at: "215 GFLOP/s", "15.8 GB/s", "2.71×".
+func FormatValue(v float64, unit string) string {
+	var n string
+	switch {
+	case v >= 100:
+		n = fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		n = fmt.Sprintf("%.1f", v)
+	default:
+		n = fmt.Sprintf("%.2f", v)
+	}
+	switch unit {
+	case "":
+		return n
+	case "×", "%", "°C":
+		return n + unit
+	}
+	return n + " " + unit
 }
 
 // Machine identifies what was measured.

@@ -131,3 +131,17 @@ func TestReportGates(t *testing.T) {
 		t.Errorf("FP16 line %+v", l)
 	}
 }
+
+func TestFormatValue(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		unit string
+		want string
+	}{
+		{215.3, "GFLOP/s", "215 GFLOP/s"}, {15.75, "GB/s", "15.8 GB/s"}, {2.714, "×", "2.71×"}, {0, "%", "0.00%"}, {71, "°C", "71.0°C"}, {3.5, "", "3.50"},
+	} {
+		if got := FormatValue(tc.v, tc.unit); got != tc.want {
+			t.Errorf("%v %q: %q, want %q", tc.v, tc.unit, got, tc.want)
+		}
+	}
+}

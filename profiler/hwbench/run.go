@@ -582,6 +582,36 @@ func lastLine(s string) string {
 	return s
 }
 
+// cached is a model doctor builds into its cache: a GEMM or a stream.
+type cached interface {
+	Ensure(dir string) (string, error)
+}
+
+// measure finds or builds m in the cache, runs it in a worker with spec
+// for about dur, and sets l.Value to the throughput in rows per second ×
+// perRow (the line's unit per row). A GPU run goes to the configured GPU.
+func (r *runner) measure(ctx context.Context, m cached, spec worker.Spec, perRow float64, dur time.Duration, l *Line) (worker.Result, error) {
+	dir, err := r.cacheDir()
+	if err != nil {
+		return worker.Result{}, err
+	}
+	if spec.ModelPath, err = m.Ensure(dir); err != nil {
+		return worker.Result{}, err
+	}
+	if spec.EP == "cuda" {
+		spec.GPUIndex = r.cfg.GPU
+		if r.cfg.GPU != 0 {
+			spec.Extra = map[string]string{"device_id": fmt.Sprint(r.cfg.GPU)}
+		}
+	}
+	r.loopBounds(&spec, dur)
+	res, err := r.runWorker(ctx, spec, func(rows float64) float64 { return rows * perRow }, l.Unit, l.Expected)
+	if err == nil {
+		l.Value = round1(res.Metrics.Throughput * perRow)
+	}
+	return res, err
+}
+
 // loopBounds are the worker's loop settings for a measurement: a short
 // warm-up (the models are small and fixed; a loaded machine never settles
 // anyway) and a timed phase of dur with at least three runs, so a slow run
@@ -617,22 +647,8 @@ func (r *runner) cpuGEMM(ctx context.Context, p Precision) error {
 	} else if rerr != nil {
 		l.Note += "; " + rerr.Error()
 	}
-	dir, err := r.cacheDir()
-	if err == nil {
-		var path string
-		path, err = g.Ensure(dir)
-		if err == nil {
-			spec := worker.Spec{ModelPath: path, Precision: string(p), EP: "cpu", Batch: rows, Threads: r.threads, GFLOPs: g.FLOPsPerRow() / 1e9}
-			r.loopBounds(&spec, 2*time.Second)
-			perRow := g.FLOPsPerRow() / 1e9
-			var res worker.Result
-			res, err = r.runWorker(ctx, spec, func(s float64) float64 { return s * perRow }, unit, l.Expected)
-			if err == nil {
-				l.Value = round1(res.Metrics.Throughput * perRow)
-			}
-		}
-	}
-	if err != nil {
+	spec := worker.Spec{Precision: string(p), EP: "cpu", Batch: rows, Threads: r.threads, GFLOPs: g.FLOPsPerRow() / 1e9}
+	if _, err := r.measure(ctx, g, spec, g.FLOPsPerRow()/1e9, 2*time.Second, &l); err != nil {
 		l.Error, l.Verdict = err.Error(), Fault
 		r.add(l)
 		return nil
@@ -689,31 +705,14 @@ func (r *runner) gpuGEMM(ctx context.Context, p Precision) error {
 	}
 	l := Line{ID: "gpu.gemm." + string(p), Group: GroupCompute, Device: dev, Name: names[p], Unit: unit, Note: shape}
 	l.Expected, l.Basis = r.gpuPeak(p)
-	dir, err := r.cacheDir()
-	var res worker.Result
-	if err == nil {
-		var path string
-		if path, err = g.Ensure(dir); err == nil {
-			spec := worker.Spec{ModelPath: path, Precision: string(p), EP: "cuda", Batch: rows, GFLOPs: g.FLOPsPerRow() / 1e9,
-				GPUIndex: r.cfg.GPU, RequireEP: true, CUDA: map[string]string{}}
-			switch p {
-			case FP32:
-				spec.CUDA[runtime.CUDAOptTF32] = "0"
-			case TF32:
-				spec.CUDA[runtime.CUDAOptTF32] = "1"
-			}
-			if r.cfg.GPU != 0 {
-				spec.Extra = map[string]string{"device_id": fmt.Sprint(r.cfg.GPU)}
-			}
-			r.loopBounds(&spec, 2*time.Second)
-			perRow := g.FLOPsPerRow() / 1e12
-			res, err = r.runWorker(ctx, spec, func(s float64) float64 { return s * perRow }, unit, l.Expected)
-			if err == nil {
-				l.Value = round1(res.Metrics.Throughput * perRow)
-			}
-		}
+	spec := worker.Spec{Precision: string(p), EP: "cuda", Batch: rows, GFLOPs: g.FLOPsPerRow() / 1e9, RequireEP: true}
+	switch p {
+	case FP32:
+		spec.CUDA = map[string]string{runtime.CUDAOptTF32: "0"}
+	case TF32:
+		spec.CUDA = map[string]string{runtime.CUDAOptTF32: "1"}
 	}
-	if err != nil {
+	if _, err := r.measure(ctx, g, spec, g.FLOPsPerRow()/1e12, 2*time.Second, &l); err != nil {
 		l.Error = err.Error()
 		l.Verdict = Fault
 		if strings.Contains(l.Error, "lacks kernels") {
@@ -778,23 +777,8 @@ func (r *runner) gpuStream(ctx context.Context) error {
 		l.Expected = round1(float64(h.MemBusWidth) / 8 * float64(h.MaxMemClockMHz) * 2 / 1000)
 		l.Basis = fmt.Sprintf("%d-bit bus × %d MHz × 2 (double data rate), from NVML", h.MemBusWidth, h.MaxMemClockMHz)
 	}
-	dir, err := r.cacheDir()
-	var res worker.Result
-	if err == nil {
-		var path string
-		if path, err = s.Ensure(dir); err == nil {
-			spec := worker.Spec{ModelPath: path, Precision: "fp32", EP: "cuda", Batch: rows, GPUIndex: r.cfg.GPU, TransferRounds: 3}
-			if r.cfg.GPU != 0 {
-				spec.Extra = map[string]string{"device_id": fmt.Sprint(r.cfg.GPU)}
-			}
-			r.loopBounds(&spec, 2*time.Second)
-			perRow := s.BytesPerRow() / 1e9
-			res, err = r.runWorker(ctx, spec, func(x float64) float64 { return x * perRow }, "GB/s", l.Expected)
-			if err == nil {
-				l.Value = round1(res.Metrics.Throughput * perRow)
-			}
-		}
-	}
+	spec := worker.Spec{Precision: "fp32", EP: "cuda", Batch: rows, TransferRounds: 3}
+	res, err := r.measure(ctx, s, spec, s.BytesPerRow()/1e9, 2*time.Second, &l)
 	if err != nil {
 		l.Error, l.Verdict = err.Error(), Fault
 		r.add(l)
