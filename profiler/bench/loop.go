@@ -30,6 +30,9 @@ type LoopConfig struct {
 	Duration      time.Duration
 	Iterations    int
 	MinIterations int
+	// BeforeTimed, when set, is called once between the warm-up and the
+	// timed phase (a caller starts its per-phase measurements there).
+	BeforeTimed func()
 }
 
 func (c LoopConfig) withDefaults() LoopConfig {
@@ -57,17 +60,75 @@ func (c LoopConfig) withDefaults() LoopConfig {
 	return c
 }
 
-// Progress is read by a sampler while the loop runs; all fields are atomic.
+// Phases of a loop as Progress reports them.
+const (
+	PhaseWarmup    = "warmup"
+	PhaseMeasuring = "measuring"
+)
+
+// phaseCodes numbers the phases for Progress's packed state (0: not started).
+var phaseCodes = []string{"", PhaseWarmup, PhaseMeasuring}
+
+// Progress is read by a sampler while the loop runs. The phase and the run
+// count of that phase are one atomic word, so a reader never sees a phase
+// with the other phase's count (which once charted a spike and then a
+// negative throughput at the start of the timed phase).
 type Progress struct {
-	Phase     atomic.Value // string: "warmup" or "measuring"
-	Runs      atomic.Int64 // runs completed in the current phase
-	LastNanos atomic.Int64 // duration of the last run
+	state     atomic.Uint64 // phase code << 56 | runs completed in that phase
+	LastNanos atomic.Int64  // duration of the last run
+}
+
+const phaseShift = 56
+
+// begin enters phase with no runs completed.
+func (p *Progress) begin(phase string) {
+	code := uint64(0)
+	for i, n := range phaseCodes {
+		if n == phase {
+			code = uint64(i)
+		}
+	}
+	p.state.Store(code << phaseShift)
+}
+
+// addRun counts one completed run of the current phase.
+func (p *Progress) addRun() { p.state.Add(1) }
+
+// Snapshot returns the current phase ("" before the loop starts) and the
+// runs completed in it, read together.
+func (p *Progress) Snapshot() (phase string, runs int64) {
+	s := p.state.Load()
+	code := int(s >> phaseShift)
+	if code < len(phaseCodes) {
+		phase = phaseCodes[code]
+	}
+	return phase, int64(s & (1<<phaseShift - 1))
 }
 
 // PhaseName returns the current phase ("" before the loop starts).
 func (p *Progress) PhaseName() string {
-	s, _ := p.Phase.Load().(string)
-	return s
+	phase, _ := p.Snapshot()
+	return phase
+}
+
+// Runs returns the runs completed in the current phase.
+func (p *Progress) Runs() int64 {
+	_, runs := p.Snapshot()
+	return runs
+}
+
+// Rate is the throughput, in samples per second, between two snapshots of
+// a Progress taken dt seconds apart: a phase change starts the count from
+// zero, and a count that went backwards (it cannot, but a rate must never
+// be negative) gives 0.
+func Rate(prevPhase string, prevRuns int64, phase string, runs int64, batch int, dt float64) float64 {
+	if phase != prevPhase {
+		prevRuns = 0
+	}
+	if dt <= 0 || runs < prevRuns {
+		return 0
+	}
+	return float64(runs-prevRuns) * float64(batch) / dt
 }
 
 // LoopResult is what the loop measured.
@@ -87,8 +148,7 @@ func Loop(ctx context.Context, r Runner, cfg LoopConfig, p *Progress) (LoopResul
 		p = &Progress{}
 	}
 	var res LoopResult
-	p.Phase.Store("warmup")
-	p.Runs.Store(0)
+	p.begin(PhaseWarmup)
 	warm := make([]time.Duration, 0, cfg.MaxWarmup)
 	warmStart := time.Now()
 	for len(warm) < cfg.MaxWarmup {
@@ -100,8 +160,8 @@ func Loop(ctx context.Context, r Runner, cfg LoopConfig, p *Progress) (LoopResul
 			return res, fmt.Errorf("warm-up run %d: %w", len(warm)+1, err)
 		}
 		warm = append(warm, d)
-		p.Runs.Add(1)
 		p.LastNanos.Store(int64(d))
+		p.addRun()
 		if len(warm) >= cfg.MinWarmup && Settled(warm, cfg.SettleWindow, cfg.SettleCV) {
 			res.Settled = true
 			break
@@ -112,8 +172,10 @@ func Loop(ctx context.Context, r Runner, cfg LoopConfig, p *Progress) (LoopResul
 	}
 	res.WarmupRuns = len(warm)
 
-	p.Phase.Store("measuring")
-	p.Runs.Store(0)
+	if cfg.BeforeTimed != nil {
+		cfg.BeforeTimed()
+	}
+	p.begin(PhaseMeasuring)
 	capHint := cfg.Iterations
 	if capHint <= 0 {
 		capHint = 1024
@@ -138,8 +200,8 @@ func Loop(ctx context.Context, r Runner, cfg LoopConfig, p *Progress) (LoopResul
 			return res, fmt.Errorf("timed run %d: %w", n+1, err)
 		}
 		res.Durations = append(res.Durations, d)
-		p.Runs.Add(1)
 		p.LastNanos.Store(int64(d))
+		p.addRun()
 	}
 	res.Wall = time.Since(start)
 	return res, nil

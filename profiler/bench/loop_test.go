@@ -39,8 +39,8 @@ func TestLoopWarmsUpUntilSettled(t *testing.T) {
 	if !res.Settled || res.WarmupRuns < 10 || res.WarmupRuns > 30 {
 		t.Errorf("warm-up %d runs settled=%v, want from 10 (5 noisy + a window of 5 steady) to 30", res.WarmupRuns, res.Settled)
 	}
-	if len(res.Durations) != 20 || p.Runs.Load() != 20 || p.PhaseName() != "measuring" {
-		t.Errorf("timed %d runs, progress %d %q", len(res.Durations), p.Runs.Load(), p.PhaseName())
+	if len(res.Durations) != 20 || p.Runs() != 20 || p.PhaseName() != "measuring" {
+		t.Errorf("timed %d runs, progress %d %q", len(res.Durations), p.Runs(), p.PhaseName())
 	}
 	if tp := res.Throughput(8); tp <= 0 || tp > 8*1000 {
 		t.Errorf("throughput %v samples/s for ≥1 ms runs of batch 8", tp)
@@ -74,5 +74,116 @@ func TestLoopStopsOnErrorAndCancel(t *testing.T) {
 	cancel()
 	if _, err := Loop(ctx, &sleepRunner{d: []time.Duration{0}}, LoopConfig{}, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled loop returned %v", err)
+	}
+}
+
+// countingRunner records the progress a sampler would read at each call.
+type countingRunner struct {
+	p     *Progress
+	seen  []string
+	calls int
+}
+
+func (c *countingRunner) Run() error {
+	phase, runs := c.p.Snapshot()
+	c.seen = append(c.seen, phase)
+	if phase == PhaseMeasuring && runs != int64(c.calls-c.warm()) {
+		return errors.New("measuring phase read with another phase's run count")
+	}
+	c.calls++
+	return nil
+}
+
+func (c *countingRunner) warm() int {
+	n := 0
+	for _, s := range c.seen {
+		if s == PhaseWarmup {
+			n++
+		}
+	}
+	return n
+}
+
+// TestProgressPhaseAndCountAreOneReading checks the timed phase starts at
+// zero runs in the same reading that says "measuring": a sampler hammering
+// Snapshot concurrently never sees the warm-up's count under the timed
+// phase, and the count only grows within a phase.
+func TestProgressPhaseAndCountAreOneReading(t *testing.T) {
+	var p Progress
+	if ph, n := p.Snapshot(); ph != "" || n != 0 {
+		t.Fatalf("fresh progress %q %d", ph, n)
+	}
+	const warm, timed = 300, 5
+	stop := make(chan struct{})
+	bad := make(chan string, 1)
+	go func() {
+		lastPhase, last := "", int64(0)
+		for {
+			select {
+			case <-stop:
+				close(bad)
+				return
+			default:
+			}
+			ph, n := p.Snapshot()
+			switch {
+			case ph == PhaseMeasuring && n > timed:
+				bad <- "measuring with a count above the timed runs"
+				return
+			case ph == lastPhase && n < last:
+				bad <- "count went backwards within a phase"
+				return
+			}
+			lastPhase, last = ph, n
+		}
+	}()
+	r := &countingRunner{p: &p}
+	_, err := Loop(context.Background(), r, LoopConfig{MinWarmup: warm, MaxWarmup: warm, SettleCV: 1e-12, Iterations: timed}, &p)
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, ok := <-bad; ok {
+		t.Fatal(msg)
+	}
+	if ph, n := p.Snapshot(); ph != PhaseMeasuring || n != timed {
+		t.Errorf("after the loop: %q %d, want measuring %d", ph, n, timed)
+	}
+}
+
+func TestRateNeverNegative(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		prevPhase, phase string
+		prev, runs       int64
+		want             float64
+	}{
+		{"steady", PhaseMeasuring, PhaseMeasuring, 10, 20, 40},      // 10 runs × batch 2 / 0.5 s
+		{"phase change", PhaseWarmup, PhaseMeasuring, 250, 3, 12},   // counts from 0, not −247
+		{"went backwards", PhaseMeasuring, PhaseMeasuring, 9, 3, 0}, // never negative
+		{"start", "", PhaseWarmup, 0, 1, 4},
+	} {
+		if got := Rate(c.prevPhase, c.prev, c.phase, c.runs, 2, 0.5); got != c.want {
+			t.Errorf("%s: rate %v, want %v", c.name, got, c.want)
+		}
+	}
+	if got := Rate(PhaseMeasuring, 1, PhaseMeasuring, 5, 1, 0); got != 0 {
+		t.Errorf("zero interval: %v", got)
+	}
+}
+
+func TestBeforeTimedRunsBetweenPhases(t *testing.T) {
+	var p Progress
+	var phaseAtCall string
+	calls := 0
+	cfg := LoopConfig{MinWarmup: 5, MaxWarmup: 5, Iterations: 3, BeforeTimed: func() {
+		calls++
+		phaseAtCall = p.PhaseName()
+	}}
+	if _, err := Loop(context.Background(), &sleepRunner{d: []time.Duration{0}}, cfg, &p); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || phaseAtCall != PhaseWarmup {
+		t.Errorf("BeforeTimed called %d times, in phase %q; want once, after warm-up", calls, phaseAtCall)
 	}
 }

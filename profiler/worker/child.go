@@ -421,15 +421,10 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 			case <-done:
 				return
 			case now := <-t.C:
-				phase, runs := p.PhaseName(), p.Runs.Load()
-				if phase != lastPhase {
-					lastRuns, lastPhase = 0, phase
-				}
+				phase, runs := p.Snapshot()
 				s := &Sample{Phase: phase, ElapsedS: now.Sub(start).Seconds(), Runs: int(runs),
-					LatencyMs: float64(p.LastNanos.Load()) / 1e6}
-				if dt := now.Sub(lastT).Seconds(); dt > 0 {
-					s.Throughput = float64(runs-lastRuns) * float64(spec.Batch) / dt
-				}
+					LatencyMs:  float64(p.LastNanos.Load()) / 1e6,
+					Throughput: bench.Rate(lastPhase, lastRuns, phase, runs, spec.Batch, now.Sub(lastT).Seconds())}
 				if host != nil {
 					h := host.Sample(context.Background())
 					s.RSS, s.CPUPct, s.SysMemUsed, s.CPUTempC = h.RSS, h.CPUPct, int64(h.SysMemUsed), h.CPUTempC
@@ -440,7 +435,7 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 					g := gpu.sampler.Sample()
 					// The process list costs milliseconds: read it once a
 					// second, and as soon as the timed phase begins.
-					measuring := phase == "measuring"
+					measuring := phase == bench.PhaseMeasuring
 					if now.Sub(lastProc) >= time.Second || (measuring && !procInRun) {
 						lastProc = now
 						proc = gpu.sampler.ProcessMemory()
@@ -460,7 +455,7 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 					}
 					s.TempC, s.PowerW = float64(g.TempC), g.PowerW
 				}
-				lastRuns, lastT = runs, now
+				lastPhase, lastRuns, lastT = phase, runs, now
 				em.Emit(Event{Kind: KindSample, Sample: s})
 			}
 		}
