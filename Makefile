@@ -62,12 +62,18 @@ FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults ./profi
 	./profiler/runtime:FuzzParseProfile ./profiler/bench:FuzzParseOpProfile \
 	./profiler/hwbench:FuzzParseReferences
 
-## test: setup, vet, unit + integration tests, a short fuzz of every target
+# Packages whose goroutines (worker processes, watchers, samplers, the study
+# runner) are also tested under the race detector.
+RACE_PKGS = ./profiler/worker/... ./profiler/study/...
+
+## test: setup, vet, unit + integration tests (the goroutine-heavy packages
+## again under -race), a short fuzz of every target
 test: setup tools
 	@unformatted=$$(gofmt -l .); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 	QUANTSCOPE_REQUIRE_ORT=1 $(GO) test -count=1 $(PKGS)
+	QUANTSCOPE_REQUIRE_ORT=1 $(GO) test -race -count=1 $(RACE_PKGS)
 	$(GO) test -run='^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./models/onnx
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s FUZZ_TARGETS="$(filter-out ./models/onnx:FuzzLoad,$(FUZZ_TARGETS))"
 

@@ -28,6 +28,10 @@ type Options struct {
 	Grace time.Duration
 	// OnEvent, when set, sees every event as it arrives (started, samples).
 	OnEvent func(Event)
+
+	// afterExit, in tests, runs once the worker has exited and before it
+	// is reaped and its outcome labelled.
+	afterExit func()
 }
 
 // Outcome is how one worker run ended.
@@ -99,22 +103,38 @@ func run(ctx context.Context, spec Spec, opts Options) Outcome {
 		return Outcome{Err: fmt.Errorf("start worker %s: %w", exe, err)}
 	}
 
-	// stop signals the process group: SIGTERM, then SIGKILL after the grace period.
-	var stopOnce sync.Once
+	// stop signals the process group: SIGTERM, then SIGKILL after the grace
+	// period. Once the worker has exited (observed without reaping it, so
+	// its pid cannot be reused meanwhile) stop does nothing: a cancel or
+	// timeout that comes after the exit neither signals a reaped process
+	// group nor relabels a finished run.
+	var mu sync.Mutex
 	var stopReason error
+	exited := false
 	stopped := make(chan struct{})
+	signal := func(sig syscall.Signal) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !exited {
+			_ = syscall.Kill(-cmd.Process.Pid, sig)
+		}
+	}
 	stop := func(reason error) {
-		stopOnce.Do(func() {
-			stopReason = reason
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			go func() {
-				select {
-				case <-time.After(grace):
-					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				case <-stopped:
-				}
-			}()
-		})
+		mu.Lock()
+		if exited || stopReason != nil {
+			mu.Unlock()
+			return
+		}
+		stopReason = reason
+		mu.Unlock()
+		signal(syscall.SIGTERM)
+		go func() {
+			select {
+			case <-time.After(grace):
+				signal(syscall.SIGKILL)
+			case <-stopped:
+			}
+		}()
 	}
 	var timeout <-chan time.Time
 	if opts.Timeout > 0 {
@@ -123,7 +143,9 @@ func run(ctx context.Context, spec Spec, opts Options) Outcome {
 		timeout = t.C
 	}
 	watchDone := make(chan struct{})
+	watcherExited := make(chan struct{})
 	go func() {
+		defer close(watcherExited)
 		select {
 		case <-ctx.Done():
 			stop(fmt.Errorf("%w: %v", ErrCanceled, context.Cause(ctx)))
@@ -167,14 +189,32 @@ func run(ctx context.Context, spec Spec, opts Options) Outcome {
 		stop(protoErr)
 	}
 	_, _ = io.Copy(io.Discard, stdout)
+	markExited := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		exited = true
+		return stopReason
+	}
+	var reason error
+	observed := waitExit(cmd.Process.Pid) // exited, not reaped yet
+	if observed {
+		reason = markExited()
+		if opts.afterExit != nil {
+			opts.afterExit()
+		}
+	}
 	waitErr := cmd.Wait()
+	if !observed {
+		reason = markExited()
+	}
 	close(stopped)
 	close(watchDone)
+	<-watcherExited
 	res.StderrTail = tail.String()
 
 	switch {
-	case stopReason != nil:
-		res.Result, res.Err = nil, stopReason
+	case reason != nil:
+		res.Result, res.Err = nil, reason
 	case protoErr != nil:
 		res.Result, res.Err = nil, protoErr
 	case workerErr != nil:

@@ -263,3 +263,31 @@ func TestWorkerDiesWithParent(t *testing.T) {
 	syscall.Kill(pid, syscall.SIGKILL)
 	t.Fatalf("worker %d outlived its SIGKILLed parent", pid)
 }
+
+// TestCancelAfterExitKeepsTheResult: a cancel that arrives after the worker
+// has exited with its result (between its exit and the parent labelling
+// the run) must neither signal the reaped process group nor turn the
+// success into a cancellation. Under -race it also checks the stop reason
+// is not read and written unsynchronised.
+func TestCancelAfterExitKeepsTheResult(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := Options{Exe: exe, Args: []string{"-test.run=^$"}, Env: []string{"QS_FAKE_WORKER=ok"}}
+	opts.afterExit = func() {
+		cancel()
+		// Give the watcher every chance to act on the cancel before the
+		// outcome is decided.
+		time.Sleep(100 * time.Millisecond)
+	}
+	out := Run(ctx, Spec{ModelPath: "m.onnx", Batch: 8}, opts)
+	if out.Err != nil {
+		t.Fatalf("a run that finished before the cancel was labelled %v", out.Err)
+	}
+	if string(out.Result) != `{"throughput":800}` {
+		t.Errorf("result %s", out.Result)
+	}
+}
