@@ -392,7 +392,8 @@ func (s *session) baselineThroughput(exp study.Experiment, host string) (float64
 	if exp.IsBaseline() {
 		return 0, false
 	}
-	k := groupKey(study.Experiment{Model: exp.Model, Precision: "fp32", EP: exp.EP, Batch: exp.Batch, Threads: exp.Threads})
+	exp.Repeat = 0 // rows fold repeats: their keys have repeat 0
+	k := exp.BaselineKey()
 	for _, r := range s.rows {
 		if hostOf(r) == host && groupKey(r.Experiment) == k && r.Status == study.StatusOK && r.Throughput > 0 {
 			return r.Throughput, true

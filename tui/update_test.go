@@ -181,6 +181,37 @@ func TestLiveUpdatesAndRecords(t *testing.T) {
 	}
 }
 
+// TestBaselineChartLineWithFusionsOn: with fusions on (the default of the
+// real application) and provider options set, the live throughput chart
+// still finds the FP32 baseline's level for a variant, including a
+// repetition of it.
+func TestBaselineChartLineWithFusionsOn(t *testing.T) {
+	f := newFixture(t, 120, 40, func(o *Options) { o.Optimize = true })
+	f.startStudy("deit-tiny")
+	plan := f.plan()
+	if !plan[0].Optimize || !plan[1].Optimize {
+		t.Fatalf("plan without fusions: %+v", plan)
+	}
+	f.runExperiment(0, rec("deit-tiny", "fp32", 600, 1.6, 90<<20, 23<<20, 1, 1), 10)
+	for _, repeat := range []int{0, 2} {
+		e := plan[1]
+		e.Repeat = repeat
+		f.m.sess.base.reset()
+		f.update(study.Update{Index: 1, Experiment: e, Stage: study.StageRunning,
+			Sample: &worker.Sample{Phase: "measuring", Throughput: 900}})
+		if pts := f.m.sess.base.pts; len(pts) != 1 || pts[0].v != 600 {
+			t.Fatalf("repeat %d: baseline chart line %v, want one point at the FP32 baseline's 600 img/s", repeat, pts)
+		}
+	}
+	// Options are part of the key too: a variant with options set has no
+	// baseline measured without them.
+	e := plan[1]
+	e.Options = "use_tf32=0"
+	if _, ok := f.m.sess.baselineThroughput(e, f.m.sess.localHost); ok {
+		t.Error("a baseline measured without provider options matched a variant with them")
+	}
+}
+
 func TestSortingTable(t *testing.T) {
 	rows := study.Summarize([]study.Record{
 		rec("a", "fp32", 100, 10, 100<<20, 100<<20, 1, 1),
