@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // MaxSQNRdB bounds Result.SQNRdB: identical outputs report MaxSQNRdB
@@ -58,6 +59,26 @@ type Result struct {
 	// zero reference), −MaxSQNRdB when the reference is all zeros and the
 	// variant is not (no signal, only noise).
 	SQNRdB float64 `json:"sqnr_db"`
+
+	// RefMedianMargin is the median, over samples, of the reference's
+	// top-1 margin: its largest value minus its second largest. Logits of
+	// untrained (synthetic) weights are nearly tied, so their arg-max
+	// flips on tiny errors: compare Top1 with this margin. NaN when
+	// unknown (vectors of one value, NaN outputs, records older than it).
+	RefMedianMargin float64 `json:"ref_median_margin"`
+	// DecisiveSamples counts the samples whose reference margin exceeds
+	// MaxAbsError, the variant's largest error; DecisiveTop1 is the
+	// arg-max agreement on those samples (NaN when there are none, or in
+	// records older than it). A flip where the margin is within the
+	// error is a near-tie, not evidence of damage; a flip where it is
+	// not is.
+	DecisiveTop1    float64 `json:"decisive_top1"`
+	DecisiveSamples int     `json:"decisive_samples"`
+
+	// Inputs says what the outputs were computed on, e.g. "64 seeded
+	// synthetic images (seed 7, imagenet normalisation)"; set by the
+	// caller that fed them ("" when not recorded).
+	Inputs string `json:"inputs,omitempty"`
 }
 
 // Compare measures how closely got follows ref: both hold one output vector
@@ -74,6 +95,8 @@ func Compare(ref, got [][]float32) (Result, error) {
 	r := Result{Samples: len(ref), CosineMin: math.Inf(1)}
 	var sig, noise, absSum float64
 	var values, top1, top5 int
+	margins := make([]float64, len(ref)) // NaN: none (one value, or NaN outputs)
+	agree := make([]bool, len(ref))
 	for i := range ref {
 		a, b := ref[i], got[i]
 		if len(a) != len(b) || len(a) == 0 {
@@ -101,12 +124,15 @@ func Compare(ref, got [][]float32) (Result, error) {
 		cos := cosine(dot, na, nb)
 		r.CosineMean += cos
 		r.CosineMin = math.Min(r.CosineMin, cos) // NaN if either is
+		margins[i] = math.NaN()
 		if nan {
 			continue
 		}
 		ra := argmax(a)
+		margins[i] = margin(a, ra)
 		if argmax(b) == ra {
 			top1++
+			agree[i] = true
 		}
 		if rank(b, ra) < 5 {
 			top5++
@@ -118,7 +144,55 @@ func Compare(ref, got [][]float32) (Result, error) {
 	r.Top5 = float64(top5) / n
 	r.MeanAbsError = absSum / float64(values)
 	r.SQNRdB = sqnr(sig, noise)
+	r.RefMedianMargin = median(margins)
+	var decisiveAgree int
+	for i, m := range margins {
+		if m > r.MaxAbsError { // false for NaN on either side
+			r.DecisiveSamples++
+			if agree[i] {
+				decisiveAgree++
+			}
+		}
+	}
+	r.DecisiveTop1 = math.NaN()
+	if r.DecisiveSamples > 0 {
+		r.DecisiveTop1 = float64(decisiveAgree) / float64(r.DecisiveSamples)
+	}
 	return r, nil
+}
+
+// margin is v[top] minus the largest other value of v; NaN for a vector
+// of one value.
+func margin(v []float32, top int) float64 {
+	second := math.Inf(-1)
+	for i, x := range v {
+		if i != top {
+			second = math.Max(second, float64(x))
+		}
+	}
+	if math.IsInf(second, -1) {
+		return math.NaN()
+	}
+	return float64(v[top]) - second
+}
+
+// median of the finite values of v; NaN when there are none.
+func median(v []float64) float64 {
+	finite := make([]float64, 0, len(v))
+	for _, x := range v {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			finite = append(finite, x)
+		}
+	}
+	if len(finite) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(finite)
+	n := len(finite)
+	if n%2 == 1 {
+		return finite[n/2]
+	}
+	return (finite[n/2-1] + finite[n/2]) / 2
 }
 
 // sqnr is 10·log10(sig/noise) clamped to ±MaxSQNRdB, MaxSQNRdB for zero
@@ -179,6 +253,26 @@ func (r Result) String() string {
 		r.CosineMean, r.CosineMin, 100*r.Top1, 100*r.Top5, r.Samples, r.MaxAbsError, r.MeanAbsError, r.SQNRdB)
 }
 
+// Decisive returns the decisive top-1 agreement and whether any sample was
+// decisive (see DecisiveTop1).
+func (r Result) Decisive() (float64, bool) {
+	return r.DecisiveTop1, r.DecisiveSamples > 0 && !math.IsNaN(r.DecisiveTop1)
+}
+
+// DecisiveString says what decisive top-1 found, e.g. "decisive top-1
+// 100.00% on 31 of 64 samples (FP32 median margin 0.052 vs max abs error
+// 0.041)", or that no sample was decisive.
+func (r Result) DecisiveString() string {
+	tail := fmt.Sprintf("FP32 median margin %.3g vs max abs error %.3g", r.RefMedianMargin, r.MaxAbsError)
+	if math.IsNaN(r.RefMedianMargin) && r.DecisiveSamples == 0 {
+		return "decisive top-1 not recorded (the result predates it)"
+	}
+	if _, ok := r.Decisive(); !ok {
+		return "decisive top-1 not measurable: no sample's FP32 margin exceeds the max abs error (" + tail + ")"
+	}
+	return fmt.Sprintf("decisive top-1 %.2f%% on %d of %d samples (%s)", 100*r.DecisiveTop1, r.DecisiveSamples, r.Samples, tail)
+}
+
 // Number is a float64 whose JSON form is null when it is not finite (NaN,
 // ±Inf), and which reads null back as NaN. Summaries of Results use it for
 // the figures they copy.
@@ -216,24 +310,53 @@ type wireResult struct {
 	MaxAbsError  Number `json:"max_abs_error"`
 	MeanAbsError Number `json:"mean_abs_error,omitempty"`
 	SQNRdB       Number `json:"sqnr_db"`
+
+	// Left out when unknown (NaN margin, no decisive sample): records
+	// older than these fields read the same way.
+	RefMedianMargin *Number `json:"ref_median_margin,omitempty"`
+	DecisiveTop1    *Number `json:"decisive_top1,omitempty"`
+	DecisiveSamples int     `json:"decisive_samples,omitempty"`
+	Inputs          string  `json:"inputs,omitempty"`
 }
 
 // MarshalJSON encodes r with non-finite fields as null (see Result).
 func (r Result) MarshalJSON() ([]byte, error) {
 	w := wireResult{Samples: r.Samples, CosineMean: Number(r.CosineMean), CosineMin: Number(r.CosineMin),
-		Top1: Number(r.Top1), Top5: Number(r.Top5), MaxAbsError: Number(r.MaxAbsError), SQNRdB: Number(r.SQNRdB)}
+		Top1: Number(r.Top1), Top5: Number(r.Top5), MaxAbsError: Number(r.MaxAbsError), SQNRdB: Number(r.SQNRdB),
+		DecisiveSamples: r.DecisiveSamples, Inputs: r.Inputs}
+	if !math.IsNaN(r.RefMedianMargin) {
+		m := Number(r.RefMedianMargin)
+		w.RefMedianMargin = &m
+	}
+	if r.DecisiveSamples > 0 {
+		d := Number(r.DecisiveTop1)
+		w.DecisiveTop1 = &d
+	}
 	w.MeanAbsError = Number(r.MeanAbsError) // omitted when 0; NaN is not 0
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON decodes r, reading null fields as NaN (see Result).
+// UnmarshalJSON decodes r, reading null fields as NaN (see Result). A
+// record older than the margin and decisive fields reads them as NaN (not
+// measured), not as 0.
 func (r *Result) UnmarshalJSON(b []byte) error {
 	var w wireResult
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
+	known := func(n *Number) float64 {
+		if n == nil {
+			return math.NaN()
+		}
+		return float64(*n)
+	}
 	*r = Result{Samples: w.Samples, CosineMean: float64(w.CosineMean), CosineMin: float64(w.CosineMin),
 		Top1: float64(w.Top1), Top5: float64(w.Top5), MaxAbsError: float64(w.MaxAbsError),
-		MeanAbsError: float64(w.MeanAbsError), SQNRdB: float64(w.SQNRdB)}
+		MeanAbsError: float64(w.MeanAbsError), SQNRdB: float64(w.SQNRdB),
+		RefMedianMargin: known(w.RefMedianMargin), DecisiveTop1: known(w.DecisiveTop1), DecisiveSamples: w.DecisiveSamples,
+		Inputs: w.Inputs}
+	if r.DecisiveSamples <= 0 {
+		r.DecisiveSamples, r.DecisiveTop1 = 0, math.NaN()
+	}
 	return nil
 }

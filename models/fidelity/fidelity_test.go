@@ -151,26 +151,114 @@ func TestResultJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(old), &r); err != nil {
 		t.Fatal(err)
 	}
-	want := Result{Samples: 256, CosineMean: 0.99934, CosineMin: 0.9961, Top1: 0.9921875, Top5: 1, MaxAbsError: 0.41, SQNRdB: 29.5}
-	if r != want {
-		t.Errorf("old record reads as %+v, want %+v", r, want)
+	want := Result{Samples: 256, CosineMean: 0.99934, CosineMin: 0.9961, Top1: 0.9921875, Top5: 1, MaxAbsError: 0.41, SQNRdB: 29.5,
+		RefMedianMargin: math.NaN(), DecisiveTop1: math.NaN()}
+	if r.String() != want.String() || !math.IsNaN(r.RefMedianMargin) || !math.IsNaN(r.DecisiveTop1) || r.DecisiveSamples != 0 || r.Inputs != "" {
+		t.Errorf("old record reads as %+v, want %+v (margin and decisive top-1 unknown, not 0)", r, want)
 	}
-	// Identical outputs write exactly what they always did.
-	self, err := json.Marshal(Result{Samples: 256, CosineMean: 1, CosineMin: 1, Top1: 1, Top5: 1, SQNRdB: MaxSQNRdB})
+	if _, ok := r.Decisive(); ok || !strings.Contains(r.DecisiveString(), "not recorded") {
+		t.Errorf("old record's decisive top-1: %s", r.DecisiveString())
+	}
+	// Fields that are unknown stay out of the JSON, as before they existed.
+	self, err := json.Marshal(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"samples":256,"cosine_mean":1,"cosine_min":1,"top1":1,"top5":1,"max_abs_error":0,"sqnr_db":300}`; string(self) != want {
-		t.Errorf("JSON %s\nwant %s", self, want)
+	if w := `{"samples":256,"cosine_mean":0.99934,"cosine_min":0.9961,"top1":0.9921875,"top5":1,"max_abs_error":0.41,"sqnr_db":29.5}`; string(self) != w {
+		t.Errorf("JSON %s\nwant %s", self, w)
 	}
 	want.MeanAbsError = 0.02
+	want.RefMedianMargin, want.DecisiveTop1, want.DecisiveSamples, want.Inputs = 0.75, 0.5, 2, "2 seeded synthetic images"
 	b, err := json.Marshal(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := `{"samples":256,"cosine_mean":0.99934,"cosine_min":0.9961,"top1":0.9921875,"top5":1,"max_abs_error":0.41,"mean_abs_error":0.02,"sqnr_db":29.5}`; string(b) != got {
+	if got := `{"samples":256,"cosine_mean":0.99934,"cosine_min":0.9961,"top1":0.9921875,"top5":1,"max_abs_error":0.41,"mean_abs_error":0.02,"sqnr_db":29.5,` +
+		`"ref_median_margin":0.75,"decisive_top1":0.5,"decisive_samples":2,"inputs":"2 seeded synthetic images"}`; string(b) != got {
 		t.Errorf("JSON %s\nwant %s", b, got)
 	}
+	var back Result
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back != want {
+		t.Errorf("round trip %+v, want %+v", back, want)
+	}
+}
+
+// TestDecisiveTop1 works through hand-made logits: near-tied samples whose
+// arg-max flips within the variant's error do not count against it; a
+// flip on a sample with a clear margin does.
+func TestDecisiveTop1(t *testing.T) {
+	ref := [][]float32{
+		{5, 1, 0},      // margin 4: decisive
+		{3, 0, 1},      // margin 2: decisive
+		{1.05, 1, 0},   // margin 0.05: a near-tie
+		{0, 2.02, 2},   // margin 0.02: a near-tie
+		{0.5, 0.5, -1}, // margin 0: an exact tie
+	}
+	t.Run("flips only on near-ties", func(t *testing.T) {
+		got := [][]float32{
+			{5.1, 1, 0},   // agrees
+			{2.9, 0, 1},   // agrees
+			{1.0, 1.1, 0}, // flips: error 0.1
+			{0, 1.95, 2},  // flips: error 0.07
+			{0.5, 0.5, -1},
+		}
+		r, err := Compare(ref, got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Top-1 3 of 5; max abs error 0.1; margins 4, 2, 0.05, 0.02, 0:
+		// median 0.05; decisive: the two with margin > 0.1, both agree.
+		if !approx(r.Top1, 0.6) || !approx(r.MaxAbsError, float64(float32(1.1)-1)) || !approx(r.RefMedianMargin, float64(float32(1.05)-1)) {
+			t.Errorf("top-1 %v max abs %v median margin %v", r.Top1, r.MaxAbsError, r.RefMedianMargin)
+		}
+		if d, ok := r.Decisive(); !ok || d != 1 || r.DecisiveSamples != 2 {
+			t.Errorf("decisive top-1 %v on %d samples, want 100%% on 2", d, r.DecisiveSamples)
+		}
+	})
+	t.Run("a flip with a clear margin counts", func(t *testing.T) {
+		got := [][]float32{
+			{5, 1, 0},
+			{0.9, 0, 1.2}, // flips with margin 2: error 2.1 — but that error is the max, so it is not decisive
+			{1.05, 1, 0},
+			{0, 2.02, 2},
+			{0.5, 0.5, -1},
+		}
+		r, _ := Compare(ref, got)
+		// Max abs error 2.1: only the margin-4 sample is decisive and it agrees.
+		if d, ok := r.Decisive(); !ok || d != 1 || r.DecisiveSamples != 1 {
+			t.Errorf("decisive %v on %d, want 100%% on 1", d, r.DecisiveSamples)
+		}
+		got[0] = []float32{5, 5.5, 0} // flips the margin-4 sample with error 4.5
+		got[1] = []float32{3, 0, 1}
+		r, _ = Compare(ref, got)
+		if _, ok := r.Decisive(); ok {
+			t.Errorf("an error above every margin left decisive samples: %d", r.DecisiveSamples)
+		}
+		// Small errors everywhere, and one decisive flip: counted.
+		got = [][]float32{{5, 1, 0}, {0.95, 0, 1.0}, {1.05, 1, 0}, {0, 2.02, 2}, {0.5, 0.5, -1}}
+		ref2 := [][]float32{{5, 1, 0}, {1.0, 0, 0.9}, {1.05, 1, 0}, {0, 2.02, 2}, {0.5, 0.5, -1}}
+		r, _ = Compare(ref2, got)
+		// Errors 0.05 and 0.1: max 0.1; margins 4 and 0.1 (not > 0.1),
+		// so one decisive sample... and the margin-0.1 flip is a near-tie.
+		if d, ok := r.Decisive(); !ok || d != 1 || r.DecisiveSamples != 1 {
+			t.Errorf("decisive %v on %d", d, r.DecisiveSamples)
+		}
+		ref2[1] = []float32{1.5, 0, 0.9} // margin 0.6 > max error 0.55: decisive, and flipped
+		got[1] = []float32{0.95, 0, 1.0}
+		r, _ = Compare(ref2, got)
+		if d, ok := r.Decisive(); !ok || !approx(d, 0.5) || r.DecisiveSamples != 2 {
+			t.Errorf("decisive %v on %d, want 50%% on 2", d, r.DecisiveSamples)
+		}
+	})
+	t.Run("embeddings of one value have no margin", func(t *testing.T) {
+		r, _ := Compare([][]float32{{1}, {2}}, [][]float32{{1}, {2}})
+		if !math.IsNaN(r.RefMedianMargin) || r.DecisiveSamples != 0 {
+			t.Errorf("margin %v decisive %d", r.RefMedianMargin, r.DecisiveSamples)
+		}
+	})
 }
 
 // Outputs that overflowed (NaN, ±Inf) make a Result JSON can still hold:
@@ -277,6 +365,9 @@ func FuzzCompare(f *testing.F) {
 		}
 		if r.SQNRdB < -MaxSQNRdB || r.SQNRdB > MaxSQNRdB || r.MaxAbsError < 0 || r.MeanAbsError < 0 || r.MeanAbsError > r.MaxAbsError*(1+1e-9) {
 			t.Errorf("SQNR %v max abs %v mean abs %v", r.SQNRdB, r.MaxAbsError, r.MeanAbsError)
+		}
+		if d, ok := r.Decisive(); r.DecisiveSamples < 0 || r.DecisiveSamples > r.Samples || (ok && (d < 0 || d > 1)) {
+			t.Errorf("decisive top-1 %v on %d of %d samples", d, r.DecisiveSamples, r.Samples)
 		}
 		hasNaN := false
 		for i := range ref {

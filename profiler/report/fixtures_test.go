@@ -61,7 +61,8 @@ type fx struct {
 }
 
 func fid(top1, top5, cosMean, cosMin, sqnr, maxAbs float64) *fidelity.Result {
-	return &fidelity.Result{Samples: 256, Top1: top1, Top5: top5, CosineMean: cosMean, CosineMin: cosMin, SQNRdB: sqnr, MaxAbsError: maxAbs}
+	return &fidelity.Result{Samples: 256, Top1: top1, Top5: top5, CosineMean: cosMean, CosineMin: cosMin, SQNRdB: sqnr, MaxAbsError: maxAbs,
+		RefMedianMargin: math.NaN(), DecisiveTop1: math.NaN()}
 }
 
 var selfFid = fid(1, 1, 1, 1, fidelity.MaxSQNRdB, 0)
