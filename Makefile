@@ -60,7 +60,8 @@ FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults ./profi
 	./models/quant:FuzzParseSpec ./profiler/report:FuzzParseGate \
 	./models/fidelity:FuzzCompare ./models/optimize:FuzzApply \
 	./profiler/runtime:FuzzParseProfile ./profiler/bench:FuzzParseOpProfile \
-	./profiler/hwbench:FuzzParseReferences
+	./profiler/hwbench:FuzzParseReferences \
+	./profiler/telemetry:FuzzParseProcStat
 
 # Packages whose goroutines (worker processes, watchers, samplers, the study
 # runner) are also tested under the race detector.

@@ -3,7 +3,6 @@ package telemetry
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/load"
 )
 
@@ -137,40 +135,6 @@ func nominalMHz(fsys fs.FS) float64 {
 		return 0
 	}
 	return sum / float64(n)
-}
-
-// CPUTimes is the host's CPU time by state since boot, in seconds summed
-// over all CPUs.
-type CPUTimes struct {
-	Busy  float64 `json:"busy"`  // user, nice, system, irq, softirq
-	Idle  float64 `json:"idle"`  // idle and iowait
-	Steal float64 `json:"steal"` // time the hypervisor gave to other guests
-}
-
-// Total is all the time accounted.
-func (t CPUTimes) Total() float64 { return t.Busy + t.Idle + t.Steal }
-
-// Sub is the time between two readings.
-func (t CPUTimes) Sub(earlier CPUTimes) CPUTimes {
-	return CPUTimes{Busy: t.Busy - earlier.Busy, Idle: t.Idle - earlier.Idle, Steal: t.Steal - earlier.Steal}
-}
-
-// ReadCPUTimes reads the host's CPU times (through gopsutil: /proc/stat on
-// Linux).
-func ReadCPUTimes() (CPUTimes, error) {
-	ts, err := cpu.Times(false)
-	if err != nil {
-		return CPUTimes{}, fmt.Errorf("cpu times: %w", err)
-	}
-	if len(ts) == 0 {
-		return CPUTimes{}, fmt.Errorf("cpu times: none reported")
-	}
-	s := ts[0]
-	return CPUTimes{
-		Busy:  s.User + s.Nice + s.System + s.Irq + s.Softirq,
-		Idle:  s.Idle + s.Iowait,
-		Steal: s.Steal,
-	}, nil
 }
 
 // LoadAverage is the 1-minute load average (0 when unknown).
