@@ -161,3 +161,65 @@ func Settled(d []time.Duration, window int, maxCV float64) bool {
 	mean, std := MeanStd(v)
 	return mean > 0 && std/mean <= maxCV
 }
+
+// PairedRatio95 is the ratio of variant to baseline throughput from paired
+// rounds (b[i] and v[i] measured in the same round of an interleaved
+// study): the geometric mean of the per-round ratios, and the 95%
+// interval of that mean (Student's t on the log ratios). Pairing removes
+// the drift both sides of a round share. lo and hi are NaN with fewer than
+// two rounds, and everything is NaN when a value is not positive.
+func PairedRatio95(b, v []float64) (ratio, lo, hi float64) {
+	n := min(len(b), len(v))
+	if n == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	logs := make([]float64, n)
+	for i := range n {
+		if !(b[i] > 0) || !(v[i] > 0) {
+			return math.NaN(), math.NaN(), math.NaN()
+		}
+		logs[i] = math.Log(v[i] / b[i])
+	}
+	mean, half := ConfidenceInterval95(logs)
+	if n < 2 {
+		return math.Exp(mean), math.NaN(), math.NaN()
+	}
+	return math.Exp(mean), math.Exp(mean - half), math.Exp(mean + half)
+}
+
+// RatioOfMeans95 is mean(v) ÷ mean(b) for runs that are not paired, with a
+// 95% interval from the runs' spread: the log ratio's variance is the sum
+// of each mean's squared relative standard error, with Welch–Satterthwaite
+// degrees of freedom. lo and hi are NaN unless both sides have two runs.
+func RatioOfMeans95(b, v []float64) (ratio, lo, hi float64) {
+	mb, sb := MeanStd(b)
+	mv, sv := MeanStd(v)
+	if !(mb > 0) || !(mv > 0) {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	ratio = mv / mb
+	if len(b) < 2 || len(v) < 2 {
+		return ratio, math.NaN(), math.NaN()
+	}
+	eb := sb * sb / (mb * mb) / float64(len(b))
+	ev := sv * sv / (mv * mv) / float64(len(v))
+	se := math.Sqrt(eb + ev)
+	df := len(b) + len(v) - 2
+	if se > 0 {
+		df = int((eb + ev) * (eb + ev) / (eb*eb/float64(len(b)-1) + ev*ev/float64(len(v)-1)))
+	}
+	half := tCritical95(max(1, df)) * se
+	return ratio, ratio * math.Exp(-half), ratio * math.Exp(half)
+}
+
+// IntervalVerdict calls a ratio's 95% interval: "faster" when it lies
+// above 1, "slower" below, "within noise" when it holds 1 (or is unknown).
+func IntervalVerdict(lo, hi float64) string {
+	switch {
+	case lo > 1:
+		return "faster"
+	case hi < 1:
+		return "slower"
+	}
+	return "within noise"
+}

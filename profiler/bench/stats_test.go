@@ -105,3 +105,62 @@ func TestSettled(t *testing.T) {
 		t.Error("fewer runs than the window reported settled")
 	}
 }
+
+// TestPairedRatio95 works on synthetic paired rounds: a variant 1.75×
+// the baseline while both drift together by ±10% round to round.
+func TestPairedRatio95(t *testing.T) {
+	base := []float64{100, 110, 90, 105, 95}
+	fast := []float64{175, 192.5, 157.5, 183.75, 166.25} // exactly 1.75× each round
+	r, lo, hi := PairedRatio95(base, fast)
+	if !near(r, 1.75) || !near(lo, 1.75) || !near(hi, 1.75) {
+		t.Errorf("exact pairs: %v [%v, %v]", r, lo, hi)
+	}
+	// Per-round ratios 1.70, 1.78, 1.74: geometric mean ≈ 1.7398; the log
+	// ratios' t-interval (df 2, t 4.303) is about ±5.7%.
+	b := []float64{100, 110, 90}
+	v := []float64{170, 110 * 1.78, 90 * 1.74}
+	r, lo, hi = PairedRatio95(b, v)
+	logs := []float64{math.Log(1.70), math.Log(1.78), math.Log(1.74)}
+	m, half := ConfidenceInterval95(logs)
+	if !near(r, math.Exp(m)) || !near(lo, math.Exp(m-half)) || !near(hi, math.Exp(m+half)) || lo > 1.70 || hi < 1.78 {
+		t.Errorf("pairs: %v [%v, %v]", r, lo, hi)
+	}
+	if IntervalVerdict(lo, hi) != "faster" {
+		t.Errorf("verdict %s", IntervalVerdict(lo, hi))
+	}
+	// Drift alone would swamp an unpaired comparison of the same runs:
+	// pairing keeps the interval narrow where the ratio of means cannot.
+	_, ulo, uhi := RatioOfMeans95(base, fast)
+	_, plo, phi := PairedRatio95(base, fast)
+	if !(uhi-ulo > phi-plo) {
+		t.Errorf("unpaired [%v, %v] not wider than paired [%v, %v]", ulo, uhi, plo, phi)
+	}
+	// A ratio whose interval holds 1 is within noise; below, slower.
+	r, lo, hi = PairedRatio95([]float64{100, 100, 100}, []float64{98, 103, 100})
+	if IntervalVerdict(lo, hi) != "within noise" || lo >= 1 || hi <= 1 {
+		t.Errorf("noise: %v [%v, %v]", r, lo, hi)
+	}
+	if _, lo, hi = PairedRatio95([]float64{100, 101, 99}, []float64{80, 81, 79}); IntervalVerdict(lo, hi) != "slower" {
+		t.Errorf("slower: [%v, %v]", lo, hi)
+	}
+	// One round: a ratio, no interval; bad values: nothing.
+	if r, lo, hi = PairedRatio95([]float64{100}, []float64{150}); !near(r, 1.5) || !math.IsNaN(lo) || !math.IsNaN(hi) {
+		t.Errorf("one round: %v [%v, %v]", r, lo, hi)
+	}
+	if r, _, _ = PairedRatio95([]float64{0, 1}, []float64{1, 1}); !math.IsNaN(r) {
+		t.Errorf("zero throughput gave %v", r)
+	}
+	if IntervalVerdict(math.NaN(), math.NaN()) != "within noise" {
+		t.Error("an unknown interval is not a verdict")
+	}
+}
+
+func TestRatioOfMeans95(t *testing.T) {
+	r, lo, hi := RatioOfMeans95([]float64{100, 102, 98}, []float64{150, 153, 147})
+	if !near(r, 1.5) || !(lo < 1.5 && lo > 1.4) || !(hi > 1.5 && hi < 1.6) {
+		t.Errorf("%v [%v, %v]", r, lo, hi)
+	}
+	if r, lo, _ = RatioOfMeans95([]float64{100}, []float64{150, 150}); !near(r, 1.5) || !math.IsNaN(lo) {
+		t.Errorf("one baseline run: %v %v", r, lo)
+	}
+}
