@@ -226,6 +226,57 @@ func SyntheticImage(in ImageInput, pre Preprocess, seed uint64, index int) []flo
 	return out
 }
 
+// CheckInputs is the one definition of the inputs a variant's fidelity
+// against FP32 is measured on when no images of the task are given:
+// N seeded synthetic images (SyntheticImage, so image-like) normalised the
+// way the model expects. quantize --check and the benchmark worker both
+// feed these, and record String() with the result.
+type CheckInputs struct {
+	N    int    `json:"n"`
+	Seed uint64 `json:"seed"`
+	// Norm names the normalisation ("imagenet", "clip", …); Mean and Std
+	// are its per-channel values.
+	Norm string     `json:"norm"`
+	Mean [3]float32 `json:"mean"`
+	Std  [3]float32 `json:"std"`
+}
+
+// Default check inputs: 64 images with seed 7.
+const (
+	DefaultCheckSamples = 64
+	DefaultCheckSeed    = 7
+)
+
+// NewCheckInputs returns the default check inputs (n images, or
+// DefaultCheckSamples for n ≤ 0) for a model normalised as norm/mean/std
+// (ImageNet's when std is zero).
+func NewCheckInputs(n int, seed uint64, norm string, mean, std [3]float32) CheckInputs {
+	if n <= 0 {
+		n = DefaultCheckSamples
+	}
+	if std == ([3]float32{}) {
+		norm, mean, std = "imagenet", ImageNetPreprocess.Mean, ImageNetPreprocess.Std
+	}
+	if norm == "" {
+		norm = "model"
+	}
+	return CheckInputs{N: n, Seed: seed, Norm: norm, Mean: mean, Std: std}
+}
+
+// Preprocess is the normalisation the images get.
+func (c CheckInputs) Preprocess() Preprocess { return Preprocess{Mean: c.Mean, Std: c.Std} }
+
+// Sample returns image i (0 ≤ i < N) as input of layout in.
+func (c CheckInputs) Sample(in ImageInput, i int) []float32 {
+	return SyntheticImage(in, c.Preprocess(), c.Seed, i)
+}
+
+// String says what the inputs are, e.g. "64 seeded synthetic images
+// (seed 7, imagenet normalisation)".
+func (c CheckInputs) String() string {
+	return fmt.Sprintf("%d seeded synthetic images (seed %d, %s normalisation)", c.N, c.Seed, c.Norm)
+}
+
 // ImageFiles lists the JPEG and PNG files of dir (not recursive), sorted
 // by name.
 func ImageFiles(dir string) ([]string, error) {
