@@ -363,7 +363,7 @@ func (m *Model) layout() {
 	w, h := m.width, max(1, m.height-3)
 	m.setup.width, m.setup.height = w, h
 	m.dash.width, m.dash.height = w, h
-	m.dash.table.body = max(1, m.dash.lowerHeight()-3)
+	m.dash.table.body = bodyRows(m.dash.lowerHeight() - 2)
 	m.heat.width, m.heat.hgt = w, h
 	m.detail.width, m.detail.height = w, h
 	m.doc.width, m.doc.height = w, h

@@ -265,7 +265,7 @@ func (d dashModel) update(msg tea.KeyMsg, k keyMap, c viewCtx) (dashModel, dashA
 		}
 		switch d.focus {
 		case dashTable:
-			d.table.body = max(1, d.lowerHeight()-3)
+			d.table.body = bodyRows(d.lowerHeight() - 2)
 			d.table.move(rows, delta)
 		case dashQueue:
 			n := len(c.sess.entries)

@@ -159,13 +159,24 @@ func (d detailModel) sections(c viewCtx) []section {
 		}
 		if row.HasBaseline && !d.exp.IsBaseline() {
 			b, _ := c.sess.baselineThroughput(d.exp, d.host)
-			ln += " · speedup " + goodBad(s, row.Speedup, ratioTol).Render(fmtRatio(row.Speedup)) +
-				fmt.Sprintf(" vs fp32 %s img/s", fmtRate(b))
+			_, st := speedupCell(row, s)
+			ln += " · speedup " + st.Render(row.SpeedupText()) + fmt.Sprintf(" vs fp32 %s img/s", fmtRate(b))
 		}
-		if row.Verdict != "" {
-			ln += " · " + row.Verdict
+		if row.HasBaseline && !d.exp.IsBaseline() && row.Verdict != study.VerdictOneRun {
+			ln += fmt.Sprintf(" · %s (%s)", row.Verdict, row.VerdictBasis())
 		}
 		sum.lines = append(sum.lines, ln)
+		switch {
+		case m != nil && m.Contention != nil && m.Contention.Contended:
+			sum.lines = append(sum.lines, s.warn.Render(glyphContend+" "+m.Contention.String()))
+		case m != nil && m.Contention != nil:
+			sum.lines = append(sum.lines, s.dim.Render(fmt.Sprintf("not contended: other processes took ~%.0f%% of the run's cores", 100*m.Contention.Share)))
+		case m != nil:
+			sum.lines = append(sum.lines, s.dim.Render("CPU contention not measured (recorded before it was)"))
+		}
+		if base, ok := c.sess.rowFor(baselineOf(d.exp), d.host); ok && !d.exp.IsBaseline() && base.Contended {
+			sum.lines = append(sum.lines, s.warn.Render(glyphContend+" the fp32 baseline's run was contended: the speedup is uncertain"))
+		}
 		if row.Note != "" {
 			sum.lines = append(sum.lines, s.warn.Render(row.Note))
 		}
@@ -218,7 +229,7 @@ func (d detailModel) sections(c viewCtx) []section {
 		secs = append(secs, t)
 	}
 	if m != nil {
-		secs = append(secs, fidelitySection(c, d.exp, m))
+		secs = append(secs, fidelitySection(c, d.exp, row, m))
 		secs = append(secs, section{title: "Cold start", lines: []string{
 			fmt.Sprintf("load %s ms · session %s ms · first inference %s ms · warm-up runs %d",
 				fmtMs(m.ColdStart.LoadMs), fmtMs(m.ColdStart.SessionMs), fmtMs(m.ColdStart.FirstInferenceMs), m.WarmupRuns),
@@ -337,8 +348,26 @@ func memorySection(c viewCtx, row study.Row, m *bench.Metrics) section {
 	s := c.st
 	mem := m.Memory
 	sec := section{title: "Memory"}
-	sec.lines = append(sec.lines,
-		fmt.Sprintf("model RSS %s (after load %s − before %s) · peak RSS %s", fmtBytes(mem.ModelRSS), fmtBytes(mem.RSSAfterLoad), fmtBytes(mem.RSSBeforeLoad), fmtBytes(mem.PeakRSS)))
+	if ws, where, ok := mem.WorkingSet(); ok {
+		ln := fmt.Sprintf("peak working set %s", s.bold.Render(fmtBytes(ws)))
+		if where == "GPU" {
+			ln += fmt.Sprintf(" on the GPU (process peak %s − CUDA context %s)", fmtBytes(mem.GPUBytes), fmtBytes(mem.GPUContext))
+		} else {
+			ln += fmt.Sprintf(" (peak RSS %s − RSS before load %s; %s)", fmtBytes(mem.PeakRSS), fmtBytes(mem.RSSBeforeLoad), mem.PeakSource)
+		}
+		if row.Runs > 1 && row.WorkingSet > ws {
+			ln += fmt.Sprintf(" · largest of %d runs %s", row.Runs, fmtBytes(row.WorkingSet))
+		}
+		sec.lines = append(sec.lines, ln)
+	} else {
+		sec.lines = append(sec.lines, s.warn.Render("peak working set unknown: "+mem.WorkingSetNote()))
+	}
+	if mem.Device == "gpu" && mem.GPUContext > 0 {
+		sec.lines = append(sec.lines, fmt.Sprintf("CUDA context %s (measured once before the model loaded; not in the working set)", fmtBytes(mem.GPUContext)))
+	}
+	if mem.PeakNote != "" {
+		sec.lines = append(sec.lines, s.dim.Render("high-water mark not reset ("+mem.PeakNote+"): peak sampled every 250 ms"))
+	}
 	if mem.GPUBytes > 0 || mem.GPUNote != "" {
 		g := fmt.Sprintf("GPU %s", fmtBytes(mem.GPUBytes))
 		if mem.GPUPeak > 0 {
@@ -352,9 +381,9 @@ func memorySection(c viewCtx, row study.Row, m *bench.Metrics) section {
 			sec.lines = append(sec.lines, s.dim.Render(mem.GPUNote))
 		}
 	}
-	f := fmt.Sprintf("file %s", fmtBytes(row.FileBytes))
+	f := fmt.Sprintf("resident after load %s · file %s", fmtBytes(mem.ResidentAfterLoad), fmtBytes(row.FileBytes))
 	if row.HasBaseline && !row.Experiment.IsBaseline() {
-		f += " · size " + fmtRatio(row.SizeReduction) + " smaller · memory " + fmtRatio(row.MemReduction) + " smaller"
+		f += " · memory " + fmtRatio(row.MemReduction) + " · size " + fmtRatio(row.SizeReduction) + " smaller"
 	}
 	sec.lines = append(sec.lines, f)
 	return sec
@@ -391,10 +420,12 @@ func telemetrySection(c viewCtx, m *bench.Metrics, ent *entry) section {
 	return sec
 }
 
-func fidelitySection(c viewCtx, exp study.Experiment, m *bench.Metrics) section {
+func fidelitySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics) section {
 	s := c.st
 	sec := section{title: "Fidelity vs fp32"}
 	f := m.Fidelity
+	tr := row.Traits
+	sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("weights %s · output %s (%s)", tr.Weights, tr.Output, tr.Source)))
 	switch {
 	case f == nil && exp.IsBaseline():
 		sec.lines = append(sec.lines, s.dim.Render("this is the reference the variants are compared with"))
@@ -402,11 +433,42 @@ func fidelitySection(c viewCtx, exp study.Experiment, m *bench.Metrics) section 
 		sec.lines = append(sec.lines, s.dim.Render("not measured (no fp32 reference for this model and EP)"))
 	default:
 		sec.lines = append(sec.lines,
-			"cosine mean "+cosStyle(s, f.CosineMean).Render(fmtCos(f.CosineMean))+" · min "+fmtCos(f.CosineMin),
-			"top-1 "+top1Style(s, f.Top1).Render(fmtPct(f.Top1))+" · top-5 "+fmtPct(f.Top5),
-			fmt.Sprintf("max |error| %.3g · SQNR %.1f dB · %d samples", f.MaxAbsError, f.SQNRdB, f.Samples))
+			"cosine mean "+cosStyle(s, f.CosineMean).Render(fmtCos(f.CosineMean))+" · min "+fmtCos(f.CosineMin)+
+				fmt.Sprintf(" · SQNR %.1f dB · max |error| %.3g", f.SQNRdB, f.MaxAbsError))
+		switch {
+		case tr.Backbone():
+			sec.lines = append(sec.lines, "top-1 — · top-5 — (embeddings have no classes: judged on cosine)")
+		case tr.Synthetic():
+			sec.lines = append(sec.lines,
+				fmt.Sprintf("top-1 %s · top-5 %s: synthetic weights, accuracy not measurable", fmtPct(f.Top1), fmtPct(f.Top5)),
+				f.DecisiveString())
+		default:
+			sec.lines = append(sec.lines,
+				"top-1 "+top1Style(s, f.Top1).Render(fmtPct(f.Top1))+" · top-5 "+fmtPct(f.Top5),
+				f.DecisiveString())
+		}
+		if f.Inputs != "" {
+			sec.lines = append(sec.lines, s.dim.Render("on "+f.Inputs))
+		} else {
+			sec.lines = append(sec.lines, s.dim.Render(fmt.Sprintf("on %d seeded inputs", f.Samples)))
+		}
 	}
 	return sec
+}
+
+// glyphOr is the contended glyph and a space, or nothing.
+func glyphOr(contended bool) string {
+	if contended {
+		return glyphContend + " "
+	}
+	return ""
+}
+
+// baselineOf is the FP32 experiment exp is compared with.
+func baselineOf(exp study.Experiment) study.Experiment {
+	b := exp
+	b.Precision = "fp32"
+	return b
 }
 
 // precReport is the part of a precision transform's report the detail
@@ -492,7 +554,7 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 	sec := section{title: "Why is it (not) faster?"}
 	kind, _, _ := strings.Cut(exp.Precision, ":")
 	var findings []string
-	slow := row.HasBaseline && !exp.IsBaseline() && row.Speedup < 1+ratioTol
+	slow := row.HasBaseline && !exp.IsBaseline() && !row.Faster() && !row.Uncertain()
 	if m.OverheadFloor {
 		findings = append(findings, s.warn.Render("⚑ overhead floor: ")+
 			fmt.Sprintf("p50 %s ms is within 3× of ONNX Runtime's own call overhead, so precision barely shows; try a larger batch or model", fmtMs(m.Latency.P50Ms)))
@@ -535,6 +597,8 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 		sec.lines = append(sec.lines, s.dim.Render("fp32 is the baseline"))
 	case !row.HasBaseline:
 		sec.lines = append(sec.lines, s.dim.Render("no fp32 baseline measured: speedup unknown"))
+	case row.Uncertain():
+		sec.lines = append(sec.lines, s.warn.Render(glyphContend+" "+row.SpeedupText()+": a run it rests on was contended; re-run (r) on a quiet machine"))
 	case slow && len(findings) == 0:
 		sec.lines = append(sec.lines, "not faster, and no single cause stands out: compare the node counts and placement below")
 	case slow:

@@ -11,6 +11,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -76,13 +77,25 @@ func num(v float64) string {
 	return strconv.FormatFloat(v, 'g', 6, 64)
 }
 
+// csvHeader is the TUI export's columns; peak_working_set_bytes is the
+// one memory definition (bench.Memory.WorkingSet), speedup_lo/hi its
+// paired 95% interval.
 var csvHeader = []string{"model", "precision", "ep", "batch", "threads", "status", "reason", "runs",
-	"throughput", "throughput_ci95", "p50_ms", "p99_ms", "speedup", "latency_ratio",
-	"model_rss_bytes", "mem_reduction", "file_bytes", "size_reduction",
-	"cosine", "top1", "joules_per_sample", "overhead_floor", "verdict", "note"}
+	"throughput", "throughput_ci95", "p50_ms", "p99_ms", "speedup", "speedup_lo", "speedup_hi", "latency_ratio",
+	"peak_working_set_bytes", "working_set_on", "resident_after_load_bytes", "mem_reduction", "file_bytes", "size_reduction",
+	"cosine", "top1", "decisive_top1", "weights", "output", "joules_per_sample", "overhead_floor", "contended", "verdict", "note"}
 
 func csvRecord(r study.Row) []string {
 	cos, top1, okF := fidelityOf(r)
+	if r.Traits.Backbone() {
+		top1 = math.NaN() // embeddings have no classes
+	}
+	decisive := math.NaN()
+	if okF && !r.Traits.Backbone() {
+		if d, ok := r.Last.Metrics.Fidelity.Decisive(); ok {
+			decisive = d
+		}
+	}
 	j, okE := energyOf(r)
 	floor := ""
 	if r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.OverheadFloor {
@@ -99,9 +112,10 @@ func csvRecord(r study.Row) []string {
 		strconv.Itoa(r.Experiment.Batch), strconv.Itoa(r.Experiment.Threads),
 		r.Status, oneLine(r.Reason), strconv.Itoa(r.Runs),
 		num(r.Throughput), num(r.ThroughputCI), num(r.P50Ms), num(r.P99Ms),
-		ratio(r.Speedup), ratio(r.LatencyRatio),
-		strconv.FormatInt(r.ModelRSS, 10), ratio(r.MemReduction), strconv.FormatInt(r.FileBytes, 10), ratio(r.SizeReduction),
-		num(nan(okF, cos)), num(nan(okF, top1)), num(nan(okE, j)), floor, r.Verdict, r.Note,
+		ratio(r.Speedup), ratio(r.SpeedupLo), ratio(r.SpeedupHi), ratio(r.LatencyRatio),
+		num(float64(r.WorkingSet)), r.WorkingSetWhere, num(float64(r.ResidentAfterLoad)), ratio(r.MemReduction), strconv.FormatInt(r.FileBytes, 10), ratio(r.SizeReduction),
+		num(nan(okF, cos)), num(nan(okF, top1)), num(decisive), r.Traits.Weights, r.Traits.Output, num(nan(okE, j)), floor,
+		strconv.FormatBool(r.Contended), r.Verdict, r.Note,
 	}
 }
 
@@ -129,7 +143,7 @@ func writeCSV(path string, rows []study.Row) error {
 // markdownTable renders the comparison table as GitHub Markdown.
 func markdownTable(rows []study.Row) string {
 	var b strings.Builder
-	b.WriteString("| model | precision | EP | batch | img/s | p50 ms | p99 ms | speedup | model RSS | mem ↓ | size | size ↓ | cos | top-1 |\n")
+	b.WriteString("| model | precision | EP | batch | img/s | p50 ms | p99 ms | speedup | mem | mem ↓ | size | size ↓ | cos | top-1 |\n")
 	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rows {
 		e := r.Experiment
@@ -137,18 +151,28 @@ func markdownTable(rows []study.Row) string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %d | failed: %s | | | | | | | | | |\n", e.Model, e.Precision, e.EP, e.Batch, strings.ReplaceAll(oneLine(r.Reason), "|", "\\|"))
 			continue
 		}
-		cos, top1, ok := fidelityOf(r)
+		cos, _, ok := fidelityOf(r)
 		cosS, topS := "—", "—"
 		if ok {
-			cosS, topS = fmtCos(cos), fmtPct(top1)
+			cosS = fmtCos(cos)
+		}
+		if t, decisive, ok := top1Of(r); ok {
+			topS = fmtPct(t)
+			if decisive {
+				topS += " (decisive)"
+			}
 		}
 		sp, mem, size := "—", "—", "—"
 		if r.HasBaseline {
-			sp, mem, size = fmtRatio(r.Speedup), fmtRatio(r.MemReduction), fmtRatio(r.SizeReduction)
+			sp, mem, size = r.SpeedupText(), fmtRatio(r.MemReduction), fmtRatio(r.SizeReduction)
+		}
+		if r.Contended {
+			sp += " (contended)"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			e.Model, e.Precision, e.EP, e.Batch, fmtRate(r.Throughput), fmtMs(r.P50Ms), fmtMs(r.P99Ms),
-			sp, fmtBytes(r.ModelRSS), mem, fmtBytes(r.FileBytes), size, cosS, topS)
+			strings.ReplaceAll(sp, "|", "\\|"), fmtBytes(r.WorkingSet), mem, fmtBytes(r.FileBytes), size, cosS, topS)
 	}
+	b.WriteString("\n" + bench.MemoryFootnote + ". Speedup: with repeats, the 95% interval of paired rounds; (1 run): no interval.\n")
 	return b.String()
 }

@@ -26,7 +26,7 @@ const (
 
 // String names the metric in the heatmap title.
 func (h heatMetric) String() string {
-	return [...]string{"speedup vs fp32", "memory reduction", "size reduction", "fidelity (cosine)", "top-1 agreement"}[h]
+	return [...]string{"speedup vs fp32", "memory reduction (peak working set)", "size reduction", "fidelity (cosine)", "top-1 agreement (decisive on synthetic weights)"}[h]
 }
 
 // value extracts the metric from a row; ok is false when it is unknown.
@@ -48,8 +48,8 @@ func (h heatMetric) value(r study.Row) (float64, bool) {
 		}
 		return c, ok
 	case heatTop1:
-		_, t, ok := fidelityOf(r)
-		if r.Experiment.IsBaseline() {
+		t, _, ok := top1Of(r) // decisive on synthetic weights, none for backbones
+		if r.Experiment.IsBaseline() && !r.Traits.Backbone() {
 			return 1, true
 		}
 		return t, ok

@@ -80,6 +80,23 @@ func fidelityOf(r study.Row) (cos, top1 float64, ok bool) {
 	return f.CosineMean, f.Top1, true
 }
 
+// top1Of is the top-1 figure the table shows for a row, judged by the
+// model's traits: none for a backbone (embeddings have no classes), decisive
+// top-1 on synthetic weights (flips on near-ties are not damage; decisive
+// is true), recorded top-1 otherwise.
+func top1Of(r study.Row) (v float64, decisive, ok bool) {
+	_, t, ok := fidelityOf(r)
+	if !ok || r.Traits.Backbone() {
+		return 0, false, false
+	}
+	if r.Traits.Synthetic() {
+		if d, dok := r.Last.Metrics.Fidelity.Decisive(); dok {
+			return d, true, true
+		}
+	}
+	return t, false, true
+}
+
 func energyOf(r study.Row) (float64, bool) {
 	if r.Last == nil || r.Last.Metrics == nil || r.Last.Metrics.Energy == nil {
 		return 0, false
@@ -129,7 +146,11 @@ func tableColumns() []column {
 		colThroughput: {title: "img/s", w: 7, right: true,
 			key: func(r study.Row) float64 { return r.Throughput },
 			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
-				return fmtRate(r.Throughput), goodBad(s, nan(r.HasBaseline, r.Speedup), ratioTol)
+				_, st := speedupCell(r, s)
+				if r.Experiment.IsBaseline() || r.Uncertain() {
+					st = lipgloss.Style{}
+				}
+				return fmtRate(r.Throughput), st
 			}},
 		colP50: {title: "p50 ms", w: 7, right: true, prio: 1,
 			key: func(r study.Row) float64 { return r.P50Ms },
@@ -140,16 +161,16 @@ func tableColumns() []column {
 			key:  func(r study.Row) float64 { return r.P99Ms },
 			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return fmtMs(r.P99Ms), plain }},
 		colSpeedup: {title: "speedup", w: 8, right: true,
-			key: func(r study.Row) float64 { return nan(r.HasBaseline, r.Speedup) },
-			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
-				if r.Experiment.IsBaseline() && r.HasBaseline {
-					return "base", s.dim
-				}
-				return fmtRatio(nan(r.HasBaseline, r.Speedup)), goodBad(s, nan(r.HasBaseline, r.Speedup), ratioTol)
-			}},
+			key:  func(r study.Row) float64 { return nan(r.HasBaseline, r.Speedup) },
+			text: speedupCell},
 		colMem: {title: "mem", w: 6, right: true, prio: 3,
-			key:  func(r study.Row) float64 { return float64(r.ModelRSS) },
-			text: func(r study.Row, s *styles) (string, lipgloss.Style) { return fmtBytes(r.ModelRSS), plain }},
+			key: func(r study.Row) float64 { return nan(r.WorkingSet > 0, float64(r.WorkingSet)) },
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				if r.WorkingSet <= 0 {
+					return "—", s.dim
+				}
+				return fmtBytes(r.WorkingSet), plain
+			}},
 		colMemRed: {title: "mem↓", w: 6, right: true, prio: 2,
 			key: func(r study.Row) float64 { return nan(r.HasBaseline, r.MemReduction) },
 			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
@@ -182,14 +203,16 @@ func tableColumns() []column {
 				return fmtCos(c), cosStyle(s, c)
 			}},
 		colTop1: {title: "top1", w: 6, right: true, prio: 1,
-			key: func(r study.Row) float64 { _, t, ok := fidelityOf(r); return nan(ok, t) },
+			key: func(r study.Row) float64 { t, _, ok := top1Of(r); return nan(ok, t) },
 			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
-				_, t, ok := fidelityOf(r)
+				t, decisive, ok := top1Of(r)
 				switch {
 				case r.Experiment.IsBaseline():
 					return "ref", s.dim
 				case !ok:
 					return "—", s.dim
+				case decisive:
+					return fmtPct(t) + "*", top1Style(s, t)
 				}
 				return fmtPct(t), top1Style(s, t)
 			}},
@@ -206,6 +229,66 @@ func tableColumns() []column {
 				return strconv.FormatFloat(j, 'g', 3, 64), plain
 			}},
 	}
+}
+
+// Marks of the speedup column and the status glyph, explained by the
+// table's footnote.
+const (
+	markOneRun    = "¹" // one run: no interval
+	markUncertain = "?" // rests on a contended run
+	glyphContend  = "⚠" // the row's own run was contended
+)
+
+// speedupCell renders a row's speedup by the one verdict rule
+// (study.Row): green when faster, red when slower (by the 95% interval of
+// paired rounds, or by 5% with a single run, marked ¹), plain when within
+// noise, and marked ? when it rests on a contended run.
+func speedupCell(r study.Row, s *styles) (string, lipgloss.Style) {
+	if r.Experiment.IsBaseline() && r.HasBaseline {
+		return "base", s.dim
+	}
+	if !r.HasBaseline {
+		return "—", s.dim
+	}
+	txt := fmtRatio(r.Speedup)
+	st := lipgloss.Style{}
+	switch {
+	case r.Uncertain():
+		return txt + markUncertain, s.warn
+	case r.Faster():
+		st = s.good
+	case r.Slower():
+		st = s.bad
+	}
+	if r.Verdict == study.VerdictOneRun {
+		txt += markOneRun
+	}
+	return txt, st
+}
+
+// footnote explains the table's memory column and the marks its rows use.
+func footnote(rows []study.Row) string {
+	parts := []string{"mem = peak working set: peak RSS − RSS before load (GPU: peak VRAM − CUDA context)"}
+	// The marks first: the definition may be cut on a narrow terminal.
+	var marks []string
+	var oneRun, uncertain, contended, decisive bool
+	for _, r := range rows {
+		oneRun = oneRun || r.Verdict == study.VerdictOneRun
+		uncertain = uncertain || r.Uncertain()
+		contended = contended || r.Contended
+		_, d, _ := top1Of(r)
+		decisive = decisive || d
+	}
+	if oneRun {
+		marks = append(marks, markOneRun+" 1 run")
+	}
+	if contended || uncertain {
+		marks = append(marks, glyphContend+" contended", markUncertain+" uncertain")
+	}
+	if decisive {
+		marks = append(marks, "* decisive top-1")
+	}
+	return strings.Join(append(marks, parts...), " · ")
 }
 
 // displayModel shortens a model path to its file name; catalog names pass.
@@ -418,13 +501,27 @@ func (t tableModel) view(rows []study.Row, s *styles, w, h int, focused bool) st
 	sorted := t.sorted(rows)
 	cur := t.cursor(sorted)
 	labels := hostLabels(rows)
-	body := max(1, h-1)
+	body := bodyRows(h)
+	note := h >= 4 // the last line says what mem is and what the marks mean
 	off := scrollOffset(t.offset, cur, body, len(sorted))
 	for n := off; n < len(sorted) && n < off+body; n++ {
 		b.WriteString("\n")
 		b.WriteString(t.rowView(sorted[n], cols, colW, labels, s, w, focused && n == cur, n == cur))
 	}
-	return strings.Join(fitLines(b.String(), w, h), "\n")
+	lines := fitLines(b.String(), w, h)
+	if note {
+		lines[h-1] = s.dim.Render(padRight(" "+footnote(rows), w))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// bodyRows is how many rows a table of h lines shows: all but the header
+// and, from 4 lines, the footnote.
+func bodyRows(h int) int {
+	if h >= 4 {
+		return h - 2
+	}
+	return max(1, h-1)
 }
 
 // rowView renders one table row.
@@ -437,9 +534,11 @@ func (t tableModel) rowView(r study.Row, cols []int, colW func(int) int, labels 
 	switch {
 	case r.Status != study.StatusOK:
 		status, statusSt = "✗", s.bad
+	case r.Contended:
+		status, statusSt = glyphContend, s.warn
 	case r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.OverheadFloor, r.LowCoverage():
 		status, statusSt = "⚑", s.warn
-	case r.Verdict == "within noise":
+	case r.Verdict == study.VerdictNoise:
 		status, statusSt = "≈", s.dim
 	}
 	if selected {

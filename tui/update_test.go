@@ -11,6 +11,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
 	"github.com/quantscope/quantscope/profiler/bench"
@@ -471,11 +472,17 @@ func TestDetailFromTableAndBack(t *testing.T) {
 		t.Fatalf("detail of %+v on screen %v", f.m.detail.exp, f.m.screen)
 	}
 	v := f.view()
-	for _, want := range []string{"Why is it (not) faster?", "p99", "cosine mean 0.9991", "quantscope bench --models deit-tiny --precisions fp32,int8 --ep cpu --batch 1 --duration 10s --out results.jsonl"} {
+	for _, want := range []string{"Why is it (not) faster?", "p99", "cosine mean 0.9991", "speedup 1.53× (1 run)",
+		"peak working set 61.0M (peak RSS 101M − RSS before load", "decisive top-1 100.00% on 41 of 64", "not contended"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("detail lacks %q", want)
 		}
 	}
+	f.keys("G") // the reproduce command closes the (scrolling) detail
+	if v := f.view(); !strings.Contains(v, "quantscope bench --models deit-tiny --precisions fp32,int8 --ep cpu --batch 1 --duration 10s --out results.jsonl") {
+		t.Errorf("detail's end lacks the bench command:\n%s", v)
+	}
+	f.keys("g")
 	f.keys("esc")
 	if f.m.screen != screenDashboard {
 		t.Fatalf("esc went to %v", f.m.screen)
@@ -727,7 +734,7 @@ func TestWhyFindings(t *testing.T) {
 	}
 	// A faster variant says how much; a CUDA run's CPU nodes are fallbacks.
 	exp.EP = "cuda"
-	row.Speedup = 2
+	row.Speedup, row.Verdict = 2, study.VerdictOneRun
 	m.Placement = map[string]int{"CUDAExecutionProvider": 40, "CPUExecutionProvider": 3}
 	text = strings.Join(whySection(c, exp, row, m).lines, "\n")
 	if !strings.Contains(text, "2.00× faster") || !strings.Contains(text, "3 nodes fell back to the CPU") || !strings.Contains(text, "EP placement: CPU 3 · CUDA 40") {
@@ -792,5 +799,62 @@ func TestMemoryChartSaysDeviceWide(t *testing.T) {
 		if device != (scope == bench.GPUScopeDevice) || !strings.Contains(v, "700M") {
 			t.Errorf("scope %s: chart:\n%s", scope, v)
 		}
+	}
+}
+
+// TestSpeedupColumnFollowsTheVerdictRule: the table's speedup cell and
+// status glyph say what study.Row's one rule says: 1 run is marked, a
+// contended ratio is uncertain and not coloured faster, a contended run
+// has its glyph, and the footnote explains memory and the marks.
+func TestSpeedupColumnFollowsTheVerdictRule(t *testing.T) {
+	st := newStyles(termenv.TrueColor, false, nil)
+	base := rec("deit-tiny", "fp32", 600, 1.6, 90<<20, 23<<20, 1, 1)
+	fast := rec("deit-tiny", "int8", 900, 1.1, 40<<20, 6<<20, 0.999, 0.99)
+	rows := study.Summarize([]study.Record{base, fast})
+	if txt, sty := speedupCell(rows[1], st); txt != "1.50×"+markOneRun || sty.GetForeground() != st.good.GetForeground() {
+		t.Errorf("1 run: %q", txt)
+	}
+	contended := base
+	m := *base.Metrics
+	m.Contention = &bench.Contention{Share: 0.4, Contended: true, Threads: 2, CPUs: 2, WallS: 10}
+	contended.Metrics = &m
+	rows = study.Summarize([]study.Record{contended, fast})
+	if txt, _ := speedupCell(rows[1], st); txt != "1.50×"+markUncertain || rows[1].Faster() {
+		t.Errorf("contended baseline: %q faster %v", txt, rows[1].Faster())
+	}
+	tm := newTable()
+	view := ansi.Strip(tm.view(rows, st, 140, 8, true))
+	if !strings.Contains(view, glyphContend+" deit-tiny") || !strings.Contains(view, "mem = peak working set") {
+		t.Errorf("table:\n%s", view)
+	}
+	if fn := footnote(rows); !strings.Contains(fn, glyphContend+" contended · "+markUncertain+" uncertain") || !strings.Contains(fn, "* decisive top-1") ||
+		strings.Contains(fn, markOneRun+" 1 run") {
+		t.Errorf("footnote %q", fn)
+	}
+	// Three paired rounds, clean: an interval and a colour, no mark.
+	var recs []study.Record
+	for r, j := range []float64{1, 1.02, 0.98} {
+		b, v := base, fast
+		bm, vm := *b.Metrics, *v.Metrics
+		bm.Throughput, vm.Throughput = 600*j, 900*j*(1+0.005*float64(r))
+		b.Metrics, v.Metrics = &bm, &vm
+		b.Experiment.Repeat, v.Experiment.Repeat = r, r
+		recs = append(recs, b, v)
+	}
+	rows = study.Summarize(recs)
+	if txt, _ := speedupCell(rows[1], st); txt != "1.51×" || rows[1].Verdict != study.VerdictFaster {
+		t.Errorf("repeats: %q %s", txt, rows[1].Verdict)
+	}
+}
+
+// TestBackboneShowsNoTop1: an embedding model's top-1 is "—" in the table.
+func TestBackboneShowsNoTop1(t *testing.T) {
+	st := newStyles(termenv.TrueColor, false, nil)
+	rows := study.Summarize([]study.Record{rec("dino-vits16", "fp32", 30, 33, 90<<20, 88<<20, 1, 1), rec("dino-vits16", "int8", 45, 22, 40<<20, 23<<20, 0.9996, 0.98)})
+	if !rows[1].Traits.Backbone() {
+		t.Fatalf("dino-vits16 traits %+v", rows[1].Traits)
+	}
+	if txt, _ := tableColumns()[colTop1].text(rows[1], st); txt != "—" {
+		t.Errorf("backbone top-1 cell %q", txt)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/report"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/study"
@@ -51,7 +52,9 @@ type benchOptions struct {
 	calibDir   string
 	optimize   bool
 	resolution int
-	opProfile  bool // --op-profile: per-operator time from ONNX Runtime's profiler
+	opProfile  bool   // --op-profile: per-operator time from ONNX Runtime's profiler
+	weights    string // imported models' weights: trained (default) or synthetic
+	outputKind string // imported models' output: logits (default) or embeddings
 	epOptions  map[string]string
 	cuda       runtime.CUDAOptions // --tf32, --cuda-graph, --conv-algo, --nhwc
 	shard      string              // --shard I/N or auto
@@ -110,6 +113,8 @@ failed (see their reasons), 75 quantscope serve is running a study here,
 	f.StringVar(&o.calibDir, "calib-dir", "", "folder of JPEG/PNG images for int8-static calibration (default: seeded synthetic images)")
 	f.IntVar(&o.resolution, "resolution", 0, "height and width for models whose input leaves them symbolic (default: the size the model declares in its metadata, else 224)")
 	f.BoolVar(&o.opProfile, "op-profile", true, "record where each inference's time goes per operator (a few runs under ONNX Runtime's profiler, outside the timed loop)")
+	f.StringVar(&o.weights, "weights", "", "imported models' weights: trained (the default: top-1 agreement gates them) or synthetic (judged on cosine, SQNR and decisive top-1, as the catalog's models are)")
+	f.StringVar(&o.outputKind, "output-kind", "", "imported models' output: logits (the default) or embeddings (a backbone: no top-1, gated on cosine)")
 	f.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns (attention, SkipLayerNorm, BiasGelu…) with models/optimize before converting; --optimize=false runs the graphs as built")
 	f.StringVar(&o.shard, "shard", "", "run one part of the study: I/N (0-based) or auto (Kubernetes JOB_COMPLETION_INDEX with --shards, or Slurm SLURM_ARRAY_TASK_ID/COUNT); a model and its FP32 baselines always share a part")
 	f.IntVar(&o.shards, "shards", 0, "number of shards for --shard auto on Kubernetes (the Job's completions)")
@@ -145,6 +150,14 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	gate, err := parseGate(o.gate)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	weights, err := study.ParseWeights(o.weights)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--weights: %w", err)}
+	}
+	outputKind, err := study.ParseOutput(o.outputKind)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--output-kind: %w", err)}
 	}
 	cudaOptions, err := o.cuda.Resolve(o.eps, o.epOptions)
 	if err != nil {
@@ -197,6 +210,7 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	prep := study.NewPreparer()
 	prep.Threads = o.threads
 	prep.CalibDir = o.calibDir
+	prep.Weights, prep.Output = weights, outputKind
 	prep.Warn = func(msg string) { prog.note("warning: " + msg) }
 	host := study.ReadHost(info, nil)
 	host.Group = strings.TrimSpace(o.hostGroup)
@@ -403,7 +417,11 @@ func (p *progress) finish() {
 	p.clear()
 }
 
-// summaryRow is one row of the summary in every format.
+// summaryRow is one row of the summary in every format. Memory is the
+// peak working set (bench.MemoryDefinition); speedup carries its 95%
+// interval from paired rounds with --repeat, and verdict says "1 run"
+// without; top1 is absent for backbones, and decisive_top1 is what gates
+// synthetic weights.
 type summaryRow struct {
 	Model        string          `json:"model"`
 	Precision    string          `json:"precision"`
@@ -411,6 +429,8 @@ type summaryRow struct {
 	Batch        int             `json:"batch"`
 	Optimized    bool            `json:"optimized,omitempty"` // ran the models/optimize fused graph
 	Options      string          `json:"options,omitempty"`   // provider options the user set
+	Weights      string          `json:"weights,omitempty"`   // trained or synthetic
+	Output       string          `json:"output,omitempty"`    // logits or embeddings
 	Status       string          `json:"status"`
 	Reason       string          `json:"reason,omitempty"`
 	Throughput   float64         `json:"throughput,omitempty"`
@@ -418,29 +438,47 @@ type summaryRow struct {
 	P50Ms        float64         `json:"p50_ms,omitempty"`
 	P99Ms        float64         `json:"p99_ms,omitempty"`
 	Speedup      float64         `json:"speedup,omitempty"`
+	SpeedupLo    float64         `json:"speedup_lo,omitempty"`
+	SpeedupHi    float64         `json:"speedup_hi,omitempty"`
+	SpeedupText  string          `json:"-"`
+	WorkingSet   int64           `json:"peak_working_set_bytes,omitempty"`
 	MemReduction float64         `json:"memory_reduction,omitempty"`
 	SizeRed      float64         `json:"size_reduction,omitempty"`
 	Cosine       fidelity.Number `json:"cosine_mean,omitempty"` // null when the variant's outputs were NaN
 	Top1         fidelity.Number `json:"top1,omitempty"`
+	Decisive     fidelity.Number `json:"decisive_top1,omitempty"`
+	Contended    bool            `json:"contended,omitempty"`
 	Verdict      string          `json:"verdict,omitempty"`
 	Note         string          `json:"note,omitempty"`
+	backbone     bool
 }
 
 func toSummary(r study.Row) summaryRow {
 	s := summaryRow{
 		Model: r.Experiment.Model, Precision: r.Experiment.Precision, EP: r.Experiment.EP, Batch: r.Experiment.Batch,
-		Optimized: r.Experiment.Optimize, Options: r.Experiment.Options,
+		Optimized: r.Experiment.Optimize, Options: r.Experiment.Options, Weights: r.Traits.Weights, Output: r.Traits.Output,
 		Status: r.Status, Reason: r.Reason, Throughput: r.Throughput, P50Ms: r.P50Ms, P99Ms: r.P99Ms,
-		Verdict: r.Verdict, Note: r.Note,
+		WorkingSet: r.WorkingSet, Contended: r.Contended, Verdict: r.Verdict, Note: r.Note, backbone: r.Traits.Backbone(),
 	}
 	if !math.IsInf(r.ThroughputCI, 0) && !math.IsNaN(r.ThroughputCI) {
 		s.ThroughputCI = r.ThroughputCI
 	}
 	if r.HasBaseline {
 		s.Speedup, s.MemReduction, s.SizeRed = finite(r.Speedup), finite(r.MemReduction), finite(r.SizeReduction)
+		s.SpeedupLo, s.SpeedupHi = finite(r.SpeedupLo), finite(r.SpeedupHi)
+		if !r.Experiment.IsBaseline() {
+			s.SpeedupText = r.SpeedupText()
+		}
 	}
 	if r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.Fidelity != nil {
-		s.Cosine, s.Top1 = fidelity.Number(r.Last.Metrics.Fidelity.CosineMean), fidelity.Number(r.Last.Metrics.Fidelity.Top1)
+		f := r.Last.Metrics.Fidelity
+		s.Cosine = fidelity.Number(f.CosineMean)
+		if !s.backbone {
+			s.Top1 = fidelity.Number(f.Top1)
+			if d, ok := f.Decisive(); ok {
+				s.Decisive = fidelity.Number(d)
+			}
+		}
 	}
 	return s
 }
@@ -452,7 +490,13 @@ func finite(v float64) float64 {
 	return v
 }
 
-var summaryHeader = []string{"model", "precision", "ep", "batch", "samples/s", "p50 ms", "p99 ms", "speedup", "mem ↓", "size ↓", "cos", "top-1", "status"}
+var summaryHeader = []string{"model", "precision", "ep", "batch", "samples/s", "p50 ms", "p99 ms", "speedup", "mem", "mem ↓", "size ↓", "cos", "top-1", "decisive", "status"}
+
+// summaryFootnote says what the summary's memory and speedup figures are.
+func summaryFootnote() string {
+	return bench.MemoryFootnote + "\nspeedup: with --repeat, the 95% interval of paired rounds; (1 run): no interval; uncertain: a run was contended.\n" +
+		"decisive: top-1 agreement where FP32's margin exceeds the variant's max abs error (what gates synthetic weights)."
+}
 
 func (s summaryRow) cells() []string {
 	num := func(v float64, f string) string {
@@ -469,13 +513,28 @@ func (s summaryRow) cells() []string {
 	switch {
 	case s.Reason != "":
 		status += ": " + s.Reason
-	case s.Verdict != "":
+	case s.Verdict != "" && s.Verdict != study.VerdictOneRun && s.Verdict != study.VerdictContended:
 		status += " (" + s.Verdict + ")"
 	case s.Note != "":
 		status += " (" + s.Note + ")"
 	}
+	if s.Contended {
+		status += " ⚠ contended"
+	}
+	speedup := num(s.Speedup, "%.2f×")
+	if s.SpeedupText != "" {
+		speedup = s.SpeedupText
+	}
+	mem := "—"
+	if s.WorkingSet > 0 {
+		mem = fmt.Sprintf("%.1f MiB", float64(s.WorkingSet)/(1<<20))
+	}
+	top1 := num(float64(s.Top1), "%.3f")
+	if s.backbone {
+		top1 = "—"
+	}
 	return []string{s.Model, s.Precision, s.EP, strconv.Itoa(s.Batch), tput, num(s.P50Ms, "%.2f"), num(s.P99Ms, "%.2f"),
-		num(s.Speedup, "%.2f×"), num(s.MemReduction, "%.2f×"), num(s.SizeRed, "%.2f×"), num(float64(s.Cosine), "%.5f"), num(float64(s.Top1), "%.3f"), status}
+		speedup, mem, num(s.MemReduction, "%.2f×"), num(s.SizeRed, "%.2f×"), num(float64(s.Cosine), "%.5f"), top1, num(float64(s.Decisive), "%.3f"), status}
 }
 
 func writeSummary(w io.Writer, format string, rows []study.Row) error {
@@ -490,11 +549,18 @@ func writeSummary(w io.Writer, format string, rows []study.Row) error {
 		return enc.Encode(out)
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"model", "precision", "ep", "batch", "status", "reason", "throughput", "throughput_ci95", "p50_ms", "p99_ms", "speedup", "memory_reduction", "size_reduction", "cosine_mean", "top1", "verdict"})
+		cw.Write([]string{"model", "precision", "ep", "batch", "status", "reason", "throughput", "throughput_ci95", "p50_ms", "p99_ms",
+			"speedup", "speedup_lo", "speedup_hi", "peak_working_set_bytes", "memory_reduction", "size_reduction", "cosine_mean", "top1", "decisive_top1",
+			"weights", "output", "contended", "verdict"})
 		for _, s := range out {
 			f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+			top1 := f(float64(s.Top1))
+			if s.backbone {
+				top1 = ""
+			}
 			cw.Write([]string{s.Model, s.Precision, s.EP, strconv.Itoa(s.Batch), s.Status, s.Reason, f(s.Throughput), f(s.ThroughputCI),
-				f(s.P50Ms), f(s.P99Ms), f(s.Speedup), f(s.MemReduction), f(s.SizeRed), f(float64(s.Cosine)), f(float64(s.Top1)), s.Verdict})
+				f(s.P50Ms), f(s.P99Ms), f(s.Speedup), f(s.SpeedupLo), f(s.SpeedupHi), strconv.FormatInt(s.WorkingSet, 10), f(s.MemReduction), f(s.SizeRed),
+				f(float64(s.Cosine)), top1, f(float64(s.Decisive)), s.Weights, s.Output, strconv.FormatBool(s.Contended), s.Verdict})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -507,13 +573,18 @@ func writeSummary(w io.Writer, format string, rows []study.Row) error {
 			}
 			fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 		}
-		return nil
+		_, err := fmt.Fprintf(w, "\n%s\n", strings.ReplaceAll(summaryFootnote(), "\n", "\n\n"))
+		return err
 	default:
 		table := [][]string{summaryHeader}
 		for _, s := range out {
 			table = append(table, s.cells())
 		}
-		return writeAligned(w, table, 2)
+		if err := writeAligned(w, table, 2); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(w, summaryFootnote())
+		return err
 	}
 }
 
@@ -577,7 +648,7 @@ func (g benchGate) failing(rows []study.Row) []string {
 			out = append(out, name+" (did not run)")
 			continue
 		}
-		if res := g.gate.Check(r.Last.Metrics.Fidelity); !res.Pass {
+		if res := g.gate.CheckFor(r.Last.Metrics.Fidelity, r.Traits); !res.Pass {
 			why := strings.Join(res.Failed, ", ")
 			if r.Last.Metrics.Fidelity == nil && r.Last.Note != "" {
 				why += ": " + strings.TrimPrefix(r.Last.Note, "fidelity not measured: ")

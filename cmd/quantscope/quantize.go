@@ -16,6 +16,7 @@ import (
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/study"
 )
 
 // quantizeOptions are the flags of `quantscope quantize`.
@@ -97,9 +98,9 @@ A precision that converts nothing in this model is an error.`,
 	f.StringSliceVar(&opts.exclude, "exclude", nil, "node names to keep in float (repeatable, comma-separated)")
 	f.BoolVar(&opts.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns (models/optimize) before converting; the variant then needs ONNX Runtime's com.microsoft operators")
 	f.BoolVar(&opts.check, "check", false, "compare the variant with the FP32 model on seeded inputs")
-	f.IntVar(&opts.checkSamples, "check-samples", 64, "number of seeded inputs for --check (with --check-dir: at most this many images, when set)")
+	f.IntVar(&opts.checkSamples, "check-samples", quant.DefaultCheckSamples, "number of seeded inputs for --check (with --check-dir: at most this many images, when set)")
 	f.StringVar(&opts.checkDir, "check-dir", "", "run --check on this folder's JPEG/PNG images (your task's data) instead of seeded synthetic ones; implies --check")
-	f.Uint64Var(&opts.checkSeed, "check-seed", 7, "seed of the --check inputs")
+	f.Uint64Var(&opts.checkSeed, "check-seed", quant.DefaultCheckSeed, "seed of the --check inputs (the benchmark worker's fidelity uses the default)")
 	f.IntVar(&opts.batch, "batch", 8, "batch size of --check runs and calibration")
 	f.IntVar(&opts.resolution, "resolution", 0, "--check: height and width for a model whose input leaves them symbolic (default: the size the model declares in its metadata, else 224, as bench runs it)")
 	f.IntVar(&opts.threads, "threads", 0, "ONNX Runtime intra-op threads (0: one per physical core)")
@@ -120,9 +121,14 @@ type quantizeResult struct {
 	Optimized *optimize.Report `json:"optimized,omitempty"`
 	Report    *quant.Report    `json:"report"`
 	Fidelity  *fidelity.Result `json:"fidelity,omitempty"`
-	// CheckInputs says what the check ran on: "seeded synthetic images" or
-	// the --check-dir folder.
+	// CheckInputs says what the check ran on: the seeded synthetic images
+	// (quant.CheckInputs, as bench's fidelity uses) or the --check-dir folder.
 	CheckInputs string `json:"check_inputs,omitempty"`
+	// Weights and Output are what the model declares: the catalog's
+	// models have synthetic weights, on which top-1 is not an accuracy
+	// figure; backbones output embeddings, which have no top-1.
+	Weights string `json:"weights,omitempty"`
+	Output  string `json:"output,omitempty"`
 }
 
 func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) error {
@@ -224,14 +230,20 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 		out.Variant, out.Report, out.Cached = v.Path, v.Report, v.Cached
 	}
 	if opts.check {
-		f, err := checkFidelity(ctx, res.Path, out.Variant, pre, opts, sessCfg, qopts.Warn)
+		inputs := quant.NewCheckInputs(opts.checkSamples, opts.checkSeed, res.Spec.Preprocess.Name, res.Spec.Preprocess.Mean, res.Spec.Preprocess.Std)
+		f, err := checkFidelity(ctx, res.Path, out.Variant, inputs, pre, opts, sessCfg, qopts.Warn)
 		if err != nil {
 			return err
 		}
-		out.Fidelity = &f
-		out.CheckInputs = "seeded synthetic images"
+		out.CheckInputs = inputs.String()
 		if opts.checkDir != "" {
-			out.CheckInputs = "images from " + opts.checkDir
+			out.CheckInputs = fmt.Sprintf("%d images from %s", f.Samples, opts.checkDir)
+		}
+		f.Inputs = out.CheckInputs
+		out.Fidelity = &f
+		out.Weights, out.Output = study.WeightsTrained, study.OutputLogits
+		if res.Spec.Family != zoo.FamilyImported {
+			out.Weights, out.Output = study.WeightsSynthetic, string(res.Spec.Output)
 		}
 	}
 	if opts.json {
@@ -275,8 +287,18 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 		return err
 	}
 	if f := out.Fidelity; f != nil {
-		_, err := fmt.Fprintf(w, "fidelity vs fp32 on %d %s:\n  cosine mean %.6f  min %.6f\n  top-1 agreement %.2f%%  (top-5 %.2f%%)\n  max abs error %.4g  (mean %.4g)\n  SQNR %.1f dB\n",
-			f.Samples, out.CheckInputs, f.CosineMean, f.CosineMin, 100*f.Top1, 100*f.Top5, f.MaxAbsError, f.MeanAbsError, f.SQNRdB)
+		var top string
+		switch {
+		case out.Output == study.OutputEmbeddings:
+			top = "  top-1 —  (embeddings have no classes: judge the cosine)\n"
+		case out.Weights == study.WeightsSynthetic:
+			top = fmt.Sprintf("  top-1 agreement %.2f%%  (top-5 %.2f%%): synthetic weights, nearly tied logits: not an accuracy figure\n  %s\n",
+				100*f.Top1, 100*f.Top5, f.DecisiveString())
+		default:
+			top = fmt.Sprintf("  top-1 agreement %.2f%%  (top-5 %.2f%%)\n  %s\n", 100*f.Top1, 100*f.Top5, f.DecisiveString())
+		}
+		_, err := fmt.Fprintf(w, "fidelity vs fp32 on %s:\n  cosine mean %.6f  min %.6f\n%s  max abs error %.4g  (mean %.4g)\n  SQNR %.1f dB\n",
+			out.CheckInputs, f.CosineMean, f.CosineMin, top, f.MaxAbsError, f.MeanAbsError, f.SQNRdB)
 		return err
 	}
 	return nil
@@ -285,7 +307,7 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 // checkFidelity runs the source and the variant on the same images
 // (seeded synthetic ones, or --check-dir's) and compares their first
 // outputs.
-func checkFidelity(ctx context.Context, src, variant string, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig, warn func(string)) (fidelity.Result, error) {
+func checkFidelity(ctx context.Context, src, variant string, inputs quant.CheckInputs, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig, warn func(string)) (fidelity.Result, error) {
 	in, err := quant.ImageInputFile(src)
 	if err == nil {
 		in, err = in.At(opts.resolution)
@@ -293,7 +315,7 @@ func checkFidelity(ctx context.Context, src, variant string, pre quant.Preproces
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: %w", err)
 	}
-	samples, err := checkInputs(in, pre, opts, warn)
+	samples, err := checkInputs(in, inputs, pre, opts, warn)
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: %w", err)
 	}
@@ -309,15 +331,16 @@ func checkFidelity(ctx context.Context, src, variant string, pre quant.Preproces
 }
 
 // checkInputs returns the model inputs --check runs, decoded once so the
-// FP32 model and the variant see the same ones: opts.checkSamples seeded
-// synthetic images, or the images of --check-dir (all of them, or at most
+// FP32 model and the variant see the same ones: the check inputs (seeded
+// synthetic images normalised for the model, the ones bench's fidelity
+// uses), or the images of --check-dir (all of them, or at most
 // --check-samples when that flag was given). An image that does not decode
 // is skipped with a warning.
-func checkInputs(in quant.ImageInput, pre quant.Preprocess, opts quantizeOptions, warn func(string)) ([][]float32, error) {
+func checkInputs(in quant.ImageInput, inputs quant.CheckInputs, pre quant.Preprocess, opts quantizeOptions, warn func(string)) ([][]float32, error) {
 	if opts.checkDir == "" {
-		out := make([][]float32, opts.checkSamples)
+		out := make([][]float32, inputs.N)
 		for i := range out {
-			out[i] = quant.SyntheticImage(in, pre, opts.checkSeed, i)
+			out[i] = inputs.Sample(in, i)
 		}
 		return out, nil
 	}

@@ -247,6 +247,11 @@ const (
 	DefaultCheckSeed    = 7
 )
 
+// CheckInputsVersion names the definition of CheckInputs; files computed
+// from the inputs (FP32 reference outputs) are keyed by it, so a change to
+// SyntheticImage or to the default seed must change it.
+const CheckInputsVersion = "synthetic-images-1"
+
 // NewCheckInputs returns the default check inputs (n images, or
 // DefaultCheckSamples for n ≤ 0) for a model normalised as norm/mean/std
 // (ImageNet's when std is zero).

@@ -1,18 +1,66 @@
 package bench
 
-import "github.com/quantscope/quantscope/models/fidelity"
+import (
+	"encoding/json"
 
-// Memory is what the experiment's process and device held.
+	"github.com/quantscope/quantscope/models/fidelity"
+)
+
+// Memory is what the experiment's process and device held. What a
+// configuration "needs" is derived from it by Memory.WorkingSet, the one
+// definition every view shows.
 type Memory struct {
 	RSSBeforeLoad int64 `json:"rss_before_load"`
 	RSSAfterLoad  int64 `json:"rss_after_load"`
-	PeakRSS       int64 `json:"peak_rss"` // VmHWM
-	// ModelRSS is RSSAfterLoad − RSSBeforeLoad: the model's own host footprint.
-	ModelRSS  int64  `json:"model_rss"`
+	// ResidentAfterLoad is RSSAfterLoad − RSSBeforeLoad: what loading the
+	// model left resident. It misses everything the session allocates
+	// while it runs. Schema 1 records call it model_rss.
+	ResidentAfterLoad int64 `json:"resident_after_load"`
+	// PeakRSS is the process's peak RSS over warm-up and the timed loop
+	// (from schema 4: the kernel's high-water mark, reset before warm-up;
+	// in older records, VmHWM over the whole worker's life).
+	PeakRSS int64 `json:"peak_rss"`
+	// PeakSource says how PeakRSS was measured: "high-water mark" or
+	// "sampled" (the reset was refused; PeakNote says why).
+	PeakSource string `json:"peak_source,omitempty"`
+	PeakNote   string `json:"peak_note,omitempty"`
+	// PeakWorkingSet is PeakRSS − RSSBeforeLoad: the host memory the
+	// configuration needed while it ran; 0 when not measured (before schema 4).
+	PeakWorkingSet int64 `json:"peak_working_set,omitempty"`
+	// Device is "gpu" when the run's execution provider computes on a GPU:
+	// its working set is then device memory (GPUWorkingSet).
+	Device string `json:"device,omitempty"`
+
 	GPUBytes  int64  `json:"gpu_bytes,omitempty"`
 	GPUSource string `json:"gpu_source,omitempty"` // GPUScopeProcess or GPUScopeDevice
 	GPUPeak   int64  `json:"gpu_peak,omitempty"`
 	GPUNote   string `json:"gpu_note,omitempty"`
+	// GPUContext is the process's own device memory with the CUDA context
+	// and an empty session of the EP, measured once before the model
+	// loads: shown apart, and left out of GPUWorkingSet.
+	GPUContext int64 `json:"gpu_context,omitempty"`
+	// GPUWorkingSet is the process's peak device memory over the timed
+	// loop (GPUBytes, from NVML's process list) − GPUContext; 0 when
+	// either is unknown.
+	GPUWorkingSet int64 `json:"gpu_working_set,omitempty"`
+}
+
+// UnmarshalJSON reads Memory, including records before schema 4, whose
+// resident-after-load figure is named model_rss.
+func (m *Memory) UnmarshalJSON(b []byte) error {
+	type plain Memory
+	var w struct {
+		plain
+		ModelRSS int64 `json:"model_rss"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*m = Memory(w.plain)
+	if m.ResidentAfterLoad == 0 {
+		m.ResidentAfterLoad = w.ModelRSS
+	}
+	return nil
 }
 
 // What GPU memory figures measure (Memory.GPUSource, and the worker's live
@@ -59,6 +107,9 @@ type Metrics struct {
 	ColdStart     ColdStart        `json:"cold_start"`
 	TFLOPS        float64          `json:"tflops,omitempty"`
 	OverheadFloor bool             `json:"overhead_floor,omitempty"`
+	// Contention is what other processes took from the timed loop's CPU;
+	// nil when not measured (records before schema 4, no /proc/stat).
+	Contention *Contention `json:"contention,omitempty"`
 	// Placement counts nodes per execution provider after partitioning.
 	Placement map[string]int `json:"placement,omitempty"`
 	// OpProfile is where an inference's time goes, per operator type and

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/quantscope/quantscope/profiler/bench"
 )
 
 // Advice kinds.
@@ -117,17 +119,19 @@ func (g *Group) adviseModel(es []*Entry) []Advice {
 		add(AdviceRecommend, rule, t)
 	}
 
-	// Rule 2: the smallest memory among passing configurations: GPU memory
-	// when every candidate has a GPU figure, else the model's host RSS.
-	memCands := func(e *Entry) bool { return g.passes(e) && e.ModelRSS > 0 }
-	gpuMem := slices.ContainsFunc(es, memCands) && !slices.ContainsFunc(es, func(e *Entry) bool { return memCands(e) && e.GPUBytes <= 0 })
-	memOf := func(e *Entry) int64 { return e.ModelRSS }
+	// Rule 2: the smallest peak working set among passing configurations:
+	// device memory when every candidate ran on a GPU, else host memory
+	// (configurations on a GPU left out).
+	memCands := func(e *Entry) bool { return g.passes(e) && e.WorkingSet > 0 }
+	gpuMem := slices.ContainsFunc(es, memCands) && !slices.ContainsFunc(es, func(e *Entry) bool { return memCands(e) && e.WorkingSetWhere != "GPU" })
+	if !gpuMem {
+		memCands = func(e *Entry) bool { return g.passes(e) && e.WorkingSet > 0 && e.WorkingSetWhere == "host" }
+	}
+	memOf := func(e *Entry) int64 { return e.WorkingSet }
 	memRed := func(e *Entry) float64 { return e.MemReduction }
-	memName := "model RSS"
+	memName := "peak working set"
 	if gpuMem {
-		memOf = func(e *Entry) int64 { return e.GPUBytes }
-		memRed = func(e *Entry) float64 { return e.GPUReduction }
-		memName = "GPU memory"
+		memName = "GPU peak working set"
 	}
 	if small := best(es, memCands, func(e *Entry) float64 { return float64(memOf(e)) }, false); small != nil {
 		rule := "Smallest memory " + g.gateName()
@@ -332,8 +336,50 @@ func groupNotes(g *Group) []string {
 	if len(outl) > 0 {
 		notes = append(notes, "More than 5% of the timed runs were outliers (Tukey fences) in "+joinAnd(outl)+".")
 	}
+	var synth, backbones, contended []string
+	seenModel := map[string]bool{}
+	for _, e := range g.Entries {
+		if !e.OK() {
+			continue
+		}
+		if e.Contended {
+			contended = append(contended, fmt.Sprintf("%s b%d (others took up to %s of its cores)", esc(e.Name()), e.Experiment.Batch, fmtPct(e.ContentionShare)))
+		}
+		if seenModel[e.Experiment.Model] {
+			continue
+		}
+		seenModel[e.Experiment.Model] = true
+		if e.Traits.Synthetic() {
+			s := esc(e.Experiment.Model)
+			if f := marginOf(g, e.Experiment.Model); !math.IsNaN(f) {
+				s += fmt.Sprintf(" (FP32 median top-1 margin %.3g)", f)
+			}
+			synth = append(synth, s)
+		}
+		if e.Traits.Backbone() {
+			backbones = append(backbones, esc(e.Experiment.Model))
+		}
+	}
+	if len(synth) > 0 {
+		notes = append(notes, "Accuracy was not measurable for "+joinAnd(synth)+": synthetic weights (the catalog's), whose logits are nearly tied, so top-1 agreement flips on errors far too small to matter. Gates and recommendations use cosine, SQNR and decisive top-1 there; bring a trained model for accuracy.")
+	}
+	if len(backbones) > 0 {
+		notes = append(notes, joinAnd(backbones)+" output embeddings (backbones): top-1 and top-5 do not apply and are not shown; they are gated on cosine.")
+	}
+	var ctx []string
+	for _, e := range g.Entries {
+		if e.OK() && e.GPUContext > 0 && !slices.Contains(ctx, fmtMiB(e.GPUContext)) {
+			ctx = append(ctx, fmtMiB(e.GPUContext))
+		}
+	}
+	if len(ctx) > 0 {
+		notes = append(notes, fmt.Sprintf("The CUDA context took %s MiB of device memory per worker, measured once before the model loaded: it is left out of Mem (the peak working set) and included in GPU MiB (NVML's figure for the process).", strings.Join(ctx, " / ")))
+	}
+	if len(contended) > 0 {
+		notes = append(notes, fmt.Sprintf("Other processes took more than %.0f%% of the cores in runs of %s: those runs are marked contended, and every ratio that rests on them is uncertain. Rerun on a quiet machine, or with --repeat so contended rounds can be left out.", 100*bench.ContendedShare, joinAnd(contended)))
+	}
 	if g.MaxRuns <= 1 {
-		notes = append(notes, fmt.Sprintf("Each configuration ran once, so run-to-run noise was not measured: differences from FP32 under %.0f%% are called within noise. Repeat the study (--repeat 3) for 95%% intervals.", 100*NoiseThreshold))
+		notes = append(notes, fmt.Sprintf("Each configuration ran once (*1 run*), so run-to-run noise was not measured: speedups have no interval, and differences from FP32 under %.0f%% are called within noise. Repeat the study (--repeat 3) for 95%% intervals from paired rounds.", 100*NoiseThreshold))
 	}
 	var kept []string
 	for _, e := range g.Entries {
@@ -347,4 +393,15 @@ func groupNotes(g *Group) []string {
 		notes = append(notes, "The precision report of "+joinAnd(kept)+" says no node was converted: those runs measured the FP32 graph.")
 	}
 	return notes
+}
+
+// marginOf is the FP32 median top-1 margin recorded with a model's
+// fidelity results in the group (NaN when none).
+func marginOf(g *Group, model string) float64 {
+	for _, e := range g.Entries {
+		if e.Experiment.Model == model && e.Fidelity != nil && !e.Experiment.IsBaseline() && !math.IsNaN(e.Fidelity.RefMedianMargin) {
+			return e.Fidelity.RefMedianMargin
+		}
+	}
+	return math.NaN()
 }

@@ -15,10 +15,9 @@ import (
 )
 
 // NoiseThreshold is the relative throughput difference below which two
-// single runs are called "within noise": without repeats the run-to-run
-// spread is not measured, and 5% is what repeated CPU and GPU runs of the
-// same configuration commonly differ by.
-const NoiseThreshold = 0.05
+// single runs are called "within noise" (study.SingleRunMargin: the rule
+// is study's, shared with the TUI and bench's summary).
+const NoiseThreshold = study.SingleRunMargin
 
 // SmallerThreshold is the memory (or, without a memory figure, file size)
 // reduction from which a configuration counts as smaller than FP32.
@@ -126,6 +125,12 @@ type Entry struct {
 	// GPUDeviceWide is true when a run's GPU memory is the whole device's
 	// (bench.GPUScopeDevice: NVML gave no figure for the process).
 	GPUDeviceWide bool
+	// GPUContext is the CUDA context's own device memory (shown apart
+	// from the working set); 0 when not measured.
+	GPUContext int64
+	// ContentionShare is the largest share of the run's cores other
+	// processes took in any of its runs (NaN when not measured).
+	ContentionShare float64
 
 	Fidelity *fidelity.Result // mean over runs; nil when not measured
 	Gate     GateResult
@@ -155,28 +160,9 @@ func (e *Entry) Name() string { return e.Experiment.Model + " " + e.Experiment.P
 // OK reports whether the configuration measured.
 func (e *Entry) OK() bool { return e.Status == study.StatusOK }
 
-// Faster reports whether the entry is faster than its baseline beyond
-// noise: by the repeat verdict when there is one, else by NoiseThreshold.
-func (e *Entry) Faster() bool {
-	if !e.HasBaseline || e.Experiment.IsBaseline() {
-		return false
-	}
-	if e.Verdict != "" {
-		return e.Verdict == "faster"
-	}
-	return e.Speedup >= 1+NoiseThreshold
-}
-
-// Slower reports whether the entry is slower than its baseline beyond noise.
-func (e *Entry) Slower() bool {
-	if !e.HasBaseline || e.Experiment.IsBaseline() {
-		return false
-	}
-	if e.Verdict != "" {
-		return e.Verdict == "slower"
-	}
-	return e.Speedup <= 1-NoiseThreshold
-}
+// Faster and Slower are study.Row's: the one verdict rule (the 95%
+// interval of paired rounds; with one run, NoiseThreshold; a contended
+// ratio is neither).
 
 // Smaller reports whether the entry holds at least SmallerThreshold less
 // memory than its baseline (file size when memory is unknown).
@@ -192,10 +178,13 @@ func (e *Entry) Smaller() bool {
 
 // noiseBasis says how Faster/Slower decided, for text.
 func (e *Entry) noiseBasis() string {
-	if e.Verdict != "" {
-		return fmt.Sprintf("%s by 95%% intervals over %d vs %d runs", e.Verdict, e.Runs, e.Baseline.Runs)
+	switch {
+	case e.Uncertain():
+		return "uncertain: " + e.VerdictBasis()
+	case e.HasInterval():
+		return fmt.Sprintf("%s: [%.2f, %.2f], %s", e.Verdict, e.SpeedupLo, e.SpeedupHi, e.VerdictBasis())
 	}
-	return "one run each"
+	return e.VerdictBasis()
 }
 
 // Build derives a report from read results. It never fails on content: what
@@ -480,7 +469,7 @@ func checkGate(gate Gate, e *Entry) GateResult {
 		// recorded, is only a check of the harness.
 		return GateResult{Pass: true, Measured: e.Fidelity != nil}
 	}
-	return gate.Check(e.Fidelity)
+	return gate.CheckFor(e.Fidelity, e.Traits)
 }
 
 func indexOf[T comparable](s []T) map[T]int {
@@ -520,7 +509,7 @@ func newEntry(row study.Row, recs []*study.Record, failures int) *Entry {
 		Row: row, Failures: failures, NodesConverted: -1, NodesTotal: -1,
 		JoulesPerSample: math.NaN(), MeanPowerW: math.NaN(), TFLOPS: math.NaN(),
 		MeanMs: math.NaN(), MinMs: math.NaN(), P90Ms: math.NaN(), P95Ms: math.NaN(), MaxMs: math.NaN(), CV: math.NaN(),
-		GPUReduction: math.NaN(), LoadMs: math.NaN(), FirstInferenceMs: math.NaN(),
+		GPUReduction: math.NaN(), LoadMs: math.NaN(), FirstInferenceMs: math.NaN(), ContentionShare: math.NaN(),
 	}
 	if !row.HasBaseline {
 		e.Speedup, e.LatencyRatio, e.MemReduction, e.SizeReduction = math.NaN(), math.NaN(), math.NaN(), math.NaN()
@@ -528,7 +517,7 @@ func newEntry(row study.Row, recs []*study.Record, failures int) *Entry {
 	if len(recs) == 0 {
 		return e
 	}
-	var mean, minMs, p90, p95, maxMs, cv, peak, gpu, load, first meanAcc
+	var mean, minMs, p90, p95, maxMs, cv, peak, gpu, gpuCtx, load, first meanAcc
 	var joules, power, tflops meanAcc
 	var fid []*fidelity.Result
 	for _, r := range recs {
@@ -548,6 +537,10 @@ func newEntry(row study.Row, recs []*study.Record, failures int) *Entry {
 		peak.add(float64(m.Memory.PeakRSS))
 		gpu.add(float64(m.Memory.GPUBytes))
 		e.GPUDeviceWide = e.GPUDeviceWide || (m.Memory.GPUBytes > 0 && m.Memory.GPUSource == bench.GPUScopeDevice)
+		gpuCtx.add(float64(m.Memory.GPUContext))
+		if c := m.Contention; c != nil {
+			e.ContentionShare = math.Max(c.Share, cmpNaN0(e.ContentionShare))
+		}
 		load.add(m.ColdStart.LoadMs)
 		first.add(m.ColdStart.FirstInferenceMs)
 		if m.Energy != nil && m.Energy.JoulesPerSample > 0 {
@@ -565,7 +558,7 @@ func newEntry(row study.Row, recs []*study.Record, failures int) *Entry {
 	}
 	e.MeanMs, e.MinMs, e.P90Ms, e.P95Ms, e.MaxMs = mean.get(), minMs.get(), p90.get(), p95.get(), maxMs.get()
 	e.CV = cv.get()
-	e.PeakRSS, e.GPUBytes = int64(peak.get0()), int64(gpu.get0())
+	e.PeakRSS, e.GPUBytes, e.GPUContext = int64(peak.get0()), int64(gpu.get0()), int64(gpuCtx.get0())
 	e.LoadMs, e.FirstInferenceMs = load.get(), first.get()
 	e.JoulesPerSample, e.MeanPowerW, e.TFLOPS = joules.get(), power.get(), tflops.get()
 	e.Fidelity = meanFidelity(fid)
@@ -611,6 +604,8 @@ func meanFidelity(fs []*fidelity.Result) *fidelity.Result {
 	}
 	n := float64(len(fs))
 	out.CosineMean, out.Top1, out.Top5, out.MeanAbsError, out.SQNRdB = 0, 0, 0, 0, 0
+	var decisive, agree float64
+	withDecisive := 0
 	for _, f := range fs {
 		out.CosineMean += f.CosineMean / n
 		out.Top1 += f.Top1 / n
@@ -619,6 +614,18 @@ func meanFidelity(fs []*fidelity.Result) *fidelity.Result {
 		out.SQNRdB += f.SQNRdB / n
 		out.CosineMin = math.Min(out.CosineMin, f.CosineMin)
 		out.MaxAbsError = math.Max(out.MaxAbsError, f.MaxAbsError)
+		if d, ok := f.Decisive(); ok {
+			decisive += float64(f.DecisiveSamples)
+			agree += d * float64(f.DecisiveSamples)
+			withDecisive++
+		}
+	}
+	// Decisive agreement pooled over the runs' decisive samples, and the
+	// decisive samples per run (the reference is the same in every run).
+	out.DecisiveSamples, out.DecisiveTop1 = 0, math.NaN()
+	if decisive > 0 {
+		out.DecisiveTop1 = agree / decisive
+		out.DecisiveSamples = int(math.Round(decisive / float64(withDecisive)))
 	}
 	return &out
 }
@@ -716,6 +723,14 @@ func rank(g *Group, topN int) {
 	g.Top = cands
 }
 
+// cmpNaN0 is v, or 0 when v is NaN.
+func cmpNaN0(v float64) float64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	return v
+}
+
 // cmpNaN compares with NaN below every number.
 func cmpNaN(a, b float64) int {
 	switch an, bn := math.IsNaN(a), math.IsNaN(b); {
@@ -768,8 +783,8 @@ func markPareto(g *Group) {
 		for i, e := range set {
 			fid[i] = Point{X: fidelityScore(e), Y: e.Throughput}
 			m := math.NaN()
-			if e.ModelRSS > 0 {
-				m = -float64(e.ModelRSS)
+			if e.WorkingSet > 0 {
+				m = -float64(e.WorkingSet)
 			}
 			mem[i] = Point{X: m, Y: e.Throughput}
 		}

@@ -51,7 +51,7 @@ func largeStudy(tb testing.TB) string {
 						Finished:   fixtureStart.Add(time.Duration(n)*time.Second + 900*time.Millisecond),
 						Metrics: &bench.Metrics{Throughput: tput,
 							Latency:  bench.LatencyStats{Runs: 500, MeanMs: p50 * 1.01, MinMs: p50 * 0.95, P50Ms: p50, P90Ms: p50 * 1.05, P95Ms: p50 * 1.08, P99Ms: p50 * 1.2, MaxMs: p50 * 1.6, CV: 0.03},
-							Memory:   bench.Memory{ModelRSS: int64(8e6 * float64(m+1) / mem[p]), GPUBytes: int64(16e6 * float64(m+1) / mem[p])},
+							Memory:   bench.Memory{PeakWorkingSet: int64(8e6 * float64(m+1) / mem[p]), GPUBytes: int64(16e6 * float64(m+1) / mem[p])},
 							Fidelity: fids[p], TFLOPS: tput * 0.01},
 					}
 					if ep == "cuda" {

@@ -20,6 +20,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/quantscope/quantscope/profiler/bench"
 )
 
 // ChartDPI is the resolution of the PNG charts.
@@ -198,10 +200,10 @@ func groupChartJobs(g *Group) []chartJob {
 		{name: "speedup-heatmap", title: "Speedup over FP32",
 			caption: "Throughput ÷ FP32 throughput of the same model, batch and EP; green is faster, red slower. Cells show the same figures as the per-model tables.",
 			build:   func() (*plot.Plot, vg.Length, vg.Length, []string, error) { return heatmapPlot(g) }},
-		{name: "memory-reduction", title: "Host memory reduction vs FP32",
-			caption: "FP32 model RSS ÷ this precision's model RSS (RSS after load − before), at each model's smallest batch with a baseline; the dashed line is FP32.",
+		{name: "memory-reduction", title: "Memory reduction vs FP32",
+			caption: "FP32 peak working set ÷ this precision's (" + bench.MemoryHeader + ": peak RSS over warm-up and the timed loop − RSS before load; on a GPU, peak process VRAM − CUDA context), at each model's smallest batch with a baseline; the dashed line is FP32.",
 			build: func() (*plot.Plot, vg.Length, vg.Length, []string, error) {
-				return reductionPlot(g, "Host memory reduction vs FP32 (model RSS)", "× less memory than FP32", func(e *Entry) float64 { return e.MemReduction })
+				return reductionPlot(g, "Memory reduction vs FP32 (peak working set)", "× less memory than FP32", func(e *Entry) float64 { return e.MemReduction })
 			}},
 		{name: "gpu-memory-reduction", title: "GPU memory reduction vs FP32" + deviceWideSuffix(g),
 			caption: "FP32 GPU memory ÷ this precision's GPU memory, at each model's smallest batch with a baseline." + deviceWideCaption(g),
@@ -220,7 +222,7 @@ func groupChartJobs(g *Group) []chartJob {
 			caption: "SQNR against FP32 outputs vs throughput at each model's most complete batch (the one with FP32 and the most precisions measured). Filled points lie on the model's Pareto frontier (no other precision is both faster and closer to FP32), joined by a line; rings are dominated.",
 			build:   func() (*plot.Plot, vg.Length, vg.Length, []string, error) { return paretoPlot(g, true) }},
 		{name: "pareto-memory", title: "Throughput vs memory (Pareto)",
-			caption: "Model RSS vs throughput at each model's most complete batch (the one with FP32 and the most precisions measured). Filled points lie on the model's Pareto frontier (no other precision is both faster and smaller), joined by a line; rings are dominated.",
+			caption: "Peak working set vs throughput at each model's most complete batch (the one with FP32 and the most precisions measured). Filled points lie on the model's Pareto frontier (no other precision is both faster and smaller), joined by a line; rings are dominated.",
 			build:   func() (*plot.Plot, vg.Length, vg.Length, []string, error) { return paretoPlot(g, false) }},
 		{name: "latency-percentiles", title: "Latency percentiles",
 			caption: "Per configuration, at each model's smallest batch: the bar spans p50 to p99, ticks mark p90 and p95, the dot p50, the whisker min to max (logarithmic axis).",
@@ -765,10 +767,10 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 			}
 			xcap = math.Max(xcap, x)
 		default:
-			if e.ModelRSS <= 0 {
+			if e.WorkingSet <= 0 {
 				continue
 			}
-			x = float64(e.ModelRSS) / (1 << 20)
+			x = float64(e.WorkingSet) / (1 << 20)
 		}
 		m := e.Experiment.Model
 		if _, ok := byModel[m]; !ok {
@@ -804,7 +806,7 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 	if fidelity {
 		p.X.Label.Text = fmt.Sprintf("SQNR vs FP32 outputs (dB, higher is closer; FP32 drawn at %.0f)", xcap)
 	} else {
-		p.X.Label.Text = "model RSS (MiB)"
+		p.X.Label.Text = "peak working set (MiB)"
 		logAxis(&p.X)
 	}
 	p.Add(plotter.NewGrid())

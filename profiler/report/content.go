@@ -5,7 +5,17 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/quantscope/quantscope/models/quant"
+	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/study"
 )
+
+// quantInputsText names the default fidelity inputs for the definitions.
+func quantInputsText() string {
+	return "by default " + quant.CheckInputs{N: quant.DefaultCheckSamples, Seed: quant.DefaultCheckSeed, Norm: "the model's"}.String() +
+		", the inputs `quantize --check` uses too (each record says which it ran on)"
+}
 
 // document lays the report out. charts holds one set per group, in group
 // order (nil for a report without charts).
@@ -237,15 +247,16 @@ func (r *Report) topConfigs(d *document, g *Group, level int) {
 		d.p("No configuration qualifies: none has both an FP32 baseline and a passing fidelity measurement.")
 		return
 	}
-	t := table{head: []string{"#", "Model", "Precision", "EP", "Batch", "Category", "Speedup", "Mem ↓", "Size ↓", "Top-1", "Cosine", "Use case"},
-		right: []bool{true, false, false, false, true, false, true, true, true, true, true, false}}
+	t := table{head: []string{"#", "Model", "Precision", "EP", "Batch", "Category", "Speedup", "Mem ↓", "Size ↓", "Top-1", "Decisive top-1", "Cosine", "Use case"},
+		right: []bool{true, false, false, false, true, false, true, true, true, true, true, true, false}}
 	for i, e := range g.Top {
 		x := e.Experiment
 		t.rows = append(t.rows, []string{
 			fmt.Sprint(i + 1), esc(x.Model), esc(x.Precision), esc(x.EP), fmt.Sprint(x.Batch), e.Category,
-			fmtRatio(e.Speedup), fmtRatio(e.MemReduction), fmtRatio(e.SizeReduction), fmtTop1(e.Fidelity), fmtCos(e.Fidelity), cmpOr(e.UseCase),
+			speedupCell(e), fmtRatio(e.MemReduction), fmtRatio(e.SizeReduction), fmtTop1(e), fmtDecisive(e), fmtCos(e.Fidelity), cmpOr(e.UseCase),
 		})
 	}
+	t = t.dropEmptyColumns("Decisive top-1")
 	if len(g.EPs) == 1 {
 		t = t.dropColumn("EP")
 	}
@@ -301,7 +312,7 @@ func (r *Report) recommendations(d *document, g *Group, level int) {
 
 func (r *Report) perModel(d *document, g *Group, level int) {
 	d.h(level, "Per-model results")
-	d.p("Throughput in samples/s (± 95%% interval with repeats); latency per batch; ratios against FP32 of the same model, batch and EP (higher is better for all of them). Memory is the model's host RSS (RSS after load − before).")
+	d.p("Throughput in samples/s (± 95%% interval with repeats); latency per batch; ratios against FP32 of the same model, batch and EP (higher is better for all of them): speedup with its 95%% interval from paired rounds when the study was repeated, *1 run* when it was not, *uncertain* when a run it rests on was contended. **Mem** is the %s Top-1 is left blank for backbones (embeddings); *decisive top-1* is the agreement on the samples whose FP32 margin exceeds the variant's max abs error.", esc(bench.MemoryDefinition))
 	byModel := map[string][]*Entry{}
 	for _, e := range g.Entries {
 		byModel[e.Experiment.Model] = append(byModel[e.Experiment.Model], e)
@@ -343,9 +354,9 @@ func (r *Report) opTime(d *document, g *Group, level int) {
 }
 
 func (g *Group) modelTable(es []*Entry) table {
-	head := []string{"Precision", "EP", "Threads", "Batch", "Throughput", "p50 ms", "p99 ms", "Speedup", "RSS MiB", "Mem ↓",
-		"GPU MiB", "GPU ↓", "Size MiB", "Size ↓", "Top-1", "Cosine", "SQNR dB", "Gate", "J/sample", "TFLOP/s", "Converted", "Pareto", "Notes"}
-	right := []bool{false, false, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, false, true, true, true, false, false}
+	head := []string{"Precision", "EP", "Threads", "Batch", "Throughput", "p50 ms", "p99 ms", "Speedup", "Mem MiB", "Mem ↓",
+		"GPU MiB", "GPU ↓", "Size MiB", "Size ↓", "Top-1", "Decisive top-1", "FP32 margin", "Cosine", "SQNR dB", "Gate", "J/sample", "TFLOP/s", "Converted", "Pareto", "Contended", "Notes"}
+	right := []bool{false, false, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, false, true, true, true, false, true, false}
 	t := table{head: head, right: right}
 	for _, e := range es {
 		x := e.Experiment
@@ -371,19 +382,19 @@ func (g *Group) modelTable(es []*Entry) table {
 		if e.ParetoFidelity && (e.Fidelity != nil || x.IsBaseline()) {
 			pareto = append(pareto, "fid")
 		}
-		if e.ParetoMemory && e.ModelRSS > 0 {
+		if e.ParetoMemory && e.WorkingSet > 0 {
 			pareto = append(pareto, "mem")
 		}
 		row = append(row,
-			fmtTputCI(e), fmtMs(e.P50Ms), fmtMs(e.P99Ms), cellText(e),
-			fmtMiB(e.ModelRSS), fmtRatio(e.MemReduction),
+			fmtTputCI(e), fmtMs(e.P50Ms), fmtMs(e.P99Ms), speedupCell(e),
+			fmtMiB(e.WorkingSet), fmtRatio(e.MemReduction),
 			fmtGPU(e), fmtRatio(e.GPUReduction),
 			fmtMiB(e.FileBytes), fmtRatio(e.SizeReduction),
-			fmtTop1(e.Fidelity), fmtCos(e.Fidelity), fmtSQNR(e.Fidelity), gateCell(e),
-			fmtJ(e.JoulesPerSample), fmtSig(e.TFLOPS), conv, strings.Join(pareto, "+"), strings.Join(entryNotes(e), "; "))
+			fmtTop1(e), fmtDecisive(e), fmtMargin(e), fmtCos(e.Fidelity), fmtSQNR(e.Fidelity), gateCell(e),
+			fmtJ(e.JoulesPerSample), fmtSig(e.TFLOPS), conv, strings.Join(pareto, "+"), contendedCell(e), strings.Join(entryNotes(e), "; "))
 		t.rows = append(t.rows, row)
 	}
-	t = t.dropEmptyColumns("GPU MiB", "GPU ↓", "J/sample", "TFLOP/s", "Converted", "Top-1", "Cosine", "SQNR dB", "Pareto", "Notes")
+	t = t.dropEmptyColumns("GPU MiB", "GPU ↓", "J/sample", "TFLOP/s", "Converted", "Top-1", "Decisive top-1", "FP32 margin", "Cosine", "SQNR dB", "Pareto", "Contended", "Notes")
 	if len(g.EPs) == 1 {
 		t = t.dropColumn("EP")
 	}
@@ -429,12 +440,36 @@ func fmtGPU(e *Entry) string {
 	return s
 }
 
+// speedupCell is the speedup as every view writes it (study.Row's text):
+// with its interval, "(1 run)" or "uncertain: contended".
+func speedupCell(e *Entry) string {
+	if !e.OK() || !e.HasBaseline {
+		return cellText(e)
+	}
+	if e.Experiment.IsBaseline() {
+		return fmtRatio(1)
+	}
+	return esc(e.SpeedupText())
+}
+
+// contendedCell marks an entry whose runs other processes contended, with
+// the largest share of its cores they took.
+func contendedCell(e *Entry) string {
+	switch {
+	case math.IsNaN(e.ContentionShare):
+		return dash
+	case e.Contended:
+		return "**yes** (" + fmtPct(e.ContentionShare) + ")"
+	}
+	return ""
+}
+
 func entryNotes(e *Entry) []string {
 	var n []string
 	if !e.HasBaseline && !e.Experiment.IsBaseline() {
 		n = append(n, "no FP32 baseline")
 	}
-	if e.Verdict != "" {
+	if e.Verdict != "" && e.Verdict != study.VerdictOneRun && !e.Uncertain() {
 		n = append(n, e.Verdict)
 	}
 	if e.Failures > 0 {
@@ -452,7 +487,21 @@ func entryNotes(e *Entry) []string {
 	if e.Gate.Measured && !e.Gate.Pass {
 		n = append(n, strings.Join(e.Gate.Failed, ", "))
 	}
+	if w, _, ok := memoryOf(e); !ok && w != "" {
+		n = append(n, w)
+	}
 	return n
+}
+
+// memoryOf says why an entry has no memory figure ("" when it has one).
+func memoryOf(e *Entry) (why string, where string, ok bool) {
+	if e.WorkingSet > 0 {
+		return "", e.WorkingSetWhere, true
+	}
+	if e.Last != nil && e.Last.Metrics != nil {
+		return e.Last.Metrics.Memory.WorkingSetNote(), "", false
+	}
+	return "", "", false
 }
 
 func (r *Report) cost(d *document, g *Group, level int) {
@@ -604,14 +653,16 @@ func verdictCell(v string) string {
 func (r *Report) definitions(d *document) {
 	d.h(2, "How the figures are derived")
 	d.list([]string{
-		"**Speedup**: throughput ÷ throughput of the FP32 baseline with the same model, EP, batch and threads. **Mem ↓**, **GPU ↓** and **Size ↓**: the baseline's model RSS, GPU memory and file bytes ÷ this configuration's (so 4.00× means a quarter).",
-		"**Model RSS**: resident memory after loading the model minus before, in the worker process that ran only this experiment. **Size**: the model file with its external data.",
-		"**Fidelity**: outputs against FP32's on the same seeded inputs. Top-1 is arg-max agreement, cosine the mean cosine similarity, SQNR 10·log10(signal ÷ error). The gate is checked on these; FP32 is the reference and passes by definition.",
-		fmt.Sprintf("**Noise**: with repeats, a configuration is faster or slower than FP32 only when the 95%% intervals (Student's t) of the runs do not overlap; with one run, the difference must reach %.0f%%.", 100*NoiseThreshold),
+		"**Speedup**: throughput ÷ throughput of the FP32 baseline with the same model, EP, batch and threads; with repeats, the geometric mean of the per-round ratios of the interleaved rounds, with their 95% interval (Student's t on the log ratios). **Mem ↓**, **GPU ↓** and **Size ↓**: the baseline's peak working set, GPU memory and file bytes ÷ this configuration's (so 4.00× means a quarter).",
+		"**Mem** (" + esc(bench.MemoryDefinition) + ") Measured in the worker process that ran only this experiment. **Size**: the model file with its external data.",
+		"**Fidelity**: outputs against FP32's on the same inputs: " + esc(quantInputsText()) + ". Top-1 is arg-max agreement, cosine the mean cosine similarity, SQNR 10·log10(signal ÷ error). *Decisive top-1* is the agreement on the samples whose FP32 top-1 margin exceeds the variant's max abs error: a flip on a near-tie is not evidence of damage. The gate is checked on these; FP32 is the reference and passes by definition.",
+		"**Weights**: the catalog's models have deterministic synthetic weights, whose logits are nearly tied: there, accuracy is not measurable, and a gate's top-1 clause is judged on decisive top-1 (top-5 is not checked). Imported models are taken as trained unless the study said otherwise (`bench --weights synthetic`). Backbones (embedding outputs: DINO, DINOv2, CLIP image towers) have no top-1: their top-1 and top-5 clauses are not checked, and without a cosine clause they are gated on cosine ≥ 0.999.",
+		fmt.Sprintf("**Noise**: with repeats, a configuration is faster or slower than FP32 only when the 95%% interval of its paired speedup lies above or below 1; with one run (*1 run*), the difference must reach %.0f%%.", 100*NoiseThreshold),
+		fmt.Sprintf("**Contended**: a run during which other processes (CPU time from /proc/stat minus the worker's own, plus steal) took more than %.0f%% of the cores it was given, beyond what the machine's other CPUs could absorb. A ratio that rests on a contended run is *uncertain* and counts as neither faster nor slower; with repeats, contended rounds are left out when two clean ones remain.", 100*bench.ContendedShare),
 		fmt.Sprintf("**Category**: *faster* when faster than FP32 beyond noise; *smaller* when memory (or, without a memory figure, file size) is reduced at least %.2f×; *slower* when slower beyond noise; otherwise *no gain*.", SmallerThreshold),
 		"**Use case**: faster at batch 1 → low-latency serving; faster at a larger batch → throughput serving at that batch; smaller and not faster, or at least 2× smaller → memory-constrained hosts.",
 		"**Ranking**: passing configurations with a baseline, by speedup, then memory reduction.",
-		"**Recommendations**, per model: the highest throughput at each batch among passing configurations; the smallest memory among them (GPU memory when every candidate has a GPU figure, else model RSS); the lowest p99 latency at batch 1 among them. Failures, configurations below the gate and slowdowns are listed with their numbers.",
+		"**Recommendations**, per model: the highest throughput at each batch among passing configurations; the smallest peak working set among them (on the GPU when every candidate ran on one, else host memory); the lowest p99 latency at batch 1 among them. Failures, configurations below the gate and slowdowns are listed with their numbers.",
 		"**Pareto**: within a model, batch and EP, a precision is on the fidelity frontier (*fid*) when no other precision is both faster and closer to FP32 (SQNR), and on the memory frontier (*mem*) when no other is both faster and smaller.",
 		"**Overhead floor**: the median latency is within 3× of an empty ONNX Runtime call on the same host; ratios there measure overhead, not arithmetic.",
 	})

@@ -11,16 +11,23 @@ import (
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
-// csvHeader is the column list of results.csv.
-var csvHeader = []string{
-	"host", "hostname", "cpu", "gpu", "ort_version",
-	"model", "precision", "ep", "batch", "threads", "repeat", "status", "reason", "started", "finished",
-	"throughput", "latency_mean_ms", "latency_std_ms", "latency_min_ms", "latency_p50_ms", "latency_p90_ms",
-	"latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_cv", "latency_runs", "latency_outliers", "warmup_runs",
-	"model_rss_bytes", "peak_rss_bytes", "gpu_bytes", "file_bytes",
-	"top1", "top5", "cosine_mean", "cosine_min", "sqnr_db", "max_abs_error",
-	"joules_per_sample", "mean_power_w", "tflops", "overhead_floor", "load_ms", "session_ms", "first_inference_ms",
-	"speedup", "latency_ratio", "mem_reduction", "size_reduction", "gate", "cost_per_million",
+// csvHeader is the column list of results.csv. peak_working_set_bytes
+// is bench.Memory.WorkingSet (on working_set_on: host or GPU), the memory
+// figure every view shows; speedup is this run against the baseline's
+// mean, speedup_lo/hi and verdict the configuration's (folded, paired).
+func csvHeader() []string {
+	return []string{
+		"host", "hostname", "cpu", "gpu", "ort_version",
+		"model", "precision", "ep", "batch", "threads", "repeat", "status", "reason", "started", "finished",
+		"weights", "output",
+		"throughput", "latency_mean_ms", "latency_std_ms", "latency_min_ms", "latency_p50_ms", "latency_p90_ms",
+		"latency_p95_ms", "latency_p99_ms", "latency_max_ms", "latency_cv", "latency_runs", "latency_outliers", "warmup_runs",
+		"contended", "contention_share",
+		"peak_working_set_bytes", "working_set_on", "resident_after_load_bytes", "peak_rss_bytes", "gpu_bytes", "gpu_context_bytes", "file_bytes",
+		"top1", "top5", "decisive_top1", "decisive_samples", "ref_median_margin", "cosine_mean", "cosine_min", "sqnr_db", "max_abs_error", "fidelity_inputs",
+		"joules_per_sample", "mean_power_w", "tflops", "overhead_floor", "load_ms", "session_ms", "first_inference_ms",
+		"speedup", "speedup_lo", "speedup_hi", "verdict", "latency_ratio", "mem_reduction", "size_reduction", "gate", "cost_per_million",
+	}
 }
 
 // WriteCSV writes one row per record (every repeat, failures included) with
@@ -38,7 +45,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		entries[g] = m
 	}
 	cw := csv.NewWriter(w)
-	if err := cw.Write(csvHeader); err != nil {
+	if err := cw.Write(csvHeader()); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}
 	for _, src := range r.Sources {
@@ -62,27 +69,47 @@ func (r *Report) WriteCSV(w io.Writer) error {
 
 func csvRow(g *Group, e *Entry, rec *study.Record) []string {
 	x, h := rec.Experiment, rec.Host
+	tr := rec.Traits()
 	row := []string{g.Label, h.Hostname, h.CPU, h.GPU, h.ORTVersion,
 		x.Model, x.Precision, x.EP, strconv.Itoa(x.Batch), strconv.Itoa(x.Threads), strconv.Itoa(x.Repeat),
-		rec.Status, rec.Reason, csvTime(rec.Started), csvTime(rec.Finished)}
+		rec.Status, rec.Reason, csvTime(rec.Started), csvTime(rec.Finished), tr.Weights, tr.Output}
+	width := len(csvHeader())
 	blank := func(n int) {
 		for range n {
 			row = append(row, "")
 		}
 	}
 	if !rec.OK() {
-		blank(len(csvHeader) - len(row))
+		blank(width - len(row))
 		return row
 	}
 	m := rec.Metrics
 	l := m.Latency
 	row = append(row, num(m.Throughput), num(l.MeanMs), num(l.StdMs), num(l.MinMs), num(l.P50Ms), num(l.P90Ms),
-		num(l.P95Ms), num(l.P99Ms), num(l.MaxMs), num(l.CV), strconv.Itoa(l.Runs), strconv.Itoa(l.Outliers), strconv.Itoa(m.WarmupRuns),
-		bytesCol(m.Memory.ModelRSS), bytesCol(m.Memory.PeakRSS), bytesCol(m.Memory.GPUBytes), bytesCol(rec.File.Bytes))
-	if f := m.Fidelity; f != nil {
-		row = append(row, num(f.Top1), num(f.Top5), num(f.CosineMean), num(f.CosineMin), num(f.SQNRdB), num(f.MaxAbsError))
+		num(l.P95Ms), num(l.P99Ms), num(l.MaxMs), num(l.CV), strconv.Itoa(l.Runs), strconv.Itoa(l.Outliers), strconv.Itoa(m.WarmupRuns))
+	if c := m.Contention; c != nil {
+		row = append(row, strconv.FormatBool(c.Contended), num(c.Share))
 	} else {
-		blank(6)
+		blank(2)
+	}
+	ws, where, wsOK := m.Memory.WorkingSet()
+	if !wsOK {
+		ws, where = 0, ""
+	}
+	row = append(row, bytesCol(ws), where, bytesCol(m.Memory.ResidentAfterLoad), bytesCol(m.Memory.PeakRSS), bytesCol(m.Memory.GPUBytes),
+		bytesCol(m.Memory.GPUContext), bytesCol(rec.File.Bytes))
+	if f := m.Fidelity; f != nil {
+		top1, top5 := num(f.Top1), num(f.Top5)
+		if tr.Backbone() {
+			top1, top5 = "", "" // embeddings have no classes
+		}
+		decisive, samples := "", ""
+		if d, ok := f.Decisive(); ok && !tr.Backbone() {
+			decisive, samples = num(d), strconv.Itoa(f.DecisiveSamples)
+		}
+		row = append(row, top1, top5, decisive, samples, num(f.RefMedianMargin), num(f.CosineMean), num(f.CosineMin), num(f.SQNRdB), num(f.MaxAbsError), f.Inputs)
+	} else {
+		blank(10)
 	}
 	if en := m.Energy; en != nil && en.JoulesPerSample > 0 {
 		row = append(row, num(en.JoulesPerSample), num(en.MeanPowerW))
@@ -95,10 +122,18 @@ func csvRow(g *Group, e *Entry, rec *study.Record) []string {
 		base = e.Baseline
 	}
 	if base != nil && base.OK() {
-		row = append(row, ratioCol(m.Throughput, base.Throughput), ratioCol(l.P50Ms, base.P50Ms),
-			ratioCol(float64(base.ModelRSS), float64(m.Memory.ModelRSS)), ratioCol(float64(base.FileBytes), float64(rec.File.Bytes)))
+		lo, hi, verdict := "", "", ""
+		if e != nil && !x.IsBaseline() {
+			lo, hi, verdict = num(e.SpeedupLo), num(e.SpeedupHi), e.Verdict
+		}
+		memRed := ""
+		if base.WorkingSetWhere == where {
+			memRed = ratioCol(float64(base.WorkingSet), float64(ws))
+		}
+		row = append(row, ratioCol(m.Throughput, base.Throughput), lo, hi, verdict, ratioCol(l.P50Ms, base.P50Ms),
+			memRed, ratioCol(float64(base.FileBytes), float64(rec.File.Bytes)))
 	} else {
-		blank(4)
+		blank(7)
 	}
 	gate := ""
 	if e != nil {

@@ -134,11 +134,38 @@ func fmtSigned(v float64) string {
 	return fmt.Sprintf("%+.1f%%", 100*v)
 }
 
-func fmtTop1(f *fidelity.Result) string {
-	if f == nil {
+// fmtTop1 is an entry's top-1 agreement; a dash for backbones, whose
+// embeddings have no classes.
+func fmtTop1(e *Entry) string {
+	if e.Fidelity == nil || e.Traits.Backbone() {
 		return dash
 	}
-	return fmtPct(f.Top1)
+	return fmtPct(e.Fidelity.Top1)
+}
+
+// fmtDecisive is an entry's decisive top-1 (agreement where FP32's margin
+// exceeds the variant's error) and on how many samples; a dash for
+// backbones and unknown figures.
+func fmtDecisive(e *Entry) string {
+	if e.Fidelity == nil || e.Traits.Backbone() || e.Experiment.IsBaseline() {
+		return dash
+	}
+	d, ok := e.Fidelity.Decisive()
+	if !ok {
+		if math.IsNaN(e.Fidelity.RefMedianMargin) {
+			return dash
+		}
+		return "none decisive"
+	}
+	return fmt.Sprintf("%s of %d", fmtPct(d), e.Fidelity.DecisiveSamples)
+}
+
+// fmtMargin is the FP32 median top-1 margin of an entry's fidelity.
+func fmtMargin(e *Entry) string {
+	if e.Fidelity == nil || e.Traits.Backbone() || math.IsNaN(e.Fidelity.RefMedianMargin) {
+		return dash
+	}
+	return strconv.FormatFloat(e.Fidelity.RefMedianMargin, 'g', 3, 64)
 }
 
 func fmtCos(f *fidelity.Result) string {
@@ -161,15 +188,25 @@ func fmtSQNR(f *fidelity.Result) string {
 	return fmtFloat(f.SQNRdB, 1)
 }
 
-// fidText is the fidelity of an entry in words.
+// fidText is the fidelity of an entry in words, judged the way its
+// model's traits call for.
 func fidText(e *Entry) string {
+	f := e.Fidelity
 	switch {
 	case e.Experiment.IsBaseline():
 		return "the FP32 reference"
-	case e.Fidelity == nil:
+	case f == nil:
 		return "fidelity not measured"
+	case e.Traits.Backbone():
+		return fmt.Sprintf("cosine %s, SQNR %s dB (embeddings: top-1 does not apply)", formatCos(f.CosineMean), fmtSQNR(f))
+	case e.Traits.Synthetic():
+		d := "not measurable"
+		if v, ok := f.Decisive(); ok {
+			d = fmt.Sprintf("%s on %d samples", fmtPct(v), f.DecisiveSamples)
+		}
+		return fmt.Sprintf("cosine %s, SQNR %s dB, decisive top-1 %s (synthetic weights: accuracy not measurable)", formatCos(f.CosineMean), fmtSQNR(f), d)
 	}
-	return fmt.Sprintf("top-1 agreement %s, cosine %s", fmtPct(e.Fidelity.Top1), formatCos(e.Fidelity.CosineMean))
+	return fmt.Sprintf("top-1 agreement %s, cosine %s", fmtPct(f.Top1), formatCos(f.CosineMean))
 }
 
 // fmtMoney renders a price with enough digits for small amounts.

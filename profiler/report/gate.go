@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/quantscope/quantscope/models/fidelity"
+	"github.com/quantscope/quantscope/profiler/study"
 )
 
 // GateMetric names a fidelity measurement a gate clause tests.
@@ -48,6 +49,8 @@ func (m GateMetric) label() string {
 		return "SQNR"
 	case MetricMaxAbs:
 		return "max abs error"
+	case metricDecisiveTop1:
+		return "decisive top-1"
 	}
 	return string(m)
 }
@@ -67,6 +70,10 @@ func (m GateMetric) value(f *fidelity.Result) float64 {
 		return f.SQNRdB
 	case MetricMaxAbs:
 		return f.MaxAbsError
+	case metricDecisiveTop1:
+		if d, ok := f.Decisive(); ok {
+			return d
+		}
 	}
 	return math.NaN()
 }
@@ -227,7 +234,66 @@ type GateResult struct {
 	Measured bool
 	// Failed describes each clause that did not hold, e.g. "top-1 0.962 < 0.99".
 	Failed []string
+	// Notes say how the model's traits changed the clauses, e.g. "top-1
+	// judged as decisive top-1 (synthetic weights)".
+	Notes []string
 }
+
+// BackboneCosine is the cosine bar a backbone is gated on when top-1 was
+// the gate's only test of agreement: DefaultGate's.
+const BackboneCosine = 0.999
+
+// CheckFor tests a fidelity measurement against the gate the way the
+// model's traits call for:
+//   - embeddings (a backbone): top-1 and top-5 do not apply and are not
+//     checked; without a cosine clause in the gate, cos >= BackboneCosine
+//     stands in for them.
+//   - synthetic weights: logits are nearly tied, so a top-1 clause is
+//     judged on decisive top-1 (agreement where FP32's margin exceeds the
+//     variant's max abs error) and a top-5 clause is not checked.
+//   - trained weights: the gate as written (Check).
+func (g Gate) CheckFor(f *fidelity.Result, t study.ModelTraits) GateResult {
+	if f == nil || (!t.Backbone() && !t.Synthetic()) {
+		return g.Check(f)
+	}
+	var eff Gate
+	var notes []string
+	// A record older than decisive top-1 is judged on the top-1 it has.
+	legacy := math.IsNaN(f.RefMedianMargin) && f.DecisiveSamples == 0
+	hasCos := false
+	for _, c := range g.Clauses {
+		hasCos = hasCos || c.Metric == MetricCosine || c.Metric == MetricCosineMin
+	}
+	for _, c := range g.Clauses {
+		switch {
+		case t.Backbone() && (c.Metric == MetricTop1 || c.Metric == MetricTop5):
+			if !hasCos {
+				eff.Clauses = append(eff.Clauses, GateClause{Metric: MetricCosine, Op: ">=", Threshold: BackboneCosine})
+				hasCos = true
+				notes = append(notes, fmt.Sprintf("%s does not apply to embeddings: gated on cosine >= %g instead", c.Metric.label(), BackboneCosine))
+			} else {
+				notes = append(notes, c.Metric.label()+" does not apply to embeddings: not checked")
+			}
+		case t.Synthetic() && legacy && (c.Metric == MetricTop1 || c.Metric == MetricTop5):
+			eff.Clauses = append(eff.Clauses, c)
+			notes = append(notes, c.Metric.label()+" judged as recorded: the record predates decisive top-1")
+		case t.Synthetic() && c.Metric == MetricTop5:
+			notes = append(notes, "top-5 not checked: synthetic weights' logits are nearly tied")
+		case t.Synthetic() && c.Metric == MetricTop1:
+			eff.Clauses = append(eff.Clauses, GateClause{Metric: metricDecisiveTop1, Op: c.Op, Threshold: c.Threshold})
+			notes = append(notes, "top-1 judged as decisive top-1 (synthetic weights)")
+		default:
+			eff.Clauses = append(eff.Clauses, c)
+		}
+	}
+	r := eff.Check(f)
+	r.Notes = notes
+	return r
+}
+
+// metricDecisiveTop1 is the stand-in for top-1 on synthetic weights; it
+// is not a metric users write in a gate.
+const metricDecisiveTop1 GateMetric = "decisive-top1"
 
 // Check tests a fidelity measurement against the gate. A nil f (fidelity not
 // measured) does not pass.
@@ -240,6 +306,10 @@ func (g Gate) Check(f *fidelity.Result) GateResult {
 		v := c.Metric.value(f)
 		if !c.holds(v) {
 			r.Pass = false
+			if c.Metric == metricDecisiveTop1 && math.IsNaN(v) {
+				r.Failed = append(r.Failed, "decisive top-1 not measurable (no sample's FP32 margin exceeds the max abs error)")
+				continue
+			}
 			r.Failed = append(r.Failed, fmt.Sprintf("%s %s %s %s", c.Metric.label(), formatMetric(c.Metric, v), negate(c.Op), formatMetric(c.Metric, c.Threshold)))
 		}
 	}

@@ -1,10 +1,12 @@
 package report
 
 import (
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/quantscope/quantscope/models/fidelity"
+	"github.com/quantscope/quantscope/profiler/study"
 )
 
 func TestParseGate(t *testing.T) {
@@ -108,4 +110,59 @@ func FuzzParseGate(f *testing.F) {
 		}
 		_ = g.Check(&fidelity.Result{})
 	})
+}
+
+// TestCheckForTraits: the same gate judges trained models on top-1,
+// synthetic ones on decisive top-1, and backbones on cosine.
+func TestCheckForTraits(t *testing.T) {
+	g, err := ParseGate(DefaultGate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trained := study.ModelTraits{Weights: study.WeightsTrained, Output: study.OutputLogits}
+	synthetic := study.ModelTraits{Weights: study.WeightsSynthetic, Output: study.OutputLogits}
+	backbone := study.ModelTraits{Weights: study.WeightsSynthetic, Output: study.OutputEmbeddings}
+	// deit-tiny int8 on synthetic weights: cosine 0.99955, top-1 95.3%
+	// (near-ties flipped), decisive top-1 100% on 31 samples.
+	int8 := &fidelity.Result{Samples: 64, CosineMean: 0.99955, Top1: 0.953, Top5: 1, MaxAbsError: 0.031,
+		RefMedianMargin: 0.05, DecisiveTop1: 1, DecisiveSamples: 31, SQNRdB: 31}
+	if r := g.CheckFor(int8, trained); r.Pass || !strings.Contains(strings.Join(r.Failed, ","), "top-1 0.953 < 0.990") {
+		t.Errorf("trained: %+v", r)
+	}
+	r := g.CheckFor(int8, synthetic)
+	if !r.Pass || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "decisive top-1") {
+		t.Errorf("synthetic: %+v", r)
+	}
+	// A flip with a clear margin fails the decisive clause.
+	flipped := *int8
+	flipped.DecisiveTop1 = 0.9
+	if r := g.CheckFor(&flipped, synthetic); r.Pass || !strings.Contains(r.Failed[0], "decisive top-1 0.900 < 0.990") {
+		t.Errorf("synthetic with a decisive flip: %+v", r)
+	}
+	// No decisive sample at all: not measurable, so not passed.
+	none := *int8
+	none.DecisiveTop1, none.DecisiveSamples = math.NaN(), 0
+	if r := g.CheckFor(&none, synthetic); r.Pass || !strings.Contains(r.Failed[0], "not measurable") {
+		t.Errorf("no decisive samples: %+v", r)
+	}
+	// A record older than decisive top-1 keeps its recorded top-1.
+	legacy := *int8
+	legacy.RefMedianMargin, legacy.DecisiveTop1, legacy.DecisiveSamples = math.NaN(), math.NaN(), 0
+	if r := g.CheckFor(&legacy, synthetic); r.Pass || !strings.Contains(r.Notes[0], "predates") {
+		t.Errorf("legacy record: %+v", r)
+	}
+	// Backbones: top-1 does not apply; cosine decides.
+	emb := &fidelity.Result{Samples: 64, CosineMean: 0.9996, Top1: 0.2, Top5: 0.4, SQNRdB: 31, RefMedianMargin: math.NaN(), DecisiveTop1: math.NaN()}
+	if r := g.CheckFor(emb, backbone); !r.Pass || !strings.Contains(strings.Join(r.Notes, ","), "does not apply to embeddings") {
+		t.Errorf("backbone: %+v", r)
+	}
+	emb.CosineMean = 0.998
+	if r := g.CheckFor(emb, backbone); r.Pass {
+		t.Errorf("backbone below the cosine bar passed: %+v", r)
+	}
+	// A top-1-only gate gates a backbone on the default cosine bar.
+	top1Only, _ := ParseGate("top1>=0.99")
+	if r := top1Only.CheckFor(emb, backbone); r.Pass || !strings.Contains(r.Failed[0], "cosine 0.9980 < 0.9990") {
+		t.Errorf("top-1-only gate on a backbone: %+v", r)
+	}
 }

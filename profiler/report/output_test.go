@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"image/png"
 	"io"
 	"io/fs"
@@ -72,7 +73,8 @@ func TestLoadBadInput(t *testing.T) {
 // skipped, and the report says so.
 func TestPartialFilesAreReportedWithWarnings(t *testing.T) {
 	good, _ := json.Marshal(rec("m", "fp32", 1, 100, 10, nil))
-	content := string(good) + "\nnot json\n" + `{"schema":99,"experiment":{"model":"m"}}` + "\n" + string(good[:30])
+	newer := fmt.Sprintf(`{"schema":%d,"experiment":{"model":"m"}}`, study.SchemaVersion+1)
+	content := string(good) + "\nnot json\n" + newer + "\n" + string(good[:30])
 	srcs, err := Load(writeTemp(t, "r.jsonl", content))
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +86,7 @@ func TestPartialFilesAreReportedWithWarnings(t *testing.T) {
 	if err := Build(srcs, testOptions(t)).Render(&b, FormatMarkdown, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"line 2: not a JSON record", "line 3: schema 99 is newer", "line 4: incomplete last line"} {
+	for _, want := range []string{"line 2: not a JSON record", fmt.Sprintf("line 3: schema %d is newer", study.SchemaVersion+1), "line 4: incomplete last line"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks warning %q", want)
 		}
@@ -221,7 +223,13 @@ func TestHeatmapMatchesTables(t *testing.T) {
 			}
 		}
 		if col["Speedup"] != "" && col["Batch"] != "" {
-			table[model+" b"+col["Batch"]+"|"+col["Precision"]] = col["Speedup"]
+			// The table adds the interval or "(1 run)"; the ratio is what
+			// the heatmap shows.
+			sp := col["Speedup"]
+			if strings.Contains(sp, "×") {
+				sp, _, _ = strings.Cut(sp, " ")
+			}
+			table[model+" b"+col["Batch"]+"|"+col["Precision"]] = sp
 		}
 	}
 	h := g.Heatmap
@@ -297,7 +305,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"<h2 id=\"environment\">Environment</h2>", "<h2 id=\"comparison\">Comparison</h2>",
-		"<strong>slower</strong>", "<td class=\"r\">1.82×</td>", "\\[ONNXRuntimeError\\]"} {
+		"<strong>slower</strong>", "<td class=\"r\">1.82× (1 run)</td>", "\\[ONNXRuntimeError\\]"} {
 		if want == "\\[ONNXRuntimeError\\]" {
 			if strings.Contains(s, want) || !strings.Contains(s, "[ONNXRuntimeError]") {
 				t.Error("markup escapes leak into the HTML")
@@ -369,7 +377,7 @@ func TestCSVRows(t *testing.T) {
 		col[h] = i
 	}
 	for _, row := range rows[1:] {
-		if len(row) != len(csvHeader) {
+		if len(row) != len(csvHeader()) {
 			t.Fatalf("row of %d cells", len(row))
 		}
 		if row[col["model"]] == "vit-base-16" && row[col["precision"]] == "int8" && row[col["batch"]] == "1" {
@@ -435,7 +443,7 @@ func TestMinimalSchema1Records(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| int8 | 1 | 15.00 | 66.00 | 90.00 | 1.50× |", "No record carries a fidelity measurement",
+	for _, want := range []string{"| int8 | 1 | 15.00 | 66.00 | 90.00 | 1.50× (1 run) |", "No record carries a fidelity measurement",
 		"**int4** (batch 1) failed to run: no reason recorded.", "**int8** (batch 2) failed to run: boom."} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report lacks %q", want)

@@ -28,6 +28,14 @@ type ModelPreparer struct {
 	Threads int
 	// Warn receives the quantizers' warnings (may be nil).
 	Warn func(string)
+	// Weights declares imported models' weights: WeightsTrained (the
+	// default, "") or WeightsSynthetic. Catalog models are synthetic
+	// whatever it says.
+	Weights string
+	// Output declares imported models' output: OutputLogits (the
+	// default, "") or OutputEmbeddings (a backbone). Catalog models
+	// declare their own.
+	Output string
 
 	mu   sync.Mutex
 	done map[string]Prepared
@@ -62,12 +70,14 @@ func (p *ModelPreparer) Prepare(ctx context.Context, e Experiment) (Prepared, er
 	if err != nil {
 		return Prepared{}, err
 	}
-	prep := Prepared{Path: res.Path, GFLOPs: res.Spec.GFLOPs}
+	prep := Prepared{Path: res.Path, GFLOPs: res.Spec.GFLOPs, Traits: p.traits(res.Spec)}
 	size, err := RunImageSize(res.Path, e.Resolution)
 	if err != nil {
 		return Prepared{}, fmt.Errorf("%s: %w", model, err)
 	}
 	prep.ImageSize = size
+	pre := res.Spec.Preprocess
+	prep.Inputs = quant.NewCheckInputs(0, quant.DefaultCheckSeed, pre.Name, pre.Mean, pre.Std)
 	if e.Optimize {
 		if opts, ok := optimize.For(string(spec.Kind)); ok {
 			o, err := optimize.Cached(ctx, res.Path, opts)
@@ -148,4 +158,44 @@ func RunImageSize(path string, resolution int) (int, error) {
 		return 0, nil
 	}
 	return at.Height, nil
+}
+
+// traits declares what a resolved model is: the catalog's models (and
+// builds of them) have synthetic weights and say what they output; an
+// imported model has trained weights and logits unless p says otherwise.
+func (p *ModelPreparer) traits(s zoo.Spec) ModelTraits {
+	if s.Family != zoo.FamilyImported {
+		return ModelTraits{Weights: WeightsSynthetic, Output: string(s.Output), Source: "catalog"}
+	}
+	t := ModelTraits{Weights: WeightsTrained, Output: OutputLogits, Source: "imported (default)"}
+	if p.Weights != "" || p.Output != "" {
+		t.Source = "user"
+	}
+	if p.Weights != "" {
+		t.Weights = p.Weights
+	}
+	if p.Output != "" {
+		t.Output = p.Output
+	}
+	return t
+}
+
+// ParseWeights checks a --weights value: "trained", "synthetic" or ""
+// (the default).
+func ParseWeights(s string) (string, error) {
+	switch s {
+	case "", WeightsTrained, WeightsSynthetic:
+		return s, nil
+	}
+	return "", fmt.Errorf("weights %q: want %s or %s", s, WeightsTrained, WeightsSynthetic)
+}
+
+// ParseOutput checks an --output-kind value: "logits", "embeddings" or ""
+// (the default).
+func ParseOutput(s string) (string, error) {
+	switch s {
+	case "", OutputLogits, OutputEmbeddings:
+		return s, nil
+	}
+	return "", fmt.Errorf("output kind %q: want %s or %s (a backbone)", s, OutputLogits, OutputEmbeddings)
 }

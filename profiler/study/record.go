@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
 )
@@ -15,8 +16,13 @@ import (
 // Readers accept every version up to it. Version 2 added run_id and note;
 // a version 1 record reads as one with neither. Version 3 keeps each run's
 // Telemetry: a version 3 record without it took no sample, an older
-// record predates it (Record.TelemetryNote says which).
-const SchemaVersion = 3
+// record predates it (Record.TelemetryNote says which). Version 4 measures
+// memory as the peak working set over warm-up and the timed loop
+// (bench.Memory.WorkingSet; an older record's model_rss reads as
+// resident_after_load, and its memory is unknown), records each run's CPU
+// contention, fidelity's margin, decisive top-1 and inputs, and the
+// model's declared traits (Record.Traits).
+const SchemaVersion = 4
 
 // Status values of a Record.
 const (
@@ -155,6 +161,41 @@ type NearMiss struct {
 	Reason  string `json:"reason"`
 }
 
+// Weight declarations of ModelTraits.
+const (
+	// WeightsTrained: the model's outputs mean something (top-1 agreement
+	// is an accuracy proxy).
+	WeightsTrained = "trained"
+	// WeightsSynthetic: deterministic random weights (the catalog's): the
+	// logits are nearly tied, top-1 flips on tiny errors, and accuracy
+	// cannot be measured.
+	WeightsSynthetic = "synthetic"
+)
+
+// Output kinds of ModelTraits.
+const (
+	OutputLogits     = "logits"     // class scores: top-1/top-5 apply
+	OutputEmbeddings = "embeddings" // a backbone's features: they do not
+)
+
+// ModelTraits are what a model declares about itself that decides how its
+// fidelity is judged: whether its weights are trained, and whether it
+// outputs logits or embeddings (a backbone: DINO, DINOv2, CLIP image
+// towers).
+type ModelTraits struct {
+	Weights string `json:"weights"` // WeightsTrained or WeightsSynthetic
+	Output  string `json:"output"`  // OutputLogits or OutputEmbeddings
+	// Source says who declared them: "catalog", "imported (default)",
+	// "user", or "assumed" for records older than the declaration.
+	Source string `json:"source,omitempty"`
+}
+
+// Synthetic reports whether the weights are not trained.
+func (t ModelTraits) Synthetic() bool { return t.Weights == WeightsSynthetic }
+
+// Backbone reports whether the model outputs embeddings, not logits.
+func (t ModelTraits) Backbone() bool { return t.Output == OutputEmbeddings }
+
 // Record is one line of results.jsonl: one experiment, ok or failed.
 type Record struct {
 	Schema int `json:"schema"`
@@ -166,9 +207,11 @@ type Record struct {
 	File       ModelFile     `json:"file"`
 	Provider   *Provider     `json:"provider,omitempty"`
 	Optimized  *Optimization `json:"optimized,omitempty"` // nil when not optimized
-	Status     string        `json:"status"`
-	Reason     string        `json:"reason,omitempty"`
-	Stderr     string        `json:"stderr,omitempty"` // head and tail of the worker's stderr on failure
+	// Model is what the model declares (schema 4); see Record.Traits.
+	Model  *ModelTraits `json:"model_traits,omitempty"`
+	Status string       `json:"status"`
+	Reason string       `json:"reason,omitempty"`
+	Stderr string       `json:"stderr,omitempty"` // head and tail of the worker's stderr on failure
 	// Note says what an ok record lacks and why (e.g. fidelity, when the
 	// FP32 baseline had not left its reference outputs).
 	Note     string         `json:"note,omitempty"`
@@ -207,4 +250,28 @@ func NewRunID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Traits returns the model's declared traits; for a record from before
+// the declaration, what quantscope assumes: a catalog model (by name) has
+// synthetic weights and the catalog's output, anything else trained
+// weights and logits.
+func (r Record) Traits() ModelTraits {
+	if r.Model != nil && r.Model.Weights != "" {
+		t := *r.Model
+		if t.Output == "" {
+			t.Output = OutputLogits
+		}
+		return t
+	}
+	return assumedTraits(r.Experiment.Model)
+}
+
+// assumedTraits are the traits of a model named name when nothing was
+// declared.
+func assumedTraits(name string) ModelTraits {
+	if s, ok := zoo.Lookup(name); ok {
+		return ModelTraits{Weights: WeightsSynthetic, Output: string(s.Output), Source: "assumed"}
+	}
+	return ModelTraits{Weights: WeightsTrained, Output: OutputLogits, Source: "assumed"}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
@@ -27,6 +28,13 @@ type Prepared struct {
 	// ImageSize is the height and width to run at when the model leaves
 	// them symbolic (0 for a fixed-size model).
 	ImageSize int
+	// Inputs are the inputs fidelity is measured on (seeded synthetic
+	// images normalised for the model); the zero value means ImageNet's
+	// normalisation.
+	Inputs quant.CheckInputs
+	// Traits is what the model declares: trained or synthetic weights,
+	// logits or embeddings (zero: assumed from the model's name).
+	Traits ModelTraits
 }
 
 // Preparer turns a model name or path and a precision spec into a model
@@ -73,10 +81,16 @@ type RunConfig struct {
 	Host     Host
 	Duration time.Duration
 	Iters    int
-	Timeout  time.Duration // per experiment (default: 10 min + 4 × Duration)
-	Worker   worker.Options
-	ORTLib   string
-	RefDir   string // where FP32 reference outputs live (default: beside Out)
+	// MinWarmup and MaxWarmup bound each experiment's warm-up runs (0:
+	// bench's defaults).
+	MinWarmup, MaxWarmup int
+	// FidelitySamples is how many check inputs fidelity runs (0:
+	// quant.DefaultCheckSamples).
+	FidelitySamples int
+	Timeout         time.Duration // per experiment (default: 10 min + 4 × Duration)
+	Worker          worker.Options
+	ORTLib          string
+	RefDir          string // where FP32 reference outputs live (default: beside Out)
 	// EPOptions pass through to the execution provider (e.g. CUDA's
 	// use_tf32=0, cudnn_conv_algo_search=EXHAUSTIVE, enable_cuda_graph=1,
 	// prefer_nhwc=1) and are recorded with each result.
@@ -280,12 +294,15 @@ func CUDALibraryEnv(ortLib string) string {
 	return "LD_LIBRARY_PATH=" + cuda.LDLibraryPath(os.Getenv("LD_LIBRARY_PATH"))
 }
 
-// refPath names the reference outputs of a model at a batch-independent key.
+// refPath names the reference outputs of a model at a batch-independent
+// key. The inputs' definition is part of it: a reference computed on other
+// inputs (an older build's N(0,1) noise) is never compared against.
 func refPath(dir string, e Experiment) string {
 	key := e.Model + "|" + e.EP
 	if e.Optimize {
 		key += "|opt"
 	}
+	key += "|" + quant.CheckInputsVersion
 	h := sha256.Sum256([]byte(key))
 	return filepath.Join(dir, hex.EncodeToString(h[:8])+".ref")
 }
@@ -324,10 +341,23 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 			}
 		}
 	}
+	traits := prep.Traits
+	if traits.Weights == "" {
+		traits = assumedTraits(e.Model)
+	}
+	rec.Model = &traits
+	inputs := prep.Inputs
+	if inputs.N == 0 {
+		inputs = quant.NewCheckInputs(0, quant.DefaultCheckSeed, "", [3]float32{}, [3]float32{})
+	}
+	if cfg.FidelitySamples > 0 {
+		inputs.N = cfg.FidelitySamples
+	}
 	spec := worker.Spec{
 		ModelPath: prep.Path, Precision: e.Precision, EP: e.EP, Batch: e.Batch, Threads: e.Threads,
 		Duration: cfg.Duration, MaxRuns: cfg.Iters, ORTLib: cfg.ORTLib, GFLOPs: prep.GFLOPs,
 		Extra: cfg.EPOptions, CUDA: cfg.CUDAOptions, ImageSize: prep.ImageSize, NoOpProfile: cfg.NoOpProfile,
+		FidelityInputs: &inputs, MinWarmup: cfg.MinWarmup, MaxWarmup: cfg.MaxWarmup,
 	}
 	ref := refPath(refDir, e)
 	if e.IsBaseline() {

@@ -25,6 +25,14 @@ func TestMain(m *testing.M) {
 	switch os.Getenv("QS_STUDY_WORKER") {
 	case "":
 		os.Exit(m.Run())
+	case "serve":
+		var spec worker.Spec
+		json.NewDecoder(os.Stdin).Decode(&spec)
+		em := worker.NewEmitter(os.Stdout)
+		if err := worker.Serve(context.Background(), spec, em); err != nil {
+			em.Emit(worker.Event{Kind: worker.KindError, Error: err.Error()})
+			os.Exit(1)
+		}
 	case "crash-on-int4":
 		var spec worker.Spec
 		json.NewDecoder(os.Stdin).Decode(&spec)

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/telemetry"
@@ -72,12 +75,14 @@ func (h hostBound) CopyInputs() (time.Duration, error)  { return 0, nil }
 func (h hostBound) CopyOutputs() (time.Duration, error) { return 0, nil }
 func (h hostBound) BatchSize() int                      { return h.Batch }
 func (h hostBound) DeviceResident() bool                { return false }
+func (h hostBound) inputShape() []int64                 { return h.InShape[0] }
 
 // deviceBound adapts runtime.DeviceBound, seeding its inputs like Bound's.
 type deviceBound struct{ *runtime.DeviceBound }
 
 func (d deviceBound) BatchSize() int       { return d.Batch }
 func (d deviceBound) DeviceResident() bool { return true }
+func (d deviceBound) inputShape() []int64  { return d.InShape[0] }
 
 // openModel binds the model for the configured EP: device-resident tensors
 // on GPU EPs (or when forced, in the CPU EP's memory), host tensors on the CPU.
@@ -103,9 +108,6 @@ func openModel(path string, cfg runtime.SessionConfig, batch int, forceDevice bo
 	return deviceBound{d}, nil
 }
 
-// fidelitySeed fixes the inputs every variant of a model is compared on.
-const fidelitySeed = 20261126
-
 // Serve runs the experiment in spec in this process and reports it through
 // em: started, samples while it runs, then a result. A failure is returned
 // (the caller emits it as an error event and exits non-zero). GPU telemetry,
@@ -117,6 +119,17 @@ func Serve(ctx context.Context, spec Spec, em *Emitter) error {
 // ServeWith is Serve with the NVML implementation given (a mock in tests;
 // nil means nvml.New()).
 func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) error {
+	return serve(ctx, spec, em, serveDeps{nvml: lib})
+}
+
+// serveDeps are what serve reads the machine through; tests substitute them.
+type serveDeps struct {
+	nvml     nvml.Interface                     // nil: nvml.New()
+	cpuTimes func() (telemetry.CPUTimes, error) // nil: telemetry.ReadCPUTimes
+}
+
+func serve(ctx context.Context, spec Spec, em *Emitter, deps serveDeps) error {
+	lib := deps.nvml
 	if spec.Batch < 1 {
 		spec.Batch = 1
 	}
@@ -167,6 +180,19 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	cfg := runtime.SessionConfig{IntraOpThreads: threads, EPOptions: epOptions, ImageSize: spec.ImageSize,
 		ProfilePrefix: filepath.Join(profDir, "first-runs")}
 	choice.Apply(&cfg)
+	if choice.EP != "cpu" {
+		// The working set on a GPU is device memory, less the CUDA
+		// context's own share, measured here once, before the model loads.
+		m.Memory.Device = "gpu"
+		if b, err := gpuContextShare(cfg, spec, lib); err == nil {
+			m.Memory.GPUContext = b
+		} else {
+			fmt.Fprintf(os.Stderr, "quantscope worker: CUDA context memory unknown: %v\n", err)
+		}
+		if before, err = telemetry.ReadProcMemory(); err != nil {
+			return err
+		}
+	}
 	// CUDA graphs replay fixed device addresses: they need device-resident
 	// IO binding (which GPU EPs get anyway; forced here so it stays so).
 	forceDevice := spec.DeviceBinding || (choice.EP == "cuda" && runtime.CUDAGraphRequested(cfg.EPOptions))
@@ -209,7 +235,7 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 		m.OpProfile = opProfile(op.profile)
 	}
 	m.Memory.RSSBeforeLoad, m.Memory.RSSAfterLoad = before.RSS, after.RSS
-	m.Memory.ModelRSS = after.RSS - before.RSS
+	m.Memory.ResidentAfterLoad = after.RSS - before.RSS
 
 	if spec.Reference != "" || spec.WriteReference != "" {
 		if err := measureFidelity(ctx, bd, spec, m); err != nil {
@@ -228,13 +254,31 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	if gpu != nil {
 		defer gpu.sampler.Close()
 	}
-	stopSampling := sample(em, &prog, spec, gpu)
+	// The working set is measured over warm-up and the timed loop: the
+	// high-water mark restarts here. Contention is measured over the timed
+	// loop, whose wall clock gives the throughput.
+	// Garbage the Go side left (fidelity's inputs) is returned to the OS
+	// first: it is not memory the configuration needs.
+	debug.FreeOSMemory()
+	peak := telemetry.StartPeakRSS()
+	contention := bench.NewContentionMeter(deps.cpuTimes, threads)
+	stopSampling := sample(em, &prog, spec, gpu, peak)
 	loopCfg := bench.LoopConfig{Duration: spec.Duration, Iterations: spec.MaxRuns, MinWarmup: spec.MinWarmup, MaxWarmup: spec.MaxWarmup,
-		MinIterations: spec.MinRuns}
+		MinIterations: spec.MinRuns, BeforeTimed: contention.Start}
 	lr, err := bench.Loop(ctx, bd, loopCfg, &prog)
 	stopSampling()
 	if err != nil {
 		return err
+	}
+	if c, err := contention.Stop(); err == nil {
+		m.Contention = c
+	} else {
+		fmt.Fprintf(os.Stderr, "quantscope worker: contention not measured: %v\n", err)
+	}
+	if p, src, note, err := peak.Peak(); err == nil {
+		m.Memory.SetHostPeak(p, src, note)
+	} else {
+		fmt.Fprintf(os.Stderr, "quantscope worker: peak memory not measured: %v\n", err)
 	}
 	m.WarmupRuns = lr.WarmupRuns
 	m.Latency = bench.Summarize(lr.Durations)
@@ -245,9 +289,7 @@ func ServeWith(ctx context.Context, spec Spec, em *Emitter, lib nvml.Interface) 
 	if gpu != nil {
 		gpu.run.Add(gpu.sampler.Sample()) // close the window at the loop's end
 		gpu.fill(m, m.Throughput)
-	}
-	if peak, err := telemetry.ReadProcMemory(); err == nil {
-		m.Memory.PeakRSS = peak.PeakRSS
+		m.Memory.SetGPUWorkingSet()
 	}
 	if spec.TransferRounds > 0 {
 		res.Transfers, res.TransferNotes = measureTransfers(bd, spec.TransferRounds)
@@ -398,7 +440,7 @@ func (g *gpuWatch) fill(m *bench.Metrics, throughput float64) {
 // sample emits a progress sample every spec.SampleMs until the returned stop
 // function is called; with gpu set it also gathers GPU telemetry for the
 // timed phase.
-func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func()) {
+func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch, peak *telemetry.PeakRSSWatch) (stop func()) {
 	period := time.Duration(spec.SampleMs) * time.Millisecond
 	if period <= 0 {
 		period = 250 * time.Millisecond
@@ -430,6 +472,9 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 					s.RSS, s.CPUPct, s.SysMemUsed, s.CPUTempC = h.RSS, h.CPUPct, int64(h.SysMemUsed), h.CPUTempC
 				} else if mem, err := telemetry.ReadProcMemory(); err == nil {
 					s.RSS = mem.RSS
+				}
+				if peak != nil {
+					peak.Observe(s.RSS) // the fallback when the high-water mark cannot be reset
 				}
 				if gpu != nil {
 					g := gpu.sampler.Sample()
@@ -463,13 +508,33 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch) (stop func
 	return func() { close(done); <-finished }
 }
 
-// measureFidelity runs FidelitySamples seeded inputs through the model, batch by
+// fidelityInputs is what measureFidelity feeds: the spec's check inputs
+// (quant.CheckInputs, seeded synthetic images normalised for the model) on
+// an image input, else seeded N(0,1) noise; with the text the result
+// records.
+func fidelityInputs(bd boundModel, spec Spec) (n int, fill func(dst []float32, index int), what string) {
+	in := quant.NewCheckInputs(spec.FidelitySamples, quant.DefaultCheckSeed, "", [3]float32{}, [3]float32{})
+	if c := spec.FidelityInputs; c != nil {
+		in = quant.NewCheckInputs(cmp.Or(spec.FidelitySamples, c.N), c.Seed, c.Norm, c.Mean, c.Std)
+	}
+	if s, ok := bd.(interface{ inputShape() []int64 }); ok {
+		if sh := s.inputShape(); len(sh) == 4 && sh[1] > 0 && sh[2] > 0 && sh[3] > 0 {
+			img := quant.ImageInput{Channels: int(sh[1]), Height: int(sh[2]), Width: int(sh[3])}
+			return in.N, func(dst []float32, i int) { copy(dst, in.Sample(img, i)) }, in.String()
+		}
+	}
+	return in.N, func(dst []float32, i int) {
+		rng := rand.New(rand.NewPCG(in.Seed, uint64(i)))
+		for k := range dst {
+			dst[k] = float32(rng.NormFloat64())
+		}
+	}, fmt.Sprintf("%d seeded N(0,1) inputs (seed %d; the input is not an image)", in.N, in.Seed)
+}
+
+// measureFidelity runs the fidelity inputs through the model, batch by
 // batch, and either writes them as the reference or compares with it.
 func measureFidelity(ctx context.Context, bd boundModel, spec Spec, m *bench.Metrics) error {
-	n := spec.FidelitySamples
-	if n <= 0 {
-		n = 64
-	}
+	n, fill, what := fidelityInputs(bd, spec)
 	in := bd.Input(0)
 	batch := bd.BatchSize()
 	per := len(in) / batch
@@ -481,11 +546,7 @@ func measureFidelity(ctx context.Context, bd boundModel, spec Spec, m *bench.Met
 			return err
 		}
 		for j := 0; j < batch; j++ {
-			rng := rand.New(rand.NewPCG(fidelitySeed, uint64(first+j)))
-			dst := in[j*per : (j+1)*per]
-			for k := range dst {
-				dst[k] = float32(rng.NormFloat64())
-			}
+			fill(in[j*per:(j+1)*per], first+j)
 		}
 		t, err := bd.CopyInputs()
 		if err != nil {
@@ -523,6 +584,7 @@ func measureFidelity(ctx context.Context, bd boundModel, spec Spec, m *bench.Met
 		if err != nil {
 			return fmt.Errorf("fidelity against %s: %w", spec.Reference, err)
 		}
+		f.Inputs = what
 		m.Fidelity = &f
 	}
 	return nil
@@ -552,21 +614,13 @@ func hashModelFiles(path string) (string, int64, error) {
 // one float): the cost of a Run that does no work. A configuration whose
 // latency is within a few times of it measures the harness, not the model.
 func callFloor(threads int) (float64, error) {
-	b := onnx.NewBuilder("floor", 17)
-	b.AddInput("x", onnx.Float, onnx.Dims(1))
-	b.AddNode("Identity", []string{"x"}, []string{"y"})
-	b.AddOutput("y", onnx.Float, onnx.Dims(1))
-	model, err := b.Build()
-	if err != nil {
-		return 0, err
-	}
 	dir, err := os.MkdirTemp("", "quantscope-floor-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "floor.onnx")
-	if err := onnx.Save(model, path, onnx.SaveOptions{}); err != nil {
+	path, err := writeTrivialModel(dir)
+	if err != nil {
 		return 0, err
 	}
 	bd, err := runtime.NewBound(path, runtime.SessionConfig{IntraOpThreads: threads}, 1, 1)

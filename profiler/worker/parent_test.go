@@ -17,7 +17,10 @@ import (
 // TestMain lets the test binary act as a fake worker: with QS_FAKE_WORKER set
 // it behaves as that mode says instead of running tests.
 func TestMain(m *testing.M) {
-	if mode := os.Getenv("QS_FAKE_WORKER"); mode != "" {
+	if mode := os.Getenv("QS_FAKE_WORKER"); mode == "hog" {
+		cpuHog() // another process taking every CPU it can get
+		return
+	} else if mode != "" {
 		fakeWorker(mode)
 		return
 	}
@@ -38,6 +41,7 @@ func fakeWorker(mode string) {
 		}
 		return
 	}
+
 	em.Emit(Event{Kind: KindStarted, Info: map[string]any{"pid": os.Getpid(), "model": spec.ModelPath}})
 	for i := 0; i < 3; i++ {
 		em.Emit(Event{Kind: KindSample, Sample: &Sample{Phase: "measuring", Runs: i, Throughput: 100}})

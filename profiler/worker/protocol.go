@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/quantscope/quantscope/models/quant"
 )
 
 // Event kinds on the worker's stdout.
@@ -31,12 +33,18 @@ type Spec struct {
 	// against; WriteReference asks this (FP32) run to write one.
 	Reference      string `json:"reference,omitempty"`
 	WriteReference string `json:"write_reference,omitempty"`
-	// FidelitySamples is how many seeded inputs fidelity uses (default 64).
+	// FidelitySamples is how many seeded inputs fidelity uses (default:
+	// FidelityInputs.N, else 64).
 	FidelitySamples int `json:"fidelity_samples,omitempty"`
 	// ImageSize is the height and width to run a model whose image input
 	// leaves them symbolic at (quant.ImageInputOf's rule; 0 for models
 	// with a fixed size).
 	ImageSize int `json:"image_size,omitempty"`
+	// FidelityInputs are the inputs fidelity is measured on: seeded
+	// synthetic images normalised for the model (quant.CheckInputs, the
+	// definition quantize --check uses too); nil means ImageNet's
+	// normalisation.
+	FidelityInputs *quant.CheckInputs `json:"fidelity_inputs,omitempty"`
 	// GFLOPs per sample, when known, gives achieved TFLOP/s.
 	GFLOPs float64 `json:"gflops,omitempty"`
 	// GPUIndex is the NVML index of the device a GPU EP runs on; GPUTelemetry
