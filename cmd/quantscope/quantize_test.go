@@ -90,13 +90,24 @@ func TestQuantizeCheckAndCache(t *testing.T) {
 		t.Fatalf("--check --json: %v", err)
 	}
 	var res struct {
-		Cached   bool
-		Fidelity map[string]any
+		Cached      bool
+		Fidelity    map[string]any
+		CheckInputs string `json:"check_inputs"`
+		Weights     string
 	}
 	if err := json.Unmarshal([]byte(js), &res); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, js)
 	}
-	for _, k := range []string{"samples", "cosine_mean", "cosine_min", "top1", "top5", "max_abs_error", "mean_abs_error", "sqnr_db"} {
+	// The inputs are the one definition the benchmark worker uses too, and
+	// the result says which they were.
+	want := quant.NewCheckInputs(8, quant.DefaultCheckSeed, "imagenet", quant.ImageNetPreprocess.Mean, quant.ImageNetPreprocess.Std).String()
+	if res.CheckInputs != want || res.Fidelity["inputs"] != want || res.Weights != "trained" {
+		t.Errorf("--check inputs %q (fidelity %v), weights %q; want %q, trained (an imported model)", res.CheckInputs, res.Fidelity["inputs"], res.Weights, want)
+	}
+	if !strings.Contains(out, "decisive top-1") || !strings.Contains(out, "FP32 median margin") {
+		t.Errorf("output lacks decisive top-1 and the margin:\n%s", out)
+	}
+	for _, k := range []string{"samples", "cosine_mean", "cosine_min", "top1", "top5", "max_abs_error", "mean_abs_error", "sqnr_db", "ref_median_margin"} {
 		if _, ok := res.Fidelity[k]; !ok {
 			t.Errorf("--json fidelity lacks %q: %v", k, res.Fidelity)
 		}

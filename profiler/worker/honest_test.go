@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 )
 
@@ -209,5 +210,43 @@ func TestQuietRunIsNotContended(t *testing.T) {
 	}
 	if c.Contended || c.Share != 0 || c.OthersCPUS != 0 || c.SelfCPUS <= 0 || c.WallS < 0.5 || c.Threads != 2 {
 		t.Errorf("a quiet run: %+v", c)
+	}
+}
+
+// shapedModel is a boundModel with an image input shape, for fidelityInputs.
+type shapedModel struct {
+	fakeModel
+	shape []int64
+}
+
+func (s *shapedModel) inputShape() []int64 { return s.shape }
+
+// TestFidelityInputsAreTheCheckInputs: the worker feeds exactly the
+// images quantize --check does (quant.CheckInputs), not noise, and
+// records which; only an input that is not an image gets seeded noise.
+func TestFidelityInputsAreTheCheckInputs(t *testing.T) {
+	in := quant.NewCheckInputs(5, quant.DefaultCheckSeed, "clip", [3]float32{0.48, 0.46, 0.41}, [3]float32{0.27, 0.26, 0.28})
+	bd := &shapedModel{shape: []int64{2, 3, 16, 16}}
+	n, fill, what := fidelityInputs(bd, Spec{FidelityInputs: &in})
+	if n != 5 || what != in.String() || !strings.Contains(what, "5 seeded synthetic images (seed 7, clip normalisation)") {
+		t.Fatalf("n %d, inputs %q", n, what)
+	}
+	img := quant.ImageInput{Channels: 3, Height: 16, Width: 16}
+	for i := range n {
+		got := make([]float32, 3*16*16)
+		fill(got, i)
+		want := in.Sample(img, i)
+		for k := range want {
+			if got[k] != want[k] {
+				t.Fatalf("sample %d value %d: %v, want the check image's %v", i, k, got[k], want[k])
+			}
+		}
+	}
+	// Without a spec, ImageNet's normalisation and the default count.
+	if n, _, what := fidelityInputs(bd, Spec{}); n != quant.DefaultCheckSamples || !strings.Contains(what, "imagenet normalisation") {
+		t.Errorf("default inputs: %d %q", n, what)
+	}
+	if _, _, what := fidelityInputs(&shapedModel{shape: []int64{1, 1024}}, Spec{}); !strings.Contains(what, "N(0,1)") {
+		t.Errorf("a non-image input: %q", what)
 	}
 }
