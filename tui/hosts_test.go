@@ -151,7 +151,7 @@ func TestOpenSeveralFilesGroupedByHost(t *testing.T) {
 		t.Fatalf("detail of %v on %q", f.m.detail.exp, f.m.detail.host)
 	}
 	d := f.view()
-	for _, want := range []string{"host: bench-h200 · bench-h200-0-x4k2p · NVIDIA H200", "2250 img/s · speedup 1.50× vs fp32 1500 img/s"} {
+	for _, want := range []string{"host: bench-h200 · bench-h200-0-x4k2p · NVIDIA H200", "2250 img/s · speedup 1.50× (1 run) vs fp32 1500 img/s"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("detail lacks %q:\n%s", want, d)
 		}

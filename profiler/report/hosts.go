@@ -189,7 +189,11 @@ func (r *Report) hostsSideBySide(d *document, charts []ChartSet) {
 		}
 		cells := lead(row)
 		for _, e := range row.Cells {
-			cells = append(cells, cellText(e))
+			if e == nil {
+				cells = append(cells, cellText(e))
+				continue
+			}
+			cells = append(cells, speedupCell(e)) // with its interval, "1 run" or "uncertain"
 		}
 		sp.rows = append(sp.rows, cells)
 	}
