@@ -109,7 +109,10 @@ func (g *Group) adviseModel(es []*Entry) []Advice {
 		default:
 			t = fmt.Sprintf("%s: %s samples/s, %s FP32 (%s samples/s; %s); %s.", g.cfg(fastest), fmtTputCI(fastest), fmtRatio(fastest.Speedup),
 				fmtTputCI(fastest.Baseline), fastest.noiseBasis(), fidText(fastest))
-			if !fastest.Faster() {
+			switch {
+			case fastest.Uncertain():
+				t += " A run this ratio rests on was contended: the gain is not established."
+			case !fastest.Faster():
 				t += " The difference from FP32 is within run-to-run noise: the gain is not established."
 			}
 		}

@@ -394,3 +394,22 @@ func TestSyntheticWeightsCanBeRecommended(t *testing.T) {
 		t.Errorf("notes:\n%s", notes)
 	}
 }
+
+// TestContendedRatioIsNotAGain: a speedup resting on a contended run is
+// shown uncertain, is neither faster nor slower, and the advice says the
+// gain is not established because of it.
+func TestContendedRatioIsNotAGain(t *testing.T) {
+	base := rec("m", "fp32", 1, 100, 100, nil)
+	base.Metrics.Contention = &bench.Contention{Share: 0.6, Contended: true, Threads: 2, CPUs: 2, WallS: 10}
+	g := build(t, base, rec("m", "int8", 1, 180, 40, good))
+	e := entry(t, g, "m", "int8", 1)
+	if !e.Uncertain() || e.Faster() || e.Slower() || e.Category != "smaller" || speedupCell(e) != "1.80× uncertain: contended" {
+		t.Errorf("verdict %q category %q cell %q", e.Verdict, e.Category, speedupCell(e))
+	}
+	if txt := adviceText(g, "m"); !strings.Contains(txt, "was contended: the gain is not established") {
+		t.Errorf("advice:\n%s", txt)
+	}
+	if b := entry(t, g, "m", "fp32", 1); contendedCell(b) != "**yes** (60.0%)" {
+		t.Errorf("baseline contended cell %q", contendedCell(b))
+	}
+}
