@@ -162,7 +162,7 @@ func (d detailModel) sections(c viewCtx) []section {
 			_, st := speedupCell(row, s)
 			ln += " · speedup " + st.Render(row.SpeedupText()) + fmt.Sprintf(" vs fp32 %s img/s", fmtRate(b))
 		}
-		if row.HasBaseline && !d.exp.IsBaseline() && row.Verdict != study.VerdictOneRun {
+		if row.HasBaseline && !d.exp.IsBaseline() && row.HasInterval() && !row.Uncertain() {
 			ln += fmt.Sprintf(" · %s (%s)", row.Verdict, row.VerdictBasis())
 		}
 		sum.lines = append(sum.lines, ln)
@@ -383,7 +383,7 @@ func memorySection(c viewCtx, row study.Row, m *bench.Metrics) section {
 	}
 	f := fmt.Sprintf("resident after load %s · file %s", fmtBytes(mem.ResidentAfterLoad), fmtBytes(row.FileBytes))
 	if row.HasBaseline && !row.Experiment.IsBaseline() {
-		f += " · memory " + fmtRatio(row.MemReduction) + " · size " + fmtRatio(row.SizeReduction) + " smaller"
+		f += " · memory " + fmtRatio(row.MemReduction) + " less · size " + fmtRatio(row.SizeReduction) + " smaller"
 	}
 	sec.lines = append(sec.lines, f)
 	return sec
@@ -598,7 +598,7 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 	case !row.HasBaseline:
 		sec.lines = append(sec.lines, s.dim.Render("no fp32 baseline measured: speedup unknown"))
 	case row.Uncertain():
-		sec.lines = append(sec.lines, s.warn.Render(glyphContend+" "+row.SpeedupText()+": a run it rests on was contended; re-run (r) on a quiet machine"))
+		sec.lines = append(sec.lines, s.warn.Render(glyphContend+" "+fmtRatio(row.Speedup)+" is uncertain: a run it rests on was contended; re-run (r) on a quiet machine"))
 	case slow && len(findings) == 0:
 		sec.lines = append(sec.lines, "not faster, and no single cause stands out: compare the node counts and placement below")
 	case slow:

@@ -344,6 +344,9 @@ func (h heatModel) cell(c viewCtx, grid heatGrid, model, prec string, w int, sel
 		if r.LowCoverage() {
 			text = "⚑" + text // most weight bytes untouched: FP32 in all but name
 		}
+		if h.metric == heatSpeedup && r.Uncertain() {
+			text += markUncertain // rests on a contended run
+		}
 	}
 	if s.mode == modePlain && sel && textLine {
 		return "[" + padCenter(text, w-2) + "]"
