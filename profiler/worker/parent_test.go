@@ -113,7 +113,9 @@ func TestWorkerOutcomes(t *testing.T) {
 		{mode: "error", wantErr: "file is not ONNX"},
 		{mode: "crash", wantErr: "crashed (aborted)", wantStderr: "Ort::Exception"},
 		{mode: "oom", wantErr: "out-of-memory", wantStderr: "80 GiB"},
-		{mode: "hang", opts: Options{Timeout: 500 * time.Millisecond}, wantErr: "timed out", wantIs: ErrTimeout, wantStderr: "stuck"},
+		// 3 s: a race-instrumented test binary on a busy machine can take
+		// more than half a second to print its first line.
+		{mode: "hang", opts: Options{Timeout: 3 * time.Second}, wantErr: "timed out", wantIs: ErrTimeout, wantStderr: "stuck"},
 		{mode: "hang-ignore-term", opts: Options{Timeout: 300 * time.Millisecond, Grace: 300 * time.Millisecond}, wantIs: ErrTimeout},
 		{mode: "junk", wantErr: "broke the protocol"},
 		{mode: "silent", wantErr: "without a result"},
