@@ -197,7 +197,7 @@ func TestBaselineChartLineWithFusionsOn(t *testing.T) {
 	for _, repeat := range []int{0, 2} {
 		e := plan[1]
 		e.Repeat = repeat
-		f.m.sess.base.reset()
+		f.hub.sess.base.reset() // the hub owns the session; the model shows a snapshot
 		f.update(study.Update{Index: 1, Experiment: e, Stage: study.StageRunning,
 			Sample: &worker.Sample{Phase: "measuring", Throughput: 900}})
 		if pts := f.m.sess.base.pts; len(pts) != 1 || pts[0].v != 600 {
