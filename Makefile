@@ -55,13 +55,15 @@ tools:
 	@bash scripts/ensure-tools.sh
 
 # Every fuzz target, as package:Target: the parsers of untrusted input
-# (model files, results files, specs, gates) and the graph rewriter.
+# (model files, results files, specs, gates, shards, EXIF tags, predictions
+# files) and the graph rewriter.
 FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults ./profiler/study:FuzzParseShard \
 	./models/quant:FuzzParseSpec ./profiler/report:FuzzParseGate \
 	./models/fidelity:FuzzCompare ./models/optimize:FuzzApply \
 	./profiler/runtime:FuzzParseProfile ./profiler/bench:FuzzParseOpProfile \
 	./profiler/hwbench:FuzzParseReferences \
-	./profiler/telemetry:FuzzParseProcStat
+	./profiler/telemetry:FuzzParseProcStat \
+	./models/imageset:FuzzOrientation ./models/accuracy:FuzzReadPredictions
 
 # Packages whose goroutines (worker processes, watchers, samplers, the study
 # runner) are also tested under the race detector.
