@@ -55,8 +55,10 @@ def batch(n, gen):
 
 
 def stamp_preprocess(path):
-    """Declare the model's normalization as quantscope reads it (metadata
-    quantscope.mean / quantscope.std), when the onnx package is there."""
+    """Declare the model's preprocessing as quantscope reads it (metadata
+    quantscope.mean / quantscope.std / quantscope.crop_pct /
+    quantscope.interpolation: the images are made at the input size, so no
+    resize), when the onnx package is there."""
     try:
         import onnx
     except ImportError:
@@ -64,7 +66,8 @@ def stamp_preprocess(path):
               "the images were normalized with mean 0.5, std 0.5")
         return
     m = onnx.load(path)
-    for key, value in (("quantscope.mean", "0.5,0.5,0.5"), ("quantscope.std", "0.5,0.5,0.5")):
+    for key, value in (("quantscope.mean", "0.5,0.5,0.5"), ("quantscope.std", "0.5,0.5,0.5"),
+                       ("quantscope.crop_pct", "1.0"), ("quantscope.interpolation", "bicubic")):
         p = m.metadata_props.add()
         p.key, p.value = key, value
     onnx.save(m, path)

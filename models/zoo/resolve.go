@@ -290,6 +290,7 @@ func importedSpec(path string, m *onnx.Model, ii ImageInput, stats onnx.Stats) S
 	if okm && oks && std[0] > 0 && std[1] > 0 && std[2] > 0 {
 		s.Preprocess = Preprocess{Name: "model metadata", Mean: mean, Std: std}
 	}
+	readDataMeta(&s, meta)
 	if outs := m.Graph().GetOutput(); len(outs) > 0 {
 		if d := outs[0].GetType().GetTensorType().GetShape().GetDim(); len(d) == 2 && d[1].GetDimValue() > 0 {
 			s.OutputDim = int(d[1].GetDimValue())

@@ -220,3 +220,47 @@ func TestImportReadsPreprocessMetadata(t *testing.T) {
 		})
 	}
 }
+
+// The crop and interpolation an imported model declares, and the
+// catalog's per-family data configs.
+func TestDataConfig(t *testing.T) {
+	dir := t.TempDir()
+	p := saveGraph(t, dir, "declared.onnx", false, []any{"x", onnx.Float, "N", 3, 32, 32})
+	m, err := onnx.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range [][2]string{{MetaMean, "0.5,0.5,0.5"}, {MetaStd, "0.5,0.5,0.5"}, {MetaCropPct, "1.0"}, {MetaInterpolation, "Bicubic"}} {
+		k, v := kv[0], kv[1]
+		m.Proto.MetadataProps = append(m.Proto.MetadataProps, &onnxpb.StringStringEntryProto{Key: &k, Value: &v})
+	}
+	if err := onnx.Save(m, p, onnx.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Resolve(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := r.Spec.DataConfig()
+	if d.CropPct != 1 || d.Interpolation != "bicubic" || d.Mean[0] != 0.5 || d.Source != "model metadata" {
+		t.Errorf("declared: %+v", d)
+	}
+	plain := saveGraph(t, dir, "plain.onnx", false, []any{"x", onnx.Float, "N", 3, 32, 32})
+	r, err = Resolve(context.Background(), plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := r.Spec.DataConfig(); d.CropPct != 0.875 || d.Interpolation != "bilinear" || d.Std != ImageNetNorm.Std || !strings.Contains(d.Source, "assumed") {
+		t.Errorf("undeclared: %+v", d)
+	}
+	for name, want := range map[string][2]any{
+		"vit-base-16": {0.9, "bicubic"}, "vit-base-16-384": {1.0, "bicubic"}, "deit-tiny": {0.9, "bicubic"},
+		"dinov2-small": {1.0, "bicubic"}, "clip-vit-b32": {1.0, "bicubic"}, "resnet-50": {0.875, "bilinear"},
+		"mobilevit-xxs": {0.9, "bicubic"}, "beit-base-16": {0.9, "bicubic"},
+	} {
+		s, _ := Lookup(name)
+		if d := s.DataConfig(); d.CropPct != want[0] || d.Interpolation != want[1] || d.Std != s.Preprocess.Std {
+			t.Errorf("%s: %+v, want crop %v %v", name, d, want[0], want[1])
+		}
+	}
+}

@@ -126,6 +126,11 @@ type Spec struct {
 	GFLOPs float64
 	// Preprocess is the input normalization the model expects.
 	Preprocess Preprocess
+	// CropPct and Interpolation are an imported model's declared resize
+	// (metadata quantscope.crop_pct and quantscope.interpolation); zero
+	// for catalog models, whose family gives them (see DataConfig).
+	CropPct       float64
+	Interpolation string
 	// Arch is the architecture the builder writes; nil for imported
 	// models.
 	Arch Arch
