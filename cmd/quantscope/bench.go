@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
@@ -65,6 +67,7 @@ type benchOptions struct {
 	getenv func(string) string
 	// force runs even while quantscope serve runs a study here.
 	force bool
+	eval  evalFlags // --eval-dir, --labels, …
 }
 
 func newBenchCmd(g *globalOptions) *cobra.Command {
@@ -85,7 +88,9 @@ failed (see their reasons), 75 quantscope serve is running a study here,
 130 interrupted.`,
 		Example: `  quantscope bench --models deit-tiny,vit-base-16 --precisions fp32,fp16,int8,int4 \
     --ep cpu --batch 1,8 --duration 10s --out results.jsonl
-  quantscope bench --models ./my-model.onnx --precisions int8 --gate 'top1>=0.99,cos>=0.999'`,
+  quantscope bench --models ./my-model.onnx --precisions int8 --gate 'top1>=0.99,cos>=0.999'
+  quantscope bench --models ./my-model.onnx --precisions int8,int4 --eval-dir ./val --labels synsets.txt \
+    --gate 'acc-drop<=0.5'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBench(cmd.Context(), g, o)
@@ -120,6 +125,7 @@ failed (see their reasons), 75 quantscope serve is running a study here,
 	f.IntVar(&o.shards, "shards", 0, "number of shards for --shard auto on Kubernetes (the Job's completions)")
 	f.StringVar(&o.hostGroup, "host-group", "", "name the pool of like machines a sharded study runs on, so reports and merges treat its hosts as one (records keep each hostname)")
 	f.BoolVar(&o.force, "force", false, "run even while quantscope serve runs a study on this machine (both sets of numbers suffer)")
+	o.eval.register(f)
 	_ = cmd.MarkFlagRequired("models")
 	return cmd
 }
@@ -191,6 +197,16 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	if err := o.checkFiles(plan); err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	if err := o.eval.validate(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if gate.needsAccuracy() && !o.eval.set() {
+		return &exitError{code: 2, err: fmt.Errorf("--gate %q tests accuracy: give the labelled images with --eval-dir", o.gate)}
+	}
+	dataset, err := o.eval.dataset(g.stderr)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--eval-dir: %w", err)}
+	}
 	info, err := runtime.Init(g.ortLib)
 	if err != nil {
 		return err
@@ -229,6 +245,9 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 		OnUpdate:    prog.update,
 		NoOpProfile: !o.opProfile,
 	}
+	if dataset != nil {
+		cfg.Eval = dataset
+	}
 	fusions := "fusions on"
 	if !o.optimize {
 		fusions = "fusions off"
@@ -256,6 +275,11 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	// This machine's records of this plan, and this run's that could not
 	// be written to the file (they are in the fallback file).
 	rows := study.Summarize(onlyPlanned(withUnsaved(recs, ran), plan, host))
+	if dataset != nil {
+		for _, sk := range dataset.Skipped() {
+			fmt.Fprintf(g.stderr, "skipped %s: %s\n", sk.Name, sk.Reason)
+		}
+	}
 	if err := writeSummary(g.stdout, o.format, rows); err != nil {
 		return err
 	}
@@ -450,7 +474,43 @@ type summaryRow struct {
 	Contended    bool            `json:"contended,omitempty"`
 	Verdict      string          `json:"verdict,omitempty"`
 	Note         string          `json:"note,omitempty"`
+	Accuracy     *accSummary     `json:"accuracy,omitempty"` // --eval-dir
 	backbone     bool
+}
+
+// accSummary is a row's accuracy on the labelled set: rates with 95% Wilson
+// intervals, and for a variant the paired top-1 difference against FP32
+// (percentage points, Newcombe interval, McNemar's exact p).
+type accSummary struct {
+	Images      int        `json:"images"`
+	Top1        float64    `json:"top1"`
+	Top1CI      [2]float64 `json:"top1_ci95"`
+	Top5        float64    `json:"top5"`
+	Top5CI      [2]float64 `json:"top5_ci95"`
+	DeltaPt     *float64   `json:"top1_delta_pt,omitempty"`
+	DeltaCIPt   [2]float64 `json:"top1_delta_ci95_pt,omitzero"`
+	P           *float64   `json:"mcnemar_p,omitempty"`
+	Significant bool       `json:"significant,omitempty"`
+	text        string     // the table's "acc Δ" cell
+}
+
+func summarizeAccuracy(a *accuracy.Result) *accSummary {
+	if a == nil || a.Images == 0 {
+		return nil
+	}
+	t1, t5 := a.Top1CI(), a.Top5CI()
+	s := &accSummary{Images: a.Images, Top1: a.Top1Rate(), Top1CI: [2]float64{t1.Lo, t1.Hi}, Top5: a.Top5Rate(), Top5CI: [2]float64{t5.Lo, t5.Hi}}
+	if d, ok := a.Top1Diff(); ok {
+		pt, p := 100*d.Diff, d.P
+		s.DeltaPt, s.P, s.Significant = &pt, &p, d.Significant
+		s.DeltaCIPt = [2]float64{100 * d.CI.Lo, 100 * d.CI.Hi}
+		sig := ""
+		if d.Significant {
+			sig = " *"
+		}
+		s.text = fmt.Sprintf("%s [%s, %s]%s", accuracy.FormatPoints(d.Diff), accuracy.FormatPoints(d.CI.Lo), accuracy.FormatPoints(d.CI.Hi), sig)
+	}
+	return s
 }
 
 func toSummary(r study.Row) summaryRow {
@@ -479,6 +539,9 @@ func toSummary(r study.Row) summaryRow {
 				s.Decisive = fidelity.Number(d)
 			}
 		}
+	}
+	if r.Status == study.StatusOK && r.Last != nil && r.Last.Metrics != nil {
+		s.Accuracy = summarizeAccuracy(r.Last.Metrics.Accuracy)
 	}
 	return s
 }
@@ -537,10 +600,37 @@ func (s summaryRow) cells() []string {
 		speedup, mem, num(s.MemReduction, "%.2f×"), num(s.SizeRed, "%.2f×"), num(float64(s.Cosine), "%.5f"), top1, num(float64(s.Decisive), "%.3f"), status}
 }
 
+// accCells are the accuracy columns of a row ("acc top-1", "acc Δ"):
+// top-1 with its interval, and the paired difference against FP32 (* when
+// McNemar's test finds it significant).
+func (s summaryRow) accCells() []string {
+	a := s.Accuracy
+	if a == nil {
+		return []string{"—", "—"}
+	}
+	top1 := fmt.Sprintf("%.1f%% [%.1f, %.1f]", 100*a.Top1, 100*a.Top1CI[0], 100*a.Top1CI[1])
+	delta := a.text
+	if delta == "" {
+		delta = "—"
+	}
+	return []string{top1, delta}
+}
+
 func writeSummary(w io.Writer, format string, rows []study.Row) error {
 	out := make([]summaryRow, len(rows))
+	withAcc := false
 	for i, r := range rows {
 		out[i] = toSummary(r)
+		withAcc = withAcc || out[i].Accuracy != nil
+	}
+	header := summaryHeader
+	cells := func(s summaryRow) []string { return s.cells() }
+	if withAcc {
+		header = append(slices.Clone(summaryHeader[:len(summaryHeader)-1]), "acc top-1", "acc Δ pt", summaryHeader[len(summaryHeader)-1])
+		cells = func(s summaryRow) []string {
+			c := s.cells()
+			return append(append(c[:len(c)-1:len(c)-1], s.accCells()...), c[len(c)-1])
+		}
 	}
 	switch format {
 	case "json":
@@ -549,36 +639,53 @@ func writeSummary(w io.Writer, format string, rows []study.Row) error {
 		return enc.Encode(out)
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"model", "precision", "ep", "batch", "status", "reason", "throughput", "throughput_ci95", "p50_ms", "p99_ms",
+		head := []string{"model", "precision", "ep", "batch", "status", "reason", "throughput", "throughput_ci95", "p50_ms", "p99_ms",
 			"speedup", "speedup_lo", "speedup_hi", "peak_working_set_bytes", "memory_reduction", "size_reduction", "cosine_mean", "top1", "decisive_top1",
-			"weights", "output", "contended", "verdict"})
+			"weights", "output", "contended", "verdict"}
+		if withAcc {
+			head = append(head, "acc_images", "acc_top1", "acc_top1_lo", "acc_top1_hi", "acc_top5", "acc_top1_delta_pt", "acc_top1_delta_lo_pt", "acc_top1_delta_hi_pt", "acc_mcnemar_p")
+		}
+		cw.Write(head)
 		for _, s := range out {
 			f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 			top1 := f(float64(s.Top1))
 			if s.backbone {
 				top1 = ""
 			}
-			cw.Write([]string{s.Model, s.Precision, s.EP, strconv.Itoa(s.Batch), s.Status, s.Reason, f(s.Throughput), f(s.ThroughputCI),
+			row := []string{s.Model, s.Precision, s.EP, strconv.Itoa(s.Batch), s.Status, s.Reason, f(s.Throughput), f(s.ThroughputCI),
 				f(s.P50Ms), f(s.P99Ms), f(s.Speedup), f(s.SpeedupLo), f(s.SpeedupHi), strconv.FormatInt(s.WorkingSet, 10), f(s.MemReduction), f(s.SizeRed),
-				f(float64(s.Cosine)), top1, f(float64(s.Decisive)), s.Weights, s.Output, strconv.FormatBool(s.Contended), s.Verdict})
+				f(float64(s.Cosine)), top1, f(float64(s.Decisive)), s.Weights, s.Output, strconv.FormatBool(s.Contended), s.Verdict}
+			if withAcc {
+				if a := s.Accuracy; a != nil {
+					row = append(row, strconv.Itoa(a.Images), f(a.Top1), f(a.Top1CI[0]), f(a.Top1CI[1]), f(a.Top5))
+					if a.DeltaPt != nil {
+						row = append(row, f(*a.DeltaPt), f(a.DeltaCIPt[0]), f(a.DeltaCIPt[1]), f(*a.P))
+					} else {
+						row = append(row, "", "", "", "")
+					}
+				} else {
+					row = append(row, "", "", "", "", "", "", "", "", "")
+				}
+			}
+			cw.Write(row)
 		}
 		cw.Flush()
 		return cw.Error()
 	case "markdown":
-		fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(summaryHeader, " | "), strings.Repeat("---|", len(summaryHeader)))
+		fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
 		for _, s := range out {
-			cells := s.cells()
-			for i := range cells {
-				cells[i] = strings.ReplaceAll(cells[i], "|", `\|`)
+			row := cells(s)
+			for i := range row {
+				row[i] = strings.ReplaceAll(row[i], "|", `\|`)
 			}
-			fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+			fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 		}
 		_, err := fmt.Fprintf(w, "\n%s\n", strings.ReplaceAll(summaryFootnote(), "\n", "\n\n"))
 		return err
 	default:
-		table := [][]string{summaryHeader}
+		table := [][]string{header}
 		for _, s := range out {
-			table = append(table, s.cells())
+			table = append(table, cells(s))
 		}
 		if err := writeAligned(w, table, 2); err != nil {
 			return err
@@ -621,6 +728,16 @@ type benchGate struct {
 	set  bool
 }
 
+// needsAccuracy reports whether the gate has an acc-drop clause.
+func (g benchGate) needsAccuracy() bool {
+	for _, c := range g.gate.Clauses {
+		if c.Metric == report.MetricAccDrop {
+			return true
+		}
+	}
+	return false
+}
+
 func parseGate(s string) (benchGate, error) {
 	if strings.TrimSpace(s) == "" {
 		return benchGate{}, nil
@@ -648,7 +765,7 @@ func (g benchGate) failing(rows []study.Row) []string {
 			out = append(out, name+" (did not run)")
 			continue
 		}
-		if res := g.gate.CheckFor(r.Last.Metrics.Fidelity, r.Traits); !res.Pass {
+		if res := g.gate.CheckFor(r.Last.Metrics.Fidelity, r.Last.Metrics.Accuracy, r.Traits); !res.Pass {
 			why := strings.Join(res.Failed, ", ")
 			if r.Last.Metrics.Fidelity == nil && r.Last.Note != "" {
 				why += ": " + strings.TrimPrefix(r.Last.Note, "fidelity not measured: ")

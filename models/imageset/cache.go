@@ -436,3 +436,24 @@ func (r *Reader) Next(dst []float32, labels []int32) (int, error) {
 
 // Close releases the reader's file.
 func (r *Reader) Close() error { return r.f.Close() }
+
+// Open returns the set with the given key from the cache folder dir
+// (CacheDir() when ""), as Load wrote it, streamed with preprocessing p
+// (whose geometry must be the set's).
+func Open(dir, key string, p Preprocess) (*Set, error) {
+	if dir == "" {
+		d, err := CacheDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	if key == "" || strings.ContainsAny(key, `/\.`) {
+		return nil, fmt.Errorf("image set %q: not a set key", key)
+	}
+	s, err := open(filepath.Join(dir, key+".json"), filepath.Join(dir, key+".pixels"), p)
+	if err != nil {
+		return nil, fmt.Errorf("image set %s in %s: %w", key, dir, err)
+	}
+	return s, nil
+}

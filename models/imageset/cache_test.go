@@ -171,3 +171,27 @@ func TestLoadCanceled(t *testing.T) {
 		t.Errorf("canceled Load left %v", left)
 	}
 }
+
+func TestOpen(t *testing.T) {
+	cache := t.TempDir()
+	f, _ := Scan(folderDir, "")
+	s, err := Load(context.Background(), f, small, Options{CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(cache, s.Key, small)
+	if err != nil || o.Len() != s.Len() || o.Key != s.Key {
+		t.Fatalf("Open = %+v, %v", o, err)
+	}
+	other := small
+	other.Height = 20
+	for name, try := range map[string]func() error{
+		"wrong geometry": func() error { _, err := Open(cache, s.Key, other); return err },
+		"unknown key":    func() error { _, err := Open(cache, "0123456789ab", small); return err },
+		"path as key":    func() error { _, err := Open(cache, "../x", small); return err },
+	} {
+		if try() == nil {
+			t.Errorf("%s opened", name)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 
+	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/models/fidelity"
 )
 
@@ -120,6 +121,9 @@ type Metrics struct {
 	// EPs); the timed loop excludes them.
 	CopyH2DMs float64 `json:"copy_h2d_ms,omitempty"`
 	CopyD2HMs float64 `json:"copy_d2h_ms,omitempty"`
+	// Accuracy is top-1/top-5 on a labelled image set (bench --eval-dir),
+	// paired with the FP32 run's answers for a variant; nil when not asked.
+	Accuracy *accuracy.Result `json:"accuracy,omitempty"`
 	// Precision is the variant's precision report: nodes and weight bytes per precision.
 	Precision map[string]any `json:"precision,omitempty"`
 }

@@ -469,7 +469,7 @@ func checkGate(gate Gate, e *Entry) GateResult {
 		// recorded, is only a check of the harness.
 		return GateResult{Pass: true, Measured: e.Fidelity != nil}
 	}
-	return gate.CheckFor(e.Fidelity, e.Traits)
+	return gate.CheckFor(e.Fidelity, nil, e.Traits)
 }
 
 func indexOf[T comparable](s []T) map[T]int {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -22,6 +23,9 @@ const (
 	MetricCosineMin GateMetric = "cosmin" // Fidelity.CosineMin, −1–1
 	MetricSQNR      GateMetric = "sqnr"   // Fidelity.SQNRdB, dB
 	MetricMaxAbs    GateMetric = "maxabs" // Fidelity.MaxAbsError
+	// MetricAccDrop is top-1 accuracy lost against FP32 on a labelled
+	// image set, in percentage points (accuracy.Result.Drop): acc-drop<=0.5.
+	MetricAccDrop GateMetric = "acc-drop"
 )
 
 // metricAliases maps every accepted spelling (lower case) to its metric.
@@ -32,6 +36,7 @@ var metricAliases = map[string]GateMetric{
 	"cosmin": MetricCosineMin, "cos_min": MetricCosineMin, "cosine_min": MetricCosineMin,
 	"sqnr": MetricSQNR, "sqnr_db": MetricSQNR, "sqnrdb": MetricSQNR,
 	"maxabs": MetricMaxAbs, "max_abs": MetricMaxAbs, "max_abs_error": MetricMaxAbs,
+	"acc-drop": MetricAccDrop, "acc_drop": MetricAccDrop, "accdrop": MetricAccDrop,
 }
 
 // label is how reports name a metric.
@@ -51,6 +56,8 @@ func (m GateMetric) label() string {
 		return "max abs error"
 	case metricDecisiveTop1:
 		return "decisive top-1"
+	case MetricAccDrop:
+		return "top-1 accuracy drop"
 	}
 	return string(m)
 }
@@ -87,6 +94,8 @@ func (m GateMetric) bounds() (lo, hi float64) {
 		return -1, 1
 	case MetricSQNR:
 		return -fidelity.MaxSQNRdB, fidelity.MaxSQNRdB
+	case MetricAccDrop:
+		return -100, 100
 	}
 	return 0, math.MaxFloat64
 }
@@ -135,8 +144,10 @@ type Gate struct {
 const DefaultGate = "top1>=0.99,cos>=0.999"
 
 // ParseGate reads a gate such as "top1>=0.99,cos>=0.999": comma-separated
-// clauses of a metric (top1, top5, cos, cosmin, sqnr, maxabs, with the
-// spellings top-1, cosine, cos_min, sqnr_db, max_abs_error also accepted), an
+// clauses of a metric (top1, top5, cos, cosmin, sqnr, maxabs, acc-drop, with
+// the spellings top-1, cosine, cos_min, sqnr_db, max_abs_error, acc_drop also
+// accepted; acc-drop is in percentage points of top-1 accuracy on a
+// labelled set, which needs --eval-dir), an
 // operator (>=, >, <=, <) and a number. Top-1/top-5 thresholds may be written
 // as percentages ("99%"). An empty string is the zero Gate.
 func ParseGate(s string) (Gate, error) {
@@ -172,7 +183,7 @@ func parseClause(s string) (GateClause, error) {
 	name := strings.ToLower(strings.TrimSpace(s[:i]))
 	m, ok := metricAliases[name]
 	if !ok {
-		return GateClause{}, fmt.Errorf("clause %q: unknown metric %q (known: top1, top5, cos, cosmin, sqnr, maxabs)", s, name)
+		return GateClause{}, fmt.Errorf("clause %q: unknown metric %q (known: top1, top5, cos, cosmin, sqnr, maxabs, acc-drop)", s, name)
 	}
 	rest := s[i:]
 	var op string
@@ -243,18 +254,22 @@ type GateResult struct {
 // the gate's only test of agreement: DefaultGate's.
 const BackboneCosine = 0.999
 
-// CheckFor tests a fidelity measurement against the gate the way the
-// model's traits call for:
+// CheckFor tests a configuration's fidelity (and, for acc-drop clauses,
+// its accuracy on labelled images, as CheckWith) against the gate the way
+// the model's traits call for:
 //   - embeddings (a backbone): top-1 and top-5 do not apply and are not
 //     checked; without a cosine clause in the gate, cos >= BackboneCosine
 //     stands in for them.
 //   - synthetic weights: logits are nearly tied, so a top-1 clause is
 //     judged on decisive top-1 (agreement where FP32's margin exceeds the
 //     variant's max abs error) and a top-5 clause is not checked.
-//   - trained weights: the gate as written (Check).
-func (g Gate) CheckFor(f *fidelity.Result, t study.ModelTraits) GateResult {
+//   - trained weights: the gate as written (CheckWith).
+//
+// acc-drop clauses are checked as written whatever the traits: labelled
+// images measure accuracy itself, not agreement with FP32.
+func (g Gate) CheckFor(f *fidelity.Result, acc *accuracy.Result, t study.ModelTraits) GateResult {
 	if f == nil || (!t.Backbone() && !t.Synthetic()) {
-		return g.Check(f)
+		return g.CheckWith(f, acc)
 	}
 	var eff Gate
 	var notes []string
@@ -286,7 +301,7 @@ func (g Gate) CheckFor(f *fidelity.Result, t study.ModelTraits) GateResult {
 			eff.Clauses = append(eff.Clauses, c)
 		}
 	}
-	r := eff.Check(f)
+	r := eff.CheckWith(f, acc)
 	r.Notes = notes
 	return r
 }
@@ -296,13 +311,37 @@ func (g Gate) CheckFor(f *fidelity.Result, t study.ModelTraits) GateResult {
 const metricDecisiveTop1 GateMetric = "decisive-top1"
 
 // Check tests a fidelity measurement against the gate. A nil f (fidelity not
-// measured) does not pass.
-func (g Gate) Check(f *fidelity.Result) GateResult {
-	if f == nil {
+// measured) does not pass; an acc-drop clause fails (accuracy is not a
+// fidelity figure: use CheckWith).
+func (g Gate) Check(f *fidelity.Result) GateResult { return g.CheckWith(f, nil) }
+
+// CheckWith tests a configuration's fidelity and, for acc-drop clauses, its
+// accuracy on a labelled set (paired with FP32's). A gate of only acc-drop
+// clauses needs no fidelity; a clause whose measurement is missing fails,
+// saying so.
+func (g Gate) CheckWith(f *fidelity.Result, acc *accuracy.Result) GateResult {
+	needFidelity := false
+	for _, c := range g.Clauses {
+		needFidelity = needFidelity || c.Metric != MetricAccDrop
+	}
+	if f == nil && (needFidelity || len(g.Clauses) == 0) {
 		return GateResult{Failed: []string{"fidelity not measured"}}
 	}
 	r := GateResult{Pass: true, Measured: true}
 	for _, c := range g.Clauses {
+		if c.Metric == MetricAccDrop {
+			drop, ok := acc.Drop()
+			if !ok {
+				r.Pass = false
+				r.Failed = append(r.Failed, "top-1 accuracy drop not measured (bench --eval-dir DIR with the FP32 baseline)")
+				continue
+			}
+			if !c.holds(drop) {
+				r.Pass = false
+				r.Failed = append(r.Failed, fmt.Sprintf("%s %s %s %s", c.Metric.label(), formatMetric(c.Metric, drop), negate(c.Op), formatMetric(c.Metric, c.Threshold)))
+			}
+			continue
+		}
 		v := c.Metric.value(f)
 		if !c.holds(v) {
 			r.Pass = false
@@ -342,6 +381,8 @@ func formatMetric(m GateMetric, v float64) string {
 		return formatCos(v)
 	case m == MetricMaxAbs:
 		return strconv.FormatFloat(v, 'g', 3, 64)
+	case m == MetricAccDrop:
+		return strconv.FormatFloat(v, 'f', 2, 64) + " pt"
 	}
 	return strconv.FormatFloat(v, 'f', 3, 64)
 }

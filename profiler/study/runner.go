@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/models/quant"
+	"github.com/quantscope/quantscope/profiler/evaluate"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
@@ -99,6 +100,11 @@ type RunConfig struct {
 	// --tf32, --cuda-graph, --conv-algo, --nhwc; see runtime.CUDAOptions):
 	// applied when the EP is, or "auto" resolves to, cuda.
 	CUDAOptions map[string]string
+	// Eval, when set, measures every experiment's accuracy on a labelled
+	// image folder (bench --eval-dir); the FP32 run's predictions are
+	// written beside the FP32 reference outputs and its variants paired
+	// with them.
+	Eval *evaluate.Dataset
 	// NoOpProfile turns off the per-operator profile (a few runs under
 	// ONNX Runtime's profiler after the timed loop; on by default).
 	NoOpProfile bool
@@ -307,6 +313,14 @@ func refPath(dir string, e Experiment) string {
 	return filepath.Join(dir, hex.EncodeToString(h[:8])+".ref")
 }
 
+// predPath names the FP32 predictions of a model on an image set: like
+// refPath, keyed by the set (and how many of its images) too.
+func predPath(dir string, e Experiment, set string, limit int) string {
+	key := fmt.Sprintf("%s|%s|%t|%s|%d", e.Model, e.EP, e.Optimize, set, limit)
+	h := sha256.Sum256([]byte(key))
+	return filepath.Join(dir, hex.EncodeToString(h[:8])+".pred")
+}
+
 func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir string, notify func(Update)) Record {
 	rec := Record{Schema: SchemaVersion, Experiment: e, Host: cfg.Host, Started: time.Now()}
 	failWith := func(err error) Record {
@@ -366,6 +380,20 @@ func runOne(ctx context.Context, i int, e Experiment, cfg RunConfig, refDir stri
 		spec.Reference = ref
 	} else {
 		rec.Note = "fidelity not measured: the FP32 baseline left no reference outputs (it failed or has not run); --resume measures it once the baseline has run"
+	}
+	if cfg.Eval != nil {
+		set, err := cfg.Eval.SetFor(ctx, e.Model)
+		if err != nil {
+			return fail(fmt.Errorf("accuracy on %s: %w", cfg.Eval.Dir, err))
+		}
+		ev := &worker.EvalSpec{CacheDir: cfg.Eval.CacheDir, Set: set.Key, Preprocess: set.Preprocess, Limit: cfg.Eval.Limit}
+		preds := predPath(refDir, e, set.Key, cfg.Eval.Limit)
+		if e.IsBaseline() {
+			ev.WritePredictions = preds
+		} else if _, err := os.Stat(preds); err == nil {
+			ev.Reference = preds
+		}
+		spec.Eval = ev
 	}
 	opts := cfg.Worker
 	if e.EP != "" && e.EP != "cpu" {

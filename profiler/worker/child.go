@@ -249,6 +249,12 @@ func serve(ctx context.Context, spec Spec, em *Emitter, deps serveDeps) error {
 		}
 	}
 
+	if spec.Eval != nil {
+		if err := measureAccuracy(ctx, bd, spec, m, em); err != nil {
+			return err
+		}
+	}
+
 	var prog bench.Progress
 	gpu := openGPU(choice.EP, spec, telemetryIndex(spec, cfg), lib)
 	if gpu != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quantscope/quantscope/models/imageset"
 	"github.com/quantscope/quantscope/models/quant"
 )
 
@@ -75,6 +76,24 @@ type Spec struct {
 	// NoOpProfile turns off the per-operator profile (ONNX Runtime's
 	// profiler on a few runs outside the timed loop; on by default).
 	NoOpProfile bool `json:"no_op_profile,omitempty"`
+	// Eval measures accuracy on a labelled image set before the timed
+	// phase (nil: not asked).
+	Eval *EvalSpec `json:"eval,omitempty"`
+}
+
+// EvalSpec asks for accuracy on an image set models/imageset has
+// preprocessed into its cache.
+type EvalSpec struct {
+	CacheDir   string              `json:"cache_dir,omitempty"` // "" = imageset.CacheDir()
+	Set        string              `json:"set"`                 // the set's key
+	Preprocess imageset.Preprocess `json:"preprocess"`
+	// Limit evaluates the first Limit images only (0: all).
+	Limit int `json:"limit,omitempty"`
+	// WritePredictions is where this run writes its predictions (the FP32
+	// run, for its variants); Reference is the FP32 run's predictions file
+	// to pair with.
+	WritePredictions string `json:"write_predictions,omitempty"`
+	Reference        string `json:"reference,omitempty"`
 }
 
 // Sample is a live progress reading.
@@ -92,6 +111,9 @@ type Sample struct {
 	GPUScope   string  `json:"gpu_scope,omitempty"` // bench.GPUScopeProcess or bench.GPUScopeDevice: what GPUBytes covers
 	TempC      float64 `json:"temp_c,omitempty"`
 	PowerW     float64 `json:"power_w,omitempty"`
+	// Images and ImagesTotal count accuracy progress (phase "accuracy").
+	Images      int `json:"images,omitempty"`
+	ImagesTotal int `json:"images_total,omitempty"`
 }
 
 // Event is one line of the worker's stdout.

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quantscope/quantscope/profiler/study"
+)
+
+// trainedFixture is a copy of the trained ViT of models/testdata/trained
+// and its held-out images laid out as an ImageFolder (DIR/classK/NNNN.png).
+func trainedFixture(t *testing.T) (model, evalDir string) {
+	t.Helper()
+	root, err := filepath.Abs("../../models/testdata/trained")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evalDir = filepath.Join(t.TempDir(), "eval")
+	files, err := filepath.Glob(filepath.Join(root, "images", "*.png"))
+	if err != nil || len(files) != 64 {
+		t.Fatalf("%d fixture images, %v", len(files), err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".png")
+		_, cls, _ := strings.Cut(name, "-")
+		if err := os.MkdirAll(filepath.Join(evalDir, cls), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(f, filepath.Join(evalDir, cls, name+".png")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A copy of the model: variants and fused graphs are cached beside it,
+	// which must not be the checkout.
+	model = filepath.Join(t.TempDir(), "vit-synthetic.onnx")
+	raw, err := os.ReadFile(filepath.Join(root, "vit-synthetic.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(model, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return model, evalDir
+}
+
+// bench --eval-dir on the trained fixture: FP32 gets the accuracy its
+// training script measured in PyTorch on the same images (62 of 64), each
+// variant is paired with it, and --gate acc-drop decides the exit status.
+func TestBenchAccuracy(t *testing.T) {
+	requireORT(t)
+	model, evalDir := trainedFixture(t)
+	dir := t.TempDir()
+	t.Setenv("QUANTSCOPE_CACHE_DIR", filepath.Join(dir, "cache"))
+	out := filepath.Join(dir, "r.jsonl")
+	args := []string{"bench", "--models", model, "--precisions", "int8", "--batch", "8", "--iters", "3", "--threads", "1",
+		"--eval-dir", evalDir, "--crop-pct", "1", "--out", out, "--format", "json"}
+	stdout, stderr, code := cli(t, dir, append(args, "--gate", "acc-drop<=0.5")...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var rows []summaryRow
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Accuracy == nil || rows[1].Accuracy == nil {
+		t.Fatalf("rows %+v", rows)
+	}
+	fp32, int8 := rows[0].Accuracy, rows[1].Accuracy
+	// train.json: accuracy 0.96875 on these 64 images.
+	if fp32.Images != 64 || fp32.Top1 != 62.0/64 || fp32.DeltaPt != nil {
+		t.Errorf("fp32 accuracy %+v, want 62/64 and no pairing", fp32)
+	}
+	if int8.DeltaPt == nil || *int8.DeltaPt > 0.5 || int8.P == nil {
+		t.Errorf("int8 accuracy %+v, want a paired difference", int8)
+	}
+	if !strings.Contains(stderr, "images for vit-synthetic: 64 decoded") {
+		t.Errorf("no decoding report in stderr:\n%s", stderr)
+	}
+	recs, _, err := study.ReadResults(out)
+	if err != nil || len(recs) != 2 || recs[1].Metrics.Accuracy == nil || recs[1].Metrics.Accuracy.VsFP32 == nil {
+		t.Fatalf("records: %v", err)
+	}
+	if a := recs[1].Metrics.Accuracy; a.Set == "" || !strings.Contains(a.Preprocess, "32×32") || a.Classes != 10 {
+		t.Errorf("record accuracy %+v", a)
+	}
+
+	// A gate no variant can pass (accuracy must rise by a point): exit 3;
+	// the second run reads the preprocessed images from the cache.
+	_, stderr, code = cli(t, dir, append(args, "--resume", "--gate", "acc-drop<=-1")...)
+	if code != exitGateFailed || !strings.Contains(stderr, "top-1 accuracy drop") {
+		t.Errorf("impossible gate: exit %d\n%s", code, stderr)
+	}
+}
+
+// Every bad input of --eval-dir stops bench before it measures anything,
+// with a message that names the problem.
+func TestBenchAccuracyBadInput(t *testing.T) {
+	dir := t.TempDir()
+	model := tinyImageModel(t, dir)
+	empty := filepath.Join(dir, "empty")
+	os.MkdirAll(empty, 0o755)
+	flat := filepath.Join(dir, "flat")
+	os.MkdirAll(flat, 0o755)
+	os.WriteFile(filepath.Join(flat, "a.png"), []byte("x"), 0o644)
+	labels := filepath.Join(dir, "labels.txt")
+	os.WriteFile(labels, []byte("cat\n"), 0o644)
+	good := filepath.Join(dir, "good")
+	os.MkdirAll(filepath.Join(good, "dog"), 0o755)
+	os.WriteFile(filepath.Join(good, "dog", "1.png"), []byte("x"), 0o644)
+	base := []string{"bench", "--models", model, "--precisions", "int8", "--out", filepath.Join(dir, "r.jsonl")}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--eval-dir", empty}, "it is empty"},
+		{[]string{"--eval-dir", flat}, "no class folders"},
+		{[]string{"--eval-dir", good, "--labels", labels}, "have no line in the labels file"},
+		{[]string{"--labels", labels}, "--labels applies with --eval-dir only"},
+		{[]string{"--eval-dir", good, "--crop-pct", "1.5"}, "--crop-pct 1.5"},
+		{[]string{"--eval-dir", good, "--mean", "1,2"}, "--mean"},
+		{[]string{"--gate", "acc-drop<=0.5"}, "give the labelled images with --eval-dir"},
+	} {
+		_, stderr, code := cli(t, dir, append(base, c.args...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 mentioning %q", c.args, code, stderr, c.want)
+		}
+	}
+}
