@@ -129,3 +129,28 @@ func TestBenchAccuracyBadInput(t *testing.T) {
 		}
 	}
 }
+
+// quantize --eval-dir scores FP32 and the variant on the same images and
+// pairs them.
+func TestQuantizeAccuracy(t *testing.T) {
+	requireORT(t)
+	model, evalDir := trainedFixture(t)
+	dir := t.TempDir()
+	t.Setenv("QUANTSCOPE_CACHE_DIR", filepath.Join(dir, "cache"))
+	stdout, stderr, code := cli(t, dir, "quantize", "--model", model, "--precision", "int8", "--out", filepath.Join(dir, "v.onnx"),
+		"--eval-dir", evalDir, "--crop-pct", "1", "--threads", "1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var res quantizeResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	a, b := res.AccuracyFP32, res.Accuracy
+	if a == nil || b == nil || a.Images != 64 || a.Top1 != 62 || b.VsFP32 == nil || b.VsFP32.Top1.N() != 64 {
+		t.Fatalf("accuracy fp32 %+v variant %+v", a, b)
+	}
+	if res.Fidelity == nil {
+		t.Error("--eval-dir did not imply --check")
+	}
+}

@@ -11,10 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
+	"github.com/quantscope/quantscope/profiler/evaluate"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -44,6 +46,7 @@ type quantizeOptions struct {
 	// force lets --out replace an existing file that is not a variant
 	// quantscope wrote (never the input model itself).
 	force bool
+	eval  evalFlags // --eval-dir: accuracy of FP32 and the variant
 }
 
 func newQuantizeCmd(g *globalOptions) *cobra.Command {
@@ -77,12 +80,17 @@ With --check-dir they run on your own images instead (resized, centre-cropped
 and normalized with the model's mean and std): top-1 agreement means
 something only on a trained model and on data like its own.
 
+With --eval-dir (a labelled ImageFolder, DIR/<class>/*.jpg) both models are
+also scored against the labels: top-1 and top-5 accuracy with 95% intervals,
+and the variant's paired difference from FP32 with McNemar's exact test.
+
 A precision that converts nothing in this model is an error.`,
 		Example: `  quantscope quantize --model deit-tiny --precision int8 --check
   quantscope quantize --model vit-base-16 --precision int4:block=64,asym --out vit-b-int4.onnx
   quantscope quantize --model model.onnx --precision int8-static:calib=entropy --calib-dir ./images
   quantscope quantize --model model.onnx --precision fp16:mixed --exclude head --json
-  quantscope quantize --model model.onnx --precision int4 --check-dir ./val-images`,
+  quantscope quantize --model model.onnx --precision int4 --check-dir ./val-images
+  quantscope quantize --model model.onnx --precision int8 --eval-dir ./val --labels synsets.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.checkSamplesSet = cmd.Flags().Changed("check-samples")
@@ -106,6 +114,7 @@ A precision that converts nothing in this model is an error.`,
 	f.IntVar(&opts.threads, "threads", 0, "ONNX Runtime intra-op threads (0: one per physical core)")
 	f.BoolVar(&opts.json, "json", false, "print one JSON object instead of text")
 	f.BoolVar(&opts.force, "force", false, "let --out replace an existing file that is not a variant quantscope wrote (the input model is never replaced)")
+	opts.eval.register(f)
 	_ = cmd.MarkFlagRequired("model")
 	_ = cmd.MarkFlagRequired("precision")
 	return cmd
@@ -129,6 +138,10 @@ type quantizeResult struct {
 	// figure; backbones output embeddings, which have no top-1.
 	Weights string `json:"weights,omitempty"`
 	Output  string `json:"output,omitempty"`
+	// AccuracyFP32 and Accuracy are both models' accuracy on --eval-dir,
+	// the variant's paired with FP32's.
+	AccuracyFP32 *accuracy.Result `json:"accuracy_fp32,omitempty"`
+	Accuracy     *accuracy.Result `json:"accuracy,omitempty"`
 }
 
 func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) error {
@@ -140,6 +153,12 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 		return &exitError{code: 2, err: err}
 	}
 	if opts.checkDir != "" {
+		opts.check = true
+	}
+	if err := opts.eval.validate(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if opts.eval.set() {
 		opts.check = true
 	}
 	switch {
@@ -246,6 +265,12 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 			out.Weights, out.Output = study.WeightsSynthetic, string(res.Spec.Output)
 		}
 	}
+	if opts.eval.set() {
+		out.AccuracyFP32, out.Accuracy, err = checkAccuracy(ctx, res, out.Variant, opts, sessCfg, progress)
+		if err != nil {
+			return err
+		}
+	}
 	if opts.json {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
@@ -297,11 +322,72 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 		default:
 			top = fmt.Sprintf("  top-1 agreement %.2f%%  (top-5 %.2f%%)\n  %s\n", 100*f.Top1, 100*f.Top5, f.DecisiveString())
 		}
-		_, err := fmt.Fprintf(w, "fidelity vs fp32 on %s:\n  cosine mean %.6f  min %.6f\n%s  max abs error %.4g  (mean %.4g)\n  SQNR %.1f dB\n",
-			out.CheckInputs, f.CosineMean, f.CosineMin, top, f.MaxAbsError, f.MeanAbsError, f.SQNRdB)
-		return err
+		if _, err := fmt.Fprintf(w, "fidelity vs fp32 on %s:\n  cosine mean %.6f  min %.6f\n%s  max abs error %.4g  (mean %.4g)\n  SQNR %.1f dB\n",
+			out.CheckInputs, f.CosineMean, f.CosineMin, top, f.MaxAbsError, f.MeanAbsError, f.SQNRdB); err != nil {
+			return err
+		}
+	}
+	if a, b := out.AccuracyFP32, out.Accuracy; a != nil && b != nil {
+		var s strings.Builder
+		fmt.Fprintf(&s, "accuracy on %s (%d images, %d classes", a.Dataset, a.Images, a.Classes)
+		if a.Skipped > 0 {
+			fmt.Fprintf(&s, ", %d unreadable skipped", a.Skipped)
+		}
+		fmt.Fprintf(&s, "; %s):\n", a.Preprocess)
+		fmt.Fprintf(&s, "  fp32     top-1 %s  top-5 %s\n", accuracy.FormatRate(a.Top1, a.Images), accuracy.FormatRate(a.Top5, a.Images))
+		fmt.Fprintf(&s, "  %-8s top-1 %s  top-5 %s\n", strings.SplitN(out.Precision, ":", 2)[0], accuracy.FormatRate(b.Top1, b.Images), accuracy.FormatRate(b.Top5, b.Images))
+		if d, ok := b.Top1Diff(); ok {
+			fmt.Fprintf(&s, "  top-1 difference: %s\n", d)
+		}
+		if d, ok := b.Top5Diff(); ok {
+			fmt.Fprintf(&s, "  top-5 difference: %s\n", d)
+		}
+		if _, err := io.WriteString(w, s.String()); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// checkAccuracy scores the FP32 model and the variant on --eval-dir, the
+// variant paired with FP32 image by image.
+func checkAccuracy(ctx context.Context, res zoo.Resolved, variant string, opts quantizeOptions, cfg runtime.SessionConfig, progress io.Writer) (*accuracy.Result, *accuracy.Result, error) {
+	d, err := opts.eval.dataset(progress)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--eval-dir: %w", err)
+	}
+	set, err := d.SetForResolved(ctx, res)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--eval-dir: %w", err)
+	}
+	for _, sk := range set.Skipped {
+		fmt.Fprintf(progress, "skipped %s: %s\n", sk.Name, sk.Reason)
+	}
+	run := func(path string) (*accuracy.Predictions, error) {
+		bd, err := runtime.NewBound(path, cfg, opts.batch, 1)
+		if err != nil {
+			return nil, err
+		}
+		defer bd.Close()
+		return evaluate.Run(ctx, bd, opts.batch, set, opts.eval.limit, nil)
+	}
+	ref, err := run(res.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("accuracy: fp32 model: %w", err)
+	}
+	got, err := run(variant)
+	if err != nil {
+		return nil, nil, fmt.Errorf("accuracy: variant: %w", err)
+	}
+	a, err := evaluate.Score(set, ref, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := evaluate.Score(set, got, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
 }
 
 // checkFidelity runs the source and the variant on the same images
