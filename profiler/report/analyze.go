@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
@@ -133,6 +134,10 @@ type Entry struct {
 	ContentionShare float64
 
 	Fidelity *fidelity.Result // mean over runs; nil when not measured
+	// Accuracy is the configuration's accuracy on a labelled image set
+	// (the last run's: the answers do not change between repeats); nil
+	// when not measured.
+	Accuracy *accuracy.Result
 	Gate     GateResult
 
 	JoulesPerSample, MeanPowerW float64 // NaN when not measured
@@ -469,7 +474,7 @@ func checkGate(gate Gate, e *Entry) GateResult {
 		// recorded, is only a check of the harness.
 		return GateResult{Pass: true, Measured: e.Fidelity != nil}
 	}
-	return gate.CheckFor(e.Fidelity, nil, e.Traits)
+	return gate.CheckFor(e.Fidelity, e.Accuracy, e.Traits)
 }
 
 func indexOf[T comparable](s []T) map[T]int {
@@ -551,6 +556,9 @@ func newEntry(row study.Row, recs []*study.Record, failures int) *Entry {
 		e.OverheadFloor = e.OverheadFloor || m.OverheadFloor
 		if m.Fidelity != nil {
 			fid = append(fid, m.Fidelity)
+		}
+		if m.Accuracy != nil {
+			e.Accuracy = m.Accuracy
 		}
 		if c, t, ok := precisionNodes(m.Precision); ok {
 			e.NodesConverted, e.NodesTotal = c, t

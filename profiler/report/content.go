@@ -218,6 +218,7 @@ func (r *Report) groupSections(d *document, g *Group, cs ChartSet, level int) {
 	r.topConfigs(d, g, level)
 	r.recommendations(d, g, level)
 	r.perModel(d, g, level)
+	r.accuracy(d, g, level)
 	r.opTime(d, g, level)
 	if len(cs.Charts) > 0 || len(cs.Notes) > 0 {
 		d.h(level, "Charts")

@@ -30,6 +30,27 @@ func csvHeader() []string {
 	}
 }
 
+// csvAccuracyHeader are the accuracy columns (labelled images): counts,
+// rates with 95% Wilson bounds, and the paired top-1 difference from FP32
+// in points with Newcombe's bounds and McNemar's exact p.
+var csvAccuracyHeader = []string{"acc_images", "acc_top1", "acc_top1_lo", "acc_top1_hi", "acc_top5", "acc_top5_lo", "acc_top5_hi",
+	"acc_top1_delta_pt", "acc_top1_delta_lo_pt", "acc_top1_delta_hi_pt", "acc_mcnemar_p"}
+
+// csvAccuracy is a record's accuracy columns (blank when not measured).
+func csvAccuracy(rec *study.Record) []string {
+	out := make([]string, len(csvAccuracyHeader))
+	if !rec.OK() || rec.Metrics == nil || rec.Metrics.Accuracy == nil || rec.Metrics.Accuracy.Images == 0 {
+		return out
+	}
+	a := rec.Metrics.Accuracy
+	t1, t5 := a.Top1CI(), a.Top5CI()
+	copy(out, []string{strconv.Itoa(a.Images), num(a.Top1Rate()), num(t1.Lo), num(t1.Hi), num(a.Top5Rate()), num(t5.Lo), num(t5.Hi)})
+	if d, ok := a.Top1Diff(); ok {
+		out[7], out[8], out[9], out[10] = num(100*d.Diff), num(100*d.CI.Lo), num(100*d.CI.Hi), num(d.P)
+	}
+	return out
+}
+
 // WriteCSV writes one row per record (every repeat, failures included) with
 // the measurements and the figures derived from them: ratios against the
 // FP32 baseline's folded means, the gate outcome and the cost.
@@ -44,8 +65,22 @@ func (r *Report) WriteCSV(w io.Writer) error {
 		}
 		entries[g] = m
 	}
+	// Accuracy columns join the file only when a record measured it, so
+	// files of studies without labelled images keep their columns.
+	withAcc := false
+	for _, src := range r.Sources {
+		for i := range src.Records {
+			if m := src.Records[i].Metrics; src.Records[i].OK() && m != nil && m.Accuracy != nil {
+				withAcc = true
+			}
+		}
+	}
 	cw := csv.NewWriter(w)
-	if err := cw.Write(csvHeader()); err != nil {
+	head := csvHeader()
+	if withAcc {
+		head = append(head, csvAccuracyHeader...)
+	}
+	if err := cw.Write(head); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}
 	for _, src := range r.Sources {
@@ -55,7 +90,11 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			if g == nil {
 				continue
 			}
-			if err := cw.Write(csvRow(g, entries[g][rowKey(rec.Experiment)], rec)); err != nil {
+			row := csvRow(g, entries[g][rowKey(rec.Experiment)], rec)
+			if withAcc {
+				row = append(row, csvAccuracy(rec)...)
+			}
+			if err := cw.Write(row); err != nil {
 				return fmt.Errorf("write csv: %w", err)
 			}
 		}
