@@ -318,6 +318,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case pathCheckedMsg:
 		m.setup.pathChecked(msg)
 		return m, nil
+	case evalCheckedMsg:
+		m.setup.evalChecked(msg)
+		return m, nil
 	case exportDoneMsg:
 		if msg.err != nil {
 			return m, m.showToast("export: "+msg.err.Error(), true)

@@ -422,6 +422,14 @@ func (d dashModel) queueView(c viewCtx, w, h int) string {
 			label += fmt.Sprintf(" #%d", e.exp.Repeat+1)
 		}
 		state := e.stage.String()
+		if e.stage == stageScoring && e.last != nil && e.last.ImagesTotal > 0 {
+			state = fmt.Sprintf("scoring %d/%d", e.last.Images, e.last.ImagesTotal)
+		}
+		if (e.stage == stageBuilding || e.stage == stageQuantizing) && e.eval != nil && i == ss.active {
+			if p := ss.decode; p.Total > 0 && p.Done < p.Total {
+				state = fmt.Sprintf("decoding %d/%d", p.Done, p.Total)
+			}
+		}
 		pct := ""
 		if e.stage == stageMeasuring && e.duration > 0 && !e.measuring.IsZero() {
 			f := float64(c.now.Sub(e.measuring)) / float64(e.duration)

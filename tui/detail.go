@@ -13,6 +13,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -230,6 +231,9 @@ func (d detailModel) sections(c viewCtx) []section {
 	}
 	if m != nil {
 		secs = append(secs, fidelitySection(c, d.exp, row, m))
+		if m.Accuracy != nil && m.Accuracy.Images > 0 {
+			secs = append(secs, accuracySection(c, m.Accuracy))
+		}
 		secs = append(secs, section{title: "Cold start", lines: []string{
 			fmt.Sprintf("load %s ms · session %s ms · first inference %s ms · warm-up runs %d",
 				fmtMs(m.ColdStart.LoadMs), fmtMs(m.ColdStart.SessionMs), fmtMs(m.ColdStart.FirstInferenceMs), m.WarmupRuns),
@@ -469,6 +473,24 @@ func baselineOf(exp study.Experiment) study.Experiment {
 	b := exp
 	b.Precision = "fp32"
 	return b
+}
+
+// accuracySection shows accuracy on the labelled images: top-1 and top-5
+// with their 95% intervals, and a variant's paired difference from FP32.
+func accuracySection(c viewCtx, a *accuracy.Result) section {
+	s := c.st
+	sec := section{title: "Accuracy on labelled images"}
+	where := fmt.Sprintf("%s · %s images · %d classes", a.Dataset, accuracy.Thousands(a.Images), a.Classes)
+	if a.Skipped > 0 {
+		where += fmt.Sprintf(" · %d unreadable skipped", a.Skipped)
+	}
+	sec.lines = append(sec.lines, s.dim.Render(where),
+		"top-1 "+s.bold.Render(accuracy.FormatRate(a.Top1, a.Images))+" · top-5 "+accuracy.FormatRate(a.Top5, a.Images))
+	if d, ok := a.Top1Diff(); ok {
+		sec.lines = append(sec.lines, "vs fp32: "+accDeltaStyle(s, d).Render(d.String()))
+	}
+	sec.lines = append(sec.lines, s.dim.Render(a.Preprocess))
+	return sec
 }
 
 // precReport is the part of a precision transform's report the detail

@@ -18,7 +18,7 @@ type segmentDoneMsg struct {
 
 // driver runs the queue through study.Run, one segment at a time: a
 // segment is the run of consecutive queued experiments with the same timed
-// duration. Stopping the current run cancels its segment and the queue
+// duration and labelled image set. Stopping the current run cancels its segment and the queue
 // goes on with a new one; cancelling the study cancels the study context.
 // All fields belong to the hub (under its lock) except feed and what a
 // segment's body captured when it was created.
@@ -59,11 +59,11 @@ func (d *driver) startNext(s *session) func() segmentDoneMsg {
 	if len(q) == 0 {
 		return nil
 	}
-	dur := s.entries[q[0]].duration
+	dur, ev := s.entries[q[0]].duration, s.entries[q[0]].eval
 	var idx []int
 	var plan []study.Experiment
 	for _, i := range q {
-		if s.entries[i].duration != dur {
+		if s.entries[i].duration != dur || s.entries[i].eval != ev {
 			break
 		}
 		idx = append(idx, i)
@@ -84,6 +84,7 @@ func (d *driver) startNext(s *session) func() segmentDoneMsg {
 	seg, run, fd := d.seg, d.run, d.feed
 	cfg := d.base
 	cfg.Duration = dur
+	cfg.Eval = ev
 	cfg.OnUpdate = func(u study.Update) { fd.push(seg, u) }
 	return func() segmentDoneMsg {
 		defer close(done)

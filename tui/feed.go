@@ -3,6 +3,7 @@ package tui
 import (
 	"sync"
 
+	"github.com/quantscope/quantscope/models/imageset"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -23,7 +24,27 @@ type feed struct {
 	mu      sync.Mutex
 	events  []feedEvent
 	samples int
-	notify  chan struct{} // signaled (without blocking) on every push
+	decode  imageset.Progress // latest image decoding progress (--eval-dir)
+	notify  chan struct{}     // signaled (without blocking) on every push
+}
+
+// decoding records the progress of decoding a labelled image folder (from
+// the runner goroutine, through evaluate.Dataset.Progress).
+func (f *feed) decoding(p imageset.Progress) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.decode = p
+	select {
+	case f.notify <- struct{}{}:
+	default:
+	}
+}
+
+// decodeProgress returns the latest decoding progress.
+func (f *feed) decodeProgress() imageset.Progress {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.decode
 }
 
 func newFeed() *feed { return &feed{notify: make(chan struct{}, 1)} }

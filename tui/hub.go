@@ -10,6 +10,8 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/quantscope/quantscope/models/imageset"
+	"github.com/quantscope/quantscope/profiler/evaluate"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -284,6 +286,7 @@ func (h *Hub) pumpLocked() {
 		}
 		h.sess.apply(h.drv.entryIndex(ev.seg, ev.u.Index), ev.u, at)
 	}
+	h.sess.decode = h.drv.feed.decodeProgress()
 }
 
 // Step drains pending updates and publishes now (manual hubs: tests).
@@ -577,7 +580,13 @@ func (h *Hub) start(id int, req startRequest) (string, error) {
 		return "", err
 	}
 	h.loadNote = nil
-	h.sess.enqueue(plan, req.duration, h.opts.Now())
+	idx := h.sess.enqueue(plan, req.duration, h.opts.Now())
+	if req.evalDir != "" {
+		fd := h.drv.feed
+		ds := &evaluate.Dataset{Dir: req.evalDir, Labels: req.labels,
+			Progress: func(_ string, p imageset.Progress) { fd.decoding(p) }}
+		h.sess.setEval(idx, ds)
+	}
 	h.startNextLocked()
 	var notes []notice
 	if h.opts.Shared {
@@ -617,12 +626,16 @@ func (h *Hub) rerun(id int, exp study.Experiment, dur time.Duration) (string, er
 	if h.opts.Preparer == nil {
 		return "", errors.New("no model preparer configured")
 	}
-	if e := h.sess.entryFor(exp, h.sess.localHost); e != nil && e.duration > 0 {
-		dur = e.duration
+	var ds *evaluate.Dataset
+	if e := h.sess.entryFor(exp, h.sess.localHost); e != nil {
+		if e.duration > 0 {
+			dur = e.duration
+		}
+		ds = e.eval
 	}
 	exp.Repeat = 0
 	h.loadNote = nil
-	h.sess.enqueue([]study.Experiment{exp}, dur, h.opts.Now())
+	h.sess.setEval(h.sess.enqueue([]study.Experiment{exp}, dur, h.opts.Now()), ds)
 	h.startNextLocked()
 	h.publishLocked(nil)
 	return "queued a re-run of " + displayModel(exp.Model) + " " + exp.Precision, nil

@@ -84,6 +84,9 @@ type Options struct {
 	Worker worker.Options
 	// Timeout bounds one experiment (0: the study default).
 	Timeout time.Duration
+	// EvalDir and Labels preset the setup screen's labelled image folder
+	// for accuracy (quantscope --eval-dir, --labels).
+	EvalDir, Labels string
 	// Duration, Batches, Threads, Precisions and EP are the setup
 	// screen's initial values (defaults 10s, [1], 0, ["int8"], and for EP
 	// the environment's DefaultEP, else "cpu").

@@ -3,6 +3,8 @@ package tui
 import (
 	"time"
 
+	"github.com/quantscope/quantscope/models/imageset"
+	"github.com/quantscope/quantscope/profiler/evaluate"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
@@ -15,6 +17,7 @@ const (
 	stageBuilding         // preparing the FP32 model file
 	stageQuantizing       // preparing a variant
 	stageStarting         // worker starting, session loading
+	stageScoring          // accuracy on the labelled images
 	stageWarmup
 	stageMeasuring
 	stageDone
@@ -35,6 +38,8 @@ func (s stage) String() string {
 		return "quantizing"
 	case stageStarting:
 		return "starting"
+	case stageScoring:
+		return "scoring"
 	case stageWarmup:
 		return "warming up"
 	case stageMeasuring:
@@ -105,7 +110,8 @@ const maxLatencySamples = 4096
 // entry is one experiment of the queue as the UI tracks it.
 type entry struct {
 	exp      study.Experiment
-	duration time.Duration // timed phase length it was queued with
+	duration time.Duration     // timed phase length it was queued with
+	eval     *evaluate.Dataset // labelled images to score it on (nil: none)
 	stage    stage
 	reason   string // why it failed or stopped
 
@@ -159,6 +165,9 @@ const seriesCap = 512
 // derived from them, and the chart histories. It belongs to the UI
 // goroutine; the runner only reaches it through the feed.
 type session struct {
+	// decode is the latest progress of decoding a labelled image folder.
+	decode imageset.Progress
+
 	entries []*entry
 	records []study.Record
 	rows    []study.Row
@@ -240,6 +249,13 @@ func (s *session) enqueue(exps []study.Experiment, d time.Duration, now time.Tim
 	}
 	s.version++
 	return idx
+}
+
+// setEval makes the entries at idx measure accuracy on ds.
+func (s *session) setEval(idx []int, ds *evaluate.Dataset) {
+	for _, i := range idx {
+		s.entries[i].eval = ds
+	}
 }
 
 // queued returns the indices of entries waiting to run, in order.
@@ -328,6 +344,8 @@ func (s *session) sample(i int, smp *worker.Sample, now time.Time) {
 		if e.measuring.IsZero() {
 			e.measuring = now
 		}
+	case worker.PhaseAccuracy:
+		e.stage = stageScoring
 	default:
 		e.stage = stageStarting
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/quantscope/quantscope/models/imageset"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -93,6 +94,8 @@ const (
 	setThreads
 	setRepeat
 	setFusions
+	setEvalDir // labelled image folder for accuracy ("" = none)
+	setLabels  // its labels file ("" = sorted folder names)
 	settingCount
 )
 
@@ -123,6 +126,10 @@ type setupModel struct {
 	threads  int
 	repeat   int
 	fusions  bool // run models as models/optimize fuses them
+	evalDir  string
+	labels   string
+	evalNote string // what the folder check found ("" before one)
+	evalErr  bool   // the check failed: starting is refused
 
 	mode  inputMode
 	input textinput.Model
@@ -149,6 +156,7 @@ func newSetup(o Options) setupModel {
 		input:    in,
 	}
 	m.batches = joinInts(o.Batches)
+	m.evalDir, m.labels = o.EvalDir, o.Labels
 	for _, p := range o.Precisions {
 		m.enablePrecision(p)
 	}
@@ -331,6 +339,52 @@ func (m setupModel) planConfig() (study.PlanConfig, error) {
 type startRequest struct {
 	cfg      study.PlanConfig
 	duration time.Duration
+	// evalDir and labels ask for accuracy on a labelled image folder.
+	evalDir, labels string
+}
+
+// evalCheckedMsg reports what a labelled image folder holds, or what is
+// wrong with it.
+type evalCheckedMsg struct {
+	dir, labels string
+	summary     string
+	err         error
+}
+
+// checkEval scans a labelled image folder off the UI goroutine.
+func checkEval(dir, labels string) tea.Cmd {
+	return func() tea.Msg {
+		f, err := imageset.Scan(expandHome(dir), expandHome(labels))
+		if err != nil {
+			return evalCheckedMsg{dir: dir, labels: labels, err: err}
+		}
+		sum := fmt.Sprintf("%d images · %d classes", len(f.Items), len(f.Classes))
+		if len(f.Notes) > 0 {
+			sum += " · " + f.Notes[0]
+		}
+		return evalCheckedMsg{dir: dir, labels: labels, summary: sum}
+	}
+}
+
+// evalChecked records a folder check if it is of the current setting.
+func (m *setupModel) evalChecked(msg evalCheckedMsg) {
+	if msg.dir != m.evalDir || msg.labels != m.labels {
+		return
+	}
+	m.evalErr = msg.err != nil
+	m.evalNote = msg.summary
+	if msg.err != nil {
+		m.evalNote = msg.err.Error()
+	}
+}
+
+func expandHome(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	return p
 }
 
 // pathCheckedMsg reports whether a typed model path can be used.
@@ -395,7 +449,15 @@ func (m setupModel) update(msg tea.KeyMsg, k keyMap) (setupModel, tea.Cmd, *star
 			m.err = err.Error()
 			return m, nil, nil
 		}
-		return m, nil, &startRequest{cfg: cfg, duration: m.duration}
+		if m.evalErr {
+			m.err = "images: " + m.evalNote + " (o edits, space clears)"
+			return m, nil, nil
+		}
+		req := &startRequest{cfg: cfg, duration: m.duration}
+		if m.evalDir != "" {
+			req.evalDir, req.labels = expandHome(m.evalDir), expandHome(m.labels)
+		}
+		return m, nil, req
 	case key.Matches(msg, k.Back) && m.filter != "":
 		m.filter, m.cursor, m.offset = "", 0, 0
 	default:
@@ -492,6 +554,10 @@ func (m *setupModel) updateSettings(msg tea.KeyMsg, k keyMap) tea.Cmd {
 			return m.beginInput(inputSetting, strconv.Itoa(m.threads), "0 = one per physical core")
 		case setRepeat:
 			return m.beginInput(inputSetting, strconv.Itoa(m.repeat), "1")
+		case setEvalDir:
+			return m.beginInput(inputSetting, m.evalDir, "DIR/<class>/*.jpg (ImageFolder)")
+		case setLabels:
+			return m.beginInput(inputSetting, m.labels, "class names, one a line, in output order")
 		}
 	}
 	return nil
@@ -513,6 +579,14 @@ func (m *setupModel) cycleSetting(d int) {
 		m.repeat = max(1, min(10, m.repeat+d))
 	case setFusions:
 		m.fusions = !m.fusions
+	case setEvalDir, setLabels:
+		// Space and arrows clear a path (o types one).
+		if m.setCur == setEvalDir {
+			m.evalDir, m.labels = "", ""
+		} else {
+			m.labels = ""
+		}
+		m.evalNote, m.evalErr = "", false
 	}
 }
 
@@ -559,6 +633,10 @@ func (m setupModel) updateInput(msg tea.KeyMsg) (setupModel, tea.Cmd, *startRequ
 			p.on = true
 		case inputSetting:
 			m.commitSetting(v)
+			if (m.setCur == setEvalDir || m.setCur == setLabels) && m.evalDir != "" {
+				m.evalNote, m.evalErr = "checking…", false
+				return m, checkEval(m.evalDir, m.labels), nil
+			}
 		}
 		return m, nil, nil
 	}
@@ -601,6 +679,17 @@ func (m *setupModel) commitSetting(v string) {
 			return
 		}
 		m.repeat = n
+	case setEvalDir:
+		m.evalDir = v
+		if v == "" {
+			m.labels, m.evalNote, m.evalErr = "", "", false
+		}
+	case setLabels:
+		if v != "" && m.evalDir == "" {
+			m.err = "labels go with an image folder: set Images first"
+			return
+		}
+		m.labels = v
 	}
 }
 
@@ -657,6 +746,9 @@ func (m setupModel) view(c viewCtx) string {
 	h := m.bodyHeight()
 	precH := len(m.precs) + 3
 	setH := int(settingCount) + 2 + len(m.epNotes)
+	if m.evalNote != "" {
+		setH++
+	}
 	if !c.envReady {
 		setH++
 	}
@@ -859,7 +951,7 @@ func (m setupModel) precisionsView(s *styles, w int) string {
 
 func (m setupModel) settingsView(c viewCtx, w int) string {
 	s := c.st
-	names := [settingCount]string{"EP", "Batch", "Duration", "Threads", "Repeat", "Fusions"}
+	names := [settingCount]string{"EP", "Batch", "Duration", "Threads", "Repeat", "Fusions", "Images", "Labels"}
 	threads := "auto"
 	if m.threads > 0 {
 		threads = strconv.Itoa(m.threads)
@@ -868,7 +960,14 @@ func (m setupModel) settingsView(c viewCtx, w int) string {
 	if m.fusions {
 		fusions = "on"
 	}
-	values := [settingCount]string{m.eps[m.ep], m.batches, fmtDuration(m.duration), threads, strconv.Itoa(m.repeat), fusions}
+	evalDir, labels := "none", "folder names"
+	if m.evalDir != "" {
+		evalDir = m.evalDir
+		if m.labels != "" {
+			labels = m.labels
+		}
+	}
+	values := [settingCount]string{m.eps[m.ep], m.batches, fmtDuration(m.duration), threads, strconv.Itoa(m.repeat), fusions, evalDir, labels}
 	var lines []string
 	for i := setting(0); i < settingCount; i++ {
 		mark := " "
@@ -876,7 +975,7 @@ func (m setupModel) settingsView(c viewCtx, w int) string {
 		if sel {
 			mark = "▸"
 		}
-		v := "‹" + values[i] + "›"
+		v := "‹" + truncate(values[i], max(4, w-12)) + "›"
 		if sel && m.mode == inputSetting {
 			v = m.input.View()
 		}
@@ -885,6 +984,13 @@ func (m setupModel) settingsView(c viewCtx, w int) string {
 			ln = s.selected.Render(padRight(ln, w))
 		}
 		lines = append(lines, ln)
+	}
+	if m.evalNote != "" {
+		st := s.dim
+		if m.evalErr {
+			st = s.errorText
+		}
+		lines = append(lines, st.Render(truncate("images: "+m.evalNote, w)))
 	}
 	if !c.envReady {
 		lines = append(lines, s.dim.Render("probing ONNX Runtime and GPUs…"))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 
+	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -46,6 +47,8 @@ const (
 	colCos
 	colTop1
 	colEnergy
+	colAcc      // top-1 accuracy on labelled images (shown when a row has it)
+	colAccDelta // its paired difference from FP32, in points
 )
 
 // goodBad styles a ratio where higher is better: good above 1+tol, bad
@@ -95,6 +98,37 @@ func top1Of(r study.Row) (v float64, decisive, ok bool) {
 		}
 	}
 	return t, false, true
+}
+
+// accuracyOf is a row's accuracy on labelled images, when measured.
+func accuracyOf(r study.Row) (*accuracy.Result, bool) {
+	if r.Status != study.StatusOK || r.Last == nil || r.Last.Metrics == nil || r.Last.Metrics.Accuracy == nil || r.Last.Metrics.Accuracy.Images == 0 {
+		return nil, false
+	}
+	return r.Last.Metrics.Accuracy, true
+}
+
+// anyAccuracy reports whether a row has accuracy (the accuracy columns
+// show only then).
+func anyAccuracy(rows []study.Row) bool {
+	for _, r := range rows {
+		if _, ok := accuracyOf(r); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// accDeltaStyle colours a paired accuracy difference: red when the loss is
+// significant, yellow for a significant gain (suspicious), green otherwise.
+func accDeltaStyle(s *styles, d accuracy.Difference) lipgloss.Style {
+	switch {
+	case d.Significant && d.Diff < 0:
+		return s.bad
+	case d.Significant:
+		return s.warn
+	}
+	return s.good
 }
 
 func energyOf(r study.Row) (float64, bool) {
@@ -227,6 +261,48 @@ func tableColumns() []column {
 					return "—", s.dim
 				}
 				return strconv.FormatFloat(j, 'g', 3, 64), plain
+			}},
+		colAcc: {title: "acc", w: 6, right: true, prio: 2,
+			key: func(r study.Row) float64 {
+				a, ok := accuracyOf(r)
+				if !ok {
+					return math.NaN()
+				}
+				return a.Top1Rate()
+			},
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				a, ok := accuracyOf(r)
+				if !ok {
+					return "—", s.dim
+				}
+				return fmtPct(a.Top1Rate()), plain
+			}},
+		colAccDelta: {title: "acc Δ", w: 6, right: true, prio: 1,
+			key: func(r study.Row) float64 {
+				a, ok := accuracyOf(r)
+				d, paired := a.Top1Diff()
+				if !ok || !paired {
+					return math.NaN()
+				}
+				return d.Diff
+			},
+			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
+				a, ok := accuracyOf(r)
+				if !ok {
+					return "—", s.dim
+				}
+				d, paired := a.Top1Diff()
+				switch {
+				case r.Experiment.IsBaseline():
+					return "ref", s.dim
+				case !paired:
+					return "—", s.dim
+				}
+				txt := accuracy.FormatPoints(d.Diff)
+				if d.Significant {
+					txt += "*"
+				}
+				return txt, accDeltaStyle(s, d)
 			}},
 	}
 }
@@ -431,6 +507,9 @@ func (t tableModel) layout(w int, rows []study.Row) (cols []int, modelW int) {
 	}
 	if len(hostOrder(rows)) < 2 {
 		keep[colHost] = false
+	}
+	if !anyAccuracy(rows) {
+		keep[colAcc], keep[colAccDelta] = false, false
 	}
 	need := func() int {
 		n := 3 // cursor mark, status mark, space

@@ -95,8 +95,8 @@ func TestSetupKeys(t *testing.T) {
 	if f.m.setup.batches != "1,8" || !strings.Contains(f.m.setup.err, "batch size") {
 		t.Fatalf("bad batch accepted: %q %q", f.m.setup.batches, f.m.setup.err)
 	}
-	// Fusions: the last setting toggles with space and goes into the plan.
-	for range 6 {
+	// Fusions toggles with space and goes into the plan.
+	for range 4 {
 		f.keys("down")
 	}
 	f.keys("space")

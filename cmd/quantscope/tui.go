@@ -38,6 +38,8 @@ type tuiOptions struct {
 	optimize   bool
 	demo       bool // --demo: a short built-in study, started at once
 	outSet     bool // --out given (the demo writes elsewhere otherwise)
+	evalDir    string
+	labels     string
 	// run replaces tui.Run in tests.
 	run func(ctx context.Context, opts tui.Options, progOpts ...tea.ProgramOption) error
 	// interactive replaces the terminal check (stdin and stdout) in tests.
@@ -54,6 +56,8 @@ func addTUIFlags(fs *pflag.FlagSet, o *tuiOptions) {
 	fs.IntVar(&o.threads, "threads", 0, "intra-op threads to start with (0 = one per physical core)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "timed duration of each run")
 	fs.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "start with transformer fusions on (models/optimize; --optimize=false runs the graphs as built)")
+	fs.StringVar(&o.evalDir, "eval-dir", "", "labelled images (DIR/<class>/*.jpg) to score every run's top-1/top-5 accuracy on")
+	fs.StringVar(&o.labels, "labels", "", "with --eval-dir: class names one per line in the model's output order (default: sorted folder names)")
 	fs.BoolVar(&o.demo, "demo", false, "a first look on any machine: a short study of the two smallest catalog models, fp32 and int8 for 3 s each, started at once (results in the user cache dir unless --out)")
 }
 
@@ -128,6 +132,8 @@ func studyOptions(g *globalOptions, o tuiOptions) tui.Options {
 		Models:     o.models,
 		Precisions: o.precisions,
 		Optimize:   o.optimize,
+		EvalDir:    o.evalDir,
+		Labels:     o.labels,
 	}
 }
 
