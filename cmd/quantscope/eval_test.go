@@ -154,3 +154,31 @@ func TestQuantizeAccuracy(t *testing.T) {
 		t.Error("--eval-dir did not imply --check")
 	}
 }
+
+// quantize --plan reproduces a per-layer choice; a plan and a precision
+// together are refused.
+func TestQuantizePlan(t *testing.T) {
+	model, _ := trainedFixture(t)
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan.json")
+	os.WriteFile(plan, []byte(`{"base": "int4", "layers": {"head": "fp32", "blocks.0": "int8"}}`), 0o644)
+	stdout, stderr, code := cli(t, dir, "quantize", "--model", model, "--plan", plan, "--out", filepath.Join(dir, "v.onnx"), "--json", "--optimize=false")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var res quantizeResult
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Precision != "int4:keep=head,int8=blocks.0" || res.Report.Count("", "int8") != 4 || res.Report.Count("Gemm", "fp32") != 1 {
+		t.Errorf("precision %q, int8 nodes %d, fp32 Gemm %d", res.Precision, res.Report.Count("", "int8"), res.Report.Count("Gemm", "fp32"))
+	}
+	_, stderr, code = cli(t, dir, "quantize", "--model", model, "--plan", plan, "--precision", "int8")
+	if code == 0 || !strings.Contains(stderr, "--precision and --plan both given") {
+		t.Errorf("both flags: exit %d %s", code, stderr)
+	}
+	_, stderr, code = cli(t, dir, "quantize", "--model", model, "--precision", "int4:keep=blocks.9")
+	if code == 0 || !strings.Contains(stderr, "no such layer: blocks.9") {
+		t.Errorf("unknown layer: exit %d %s", code, stderr)
+	}
+}

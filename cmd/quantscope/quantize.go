@@ -47,12 +47,13 @@ type quantizeOptions struct {
 	// quantscope wrote (never the input model itself).
 	force bool
 	eval  evalFlags // --eval-dir: accuracy of FP32 and the variant
+	plan  string    // --plan FILE.json: one precision per layer
 }
 
 func newQuantizeCmd(g *globalOptions) *cobra.Command {
 	opts := quantizeOptions{}
 	cmd := &cobra.Command{
-		Use:   "quantize --model NAME|FILE.onnx --precision SPEC [--out FILE.onnx]",
+		Use:   "quantize --model NAME|FILE.onnx --precision SPEC|--plan FILE.json [--out FILE.onnx]",
 		Short: "Convert a model to FP16, INT8 or INT4 and report what changed",
 		Long: `quantize converts an FP32 ONNX model to another precision and prints what it
 did: per op type, how many nodes run in which precision, the share of weight
@@ -69,7 +70,12 @@ Precisions (options after a colon, comma-separated):
   int4[:block=16|32|64|128][,asym][,accuracy_level=0..4]
                                        weight-only int4 (MatMulNBits)
   int8, int8-static and int4 also take keep-first and keep-last (patch
-  embedding and head left in float).
+  embedding and head left in float), and per-layer choices: keep=A+B (layers
+  or blocks left in float), int8=A+B (of an int4 spec), int4=A+B (of an int8
+  spec), e.g. int4:keep=blocks.0+head,int8=blocks.11. --plan FILE.json gives
+  one precision per layer instead ({"base": "int4", "layers": {"head":
+  "fp32"}}), as quantscope tune writes it; quantscope sensitivity --json
+  lists the layer names.
 
 Without --out the variant is cached next to the model (keyed by the model's
 hash, the spec and the quantizer version) and reused by later runs. With
@@ -99,7 +105,8 @@ A precision that converts nothing in this model is an error.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.model, "model", "", "catalog model name (see: quantscope models list) or path to an .onnx file")
-	f.StringVar(&opts.precision, "precision", "", "precision spec, e.g. int8, int4:block=64,asym, fp16:mixed")
+	f.StringVar(&opts.precision, "precision", "", "precision spec, e.g. int8, int4:block=64,asym, fp16:mixed, int4:keep=blocks.0+head")
+	f.StringVar(&opts.plan, "plan", "", "per-layer precisions from a JSON plan (as quantscope tune writes), instead of --precision")
 	f.StringVarP(&opts.out, "out", "o", "", "write the variant here (default: cache it next to the model)")
 	f.StringVar(&opts.calibDir, "calib-dir", "", "int8-static: folder of JPEG/PNG calibration images (default: seeded synthetic images)")
 	f.Uint64Var(&opts.calibSeed, "calib-seed", 1, "int8-static: seed of the synthetic calibration images")
@@ -116,7 +123,6 @@ A precision that converts nothing in this model is an error.`,
 	f.BoolVar(&opts.force, "force", false, "let --out replace an existing file that is not a variant quantscope wrote (the input model is never replaced)")
 	opts.eval.register(f)
 	_ = cmd.MarkFlagRequired("model")
-	_ = cmd.MarkFlagRequired("precision")
 	return cmd
 }
 
@@ -148,9 +154,25 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	spec, err := quant.ParseSpec(opts.precision)
-	if err != nil {
-		return &exitError{code: 2, err: err}
+	var spec quant.Spec
+	switch {
+	case opts.plan != "" && opts.precision != "":
+		return &exitError{code: 2, err: errors.New("--precision and --plan both given: a plan carries its own precisions")}
+	case opts.plan != "":
+		p, err := quant.ReadPlan(opts.plan)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		if spec, err = p.Spec(); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--plan %s: %w", opts.plan, err)}
+		}
+	case opts.precision == "":
+		return &exitError{code: 2, err: errors.New(`required flag "precision" not set (or give --plan FILE.json)`)}
+	default:
+		var err error
+		if spec, err = quant.ParseSpec(opts.precision); err != nil {
+			return &exitError{code: 2, err: err}
+		}
 	}
 	if opts.checkDir != "" {
 		opts.check = true

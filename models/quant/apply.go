@@ -100,12 +100,20 @@ func Apply(ctx context.Context, m *onnx.Model, spec Spec, opts Options) (*Report
 	for _, name := range opts.Exclude {
 		st.exclude[name] = true
 	}
+	plan, err := resolveLayers(m, spec)
+	if err != nil {
+		return nil, fmt.Errorf("quantize to %s: %w", spec, err)
+	}
+	if plan != nil {
+		for _, o := range plan.exclusions(spec.Kind) {
+			st.exclude[o] = true
+		}
+	}
 	before := &onnxpb.GraphProto{Node: slices.Clone(g.GetNode()), Initializer: slices.Clone(g.GetInitializer())}
 	beforeBytes, _ := tensorBytes(before)
 	beforeNodes := len(g.GetNode())
 	before = nil
 
-	var err error
 	switch spec.Kind {
 	case FP32:
 	case FP16:
@@ -120,6 +128,9 @@ func Apply(ctx context.Context, m *onnx.Model, spec Spec, opts Options) (*Report
 		err = toInt8Static(ctx, st)
 	case Int4:
 		err = toInt4(ctx, st)
+	}
+	if err == nil && plan != nil {
+		err = plan.applyOverrides(ctx, st)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("quantize to %s: %w", spec, err)

@@ -1,6 +1,8 @@
 package quant
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -88,6 +90,10 @@ type Spec struct {
 	Block         int  // 16, 32, 64 or 128; 0 means 32
 	Asym          bool // asymmetric with packed zero points
 	AccuracyLevel int  // MatMulNBits accuracy_level; 0 means the default (4), -1 means 0 (unset)
+
+	// int8, int8-static and int4: layers that depart from Kind (keep=,
+	// int8=, int4=; see layers.go).
+	Layers LayerChoice
 }
 
 // ErrSpec is matched (errors.Is) by every ParseSpec error.
@@ -103,6 +109,12 @@ var ErrSpec = errors.New("invalid precision spec")
 //	int8-static[:calib=minmax|percentile|entropy][,percentile=P][,samples=N]
 //	           [,per-tensor][,reduce-range][,act=u8|s8|auto][,keep-first][,keep-last]
 //	int4[:block=16|32|64|128][,sym|asym][,accuracy_level=0..4][,keep-first][,keep-last]
+//
+// int8, int8-static and int4 also take per-layer choices: keep=A+B leaves
+// layers (names or groups such as blocks.0, see Layers) in float32,
+// int8=A+B puts layers of an int4 spec in dynamic int8, int4=A+B layers of
+// an int8 spec in int4. A comma may stand for the colon
+// ("int4,keep=blocks.0+head").
 //
 // Kinds and option names are case-insensitive; op type names are not.
 func ParseSpec(s string) (Spec, error) {
@@ -126,6 +138,10 @@ func MustParseSpec(s string) Spec {
 func parseSpec(s string) (Spec, error) {
 	s = strings.TrimSpace(s)
 	kindStr, opts, hasOpts := strings.Cut(s, ":")
+	if !hasOpts && strings.Contains(kindStr, ",") {
+		// "int4,keep=blocks.0+head": options after a comma read the same.
+		kindStr, opts, hasOpts = strings.Cut(s, ",")
+	}
 	var sp Spec
 	switch k := Kind(strings.ToLower(strings.TrimSpace(kindStr))); k {
 	case FP32, FP16, Int8, Int8Static, Int4:
@@ -211,6 +227,9 @@ var optionKinds = map[string][]Kind{
 }
 
 func (sp *Spec) setOption(key, val string, hasVal bool) error {
+	if handled, err := sp.setLayerOption(key, val, hasVal); handled {
+		return err
+	}
 	kinds, ok := optionKinds[key]
 	if !ok {
 		return fmt.Errorf("unknown option %q for %s", key, sp.Kind)
@@ -475,6 +494,7 @@ func (sp Spec) String() string {
 		if sp.KeepLast {
 			opts = append(opts, "keep-last")
 		}
+		opts = append(opts, sp.Layers.options()...)
 	}
 	if len(opts) == 0 {
 		return string(sp.Kind)
@@ -485,8 +505,14 @@ func (sp Spec) String() string {
 // Slug is String made safe for file names: "int4:block=64,asym" becomes
 // "int4-block64-asym".
 func (sp Spec) Slug() string {
-	r := strings.NewReplacer(":", "-", ",", "-", "=", "", "+", "_", ".", "p")
-	return r.Replace(sp.String())
+	r := strings.NewReplacer(":", "-", ",", "-", "=", "", "+", "_", ".", "p", "/", "_", "#", "n")
+	s := r.Replace(sp.String())
+	if len(s) > 64 {
+		// Long per-layer choices: a readable head and a hash of the rest.
+		h := sha256.Sum256([]byte(sp.String()))
+		s = s[:48] + "-" + hex.EncodeToString(h[:6])
+	}
+	return s
 }
 
 // calibMethod returns the effective calibration method.
