@@ -182,3 +182,43 @@ func TestQuantizePlan(t *testing.T) {
 		t.Errorf("unknown layer: exit %d %s", code, stderr)
 	}
 }
+
+// quantscope sensitivity --json ranks the trained fixture's blocks on its
+// labelled images.
+func TestSensitivityCommand(t *testing.T) {
+	requireORT(t)
+	model, evalDir := trainedFixture(t)
+	dir := t.TempDir()
+	t.Setenv("QUANTSCOPE_CACHE_DIR", filepath.Join(dir, "cache"))
+	stdout, stderr, code := cli(t, dir, "sensitivity", "--model", model, "--precision", "int4", "--by", "block",
+		"--eval-dir", evalDir, "--crop-pct", "1", "--samples", "16", "--threads", "1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var r struct {
+		By          string `json:"by"`
+		Samples     int    `json:"samples"`
+		FP32Correct int    `json:"fp32_correct"`
+		Candidates  []struct {
+			Name    string  `json:"name"`
+			Loss    float64 `json:"loss"`
+			Correct int     `json:"correct"`
+		} `json:"candidates"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	// patch_embed, blocks.0–3, head.
+	if r.By != "block" || r.Samples != 16 || r.FP32Correct < 14 || len(r.Candidates) != 6 {
+		t.Fatalf("result %+v", r)
+	}
+	for i := 1; i < len(r.Candidates); i++ {
+		if r.Candidates[i].Loss > r.Candidates[i-1].Loss {
+			t.Errorf("not ranked: %+v", r.Candidates)
+		}
+	}
+	_, stderr, code = cli(t, dir, "sensitivity", "--model", model, "--precision", "fp16")
+	if code == 0 || !strings.Contains(stderr, "want int8, int8-static or int4") {
+		t.Errorf("fp16: exit %d %s", code, stderr)
+	}
+}

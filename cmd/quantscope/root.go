@@ -46,5 +46,6 @@ Run 'quantscope doctor' first on a new machine.`,
 	root.AddCommand(newDeployCmd(g))
 	root.AddCommand(newServeCmd(g))
 	root.AddCommand(newReplayCmd(g))
+	root.AddCommand(newSensitivityCmd(g))
 	return root
 }
