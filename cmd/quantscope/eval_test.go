@@ -222,3 +222,64 @@ func TestSensitivityCommand(t *testing.T) {
 		t.Errorf("fp16: exit %d %s", code, stderr)
 	}
 }
+
+// tune on the trained fixture: every candidate a bench record, the winner
+// written with its plan, and the search's JSON.
+func TestTuneCommand(t *testing.T) {
+	requireORT(t)
+	model, evalDir := trainedFixture(t)
+	dir := t.TempDir()
+	t.Setenv("QUANTSCOPE_CACHE_DIR", filepath.Join(dir, "cache"))
+	out := filepath.Join(dir, "tune.jsonl")
+	winner := filepath.Join(dir, "best.onnx")
+	stdout, stderr, code := cli(t, dir, "tune", "--model", model, "--budget", "acc-drop<=0.5", "--objective", "size",
+		"--eval-dir", evalDir, "--crop-pct", "1", "--duration", "200ms", "--threads", "1", "--out", out, "--write", winner, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var r struct {
+		Winner struct {
+			Spec string `json:"spec"`
+			Pass bool   `json:"pass"`
+		} `json:"winner"`
+		Steps []struct {
+			Spec string `json:"spec"`
+			Why  string `json:"why"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Winner.Pass || len(r.Steps) < 2 || r.Steps[0].Spec != "int8" || r.Steps[1].Spec != "int4" {
+		t.Fatalf("result %+v", r)
+	}
+	recs, _, err := study.ReadResults(out)
+	if err != nil || len(recs) != len(r.Steps)+1 || recs[0].Experiment.Precision != "fp32" {
+		t.Fatalf("%d records for %d steps: %v", len(recs), len(r.Steps), err)
+	}
+	for _, f := range []string{winner, filepath.Join(dir, "best.plan.json"), filepath.Join(dir, "tune.tune.json")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Error(err)
+		}
+	}
+	// The plan reproduces the winner's spec.
+	stdout, stderr, code = cli(t, dir, "quantize", "--model", model, "--plan", filepath.Join(dir, "best.plan.json"), "--json", "--out", filepath.Join(dir, "again.onnx"))
+	var q quantizeResult
+	if code != 0 || json.Unmarshal([]byte(stdout), &q) != nil || q.Precision != r.Winner.Spec {
+		t.Errorf("quantize --plan: exit %d, precision %q, want %q\n%s", code, q.Precision, r.Winner.Spec, stderr)
+	}
+	// Bad input.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--budget", "acc-drop<=0.5"}, "give the labelled images with --eval-dir"},
+		{[]string{"--budget", "cos>=0.999", "--objective", "speed"}, "want throughput, latency or size"},
+		{[]string{"--budget", "bogus"}, "--budget"},
+	} {
+		_, stderr, code := cli(t, dir, append([]string{"tune", "--model", model}, c.args...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d %q", c.args, code, stderr)
+		}
+	}
+}

@@ -47,5 +47,6 @@ Run 'quantscope doctor' first on a new machine.`,
 	root.AddCommand(newServeCmd(g))
 	root.AddCommand(newReplayCmd(g))
 	root.AddCommand(newSensitivityCmd(g))
+	root.AddCommand(newTuneCmd(g))
 	return root
 }
