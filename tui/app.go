@@ -28,6 +28,7 @@ const (
 	screenHeatmap
 	screenDetail
 	screenDoctor
+	screenTune
 )
 
 // modal is a question or menu drawn over the screen.
@@ -83,9 +84,10 @@ type viewCtx struct {
 	setupDuration time.Duration
 	// ep is the execution provider in use: the running experiment's, else
 	// the one the setup screen would start on.
-	ep  string
-	hub *snapshot // control and replay state
-	me  int       // this program's client id on the hub
+	ep   string
+	hub  *snapshot             // control and replay state
+	me   int                   // this program's client id on the hub
+	sens map[string]*sensState // layer rankings by sensKey
 }
 
 // Model is the root Bubble Tea model of one program: it shows the study
@@ -123,6 +125,8 @@ type Model struct {
 	heat   heatModel
 	detail detailModel
 	doc    doctorModel
+	tune   tuneModel
+	sens   map[string]*sensState
 
 	toast    string
 	toastErr bool
@@ -173,6 +177,8 @@ func (h *Hub) NewModel(co ClientOptions) Model {
 		hub:    h,
 		setup:  newSetup(opts),
 		dash:   newDashboard(),
+		tune:   newTuneModel(st, defaultKeyMap(), opts.Tune),
+		sens:   map[string]*sensState{},
 		screen: screenSetup,
 	}
 	m.me = h.join(co.Name)
@@ -216,11 +222,12 @@ func (m Model) Init() tea.Cmd {
 // busyMsg says whether another quantscope (serve) runs a study here.
 type busyMsg struct{ text string }
 
-// Close stops the study (and a running hardware check) and waits up to
+// Close stops the study (and a running hardware check or tune search) and waits up to
 // timeout for its worker to exit. Call it after the program returns; it
 // reports whether everything stopped.
 func (m Model) Close(timeout time.Duration) bool {
 	m.doc.stop()
+	m.tune.stop()
 	return m.hub.Close(timeout)
 }
 
@@ -229,7 +236,7 @@ func (m Model) viewCtx() viewCtx {
 		st: m.st, keys: m.keys, sess: m.sess, env: m.env, envReady: m.envReady,
 		now: m.opts.Now(), running: m.snap.running || m.sess.running(), frame: m.frame,
 		spinner: !m.opts.NoSpinner, opts: &m.opts, setupDuration: m.setup.duration,
-		ep: m.currentEP(), hub: m.snap, me: m.me.id,
+		ep: m.currentEP(), hub: m.snap, me: m.me.id, sens: m.sens,
 	}
 }
 
@@ -318,6 +325,17 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case pathCheckedMsg:
 		m.setup.pathChecked(msg)
 		return m, nil
+	case sensDoneMsg:
+		st := &sensState{res: msg.res}
+		if msg.err != nil {
+			st.err = msg.err.Error()
+		}
+		m.sens[msg.key] = st
+		return m, nil
+	case tuneStepMsg:
+		var cmd tea.Cmd
+		m.tune, cmd = m.tune.Update(msg)
+		return m, cmd
 	case evalCheckedMsg:
 		m.setup.evalChecked(msg)
 		return m, nil
@@ -370,6 +388,7 @@ func (m *Model) layout() {
 	m.heat.width, m.heat.hgt = w, h
 	m.detail.width, m.detail.height = w, h
 	m.doc.width, m.doc.height = w, h
+	m.tune.SetSize(w, h)
 	if !m.tooSmall() {
 		m.dash.redraw(m.viewCtx())
 	}
@@ -405,6 +424,11 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	c := m.viewCtx()
+	if m.screen == screenTune && m.tune.capturing() && msg.Type != tea.KeyCtrlC {
+		var cmd tea.Cmd
+		m.tune, cmd = m.tune.Update(msg)
+		return m, cmd
+	}
 	if m.screen == screenSetup && m.setup.capturing() && msg.Type != tea.KeyCtrlC {
 		var cmd tea.Cmd
 		var req *startRequest
@@ -432,10 +456,23 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Doctor):
 		m.screen = screenDoctor
 		return m, nil
+	case key.Matches(msg, k.Tune) && m.opts.Tune != nil:
+		m.openTune()
+		return m, nil
 	case m.screen == screenDoctor:
 		return m.doctorKey(msg)
 	case key.Matches(msg, k.Control) && m.snap.shared:
 		return m, m.showToast(m.hub.requestControl(m.me.id), false)
+	case m.screen == screenTune:
+		if key.Matches(msg, k.Start) && !m.tune.running && (m.snap.running || m.sess.running()) {
+			return m, m.showToast("a study is running: tune measures speed, so it waits until the study ends", true)
+		}
+		if key.Matches(msg, k.Start) && !m.tune.running && m.doc.running {
+			return m, m.showToast("the hardware check is running: tune measures speed, so it waits until the check ends", true)
+		}
+		var cmd tea.Cmd
+		m.tune, cmd = m.tune.Update(msg)
+		return m, cmd
 	case key.Matches(msg, k.Stop) && m.screen != screenSetup:
 		stopped, err := m.hub.stopCurrent(m.me.id)
 		switch {
@@ -494,9 +531,28 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if key.Matches(msg, k.Rerun) {
 			return m.rerun(m.detail.exp)
 		}
+		if key.Matches(msg, k.Layers) && m.opts.Sensitivity != nil && sensitivityFor(m.detail.exp) {
+			sk := sensKey(m.detail.exp)
+			if st := m.sens[sk]; st != nil && st.running {
+				return m, nil
+			}
+			m.sens[sk] = &sensState{running: true}
+			return m, rankLayers(m.ctx, m.opts.Sensitivity, m.detail.exp)
+		}
 		m.detail = m.detail.update(msg, k, c)
 	}
 	return m, nil
+}
+
+// openTune shows the Tune screen with the setup screen's first selected
+// model, EP, images and fusions.
+func (m *Model) openTune() {
+	model := ""
+	if sel := m.setup.selectedModels(); len(sel) > 0 {
+		model = sel[0]
+	}
+	m.tune.configure(model, m.setup.eps[m.setup.ep], expandHome(m.setup.evalDir), expandHome(m.setup.labels), m.setup.fusions)
+	m.screen = screenTune
 }
 
 // openDetail shows exp as measured on host (a study.Host.Key).
@@ -513,6 +569,9 @@ func (m Model) doctorKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Enter) && !m.doc.running:
 		if m.snap.running || m.sess.running() {
 			return m, m.showToast("a study is running: the check would measure it too; wait for it or cancel it (x on the dashboard)", true)
+		}
+		if m.tune.running {
+			return m, m.showToast("a tune search is running: the check would measure it too; wait for it or cancel it (x on the Tune screen)", true)
 		}
 		m.doc.width, m.doc.height = m.width, max(1, m.height-3)
 		return m, m.doc.start(m.ctx, m.opts.Doctor, m.opts.Now())
@@ -531,7 +590,8 @@ func (m Model) requestQuit() (tea.Model, tea.Cmd) {
 		m.modal = modalQuit
 		return m, nil
 	}
-	m.doc.stop() // a running hardware check ends with the program
+	m.doc.stop() // a running hardware check or tune search ends with the program
+	m.tune.stop()
 	return m, tea.Quit
 }
 
@@ -619,6 +679,10 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 // start asks the hub to plan and queue a study. When another quantscope
 // runs a study on this machine (Options.Busy), it asks first.
 func (m Model) start(req startRequest) (tea.Model, tea.Cmd) {
+	if m.tune.running {
+		m.setup.err = "a tune search is running (4): it measures speed, so studies wait until it ends"
+		return m, nil
+	}
 	if m.opts.Busy != nil {
 		if busy := m.opts.Busy(); busy != "" {
 			m.busy, m.pending, m.modal = busy, &req, modalBusy
@@ -704,6 +768,8 @@ func (m Model) View() string {
 		body = m.detail.view(c)
 	case m.screen == screenDoctor:
 		body = m.doc.view(c, m.opts.Doctor != nil)
+	case m.screen == screenTune:
+		body = m.tune.View()
 	}
 	body = strings.Join(fitLines(body, m.width, bodyH), "\n")
 	view := header + "\n" + body + "\n" + m.footer(c)
@@ -777,12 +843,16 @@ func (m Model) shortHelp(c viewCtx) []key.Binding {
 	case screenHeatmap:
 		return only(k.Metric, withHelp(k.Enter, "enter", "detail"), k.Group, stop, k.Export, k.Help, k.Quit)
 	case screenDetail:
-		return only(k.Back, k.Down, k.Up, k.Rerun, stop, k.Help, k.Quit)
+		layers := k.Layers
+		layers.SetEnabled(m.opts.Sensitivity != nil && sensitivityFor(m.detail.exp))
+		return only(k.Back, k.Down, k.Up, k.Rerun, layers, stop, k.Help, k.Quit)
 	case screenDoctor:
 		if m.doc.running {
 			return only(withHelp(k.Cancel, "x", "cancel check"), withHelp(k.Down, "↑/↓", "line"), k.Help, k.Quit)
 		}
 		return only(withHelp(k.Enter, "enter", "run check"), withHelp(k.Down, "↑/↓", "line"), k.Setup, k.Dashboard, k.Help, k.Quit)
+	case screenTune:
+		return m.tune.ShortHelp()
 	}
 	return nil
 }
@@ -800,10 +870,12 @@ func (m Model) fullHelp() [][]key.Binding {
 	case screenHeatmap:
 		screenKeys = []key.Binding{k.Metric, k.Group, withHelp(k.Left, "←↑↓→", "move"), withHelp(k.Enter, "enter", "run detail"), k.Stop, k.Cancel, k.Export}
 	case screenDetail:
-		screenKeys = []key.Binding{withHelp(k.Down, "↓/j", "scroll"), withHelp(k.PageDown, "pgdn/space", "page"), k.Rerun, k.Stop, k.Back}
+		screenKeys = []key.Binding{withHelp(k.Down, "↓/j", "scroll"), withHelp(k.PageDown, "pgdn/space", "page"), k.Rerun, k.Layers, k.Stop, k.Back}
 	case screenDoctor:
 		screenKeys = []key.Binding{withHelp(k.Enter, "enter", "run the hardware check"), withHelp(k.Cancel, "x", "cancel it"),
 			withHelp(k.Down, "↑↓/jk", "select a line"), withHelp(k.Top, "g/G", "first/last line")}
+	case screenTune:
+		return m.tune.FullHelp()
 	}
 	return [][]key.Binding{screenKeys, k.navGroup(), k.globalGroup()}
 }
@@ -812,7 +884,7 @@ func (m Model) helpView(c viewCtx, h int) string {
 	s := c.st
 	hm := m.help
 	hm.Width = m.width - 4
-	names := map[screen]string{screenSetup: "Setup", screenDashboard: "Dashboard", screenHeatmap: "Heatmap", screenDetail: "Run detail", screenDoctor: "Doctor"}
+	names := map[screen]string{screenSetup: "Setup", screenDashboard: "Dashboard", screenHeatmap: "Heatmap", screenDetail: "Run detail", screenDoctor: "Doctor", screenTune: "Tune"}
 	var b strings.Builder
 	b.WriteString(s.bold.Render("Keys on the "+names[m.screen]+" screen") + "\n\n")
 	b.WriteString(hm.FullHelpView(m.fullHelp()) + "\n\n")

@@ -543,6 +543,12 @@ func headerLine(c viewCtx, cur screen, w int) string {
 			label string
 		}{screenDoctor, "4 Doctor"})
 	}
+	if c.opts != nil && c.opts.Tune != nil {
+		tabs = append(tabs, struct {
+			sc    screen
+			label string
+		}{screenTune, "5 Tune"})
+	}
 	var parts []string
 	for _, t := range tabs {
 		if t.sc == cur {

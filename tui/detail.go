@@ -234,6 +234,9 @@ func (d detailModel) sections(c viewCtx) []section {
 		if m.Accuracy != nil && m.Accuracy.Images > 0 {
 			secs = append(secs, accuracySection(c, m.Accuracy))
 		}
+		if sec, ok := sensitivitySection(c, d.exp, d.width-4); ok {
+			secs = append(secs, sec)
+		}
 		secs = append(secs, section{title: "Cold start", lines: []string{
 			fmt.Sprintf("load %s ms · session %s ms · first inference %s ms · warm-up runs %d",
 				fmtMs(m.ColdStart.LoadMs), fmtMs(m.ColdStart.SessionMs), fmtMs(m.ColdStart.FirstInferenceMs), m.WarmupRuns),

@@ -12,6 +12,7 @@ type keyMap struct {
 	Help, Quit, Back              key.Binding
 	Setup, Dashboard, Heatmap     key.Binding
 	Doctor                        key.Binding
+	Tune                          key.Binding
 	NextPane, PrevPane            key.Binding
 	Up, Down, Left, Right         key.Binding
 	PageUp, PageDown, Top, Bottom key.Binding
@@ -21,6 +22,9 @@ type keyMap struct {
 	Stop, Cancel, Rerun, Export key.Binding
 	// Control asks for (or takes) control of a shared study (serve).
 	Control key.Binding
+
+	// Run detail: rank the variant's layers by sensitivity.
+	Layers key.Binding
 
 	// Setup.
 	Toggle, Filter, AddPath, EditOptions, Start key.Binding
@@ -48,6 +52,7 @@ func defaultKeyMap() keyMap {
 		Dashboard: b([]string{"2"}, "2", "dashboard"),
 		Heatmap:   b([]string{"3"}, "3", "heatmap"),
 		Doctor:    b([]string{"4"}, "4", "doctor"),
+		Tune:      b([]string{"5"}, "5", "tune"),
 		NextPane:  b([]string{"tab"}, "tab", "next pane"),
 		PrevPane:  b([]string{"shift+tab"}, "shift+tab", "previous pane"),
 		Up:        b([]string{"up", "k"}, "↑/k", "up"),
@@ -65,6 +70,7 @@ func defaultKeyMap() keyMap {
 		Rerun:   b([]string{"r"}, "r", "re-run row"),
 		Export:  b([]string{"e"}, "e", "export"),
 		Control: b([]string{"c"}, "c", "ask for control"),
+		Layers:  b([]string{"L"}, "L", "rank layers by sensitivity"),
 
 		Toggle:      b([]string{" "}, "space", "toggle"),
 		Filter:      b([]string{"/"}, "/", "filter"),

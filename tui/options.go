@@ -71,6 +71,12 @@ type Options struct {
 	Probe func(ctx context.Context) Environment
 	// Run runs a plan (default study.Run).
 	Run RunFunc
+	// Tune runs a precision search for the Tune screen (nil: no Tune
+	// screen).
+	Tune TuneFunc
+	// Sensitivity ranks a variant's layers for the run detail (nil: not
+	// offered).
+	Sensitivity SensitivityFunc
 	// Out is the results file (JSON lines, appended). Records already in it
 	// are shown at start and new runs extend it.
 	Out string

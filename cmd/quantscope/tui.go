@@ -152,6 +152,9 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 	opts := studyOptions(g, o)
 	opts.Doctor = tuiDoctor(g.ortLib, opts.Preparer)
 	opts.AutoStart = o.demo
+	// The local UI searches and ranks layers too (not serve: a search
+	// measures speed on the machine every session shares).
+	opts.Tune, opts.Sensitivity = tuiTune(g, o.out), tuiSensitivity(g)
 	opts.Profile = termenv.NewOutput(g.stdout).ColorProfile()
 	opts.NoColor = os.Getenv("NO_COLOR") != ""
 	// quantscope serve running a study here: warn, and ask before starting.

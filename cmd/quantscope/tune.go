@@ -137,7 +137,7 @@ func runTune(ctx context.Context, g *globalOptions, o tuneOptions) error {
 		meas.Run.Eval = dataset
 	}
 	rank := func(ctx context.Context, kind quant.Kind) ([]string, error) {
-		return tuneRanking(ctx, o, res, kind, dataset, g.stderr)
+		return tuneRanking(ctx, rankConfig{model: o.model, optimize: o.optimize, samples: o.samples, by: o.by, threads: o.threads}, res, kind, dataset, g.stderr)
 	}
 	fmt.Fprintf(g.stderr, "quantscope tune: %s, budget %s, objective %s on %s (batch %d) → %s\n", res.Spec.Name, budget, objective, o.ep, o.batch, o.out)
 	start := time.Now()
@@ -185,9 +185,18 @@ func runTune(ctx context.Context, g *globalOptions, o tuneOptions) error {
 	return nil
 }
 
+// rankConfig is how tune's sensitivity ranking runs.
+type rankConfig struct {
+	model    string
+	optimize bool
+	samples  int
+	by       string
+	threads  int
+}
+
 // tuneRanking ranks blocks (or layers) by sensitivity at kind on the
 // model as tune's candidates are built (fused when --optimize).
-func tuneRanking(ctx context.Context, o tuneOptions, res zoo.Resolved, kind quant.Kind, dataset *evaluate.Dataset, w io.Writer) ([]string, error) {
+func tuneRanking(ctx context.Context, o rankConfig, res zoo.Resolved, kind quant.Kind, dataset *evaluate.Dataset, w io.Writer) ([]string, error) {
 	_, path, err := sensitivity.Source(ctx, o.model, kind, o.optimize)
 	if err != nil {
 		return nil, err
