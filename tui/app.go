@@ -177,7 +177,7 @@ func (h *Hub) NewModel(co ClientOptions) Model {
 		hub:    h,
 		setup:  newSetup(opts),
 		dash:   newDashboard(),
-		tune:   newTuneModel(st, defaultKeyMap(), opts.Tune),
+		tune:   newTuneModel(st, defaultKeyMap(), opts.Tune, opts.EvalOverrides),
 		sens:   map[string]*sensState{},
 		screen: screenSetup,
 	}
@@ -215,6 +215,9 @@ func (m Model) Init() tea.Cmd {
 	if m.opts.Busy != nil {
 		busy := m.opts.Busy
 		cmds = append(cmds, func() tea.Msg { return busyMsg{text: busy()} })
+	}
+	if m.opts.EvalDir != "" {
+		cmds = append(cmds, checkEval(m.opts.EvalDir, m.opts.Labels))
 	}
 	return tea.Batch(cmds...)
 }

@@ -583,7 +583,7 @@ func (h *Hub) start(id int, req startRequest) (string, error) {
 	idx := h.sess.enqueue(plan, req.duration, h.opts.Now())
 	if req.evalDir != "" {
 		fd := h.drv.feed
-		ds := &evaluate.Dataset{Dir: req.evalDir, Labels: req.labels,
+		ds := &evaluate.Dataset{Dir: req.evalDir, Labels: req.labels, Overrides: h.opts.EvalOverrides,
 			Progress: func(_ string, p imageset.Progress) { fd.decoding(p) }}
 		h.sess.setEval(idx, ds)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
 
+	"github.com/quantscope/quantscope/profiler/evaluate"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/telemetry"
@@ -91,8 +92,10 @@ type Options struct {
 	// Timeout bounds one experiment (0: the study default).
 	Timeout time.Duration
 	// EvalDir and Labels preset the setup screen's labelled image folder
-	// for accuracy (quantscope --eval-dir, --labels).
+	// for accuracy (quantscope --eval-dir, --labels); EvalOverrides are the
+	// preprocessing flags (--crop-pct, --interpolation, --mean, --std).
 	EvalDir, Labels string
+	EvalOverrides   evaluate.Overrides
 	// Duration, Batches, Threads, Precisions and EP are the setup
 	// screen's initial values (defaults 10s, [1], 0, ["int8"], and for EP
 	// the environment's DefaultEP, else "cpu").

@@ -86,8 +86,9 @@ func sensitivitySection(c viewCtx, exp study.Experiment, w int) (section, bool) 
 	for _, cd := range top {
 		nameW = max(nameW, width(cd.Name))
 	}
-	nameW = min(nameW, max(8, w/3))
-	barW := max(4, w-nameW-12)
+	// The detail may set this section in half its width: keep it narrow.
+	nameW = min(nameW, 24)
+	barW := min(20, max(4, w-nameW-12))
 	for _, cd := range top {
 		if cd.Skipped != "" {
 			continue

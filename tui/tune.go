@@ -11,6 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/quantscope/quantscope/models/accuracy"
+	"github.com/quantscope/quantscope/profiler/evaluate"
 	"github.com/quantscope/quantscope/profiler/tune"
 )
 
@@ -20,8 +21,10 @@ type TuneRequest struct {
 	Budget    string // gate syntax: acc-drop<=0.5, cos>=0.999
 	Objective string // throughput, latency or size
 	EP        string
-	// EvalDir and Labels are the setup screen's labelled images ("" none).
+	// EvalDir and Labels are the setup screen's labelled images ("" none),
+	// EvalOverrides the preprocessing flags.
 	EvalDir, Labels string
+	EvalOverrides   evaluate.Overrides
 	Optimize        bool
 }
 
@@ -70,6 +73,7 @@ type tuneModel struct {
 	ep        string
 	evalDir   string
 	labels    string
+	overrides evaluate.Overrides
 	optimize  bool
 	budget    textinput.Model
 	editing   bool
@@ -88,12 +92,12 @@ type tuneModel struct {
 	width, height int
 }
 
-func newTuneModel(st *styles, k keyMap, run TuneFunc) tuneModel {
+func newTuneModel(st *styles, k keyMap, run TuneFunc, overrides evaluate.Overrides) tuneModel {
 	in := textinput.New()
 	in.Prompt = ""
 	in.CharLimit = 200
 	in.SetValue("cos>=0.999")
-	return tuneModel{st: st, keys: k, run: run, budget: in, ep: "cpu"}
+	return tuneModel{st: st, keys: k, run: run, budget: in, ep: "cpu", overrides: overrides}
 }
 
 // SetSize sets the screen's body size.
@@ -188,7 +192,7 @@ func (t tuneModel) start() (tuneModel, tea.Cmd) {
 		return t, nil
 	}
 	req := TuneRequest{Model: t.model, Budget: strings.TrimSpace(t.budget.Value()), Objective: tuneObjectives[t.objective],
-		EP: t.ep, EvalDir: t.evalDir, Labels: t.labels, Optimize: t.optimize}
+		EP: t.ep, EvalDir: t.evalDir, Labels: t.labels, EvalOverrides: t.overrides, Optimize: t.optimize}
 	ctx, cancel := context.WithCancel(context.Background())
 	events := make(chan tuneEvent, 64)
 	t.gen++
@@ -337,7 +341,7 @@ func (t tuneModel) formView(w int) string {
 	case t.res != nil:
 		lines = append(lines, s.good.Render(fmt.Sprintf("done: %d candidates", len(t.res.Steps))))
 	default:
-		lines = append(lines, s.dim.Render("enter starts: uniform precisions first, then"), s.dim.Render("sensitive blocks restored until the budget holds"))
+		lines = append(lines, s.dim.Render("enter starts the search:"), s.dim.Render("uniform precisions first, then"), s.dim.Render("the most sensitive blocks"), s.dim.Render("restored until the budget holds"))
 	}
 	if t.err != "" {
 		lines = append(lines, s.errorText.Render(truncate(t.err, w)))
@@ -385,7 +389,9 @@ func (t tuneModel) bestView(w int) string {
 			lines = append(lines, fmt.Sprintf("%.3f× fp32 size", float64(b.M.FileBytes)/float64(base.FileBytes)))
 		}
 		for _, n := range t.res.Notes {
-			lines = append(lines, s.dim.Render(truncate(n, w)))
+			for _, l := range wrap(n, w) {
+				lines = append(lines, s.dim.Render(l))
+			}
 		}
 	}
 	return strings.Join(lines, "\n")
@@ -494,11 +500,16 @@ func (t tuneModel) scatter(w, h int) string {
 	if maxX == minX {
 		minX, maxX = minX*0.9, maxX*1.1+1e-9
 	}
+	_, accMode := pts[0].st.M.Accuracy.Drop()
 	if maxY == minY {
-		minY, maxY = minY-1e-4, maxY+1e-4
+		pad := 1e-4
+		if accMode {
+			pad = 0.5
+		}
+		minY, maxY = minY-pad, maxY+pad
 	}
 	yLabel := func(v float64) string {
-		if pts[0].st.M.Accuracy != nil && pts[0].st.M.Accuracy.VsFP32 != nil {
+		if accMode {
 			return fmt.Sprintf("%+.1fpt", v)
 		}
 		return fmt.Sprintf("%.4f", v)

@@ -36,10 +36,9 @@ type tuiOptions struct {
 	threads    int
 	duration   time.Duration
 	optimize   bool
-	demo       bool // --demo: a short built-in study, started at once
-	outSet     bool // --out given (the demo writes elsewhere otherwise)
-	evalDir    string
-	labels     string
+	demo       bool      // --demo: a short built-in study, started at once
+	outSet     bool      // --out given (the demo writes elsewhere otherwise)
+	eval       evalFlags // --eval-dir, --labels, --crop-pct, …
 	// run replaces tui.Run in tests.
 	run func(ctx context.Context, opts tui.Options, progOpts ...tea.ProgramOption) error
 	// interactive replaces the terminal check (stdin and stdout) in tests.
@@ -56,8 +55,7 @@ func addTUIFlags(fs *pflag.FlagSet, o *tuiOptions) {
 	fs.IntVar(&o.threads, "threads", 0, "intra-op threads to start with (0 = one per physical core)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "timed duration of each run")
 	fs.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "start with transformer fusions on (models/optimize; --optimize=false runs the graphs as built)")
-	fs.StringVar(&o.evalDir, "eval-dir", "", "labelled images (DIR/<class>/*.jpg) to score every run's top-1/top-5 accuracy on")
-	fs.StringVar(&o.labels, "labels", "", "with --eval-dir: class names one per line in the model's output order (default: sorted folder names)")
+	o.eval.register(fs)
 	fs.BoolVar(&o.demo, "demo", false, "a first look on any machine: a short study of the two smallest catalog models, fp32 and int8 for 3 s each, started at once (results in the user cache dir unless --out)")
 }
 
@@ -132,8 +130,8 @@ func studyOptions(g *globalOptions, o tuiOptions) tui.Options {
 		Models:     o.models,
 		Precisions: o.precisions,
 		Optimize:   o.optimize,
-		EvalDir:    o.evalDir,
-		Labels:     o.labels,
+		EvalDir:    o.eval.dir,
+		Labels:     o.eval.labels,
 	}
 }
 
@@ -143,6 +141,9 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 	// reap its worker as for Ctrl-C rather than dying and orphaning it.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
 	defer stop()
+	if err := o.eval.validate(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	if o.demo {
 		var err error
 		if o, err = applyDemo(o); err != nil {
@@ -151,6 +152,10 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 	}
 	opts := studyOptions(g, o)
 	opts.Doctor = tuiDoctor(g.ortLib, opts.Preparer)
+	var err error
+	if opts.EvalOverrides, err = o.eval.overrides(); err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	opts.AutoStart = o.demo
 	// The local UI searches and ranks layers too (not serve: a search
 	// measures speed on the machine every session shares).
@@ -166,7 +171,7 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 	if run == nil {
 		run = tui.Run
 	}
-	err := run(ctx, opts, tea.WithOutput(g.stdout))
+	err = run(ctx, opts, tea.WithOutput(g.stdout))
 	switch {
 	case err == nil:
 		return nil

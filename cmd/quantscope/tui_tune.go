@@ -45,7 +45,7 @@ func tuiTune(g *globalOptions, out string) tui.TuneFunc {
 		}
 		var dataset *evaluate.Dataset
 		if req.EvalDir != "" {
-			dataset = &evaluate.Dataset{Dir: req.EvalDir, Labels: req.Labels}
+			dataset = &evaluate.Dataset{Dir: req.EvalDir, Labels: req.Labels, Overrides: req.EvalOverrides}
 			if _, err := dataset.Scan(); err != nil {
 				return nil, err
 			}
