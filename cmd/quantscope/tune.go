@@ -33,6 +33,7 @@ type tuneOptions struct {
 	maxCandidates, samples       int
 	by                           string
 	optimize, json, resume       bool
+	force                        bool
 	eval                         evalFlags
 }
 
@@ -56,7 +57,8 @@ frontier: the candidates nothing else beats on both the objective and
 fidelity. The budget takes bench's --gate syntax; acc-drop needs --eval-dir.
 
 Exit status: 0 a quantized configuration holds the budget, 3 none does (FP32
-is the answer), 130 interrupted.`,
+is the answer), 75 quantscope serve is running a study here (--force runs
+anyway), 130 interrupted.`,
 		Example: `  quantscope tune --model model.onnx --budget 'acc-drop<=0.5' --eval-dir ./val --labels synsets.txt
   quantscope tune --model vit-base-16 --budget 'cos>=0.999' --objective size --write vit-small.onnx`,
 		Args: cobra.NoArgs,
@@ -79,6 +81,7 @@ is the answer), 130 interrupted.`,
 	f.BoolVar(&o.optimize, "optimize", optimize.DefaultEnabled, "fuse transformer patterns before converting (as bench)")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")
 	f.BoolVar(&o.resume, "resume", false, "reuse candidates already recorded ok in --out")
+	f.BoolVar(&o.force, "force", false, "run even while quantscope serve runs a study on this machine (both sets of numbers suffer)")
 	o.eval.register(f)
 	_ = cmd.MarkFlagRequired("model")
 	_ = cmd.MarkFlagRequired("budget")
@@ -114,6 +117,12 @@ func runTune(ctx context.Context, g *globalOptions, o tuneOptions) error {
 		if objective == tune.Throughput {
 			o.batch = 8
 		}
+	}
+	if busy := serveBusy(); busy != "" {
+		if !o.force {
+			return &exitError{code: exitBusy, err: fmt.Errorf("%s; a search now would compete with it for the hardware and spoil both sets of numbers: wait for it to finish, or pass --force", busy)}
+		}
+		fmt.Fprintf(g.stderr, "warning: %s; --force: searching anyway, both sets of numbers suffer\n", busy)
 	}
 	info, err := runtime.Init(g.ortLib)
 	if err != nil {
