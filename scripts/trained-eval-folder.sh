@@ -4,7 +4,8 @@
 # OUT/classK/NNNN.png, for --eval-dir:
 #
 #   scripts/trained-eval-folder.sh /tmp/trained-eval
-#   quantscope tune --model models/testdata/trained/vit-synthetic.onnx \
+#   cp models/testdata/trained/vit-synthetic.onnx /tmp/   # variants are cached beside the model
+#   quantscope tune --model /tmp/vit-synthetic.onnx \
 #       --budget 'acc-drop<=0.5' --eval-dir /tmp/trained-eval --crop-pct 1
 #
 # (The images are made at the model's 32 px input: --crop-pct 1 keeps them
