@@ -683,7 +683,7 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 // runs a study on this machine (Options.Busy), it asks first.
 func (m Model) start(req startRequest) (tea.Model, tea.Cmd) {
 	if m.tune.running {
-		m.setup.err = "a tune search is running (4): it measures speed, so studies wait until it ends"
+		m.setup.err = "a tune search is running (5): it measures speed, so studies wait until it ends"
 		return m, nil
 	}
 	if m.opts.Busy != nil {

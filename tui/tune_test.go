@@ -146,3 +146,40 @@ func TestDetailSensitivity(t *testing.T) {
 		}
 	}
 }
+
+// The local UI has both the Doctor (4) and the Tune (5) screen: each key
+// opens its own, from the other's screen too, and neither check starts
+// while the other measures.
+func TestDoctorAndTuneKeys(t *testing.T) {
+	var req TuneRequest
+	f := newFixture(t, 120, 40, func(o *Options) {
+		o.Tune = fakeTune(&req)
+		withDoctor(o)
+	})
+	v := f.view()
+	if !strings.Contains(v, "4 Doctor") || !strings.Contains(v, "5 Tune") {
+		t.Fatalf("tabs:\n%s", v)
+	}
+	f.keys("4")
+	if f.m.screen != screenDoctor {
+		t.Fatal("4 did not open the Doctor screen")
+	}
+	f.keys("5")
+	if f.m.screen != screenTune {
+		t.Fatal("5 on the Doctor screen did not open the Tune screen")
+	}
+	f.keys("4")
+	if f.m.screen != screenDoctor {
+		t.Fatal("4 on the Tune screen did not open the Doctor screen")
+	}
+	// The hardware check runs: tune waits for it.
+	f.keys("enter")
+	if !f.m.doc.running {
+		t.Fatal("the hardware check did not start")
+	}
+	f.keys("1", "space", "5", "enter")
+	if f.m.tune.running || req.Model != "" || !strings.Contains(f.m.toast, "hardware check is running") {
+		t.Errorf("tune started during the hardware check: running %v, request %+v, toast %q", f.m.tune.running, req, f.m.toast)
+	}
+	f.m.doc.stop()
+}
