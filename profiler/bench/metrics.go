@@ -123,6 +123,8 @@ type Metrics struct {
 	CopyD2HMs float64 `json:"copy_d2h_ms,omitempty"`
 	// Accuracy is top-1/top-5 on a labelled image set (bench --eval-dir),
 	// paired with the FP32 run's answers for a variant; nil when not asked.
+	// Added without a schema bump: its absence means "not asked" in records
+	// of every version, so no reader has to tell old from new.
 	Accuracy *accuracy.Result `json:"accuracy,omitempty"`
 	// Precision is the variant's precision report: nodes and weight bytes per precision.
 	Precision map[string]any `json:"precision,omitempty"`
