@@ -80,6 +80,10 @@ type tuneModel struct {
 	objective int
 	field     tuneField
 
+	// accAxis: the scatter's fidelity axis is accuracy lost (the search's
+	// budget is acc-drop), else cosine.
+	accAxis bool
+
 	running bool
 	gen     int
 	cancel  context.CancelFunc
@@ -195,6 +199,7 @@ func (t tuneModel) start() (tuneModel, tea.Cmd) {
 		EP: t.ep, EvalDir: t.evalDir, Labels: t.labels, EvalOverrides: t.overrides, Optimize: t.optimize}
 	ctx, cancel := context.WithCancel(context.Background())
 	events := make(chan tuneEvent, 64)
+	t.accAxis = budgetNamesAccuracy(req.Budget)
 	t.gen++
 	t.running, t.cancel, t.events, t.steps, t.res, t.err, t.offset = true, cancel, events, nil, nil, "", 0
 	run := t.run
@@ -300,11 +305,32 @@ func (t tuneModel) plotTitle() string {
 	x := "samples/s"
 	switch t.objectiveName() {
 	case "latency":
-		x = "1 / p50 latency"
+		x = "p50 latency"
 	case "size":
-		x = "1 / file size"
+		x = "file size"
 	}
-	return "Candidates · " + x + " (→ better) × fidelity (↑ better)"
+	y := "cosine"
+	if t.accAxis {
+		y = "accuracy Δ"
+	}
+	return "Candidates · " + x + " (→ better) × " + y + " (↑ better)"
+}
+
+// budgetNamesAccuracy reports whether a budget limits accuracy lost.
+func budgetNamesAccuracy(budget string) bool {
+	return strings.Contains(strings.ToLower(budget), "acc")
+}
+
+// xLabel writes a scatter x value (1/latency, 1/size: right is better) in
+// the objective's own unit.
+func (t tuneModel) xLabel(x float64) string {
+	switch t.objectiveName() {
+	case "latency":
+		return fmt.Sprintf("%.3g ms", 1/x)
+	case "size":
+		return fmt.Sprintf("%.3g MB", 1/x)
+	}
+	return fmt.Sprintf("%.4g/s", x)
 }
 
 func (t tuneModel) formView(w int) string {
@@ -465,14 +491,17 @@ func (t tuneModel) point(st tune.Step) (x, y float64, ok bool) {
 		}
 		x = m.Throughput
 	}
-	if d, ok := m.Accuracy.Drop(); ok {
-		y = -d
-	} else if m.Fidelity != nil && !math.IsNaN(m.Fidelity.CosineMean) {
-		y = m.Fidelity.CosineMean
-	} else {
+	if t.accAxis {
+		d, ok := m.Accuracy.Drop()
+		if !ok {
+			return 0, 0, false
+		}
+		return x, -d, true
+	}
+	if m.Fidelity == nil || math.IsNaN(m.Fidelity.CosineMean) {
 		return 0, 0, false
 	}
-	return x, y, true
+	return x, m.Fidelity.CosineMean, true
 }
 
 // scatter draws the measured candidates: ★ best, ● holds the budget, ○
@@ -500,7 +529,7 @@ func (t tuneModel) scatter(w, h int) string {
 	if maxX == minX {
 		minX, maxX = minX*0.9, maxX*1.1+1e-9
 	}
-	_, accMode := pts[0].st.M.Accuracy.Drop()
+	accMode := t.accAxis
 	if maxY == minY {
 		pad := 1e-4
 		if accMode {
@@ -548,7 +577,7 @@ func (t tuneModel) scatter(w, h int) string {
 		}
 		lines = append(lines, s.dim.Render(label)+"│"+strings.Join(row, ""))
 	}
-	xl, xr := fmt.Sprintf("%.3g", minX), fmt.Sprintf("%.3g", maxX)
+	xl, xr := t.xLabel(minX), t.xLabel(maxX)
 	lines = append(lines, strings.Repeat(" ", lw)+"└"+s.dim.Render(spread(xl, xr, gw)))
 	return strings.Join(lines, "\n")
 }

@@ -8,6 +8,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/quantscope/quantscope/models/fidelity"
+	"github.com/quantscope/quantscope/profiler/evaluate"
 	"github.com/quantscope/quantscope/profiler/sensitivity"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/tune"
@@ -94,7 +95,8 @@ func TestTuneScreen(t *testing.T) {
 		t.Fatalf("search state: running %v, %d steps, result %v", f.m.tune.running, len(f.m.tune.steps), f.m.tune.res != nil)
 	}
 	v := f.view()
-	for _, want := range []string{"★", "int4:int8=blocks.0", "bisect over the 12 blocks", "Best so far", "int8", "300.0 samples/s", "3.00× fp32 throughput"} {
+	for _, want := range []string{"★", "int4:int8=blocks.0", "bisect over the 12 blocks", "Best so far", "int8", "300.0 samples/s", "3.00× fp32 throughput",
+		"samples/s (→ better) × cosine (↑ better)", "120/s", "300/s"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("tune screen lacks %q:\n%s", want, v)
 		}
@@ -182,4 +184,34 @@ func TestDoctorAndTuneKeys(t *testing.T) {
 		t.Errorf("tune started during the hardware check: running %v, request %+v, toast %q", f.m.tune.running, req, f.m.toast)
 	}
 	f.m.doc.stop()
+}
+
+// The scatter's axes say what they show: the budget's metric up, the
+// objective in its own unit across (right is better: 1/latency, 1/size).
+func TestTuneAxes(t *testing.T) {
+	tm := newTuneModel(nil, defaultKeyMap(), nil, evaluate.Overrides{})
+	for _, tc := range []struct {
+		objective int
+		acc       bool
+		x         float64
+		title     string
+		label     string
+	}{
+		{0, false, 412.5, "samples/s (→ better) × cosine (↑ better)", "412.5/s"},
+		{1, true, 1 / 3.3, "p50 latency (→ better) × accuracy Δ (↑ better)", "3.3 ms"},
+		{2, false, 1 / 0.347, "file size (→ better) × cosine (↑ better)", "0.347 MB"},
+	} {
+		tm.objective, tm.accAxis = tc.objective, tc.acc
+		if got := tm.plotTitle(); !strings.HasSuffix(got, tc.title) {
+			t.Errorf("objective %s: title %q", tm.objectiveName(), got)
+		}
+		if got := tm.xLabel(tc.x); got != tc.label {
+			t.Errorf("objective %s: x label %q, want %q", tm.objectiveName(), got, tc.label)
+		}
+	}
+	for budget, acc := range map[string]bool{"acc-drop<=0.5": true, "cos>=0.999": false, "top1>=0.99,ACC-drop<=1": true} {
+		if budgetNamesAccuracy(budget) != acc {
+			t.Errorf("budget %q: accuracy axis %v", budget, !acc)
+		}
+	}
 }
