@@ -160,10 +160,18 @@ func Scan(dir, labelsFile string) (*Folder, error) {
 		}
 	}
 	if len(empty) > 0 {
-		f.Notes = append(f.Notes, fmt.Sprintf("%d class folders have no images (%s): those classes are not evaluated", len(empty), listSome(empty, 5)))
+		what := fmt.Sprintf("%d class folders have", len(empty))
+		if len(empty) == 1 {
+			what = "1 class folder has"
+		}
+		f.Notes = append(f.Notes, fmt.Sprintf("%s no images (%s): not evaluated", what, listSome(empty, 5)))
 	}
 	if other > 0 {
-		f.Notes = append(f.Notes, fmt.Sprintf("%d files that are not images (%s) ignored", other, strings.Join(Extensions, ", ")))
+		what := fmt.Sprintf("%d files that are not images", other)
+		if other == 1 {
+			what = "1 file that is not an image"
+		}
+		f.Notes = append(f.Notes, fmt.Sprintf("%s (%s) ignored", what, strings.Join(Extensions, ", ")))
 	}
 	if len(f.Items) == 0 {
 		return nil, fmt.Errorf("image folder %s: %w: its %d class folders hold no images (%s)", dir, ErrLayout, len(classDirs), strings.Join(Extensions, ", "))

@@ -21,7 +21,7 @@ func TestScanFolder(t *testing.T) {
 		t.Errorf("%d images, want 12 (the .txt and .gitkeep are not images)", len(f.Items))
 	}
 	notes := strings.Join(f.Notes, "\n")
-	for _, want := range []string{"1 class folders have no images (empty)", "1 files that are not images"} {
+	for _, want := range []string{"1 class folder has no images (empty)", "1 file that is not an image"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("notes %q lack %q", notes, want)
 		}
