@@ -75,5 +75,5 @@ func (s *StudyMeasurer) measure(ctx context.Context, spec string) (Measurement, 
 func fromRecord(spec string, r *study.Record) Measurement {
 	m := r.Metrics
 	return Measurement{Spec: spec, Throughput: m.Throughput, P50Ms: m.Latency.P50Ms, FileBytes: r.File.Bytes,
-		Fidelity: m.Fidelity, Accuracy: m.Accuracy, Path: r.File.Path}
+		Fidelity: m.Fidelity, Accuracy: m.Accuracy, Path: r.File.Path, Traits: r.Traits()}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/report"
+	"github.com/quantscope/quantscope/profiler/study"
 )
 
 // Objective is what the search minimizes or maximizes.
@@ -55,6 +56,10 @@ type Measurement struct {
 	Accuracy   *accuracy.Result `json:"accuracy,omitempty"`
 	// Path is the candidate's model file.
 	Path string `json:"path,omitempty"`
+	// Traits are what the model declares (trained or synthetic weights,
+	// logits or embeddings): the budget is judged as bench's gate judges
+	// it (report.Gate.CheckFor). Zero: trained weights and logits.
+	Traits study.ModelTraits `json:"traits,omitzero"`
 }
 
 // Measurer measures candidates. Baseline measures the FP32 model (first,
@@ -365,7 +370,11 @@ func (s *search) try(ctx context.Context, spec, why string) (int, error) {
 		return -1, nil
 	}
 	st.M = m
-	gr := s.cfg.Budget.CheckWith(m.Fidelity, m.Accuracy)
+	traits := m.Traits
+	if traits.Weights == "" {
+		traits = study.ModelTraits{Weights: study.WeightsTrained, Output: study.OutputLogits}
+	}
+	gr := s.cfg.Budget.CheckFor(m.Fidelity, m.Accuracy, traits)
 	st.Pass, st.Failed = gr.Pass, gr.Failed
 	i := len(s.res.Steps)
 	s.res.Steps = append(s.res.Steps, st)

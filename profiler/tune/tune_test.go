@@ -11,6 +11,7 @@ import (
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/report"
+	"github.com/quantscope/quantscope/profiler/study"
 )
 
 // fakeModel is a model whose every figure follows from its blocks'
@@ -182,4 +183,46 @@ func describe(steps []Step) string {
 		fmt.Fprintf(&b, "%d %-24s pass=%v best=%v %s %s\n", s.N, s.Spec, s.Pass, s.Best, s.Err, s.Why)
 	}
 	return b.String()
+}
+
+// The budget is judged as bench's gate judges it: on synthetic weights a
+// top-1 budget reads decisive top-1 (flips on near-tied logits are not
+// damage), on trained weights the top-1 recorded.
+func TestSearchJudgesByTraits(t *testing.T) {
+	for _, tc := range []struct {
+		traits study.ModelTraits
+		winner string
+	}{
+		{study.ModelTraits{Weights: study.WeightsSynthetic, Output: study.OutputLogits}, "int8"},
+		{study.ModelTraits{Weights: study.WeightsTrained, Output: study.OutputLogits}, "fp32"},
+		{study.ModelTraits{}, "fp32"},
+	} {
+		f := newFake()
+		m := traitMeasurer{f, tc.traits}
+		r, err := Run(context.Background(), Config{Budget: gate(t, "top1>=0.99"), Objective: Throughput, EP: "cpu", MaxCandidates: 1}, m, rankFake)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Winner.Spec != tc.winner {
+			t.Errorf("%+v: winner %s, steps %+v", tc.traits, r.Winner.Spec, r.Steps)
+		}
+	}
+}
+
+// traitMeasurer gives every candidate top-1 agreement 0.95 but decisive
+// top-1 1.0, and the model's traits.
+type traitMeasurer struct {
+	*fakeModel
+	traits study.ModelTraits
+}
+
+func (m traitMeasurer) Measure(ctx context.Context, spec string) (Measurement, error) {
+	r, err := m.fakeModel.Measure(ctx, spec)
+	r.Traits = m.traits
+	if r.Fidelity != nil {
+		f := *r.Fidelity
+		f.Top1, f.DecisiveTop1, f.DecisiveSamples, f.RefMedianMargin = 0.95, 1, 40, 0.2
+		r.Fidelity = &f
+	}
+	return r, err
 }
