@@ -66,8 +66,10 @@ FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults ./profi
 	./models/imageset:FuzzOrientation ./models/accuracy:FuzzReadPredictions
 
 # Packages whose goroutines (worker processes, watchers, samplers, the study
-# runner) are also tested under the race detector.
-RACE_PKGS = ./profiler/worker/... ./profiler/study/...
+# runner, parallel image decoding, the sensitivity pipeline) are also tested
+# under the race detector.
+RACE_PKGS = ./profiler/worker/... ./profiler/study/... \
+	./models/imageset/... ./profiler/sensitivity/... ./profiler/evaluate/...
 
 ## test: setup, vet, unit + integration tests (the goroutine-heavy packages
 ## again under -race), a short fuzz of every target
