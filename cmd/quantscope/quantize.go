@@ -61,10 +61,13 @@ bytes at 4/8/16/32 bits, and the sizes before and after.
 
 Precisions (options after a colon, comma-separated):
   fp16[:mixed][,keep=Op+Op]            float16; mixed keeps LayerNorm and Softmax fp32
+  fp16:ep=cpu / fp16:storage           float16 where the CPU EP has kernels / float16
+                                       weights read as float32 (half the file, FP32 speed)
   int8[:per-tensor][,reduce-range][,conv=integer]
                                        dynamic int8 (DynamicQuantizeMatMul); Convs other
-                                       than the patch embedding stay float unless
-                                       conv=integer (ConvInteger, slow on CPU)
+                                       than the patch embedding in calibrated QDQ form
+                                       (QLinearConv), or ConvInteger with conv=integer
+                                       (slow on CPU)
   int8-static[:calib=minmax|percentile|entropy][,percentile=P][,samples=N][,act=u8|s8]
                                        QDQ int8, activations calibrated on images
   int4[:block=16|32|64|128][,asym][,accuracy_level=0..4]

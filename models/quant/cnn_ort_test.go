@@ -2,12 +2,15 @@ package quant_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
+	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/runtime"
 )
 
 // TestCNNOnORT converts a small CNN: int8 puts the convolutions in
@@ -95,4 +98,91 @@ func TestCNNInt8WithoutCalibration(t *testing.T) {
 	if r.Count("Conv", quant.PrecFP32) != 3 || len(r.Warnings) == 0 || !strings.Contains(r.Warnings[0], "convolutions stay float32") {
 		t.Errorf("convs %d fp32, warnings %q", r.Count("Conv", quant.PrecFP32), r.Warnings)
 	}
+}
+
+// int8 on a CNN with the structures of ResNet and MobileNetV2 runs on the
+// integers from the first convolution to the pooling: in the session
+// ONNX Runtime optimizes, every Conv is a QLinearConv, every residual Add
+// a QLinearAdd, the Relu, Relu6 (Clip) and MaxPool run inside them or on
+// uint8, and for int8 one QuantizeLinear (the image) and one
+// DequantizeLinear (before the float pooling and head) are left;
+// int8-static the same up to its QDQ head.
+// The first form quantized each Conv's raw output and ran Relu, Add and
+// MaxPool in float between DequantizeLinear and QuantizeLinear: on
+// ResNet-50 those conversions took longer than the integer convolutions.
+func TestCNNInt8RunsOnIntegers(t *testing.T) {
+	requireORT(t)
+	src, err := quanttest.ResidualCNN(7, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := quanttest.ViTConfig{Image: 32}
+	inputs := quanttest.Inputs(cfg, 16, 3)
+	ref := runModel(t, saveModel(t, src, "cnn.onnx"), inputs, vitShape(cfg), 8)
+	for _, spec := range []string{"int8", "int8-static:samples=8"} {
+		t.Run(spec, func(t *testing.T) {
+			m := src.Clone()
+			r, err := quant.Apply(context.Background(), m, quant.MustParseSpec(spec), calibOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Count("Conv", quant.PrecInt8); got != 6 {
+				t.Errorf("%d Convs int8, want 6", got)
+			}
+			path := saveModel(t, m, "variant.onnx")
+			ran := ranOps(t, path)
+			want := map[string]int{"QLinearConv": 6, "QLinearAdd": 2}
+			if spec == "int8" {
+				want["QuantizeLinear"], want["DequantizeLinear"] = 1, 1
+			}
+			for op, n := range want {
+				if ran[op] != n {
+					t.Errorf("%d %s ran, want %d (ran: %v)", ran[op], op, n, ran)
+				}
+			}
+			for _, op := range []string{"Conv", "Add", "Relu", "Clip", "MaxPool"} {
+				if ran[op] != 0 {
+					t.Errorf("%d float %s ran, want none (ran: %v)", ran[op], op, ran)
+				}
+			}
+			got := runModel(t, path, inputs, vitShape(cfg), 8)
+			f, err := fidelity.Compare(ref, got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %s", spec, f)
+			if f.CosineMean < 0.999 {
+				t.Errorf("fidelity %s, want cosine ≥ 0.999", f)
+			}
+		})
+	}
+}
+
+// ranOps runs the model at path once, optimized as a session runs it,
+// under ONNX Runtime's profiler and counts the nodes that ran per
+// operator type.
+func ranOps(t testing.TB, path string) map[string]int {
+	t.Helper()
+	cfg := runtime.SessionConfig{IntraOpThreads: 1, ProfilePrefix: filepath.Join(t.TempDir(), "p")}
+	bd, err := runtime.NewBound(path, cfg, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bd.Close()
+	if err := bd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	prof, err := bd.EndProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bench.ParseOpProfile(prof.Raw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, o := range p.Ops {
+		out[o.Op] += o.Nodes
+	}
+	return out
 }

@@ -163,10 +163,10 @@ func convInteger(st *state, e *emitter, l *linear, dql map[string][3]string) err
 }
 
 // toInt8 is int8: convolutions (other than patch embeddings) in QDQ form
-// with calibrated scales, the int8 convolution ONNX Runtime's CPU EP runs
-// fastest (QLinearConv; ConvInteger, the dynamic form, runs about 10×
-// slower than float), then every other linear layer as
-// DynamicQuantizeMatMul. Without ONNX Runtime to calibrate, or with
+// with calibrated scales, placed so that ONNX Runtime's CPU EP runs them
+// and the Relus, residual Adds and MaxPools between them on the integers
+// (planConvs; ConvInteger, the dynamic form, runs about 10× slower than
+// float), then every other linear layer as DynamicQuantizeMatMul. Without ONNX Runtime to calibrate, or with
 // conv=integer, convolutions follow toInt8Dynamic's rule and a warning
 // says so.
 func toInt8(ctx context.Context, st *state) error {
@@ -181,7 +181,7 @@ func toInt8(ctx context.Context, st *state) error {
 				return err
 			}
 			st.types = inferTypes(st.ix.g)
-			st.t.note("convolutions in QDQ form with calibrated activation scales (QLinearConv on ONNX Runtime's CPU EP), the other linear layers dynamic int8")
+			st.t.note("convolutions with calibrated activation scales, the other linear layers dynamic int8 (DynamicQuantizeMatMul)")
 		}
 	}
 	return toInt8Dynamic(ctx, st)

@@ -15,7 +15,7 @@ import (
 
 // Version is the quantizer version. It is part of every variant's cache
 // key: bump it whenever a transform's output changes.
-const Version = "quant/5"
+const Version = "quant/6"
 
 // Precision is the arithmetic a node runs in.
 type Precision string

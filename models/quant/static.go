@@ -3,10 +3,10 @@ package quant
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 )
 
 // toInt8Static quantizes the linear layers in QDQ format: each layer's
@@ -20,50 +20,56 @@ import (
 // transformers: only the inputs of linear layers (MatMul/Gemm with a
 // constant weight, patch-embedding Convs) are quantized; LayerNorm,
 // Softmax, GELU, residual Adds and attention's activation × activation
-// MatMuls stay float, outputs are not requantized.
+// MatMuls stay float, outputs are not requantized. Convolutions follow
+// the tensor placement of planConvs instead (QLinearConv, QLinearAdd from
+// one convolution to the next); with st.convsOnly (int8) only they are
+// converted.
 func toInt8Static(ctx context.Context, st *state) error {
 	layers := findLinears(st.ix, st.types, st.t, candidateOptions{
 		exclude: st.exclude, foldBias: false, convs: true,
 		anyConv:   st.m.Opset("") >= 13, // per-channel DequantizeLinear
 		keepFirst: st.spec.KeepFirst, keepLast: st.spec.KeepLast,
 	})
-	if st.convsOnly {
-		layers = slices.DeleteFunc(layers, func(l *linear) bool { return l.conv == nil })
+	var convs, lins []*linear
+	for _, l := range layers {
+		if l.conv != nil {
+			convs = append(convs, l)
+		} else if !st.convsOnly {
+			lins = append(lins, l)
+		}
 	}
-	if len(layers) == 0 {
+	if len(convs)+len(lins) == 0 {
 		return nil // nothing to calibrate; Apply reports ErrNothingConverted
 	}
 	if op := st.m.Opset(""); op < 10 {
 		return fmt.Errorf("int8-static needs opset 10 or later (QuantizeLinear), the model has %d", op)
 	}
-	var acts []string
-	seen := map[string]bool{}
-	for _, l := range layers {
-		for _, v := range []string{l.input, convOutput(l)} {
-			if v != "" && !seen[v] {
-				seen[v] = true
-				acts = append(acts, v)
-			}
-		}
+	skip := map[*onnxpb.NodeProto]bool{}
+	for _, l := range lins {
+		skip[l.node] = true
 	}
+	plan := planConvs(st, convs, skip)
 	// Activation types: int8 symmetric for linear layers (S8S8, ONNX
 	// Runtime's recommended QDQ format on CPU, ModelOpt's choice for ViTs;
 	// measured faster and more accurate than U8S8 on DeiT), uint8
-	// asymmetric around Convs (the only QLinearConv that covers depthwise
-	// convolutions on x86: with int8, MobileNetV2 kept a third of its
-	// Convs in float and ran slower than FP32). act=u8 / act=s8 force one.
-	unsigned := map[string]bool{}
+	// asymmetric in the convolutions' plan (the only QLinearConv that
+	// covers depthwise convolutions on x86: with int8, MobileNetV2 kept a
+	// third of its Convs in float and ran slower than FP32; asymmetric, so
+	// that a Relu's range [0, max] maps onto the whole type and its clamp
+	// is the requantization's). act=u8 / act=s8 force one.
+	acts := plan.calibrated()
+	signed := map[string]bool{} // quantized to int8, else uint8
+	symmetric := map[string]bool{}
 	for _, v := range acts {
-		unsigned[v] = st.spec.Act == "u8"
+		signed[v] = st.spec.Act == "s8"
 	}
-	if st.spec.Act == "" {
-		for _, l := range layers {
-			if l.conv != nil {
-				unsigned[l.input], unsigned[l.output] = true, true
-			}
+	for _, l := range lins {
+		if !plan.in[l.input] && !slices.Contains(acts, l.input) {
+			acts = append(acts, l.input)
+			signed[l.input], symmetric[l.input] = st.spec.Act != "u8", st.spec.Act != "u8"
 		}
 	}
-	ranges, err := calibrate(ctx, st, acts, func(v string) bool { return !unsigned[v] })
+	ranges, err := calibrate(ctx, st, acts, func(v string) bool { return symmetric[v] })
 	if err != nil {
 		return err
 	}
@@ -74,50 +80,55 @@ func toInt8Static(ctx context.Context, st *state) error {
 		perTensor = true
 		st.warnf("the model's opset %d predates per-channel DequantizeLinear (13): weights quantized per tensor", op)
 	}
-	e := &emitter{ix: st.ix}
 	qp := map[string]qparams{}
 	// params returns the scale and zero point of an activation, one pair
-	// per activation.
-	params := func(v string) qparams {
+	// per activation, its initializers added by the emitter that first
+	// asks.
+	params := func(e *emitter, v string) qparams {
+		v = plan.root(v)
 		p, ok := qp[v]
 		if ok {
 			return p
 		}
 		r := ranges[v]
-		actRange := int8Range(true, false)
-		if unsigned[v] {
-			actRange = uint8Range(false, false)
+		actRange := uint8Range(false, false)
+		if signed[v] {
+			actRange = int8Range(symmetric[v], false)
 		}
-		s, z := scaleZeroPoint(r[0], r[1], actRange, !unsigned[v])
+		s, z := scaleZeroPoint(r[0], r[1], actRange, symmetric[v])
 		p.s = s
 		p.scale = e.floats(v+"_scale", nil, []float32{s})
-		if unsigned[v] {
+		if signed[v] {
 			p.zp = e.init(v+"_zero_point", func(n string) (*onnxTensor, error) {
-				return onnx.NewTensorUint8(n, nil, []uint8{uint8(z)})
+				return onnx.NewTensorInt8(n, nil, []int8{int8(z)})
 			})
 		} else {
 			p.zp = e.init(v+"_zero_point", func(n string) (*onnxTensor, error) {
-				return onnx.NewTensorInt8(n, nil, []int8{int8(z)})
+				return onnx.NewTensorUint8(n, nil, []uint8{uint8(z)})
 			})
 		}
 		qp[v] = p
 		return p
 	}
 	quantized := map[string]string{} // activation → its QuantizeLinear output
-	for i, l := range layers {
+	if len(plan.convs) > 0 {
+		ce := &emitter{ix: st.ix}
+		if quantized, err = emitConvPlan(ctx, st, plan, ce, func(v string) qparams { return params(ce, v) }, perTensor); err != nil {
+			return err
+		}
+	}
+	if len(lins) == 0 {
+		return nil
+	}
+	e := &emitter{ix: st.ix}
+	for i, l := range lins {
 		if i%16 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 		base := l.node.GetName()
-		p := params(l.input)
-		if l.conv != nil {
-			if err := qdqConv(st, e, l, p, params(l.output), quantized, perTensor); err != nil {
-				return err
-			}
-			continue
-		}
+		p := params(e, l.input)
 		a := l.input
 		if l.patch != nil {
 			// Quantize the patch rows, not the image: the rows are the
@@ -181,7 +192,7 @@ func toInt8Static(ctx context.Context, st *state) error {
 		st.t.set(base, PrecInt8)
 		st.t.form(base, FormQDQ)
 	}
-	return splice(st.ix, layers, e)
+	return splice(st.ix, lins, e)
 }
 
 // qparams are an activation's quantization parameters: the scale's value
@@ -189,86 +200,4 @@ func toInt8Static(ctx context.Context, st *state) error {
 type qparams struct {
 	s         float32
 	scale, zp string
-}
-
-// convOutput returns the output of a Conv layer that int8-static
-// requantizes (so that ONNX Runtime fuses the Conv into QLinearConv), or
-// "" for other layers.
-func convOutput(l *linear) string {
-	if l.conv != nil {
-		return l.output
-	}
-	return ""
-}
-
-// qdqConv quantizes a (non-patch) Conv in QDQ form the way ONNX Runtime's
-// QDQ selectors turn into QLinearConv: DQ(Q(x)) and DQ(int8 weight, per
-// output channel, axis 0) into the Conv, the bias as int32 with scale
-// x_scale·w_scale behind a DequantizeLinear, and the output requantized
-// with its calibrated range.
-func qdqConv(st *state, e *emitter, l *linear, in, out qparams, quantized map[string]string, perTensor bool) error {
-	base := l.node.GetName()
-	q, ok := quantized[l.input]
-	if !ok {
-		q = e.value(l.input + "_QuantizeLinear_Output")
-		e.node("", "QuantizeLinear", l.input+"_QuantizeLinear", []string{l.input, in.scale, in.zp}, []string{q})
-		quantized[l.input] = q
-	}
-	dq := e.value(base + "_input_DequantizeLinear_Output")
-	e.node("", "DequantizeLinear", base+"_input_DequantizeLinear", []string{q, in.scale, in.zp}, []string{dq})
-
-	w, err := l.weight(st.ix)
-	if err != nil {
-		return err
-	}
-	wq := quantizeInt8Weights(w, l.k, l.n, perTensor, st.spec.ReduceRange)
-	conv := make([]int8, len(wq.q)) // back to [O, C/g, k...]
-	for ki := 0; ki < l.k; ki++ {
-		for oi := 0; oi < l.n; oi++ {
-			conv[oi*l.k+ki] = wq.q[ki*l.n+oi]
-		}
-	}
-	wName := e.init(base+"_weight_quantized", func(n string) (*onnxTensor, error) { return onnx.NewTensorInt8(n, l.conv, conv) })
-	var ws string
-	var axis []*onnxAttr
-	if len(wq.scales) == 1 {
-		ws = e.floats(base+"_weight_scale", nil, wq.scales)
-	} else {
-		ws = e.floats(base+"_weight_scale", []int64{int64(l.n)}, wq.scales)
-		axis = append(axis, onnx.AttrInt("axis", 0))
-	}
-	wdq := e.value(base + "_weight_DequantizeLinear_Output")
-	e.node("", "DequantizeLinear", base+"_weight_DequantizeLinear", []string{wName, ws}, []string{wdq}, axis...)
-	inputs := []string{dq, wdq}
-	if l.bias != nil {
-		bs := make([]float32, l.n)
-		bq := make([]int32, l.n)
-		for o := range bq {
-			bs[o] = in.s * wq.scales[min(o, len(wq.scales)-1)]
-			v := float64(roundHalfEven(l.bias[o] / bs[o]))
-			bq[o] = int32(max(min(v, math.MaxInt32), math.MinInt32))
-		}
-		bName := e.init(base+"_bias_quantized", func(n string) (*onnxTensor, error) { return onnx.NewTensorInt32(n, []int64{int64(l.n)}, bq) })
-		bsName := e.floats(base+"_bias_scale", []int64{int64(l.n)}, bs)
-		bdq := e.value(base + "_bias_DequantizeLinear_Output")
-		e.node("", "DequantizeLinear", base+"_bias_DequantizeLinear", []string{bName, bsName}, []string{bdq}, onnx.AttrInt("axis", 0))
-		inputs = append(inputs, bdq)
-	}
-	var attrs []*onnxAttr
-	for _, a := range l.node.GetAttribute() {
-		switch a.GetName() {
-		case "kernel_shape", "strides", "pads", "dilations", "group", "auto_pad":
-			attrs = append(attrs, a)
-		}
-	}
-	y := e.value(base + "_output")
-	c := e.node("", "Conv", base+"_quant", inputs, []string{y}, attrs...)
-	c.Name = l.node.Name
-	yq := e.value(base + "_output_QuantizeLinear_Output")
-	e.node("", "QuantizeLinear", base+"_output_QuantizeLinear", []string{y, out.scale, out.zp}, []string{yq})
-	quantized[l.output] = yq // a following quantized layer reads it as is
-	e.node("", "DequantizeLinear", base+"_output_DequantizeLinear", []string{yq, out.scale, out.zp}, []string{l.output})
-	st.t.set(base, PrecInt8)
-	st.t.form(base, FormQDQConv)
-	return nil
 }
