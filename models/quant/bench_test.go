@@ -66,7 +66,9 @@ func BenchmarkQuantize(b *testing.B) {
 // physical core (QUANTSCOPE_BENCH_THREADS overrides). Each iteration runs
 // every variant once, in turn, so that a machine shared with other work
 // slows them alike; the metrics are each variant's best batch time
-// ("<spec>_ms") and its speedup over FP32's best ("<spec>_x").
+// ("<spec>_ms"), its speedup over FP32's best ("<spec>_x") and the median
+// of its per-iteration speedups over the FP32 run beside it
+// ("<spec>_xmed": on a busy machine the better estimate).
 // QUANTSCOPE_BENCH_SPECS (";"-separated) picks the variants.
 func BenchmarkInference(b *testing.B) {
 	requireORT(b)
@@ -103,14 +105,22 @@ func BenchmarkInference(b *testing.B) {
 		sessions[i] = s
 	}
 	best := make([]time.Duration, len(specs))
+	ratios := make([][]float64, len(specs))
 	for b.Loop() {
+		var fp32 time.Duration
 		for i, s := range sessions {
 			start := time.Now()
 			if _, err := s.RunFloat32(input); err != nil {
 				b.Fatal(err)
 			}
-			if d := time.Since(start); best[i] == 0 || d < best[i] {
+			d := time.Since(start)
+			if best[i] == 0 || d < best[i] {
 				best[i] = d
+			}
+			if i == 0 {
+				fp32 = d
+			} else {
+				ratios[i] = append(ratios[i], float64(fp32)/float64(d))
 			}
 		}
 	}
@@ -119,6 +129,8 @@ func BenchmarkInference(b *testing.B) {
 		b.ReportMetric(float64(best[i].Microseconds())/1000, name+"_ms")
 		if i > 0 {
 			b.ReportMetric(float64(best[0])/float64(best[i]), name+"_x")
+			slices.Sort(ratios[i])
+			b.ReportMetric(ratios[i][len(ratios[i])/2], name+"_xmed")
 		}
 	}
 }
