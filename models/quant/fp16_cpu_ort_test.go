@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -265,7 +266,8 @@ func tinyCNN(t testing.TB) *onnx.Model {
 // tensors shrink to at most 0.51 of FP32's, the outputs match FP32's
 // within float16 rounding of the weights, the report says every node
 // still computes in float32, and ONNX Runtime folds the weight Casts when
-// the session starts: no Cast runs during inference.
+// the session starts: no Cast runs during inference, and the kernels that
+// run are FP32's, node for node.
 func TestFP16StorageCastsOnceAtLoad(t *testing.T) {
 	requireORT(t)
 	cfg := tinyCfg()
@@ -286,6 +288,26 @@ func TestFP16StorageCastsOnceAtLoad(t *testing.T) {
 		if strings.Contains(node, "Cast") {
 			t.Errorf("a Cast ran during inference (%s): the weight casts were not folded at load", node)
 		}
+	}
+	// The session ONNX Runtime builds runs exactly FP32's kernels, so its
+	// speed is FP32's: on ViT and on CNN graphs (where the folded weights
+	// must still reach the NCHWc convolutions).
+	for _, tc := range []struct {
+		name     string
+		fp32, fp *onnx.Model
+	}{{"vit", src, m}, {"cnn", tinyCNN(t), nil}} {
+		if tc.fp == nil {
+			tc.fp = tc.fp32.Clone()
+			if _, err := quant.Apply(context.Background(), tc.fp, quant.MustParseSpec("fp16:storage"), quant.Options{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := ranOps(t, saveModel(t, tc.fp32, tc.name+"-fp32.onnx"))
+		got := ranOps(t, saveModel(t, tc.fp, tc.name+"-storage.onnx"))
+		if len(want) == 0 || !maps.Equal(got, want) {
+			t.Errorf("%s: fp16:storage ran %v, FP32 ran %v", tc.name, got, want)
+		}
+		t.Logf("%s: both ran %v", tc.name, got)
 	}
 	in := tinyInputs(cfg, 8)
 	ref := runModel(t, saveModel(t, src, "fp32.onnx"), in, vitShape(cfg), 4)
