@@ -176,150 +176,206 @@ func producesFloat(n *onnxpb.NodeProto, types map[string]onnx.DataType) bool {
 // initializers and Constants are converted with values clamped to ±65504;
 // chains of float Casts left behind are collapsed.
 func toFP16(ctx context.Context, st *state) error {
-	ix, types, g := st.ix, st.types, st.ix.g
-	blockOps := map[string]bool{}
+	p := newFP16Pass(st)
+	p.normalizeConstants()
+	p.planOutputs()
+	p.keepGraphOutputsFloat()
+	if err := p.convertData(ctx, p.dataWants()); err != nil {
+		return err
+	}
+	p.rewire()
+	return p.finish()
+}
+
+// fp16Pass is one fp16 conversion in progress: which nodes stay float32,
+// which values become float16, and what it adds to the graph.
+type fp16Pass struct {
+	st       *state
+	ix       *graphIndex
+	types    map[string]onnx.DataType
+	g        *onnxpb.GraphProto
+	blockOps map[string]bool
+	contrib  map[*onnxpb.NodeProto]fp16Slots // the com.microsoft nodes converted, with their slot types
+	island   map[*onnxpb.NodeProto]bool      // fp16:ep=cpu: float32 neighbours only, see cpuIslands
+	e        *emitter
+	half     map[string]bool   // node outputs that become float16
+	rename   map[string]string // graph output → the float16 value its producer writes instead
+	halfData map[string]string // data value → its float16 version
+	casts    map[string]string // value + target type → the Cast's output
+}
+
+// newFP16Pass decides which nodes stay float32.
+func newFP16Pass(st *state) *fp16Pass {
+	p := &fp16Pass{st: st, ix: st.ix, types: st.types, g: st.ix.g, blockOps: map[string]bool{},
+		contrib: map[*onnxpb.NodeProto]fp16Slots{}, island: map[*onnxpb.NodeProto]bool{}, e: &emitter{ix: st.ix},
+		half: map[string]bool{}, rename: map[string]string{}, halfData: map[string]string{}, casts: map[string]string{}}
 	for op := range fp16BlockList {
-		blockOps[op] = true
+		p.blockOps[op] = true
 	}
 	for _, op := range st.spec.KeepOps {
-		blockOps[op] = true
+		p.blockOps[op] = true
 		for _, fused := range fp16FusedForms[op] {
-			blockOps[fused] = true
+			p.blockOps[fused] = true
 		}
 	}
 	if st.spec.Mixed {
 		for _, op := range fp16MixedOps {
-			blockOps[op] = true
+			p.blockOps[op] = true
 		}
 	}
-	// The com.microsoft nodes converted, with their slot types.
-	contrib := map[*onnxpb.NodeProto]fp16Slots{}
-	for _, n := range g.GetNode() {
-		if s, ok := fp16ContribSlots(n, types); ok {
-			contrib[n] = s
+	for _, n := range p.g.GetNode() {
+		if s, ok := fp16ContribSlots(n, p.types); ok {
+			p.contrib[n] = s
 		}
-	}
-	foreign := func(n *onnxpb.NodeProto) bool {
-		_, ok := contrib[n]
-		return !onnx.IsDefaultDomain(n) && !ok
-	}
-	island := map[*onnxpb.NodeProto]bool{} // fp16:ep=cpu: float32 neighbours only, see cpuIslands
-	blocked := func(n *onnxpb.NodeProto) bool {
-		if foreign(n) || len(onnx.Subgraphs(n)) > 0 || blockOps[n.GetOpType()] || island[n] {
-			return true
-		}
-		if st.spec.EP == "cpu" && !CPUHasFP16Kernel(n.GetOpType()) && producesFloat(n, types) {
-			return true
-		}
-		return st.exclude[n.GetName()] || (len(n.GetOutput()) > 0 && st.exclude[n.GetOutput()[0]])
 	}
 	if st.spec.EP == "cpu" {
-		cpuIslands(ix, types, blocked, island)
+		cpuIslands(p.ix, p.types, p.blocked, p.island)
 	}
-	// floatOutput reports whether output i of a converted node stays
-	// float32 whatever its inputs' type.
-	floatOutput := func(n *onnxpb.NodeProto, i int) bool {
-		if s, ok := contrib[n]; ok {
-			return !fp16SlotIs(s.out, i, 'T')
-		}
-		return n.GetOpType() == "LayerNormalization" && i > 0 // Mean and InvStdDev follow stash_type
-	}
-	isConst := func(n *onnxpb.NodeProto) bool { return n.GetOpType() == "Constant" && onnx.IsDefaultDomain(n) }
+	return p
+}
 
-	// Constants with value_float(s) become tensor-valued, so that one
-	// code path converts them.
-	for _, n := range g.GetNode() {
-		if isConst(n) {
+// foreign reports whether n is an operator of another domain that is not
+// converted.
+func (p *fp16Pass) foreign(n *onnxpb.NodeProto) bool {
+	_, ok := p.contrib[n]
+	return !onnx.IsDefaultDomain(n) && !ok
+}
+
+// blocked reports whether n stays float32.
+func (p *fp16Pass) blocked(n *onnxpb.NodeProto) bool {
+	if p.foreign(n) || len(onnx.Subgraphs(n)) > 0 || p.blockOps[n.GetOpType()] || p.island[n] {
+		return true
+	}
+	if p.st.spec.EP == "cpu" && !CPUHasFP16Kernel(n.GetOpType()) && producesFloat(n, p.types) {
+		return true
+	}
+	return p.st.exclude[n.GetName()] || (len(n.GetOutput()) > 0 && p.st.exclude[n.GetOutput()[0]])
+}
+
+// floatOutput reports whether output i of a converted node stays float32
+// whatever its inputs' type.
+func (p *fp16Pass) floatOutput(n *onnxpb.NodeProto, i int) bool {
+	if s, ok := p.contrib[n]; ok {
+		return !fp16SlotIs(s.out, i, 'T')
+	}
+	return n.GetOpType() == "LayerNormalization" && i > 0 // Mean and InvStdDev follow stash_type
+}
+
+// isConstNode reports whether n is a Constant node.
+func isConstNode(n *onnxpb.NodeProto) bool {
+	return n.GetOpType() == "Constant" && onnx.IsDefaultDomain(n)
+}
+
+// normalizeConstants makes Constants with value_float(s) tensor-valued, so
+// that one code path converts them.
+func (p *fp16Pass) normalizeConstants() {
+	for _, n := range p.g.GetNode() {
+		if isConstNode(n) {
 			normalizeConstant(n)
 		}
 	}
-	ix.Rebuild()
+	p.ix.Rebuild()
+}
 
-	// Which node outputs become float16.
-	half := map[string]bool{}
-	for _, n := range g.GetNode() {
-		if isConst(n) || blocked(n) {
+// planOutputs decides which node outputs become float16.
+func (p *fp16Pass) planOutputs() {
+	for _, n := range p.g.GetNode() {
+		if isConstNode(n) || p.blocked(n) {
 			continue
 		}
 		for i, o := range n.GetOutput() {
-			if o == "" || types[o] != onnx.Float || floatOutput(n, i) {
+			if o == "" || p.types[o] != onnx.Float || p.floatOutput(n, i) {
 				continue
 			}
-			half[o] = true
+			p.half[o] = true
 		}
 	}
-	// Graph outputs keep float32: their producers write <name>_fp16,
-	// and a Cast restores the name.
-	e := &emitter{ix: ix}
-	rename := map[string]string{}
-	for _, out := range g.GetOutput() {
+}
+
+// keepGraphOutputsFloat keeps graph outputs float32: their producers
+// write <name>_fp16, and a Cast restores the name.
+func (p *fp16Pass) keepGraphOutputsFloat() {
+	for _, out := range p.g.GetOutput() {
 		name := out.GetName()
-		if half[name] {
-			internal := ix.Unique(name + "_fp16")
-			rename[name] = internal
-			half[internal] = true
-			e.node("", "Cast", name+"_output_cast", []string{internal}, []string{name}, onnx.AttrInt("to", int64(onnx.Float)))
+		if p.half[name] {
+			internal := p.ix.Unique(name + "_fp16")
+			p.rename[name] = internal
+			p.half[internal] = true
+			p.e.node("", "Cast", name+"_output_cast", []string{internal}, []string{name}, onnx.AttrInt("to", int64(onnx.Float)))
 		}
 	}
-	for _, n := range g.GetNode() {
+	for _, n := range p.g.GetNode() {
 		for i, o := range n.GetOutput() {
-			if r, ok := rename[o]; ok {
+			if r, ok := p.rename[o]; ok {
 				n.Output[i] = r
 			}
 		}
 		for i, in := range n.GetInput() {
-			if r, ok := rename[in]; ok {
+			if r, ok := p.rename[in]; ok {
 				n.Input[i] = r
 			}
 		}
 	}
+}
 
-	// Data values (initializers, Constants): which precisions their
-	// consumers want.
-	type want struct{ half, float bool }
-	data := map[string]*want{}
-	isData := func(v string) bool {
-		if _, ok := ix.Inits[v]; ok && !ix.Declared[v] {
-			return true
-		}
-		p := ix.Producer[v]
-		return p != nil && isConst(p)
-	}
-	wantsHalf := func(n *onnxpb.NodeProto, i int) bool {
-		if blocked(n) {
-			return false
-		}
-		if s, ok := contrib[n]; ok {
-			return fp16SlotIs(s.in, i, 'T')
-		}
-		for _, fi := range fp16FloatInputs[n.GetOpType()] {
-			if fi == i {
-				return false
-			}
-		}
+// dataWant says in which precisions a data value's consumers read it.
+type dataWant struct{ half, float bool }
+
+// isData reports whether v is data: an initializer or a Constant.
+func (p *fp16Pass) isData(v string) bool {
+	if _, ok := p.ix.Inits[v]; ok && !p.ix.Declared[v] {
 		return true
 	}
-	for _, n := range g.GetNode() {
-		if isConst(n) {
+	pr := p.ix.Producer[v]
+	return pr != nil && isConstNode(pr)
+}
+
+// wantsHalf reports whether input i of n is read as float16.
+func (p *fp16Pass) wantsHalf(n *onnxpb.NodeProto, i int) bool {
+	if p.blocked(n) {
+		return false
+	}
+	if s, ok := p.contrib[n]; ok {
+		return fp16SlotIs(s.in, i, 'T')
+	}
+	for _, fi := range fp16FloatInputs[n.GetOpType()] {
+		if fi == i {
+			return false
+		}
+	}
+	return true
+}
+
+// dataWants returns, per float data value, the precisions its consumers
+// want.
+func (p *fp16Pass) dataWants() map[string]*dataWant {
+	data := map[string]*dataWant{}
+	for _, n := range p.g.GetNode() {
+		if isConstNode(n) {
 			continue
 		}
 		for i, in := range n.GetInput() {
-			if in == "" || types[in] != onnx.Float || !isData(in) {
+			if in == "" || p.types[in] != onnx.Float || !p.isData(in) {
 				continue
 			}
 			w := data[in]
 			if w == nil {
-				w = &want{}
+				w = &dataWant{}
 				data[in] = w
 			}
-			if wantsHalf(n, i) {
+			if p.wantsHalf(n, i) {
 				w.half = true
 			} else {
 				w.float = true
 			}
 		}
 	}
-	halfData := map[string]string{} // data value → its float16 version
+	return data
+}
+
+// convertData converts the data values some consumer reads as float16:
+// in place when none reads it as float32, else into a float16 copy.
+func (p *fp16Pass) convertData(ctx context.Context, data map[string]*dataWant) error {
 	for v, w := range data {
 		if !w.half {
 			continue
@@ -327,108 +383,131 @@ func toFP16(ctx context.Context, st *state) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if t, ok := ix.Inits[v]; ok {
+		if t, ok := p.ix.Inits[v]; ok {
 			if !w.float {
-				ix.collect(int64(3 * len(t.GetRawData()))) // the old bytes and the decoded copy
+				p.ix.collect(int64(3 * len(t.GetRawData()))) // the old bytes and the decoded copy
 				if err := tensorToFP16(t); err != nil {
 					return err
 				}
-				halfData[v] = v
+				p.halfData[v] = v
 				continue
 			}
-			cp := &onnxpb.TensorProto{Name: ptr(ix.Unique(v + "_fp16")), Dims: t.GetDims(), DataType: t.DataType, RawData: t.GetRawData(), FloatData: t.GetFloatData()}
+			cp := &onnxpb.TensorProto{Name: ptr(p.ix.Unique(v + "_fp16")), Dims: t.GetDims(), DataType: t.DataType, RawData: t.GetRawData(), FloatData: t.GetFloatData()}
 			if err := tensorToFP16(cp); err != nil {
 				return err
 			}
-			e.inits = append(e.inits, cp)
-			halfData[v] = cp.GetName()
+			p.e.inits = append(p.e.inits, cp)
+			p.halfData[v] = cp.GetName()
 			continue
 		}
-		p := ix.Producer[v]
+		val := onnx.Attr(p.ix.Producer[v], "value").GetT()
 		if !w.float {
-			if err := tensorToFP16(onnx.Attr(p, "value").GetT()); err != nil {
+			if err := tensorToFP16(val); err != nil {
 				return err
 			}
-			halfData[v] = v
+			p.halfData[v] = v
 			continue
 		}
-		cp := &onnxpb.TensorProto{Dims: onnx.Attr(p, "value").GetT().GetDims(), DataType: onnx.Attr(p, "value").GetT().DataType,
-			RawData: onnx.Attr(p, "value").GetT().GetRawData(), FloatData: onnx.Attr(p, "value").GetT().GetFloatData()}
+		cp := &onnxpb.TensorProto{Dims: val.GetDims(), DataType: val.DataType, RawData: val.GetRawData(), FloatData: val.GetFloatData()}
 		if err := tensorToFP16(cp); err != nil {
 			return err
 		}
-		out := ix.Unique(v + "_fp16")
-		e.node("", "Constant", out, nil, []string{out}, onnx.AttrTensor("value", cp))
-		halfData[v] = out
+		out := p.ix.Unique(v + "_fp16")
+		p.e.node("", "Constant", out, nil, []string{out}, onnx.AttrTensor("value", cp))
+		p.halfData[v] = out
 	}
+	return nil
+}
 
-	// Rewire every float input to the precision its consumer runs in.
-	casts := map[string]string{} // value + target → cast output
-	castTo := func(v string, to onnx.DataType) string {
-		key := v + "\x00" + to.String()
-		if c, ok := casts[key]; ok {
-			return c
-		}
-		suffix := "_to_fp32"
-		if to == onnx.Float16 {
-			suffix = "_to_fp16"
-		}
-		out := ix.Unique(v + suffix)
-		e.node("", "Cast", v+suffix, []string{v}, []string{out}, onnx.AttrInt("to", int64(to)))
-		casts[key] = out
-		return out
+// castTo returns v cast to type to, adding the Cast once.
+func (p *fp16Pass) castTo(v string, to onnx.DataType) string {
+	key := v + "\x00" + to.String()
+	if c, ok := p.casts[key]; ok {
+		return c
 	}
-	origType := func(v string) onnx.DataType {
-		for orig, r := range rename {
-			if r == v {
-				return types[orig]
-			}
-		}
-		return types[v]
+	suffix := "_to_fp32"
+	if to == onnx.Float16 {
+		suffix = "_to_fp16"
 	}
-	for _, n := range g.GetNode() {
-		if isConst(n) {
+	out := p.ix.Unique(v + suffix)
+	p.e.node("", "Cast", v+suffix, []string{v}, []string{out}, onnx.AttrInt("to", int64(to)))
+	p.casts[key] = out
+	return out
+}
+
+// origType is a value's type before the conversion (a renamed graph
+// output's included).
+func (p *fp16Pass) origType(v string) onnx.DataType {
+	for orig, r := range p.rename {
+		if r == v {
+			return p.types[orig]
+		}
+	}
+	return p.types[v]
+}
+
+// rewire points every float input at the precision its consumer runs in,
+// converts the attributes of converted nodes and records each node's
+// precision.
+func (p *fp16Pass) rewire() {
+	for _, n := range p.g.GetNode() {
+		if isConstNode(n) {
 			continue
 		}
-		conv := !blocked(n)
 		for i, in := range n.GetInput() {
-			if in == "" || origType(in) != onnx.Float {
+			if in == "" || p.origType(in) != onnx.Float {
 				continue
 			}
-			wantHalf := wantsHalf(n, i)
-			if isData(in) {
+			wantHalf := p.wantsHalf(n, i)
+			if p.isData(in) {
 				if wantHalf {
-					n.Input[i] = halfData[in]
+					n.Input[i] = p.halfData[in]
 				}
 				continue
 			}
 			switch {
-			case wantHalf && !half[in]:
-				n.Input[i] = castTo(in, onnx.Float16)
-			case !wantHalf && half[in]:
-				n.Input[i] = castTo(in, onnx.Float)
+			case wantHalf && !p.half[in]:
+				n.Input[i] = p.castTo(in, onnx.Float16)
+			case !wantHalf && p.half[in]:
+				n.Input[i] = p.castTo(in, onnx.Float)
 			}
 		}
-		if conv {
-			convertNodeAttrs(n)
-			if touchesType(n, types, onnx.Float) && n.GetOpType() != "Shape" && n.GetOpType() != "Size" {
-				st.t.set(n.GetName(), PrecFP16)
-			}
-		} else if touchesType(n, types, onnx.Float) && !isConst(n) {
-			switch {
-			case blockOps[n.GetOpType()] || foreign(n):
-				st.t.keep(n, "op type kept in fp32")
-			case st.spec.EP == "cpu" && !CPUHasFP16Kernel(n.GetOpType()):
-				st.t.keep(n, "no float16 kernel on the CPU execution provider")
-			case island[n]:
-				st.t.keep(n, "between float32 operators on the CPU execution provider (float16 would add a Cast on each side)")
-			default:
-				st.t.keep(n, "excluded")
-			}
-		}
+		p.record(n)
 	}
-	g.Node = append(g.Node, e.nodes...)
-	g.Initializer = append(g.Initializer, e.inits...)
+}
+
+// record converts a converted node's attributes and records its
+// precision, or why it stays float32.
+func (p *fp16Pass) record(n *onnxpb.NodeProto) {
+	st := p.st
+	if !p.blocked(n) {
+		convertNodeAttrs(n)
+		if touchesType(n, p.types, onnx.Float) && n.GetOpType() != "Shape" && n.GetOpType() != "Size" {
+			st.t.set(n.GetName(), PrecFP16)
+		}
+		return
+	}
+	if !touchesType(n, p.types, onnx.Float) {
+		return
+	}
+	switch {
+	case p.blockOps[n.GetOpType()] || p.foreign(n):
+		st.t.keep(n, "op type kept in fp32")
+	case st.spec.EP == "cpu" && !CPUHasFP16Kernel(n.GetOpType()):
+		st.t.keep(n, "no float16 kernel on the CPU execution provider")
+	case p.island[n]:
+		st.t.keep(n, "between float32 operators on the CPU execution provider (float16 would add a Cast on each side)")
+	default:
+		st.t.keep(n, "excluded")
+	}
+}
+
+// finish adds the new nodes and initializers, sorts the graph, makes the
+// declared types follow the conversion and collapses Cast chains.
+func (p *fp16Pass) finish() error {
+	g := p.g
+	g.Node = append(g.Node, p.e.nodes...)
+	g.Initializer = append(g.Initializer, p.e.inits...)
 	if err := sortedGraph(g); err != nil {
 		return err
 	}
@@ -441,7 +520,7 @@ func toFP16(ctx context.Context, st *state) error {
 		}
 	}
 	for _, vi := range g.GetValueInfo() {
-		if half[vi.GetName()] && elemTypeOf(vi) == onnx.Float {
+		if p.half[vi.GetName()] && elemTypeOf(vi) == onnx.Float {
 			setElemType(vi, onnx.Float16)
 		}
 	}
@@ -449,12 +528,12 @@ func toFP16(ctx context.Context, st *state) error {
 	// that type inference, which gives a contrib operator's outputs its
 	// first input's type, does not take them for float16.
 	for _, n := range g.GetNode() {
-		s, ok := contrib[n]
-		if !ok || blocked(n) {
+		s, ok := p.contrib[n]
+		if !ok || p.blocked(n) {
 			continue
 		}
 		for i, o := range n.GetOutput() {
-			if o != "" && !declared[o] && types[o] == onnx.Float && fp16SlotIs(s.out, i, 'U') {
+			if o != "" && !declared[o] && p.types[o] == onnx.Float && fp16SlotIs(s.out, i, 'U') {
 				declared[o] = true
 				g.ValueInfo = append(g.ValueInfo, &onnxpb.ValueInfoProto{Name: ptr(o), Type: &onnxpb.TypeProto{
 					Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: ptr(int32(onnx.Float))}}}})
@@ -463,8 +542,8 @@ func toFP16(ctx context.Context, st *state) error {
 	}
 	collapseCasts(g)
 	pruneUnused(g)
-	ix.Rebuild()
-	return e.err
+	p.ix.Rebuild()
+	return p.e.err
 }
 
 // normalizeConstant turns a Constant's value_float / value_floats into an
