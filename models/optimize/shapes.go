@@ -359,28 +359,7 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 		}
 	}
 	if n.GetDomain() == onnx.MicrosoftDomain {
-		switch n.GetOpType() {
-		case "BiasGelu", "FastGelu", "Gelu", "QuickGelu", "BiasAdd":
-			set(x)
-		case "SkipLayerNormalization":
-			set(x)
-			if len(n.GetOutput()) > 3 && n.GetOutput()[3] != "" && x != nil {
-				sh.shape[n.GetOutput()[3]] = x
-			}
-		case "MultiHeadAttention":
-			if len(x) == 3 {
-				s := slices.Clone(x)
-				if v := sh.of(in(n, 2)); len(v) == 3 {
-					s[2] = v[2]
-				}
-				set(s)
-			}
-		case "Attention":
-			w := sh.of(in(n, 1))
-			if len(x) == 3 && len(w) == 2 && w[1].isKnown() && w[1].v%3 == 0 {
-				set(shape{x[0], x[1], known(w[1].v / 3)})
-			}
-		}
+		sh.contribNode(n, x)
 		return
 	}
 	if !onnx.IsDefaultDomain(n) {
@@ -412,17 +391,7 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 	case "MatMul":
 		set(sh.matmul(x, sh.of(in(n, 1))))
 	case "Gemm":
-		b := sh.of(in(n, 1))
-		if len(x) == 2 && len(b) == 2 {
-			m, nn := x[0], b[1]
-			if onnx.AttrIntOr(n, "transA", 0) != 0 {
-				m = x[1]
-			}
-			if onnx.AttrIntOr(n, "transB", 0) != 0 {
-				nn = b[0]
-			}
-			set(shape{m, nn})
-		}
+		set(gemmShape(n, x, sh.of(in(n, 1))))
 	case "Conv", "MaxPool", "AveragePool":
 		set(sh.conv(n, x))
 	case "GlobalAveragePool", "GlobalMaxPool":
@@ -433,24 +402,8 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 			}
 			set(s)
 		}
-	case "Shape":
-		if x != nil {
-			start, end := onnx.AttrIntOr(n, "start", 0), onnx.AttrIntOr(n, "end", int64(len(x)))
-			lo, hi := clampRange(start, end, len(x))
-			set(shape{known(int64(hi - lo))})
-			v := make([]dim, hi-lo)
-			copy(v, x[lo:hi])
-			sh.values[o] = v
-		}
-	case "Size":
-		set(shape{})
-		if x.known() {
-			p := int64(1)
-			for _, d := range x {
-				p *= d.v
-			}
-			sh.values[o] = []dim{known(p)}
-		}
+	case "Shape", "Size":
+		sh.shapeOf(n, x)
 	case "Reshape":
 		set(sh.reshape(n, x))
 		if v, ok := sh.values[in(n, 0)]; ok {
@@ -464,86 +417,9 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 			}
 		}
 	case "Transpose":
-		if x != nil {
-			perm, ok := attrInts(n, "perm")
-			if !ok {
-				perm = make([]int64, len(x))
-				for i := range perm {
-					perm[i] = int64(len(x) - 1 - i)
-				}
-			}
-			if len(perm) == len(x) {
-				s := make(shape, len(x))
-				good := true
-				for i, p := range perm {
-					if p < 0 || p >= int64(len(x)) {
-						good = false
-						break
-					}
-					s[i] = x[p]
-				}
-				if good {
-					set(s)
-				}
-			}
-		}
-	case "Unsqueeze":
-		axes, ok := sh.axesOf(n, 1)
-		if x != nil && ok {
-			r := len(x) + len(axes)
-			ins := map[int]bool{}
-			for _, a := range axes {
-				if ax, ok := normAxis(a, r); ok {
-					ins[ax] = true
-				}
-			}
-			if len(ins) == len(axes) {
-				s := make(shape, 0, r)
-				j := 0
-				for i := 0; i < r; i++ {
-					if ins[i] {
-						s = append(s, known(1))
-					} else {
-						s = append(s, x[j])
-						j++
-					}
-				}
-				set(s)
-				if v, ok := sh.values[in(n, 0)]; ok {
-					sh.values[o] = v
-				}
-			}
-		}
-	case "Squeeze":
-		if x != nil {
-			axes, ok := sh.axesOf(n, 1)
-			drop := map[int]bool{}
-			if ok {
-				for _, a := range axes {
-					if ax, ok := normAxis(a, len(x)); ok {
-						drop[ax] = true
-					}
-				}
-			} else {
-				for i, d := range x {
-					if d.isKnown() && d.v == 1 {
-						drop[i] = true
-					} else if !d.isKnown() {
-						return // unknown which dims go
-					}
-				}
-			}
-			s := shape{}
-			for i, d := range x {
-				if !drop[i] {
-					s = append(s, d)
-				}
-			}
-			set(s)
-			if v, ok := sh.values[in(n, 0)]; ok {
-				sh.values[o] = v
-			}
-		}
+		set(transposeShape(n, x))
+	case "Unsqueeze", "Squeeze":
+		sh.squeeze(n, x)
 	case "Concat":
 		sh.concat(n)
 	case "Split":
@@ -557,60 +433,254 @@ func (sh *shapes) node(n *onnxpb.NodeProto) {
 			set(sh.broadcast(x, shape(v)))
 		}
 	case "ConstantOfShape":
-		if v, ok := sh.values[in(n, 0)]; ok {
-			set(shape(v))
-			if c, ok := sh.constInts(in(n, 0)); ok && len(c) <= 1 {
-				fill := int64(0)
-				if t := onnx.Attr(n, "value"); t != nil && t.GetT() != nil {
-					if iv, _, ok := intsOf(t.GetT()); ok && len(iv) == 1 {
-						fill = iv[0]
-					} else {
-						return
-					}
-				}
-				cnt := int64(1)
-				if len(c) == 1 {
-					cnt = c[0]
-				}
-				if cnt >= 0 && cnt <= maxValueElems {
-					d := make([]dim, cnt)
-					for i := range d {
-						d[i] = known(fill)
-					}
-					sh.values[o] = d
-				}
-			}
-		}
+		sh.constantOfShape(n)
 	case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceSumSquare":
-		if x != nil {
-			keep := onnx.AttrIntOr(n, "keepdims", 1) != 0
-			axes, ok := sh.axesOf(n, 1)
-			if !ok {
-				if in(n, 1) != "" {
-					return
-				}
-				axes = nil
-			}
-			red := map[int]bool{}
-			for _, a := range axes {
-				if ax, ok := normAxis(a, len(x)); ok {
-					red[ax] = true
-				}
-			}
-			all := len(axes) == 0
-			s := shape{}
-			for i, d := range x {
-				if all || red[i] {
-					if keep {
-						s = append(s, known(1))
-					}
-					continue
-				}
-				s = append(s, d)
+		set(sh.reduce(n, x))
+	}
+}
+
+// contribNode infers the outputs of a com.microsoft node the fusions emit.
+func (sh *shapes) contribNode(n *onnxpb.NodeProto, x shape) {
+	o := n.GetOutput()[0]
+	set := func(s shape) {
+		if s != nil {
+			sh.shape[o] = s
+		}
+	}
+	switch n.GetOpType() {
+	case "BiasGelu", "FastGelu", "Gelu", "QuickGelu", "BiasAdd":
+		set(x)
+	case "SkipLayerNormalization":
+		set(x)
+		if len(n.GetOutput()) > 3 && n.GetOutput()[3] != "" && x != nil {
+			sh.shape[n.GetOutput()[3]] = x
+		}
+	case "MultiHeadAttention":
+		if len(x) == 3 {
+			s := slices.Clone(x)
+			if v := sh.of(in(n, 2)); len(v) == 3 {
+				s[2] = v[2]
 			}
 			set(s)
 		}
+	case "Attention":
+		w := sh.of(in(n, 1))
+		if len(x) == 3 && len(w) == 2 && w[1].isKnown() && w[1].v%3 == 0 {
+			set(shape{x[0], x[1], known(w[1].v / 3)})
+		}
 	}
+}
+
+// gemmShape is Gemm's output shape (nil when unknown).
+func gemmShape(n *onnxpb.NodeProto, a, b shape) shape {
+	if len(a) != 2 || len(b) != 2 {
+		return nil
+	}
+	m, nn := a[0], b[1]
+	if onnx.AttrIntOr(n, "transA", 0) != 0 {
+		m = a[1]
+	}
+	if onnx.AttrIntOr(n, "transB", 0) != 0 {
+		nn = b[0]
+	}
+	return shape{m, nn}
+}
+
+// shapeOf infers Shape (the dims as a value) and Size (their product).
+func (sh *shapes) shapeOf(n *onnxpb.NodeProto, x shape) {
+	o := n.GetOutput()[0]
+	if n.GetOpType() == "Size" {
+		sh.shape[o] = shape{}
+		if x.known() {
+			p := int64(1)
+			for _, d := range x {
+				p *= d.v
+			}
+			sh.values[o] = []dim{known(p)}
+		}
+		return
+	}
+	if x == nil {
+		return
+	}
+	start, end := onnx.AttrIntOr(n, "start", 0), onnx.AttrIntOr(n, "end", int64(len(x)))
+	lo, hi := clampRange(start, end, len(x))
+	sh.shape[o] = shape{known(int64(hi - lo))}
+	v := make([]dim, hi-lo)
+	copy(v, x[lo:hi])
+	sh.values[o] = v
+}
+
+// transposeShape is Transpose's output shape (nil when unknown or the
+// permutation is invalid).
+func transposeShape(n *onnxpb.NodeProto, x shape) shape {
+	if x == nil {
+		return nil
+	}
+	perm, ok := attrInts(n, "perm")
+	if !ok {
+		perm = make([]int64, len(x))
+		for i := range perm {
+			perm[i] = int64(len(x) - 1 - i)
+		}
+	}
+	if len(perm) != len(x) {
+		return nil
+	}
+	s := make(shape, len(x))
+	for i, p := range perm {
+		if p < 0 || p >= int64(len(x)) {
+			return nil
+		}
+		s[i] = x[p]
+	}
+	return s
+}
+
+// squeeze infers Unsqueeze and Squeeze, whose values are their input's.
+func (sh *shapes) squeeze(n *onnxpb.NodeProto, x shape) {
+	if x == nil {
+		return
+	}
+	var s shape
+	if n.GetOpType() == "Unsqueeze" {
+		s = sh.unsqueezed(n, x)
+	} else {
+		s = sh.squeezed(n, x)
+	}
+	if s == nil {
+		return
+	}
+	o := n.GetOutput()[0]
+	sh.shape[o] = s
+	if v, ok := sh.values[in(n, 0)]; ok {
+		sh.values[o] = v
+	}
+}
+
+// unsqueezed is Unsqueeze's output shape (nil when unknown).
+func (sh *shapes) unsqueezed(n *onnxpb.NodeProto, x shape) shape {
+	axes, ok := sh.axesOf(n, 1)
+	if !ok {
+		return nil
+	}
+	r := len(x) + len(axes)
+	ins := map[int]bool{}
+	for _, a := range axes {
+		if ax, ok := normAxis(a, r); ok {
+			ins[ax] = true
+		}
+	}
+	if len(ins) != len(axes) {
+		return nil
+	}
+	s := make(shape, 0, r)
+	j := 0
+	for i := 0; i < r; i++ {
+		if ins[i] {
+			s = append(s, known(1))
+		} else {
+			s = append(s, x[j])
+			j++
+		}
+	}
+	return s
+}
+
+// squeezed is Squeeze's output shape (nil when unknown: without axes,
+// which dims go depends on dims not known).
+func (sh *shapes) squeezed(n *onnxpb.NodeProto, x shape) shape {
+	axes, ok := sh.axesOf(n, 1)
+	drop := map[int]bool{}
+	if ok {
+		for _, a := range axes {
+			if ax, ok := normAxis(a, len(x)); ok {
+				drop[ax] = true
+			}
+		}
+	} else {
+		for i, d := range x {
+			if d.isKnown() && d.v == 1 {
+				drop[i] = true
+			} else if !d.isKnown() {
+				return nil
+			}
+		}
+	}
+	s := shape{}
+	for i, d := range x {
+		if !drop[i] {
+			s = append(s, d)
+		}
+	}
+	return s
+}
+
+// constantOfShape infers ConstantOfShape: its shape is its input's value,
+// and a small integer fill gives its value too.
+func (sh *shapes) constantOfShape(n *onnxpb.NodeProto) {
+	o := n.GetOutput()[0]
+	v, ok := sh.values[in(n, 0)]
+	if !ok {
+		return
+	}
+	sh.shape[o] = shape(v)
+	c, ok := sh.constInts(in(n, 0))
+	if !ok || len(c) > 1 {
+		return
+	}
+	fill := int64(0)
+	if t := onnx.Attr(n, "value"); t != nil && t.GetT() != nil {
+		iv, _, ok := intsOf(t.GetT())
+		if !ok || len(iv) != 1 {
+			return
+		}
+		fill = iv[0]
+	}
+	cnt := int64(1)
+	if len(c) == 1 {
+		cnt = c[0]
+	}
+	if cnt >= 0 && cnt <= maxValueElems {
+		d := make([]dim, cnt)
+		for i := range d {
+			d[i] = known(fill)
+		}
+		sh.values[o] = d
+	}
+}
+
+// reduce is a Reduce* node's output shape (nil when unknown).
+func (sh *shapes) reduce(n *onnxpb.NodeProto, x shape) shape {
+	if x == nil {
+		return nil
+	}
+	keep := onnx.AttrIntOr(n, "keepdims", 1) != 0
+	axes, ok := sh.axesOf(n, 1)
+	if !ok {
+		if in(n, 1) != "" {
+			return nil
+		}
+		axes = nil
+	}
+	red := map[int]bool{}
+	for _, a := range axes {
+		if ax, ok := normAxis(a, len(x)); ok {
+			red[ax] = true
+		}
+	}
+	all := len(axes) == 0
+	s := shape{}
+	for i, d := range x {
+		if all || red[i] {
+			if keep {
+				s = append(s, known(1))
+			}
+			continue
+		}
+		s = append(s, d)
+	}
+	return s
 }
 
 // castsToInt reports whether a Cast keeps integer elements as integers.
