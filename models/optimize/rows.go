@@ -49,108 +49,110 @@ func pruneTokens(ctx context.Context, gr *graph, r *Report) (int, error) {
 	if gr.opset < 10 {
 		return 0, nil // Slice takes its ranges as inputs from opset 10
 	}
-	sh := inferShapes(gr)
-	nodes := gr.g.GetNode()
-	need := map[string]rowRange{} // per value: the rows its readers use
-	rowIns := map[*onnxpb.NodeProto][]rowInput{}
-	selector := map[*onnxpb.NodeProto]rowRange{}
+	p := &tokenPruner{gr: gr, sh: inferShapes(gr), need: map[string]rowRange{},
+		rowIns: map[*onnxpb.NodeProto][]rowInput{}, selector: map[*onnxpb.NodeProto]rowRange{},
+		renamed: map[string]string{}, rangeOf: map[string]rowRange{}, slicesMade: map[string]string{}}
+	if err := p.walkBack(ctx); err != nil {
+		return 0, err
+	}
+	count, err := p.apply(p.rewrites())
+	if err != nil {
+		return count, err
+	}
+	if count == 0 {
+		// Nothing worth pruning: drop what the walk prepared.
+		gr.dead = map[*onnxpb.NodeProto]bool{}
+		gr.fresh, gr.newInits = nil, nil
+		return 0, nil
+	}
+	return count, gr.commit()
+}
+
+// tokenPruner is one pruneTokens in progress.
+type tokenPruner struct {
+	gr       *graph
+	sh       *shapes
+	need     map[string]rowRange              // per value: the rows its readers use
+	rowIns   map[*onnxpb.NodeProto][]rowInput // token-wise nodes needed in part: how each input carries the tokens
+	selector map[*onnxpb.NodeProto]rowRange   // heads' Gathers of token rows
+	// Filled while rewriting.
+	renamed    map[string]string   // value → its rows-only version
+	rangeOf    map[string]rowRange // rows-only value → the rows it holds
+	slicesMade map[string]string   // (value, range, axis) → Slice output
+}
+
+// addNeed records that a reader of v uses rows rr.
+func (p *tokenPruner) addNeed(v string, rr rowRange) {
+	if v != "" {
+		p.need[v] = p.need[v].hull(rr)
+	}
+}
+
+// outNeed is the hull of the rows n's outputs are read in.
+func (p *tokenPruner) outNeed(n *onnxpb.NodeProto) rowRange {
+	out := rowRange{}
+	for _, o := range n.GetOutput() {
+		out = out.hull(p.need[o])
+	}
+	return out
+}
+
+// walkBack goes from the outputs backwards and records what each node
+// needs of its inputs.
+func (p *tokenPruner) walkBack(ctx context.Context) error {
+	gr := p.gr
 	for _, o := range gr.g.GetOutput() {
-		need[o.GetName()] = fullRows
+		p.need[o.GetName()] = fullRows
 	}
 	for v := range gr.Implicit {
-		need[v] = fullRows
+		p.need[v] = fullRows
 	}
-	addNeed := func(v string, rr rowRange) {
-		if v != "" {
-			need[v] = need[v].hull(rr)
-		}
-	}
-	// Backwards: what each node needs of its inputs.
+	nodes := gr.g.GetNode()
 	for i := len(nodes) - 1; i >= 0; i-- {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return 0, err
+				return err
 			}
 		}
 		n := nodes[i]
-		if sel, ok := tokenSelector(gr, sh, n); ok {
-			selector[n] = sel
-			addNeed(in(n, 0), sel)
+		if sel, ok := tokenSelector(gr, p.sh, n); ok {
+			p.selector[n] = sel
+			p.addNeed(in(n, 0), sel)
 			for _, v := range n.GetInput()[1:] {
-				addNeed(v, fullRows)
+				p.addNeed(v, fullRows)
 			}
 			continue
 		}
-		out := rowRange{}
-		for _, o := range n.GetOutput() {
-			out = out.hull(need[o])
-		}
+		out := p.outNeed(n)
 		if !out.set {
 			continue // dead
 		}
-		ri := tokenWise(gr, sh, n)
+		ri := tokenWise(gr, p.sh, n)
 		if ri == nil || out.full {
 			for _, v := range n.GetInput() {
-				addNeed(v, fullRows)
+				p.addNeed(v, fullRows)
 			}
 			continue
 		}
-		rowIns[n] = ri
+		p.rowIns[n] = ri
 		for j, v := range n.GetInput() {
 			if ri[j].axis >= 0 {
-				addNeed(v, out)
+				p.addNeed(v, out)
 			} else {
-				addNeed(v, fullRows)
+				p.addNeed(v, fullRows)
 			}
 		}
 	}
-	// Forwards: rewrite the token-wise nodes whose outputs are needed in
-	// part only.
-	renamed := map[string]string{}    // value → its rows-only version
-	rangeOf := map[string]rowRange{}  // rows-only value → the rows it holds
-	slicesMade := map[string]string{} // (value, range, axis) → Slice output
-	sliceOf := func(v string, rr rowRange, axis int) (string, error) {
-		key := v + "\x00" + itoa(rr.lo) + ":" + itoa(rr.hi) + "@" + itoa(int64(axis))
-		if s, ok := slicesMade[key]; ok {
-			return s, nil
-		}
-		st, err := gr.addInts(v+"_rows_start", []int64{1}, []int64{rr.lo})
-		if err != nil {
-			return "", err
-		}
-		en, err := gr.addInts(v+"_rows_end", []int64{1}, []int64{rr.hi})
-		if err != nil {
-			return "", err
-		}
-		ax, err := gr.addInts(v+"_rows_axis", []int64{1}, []int64{int64(axis)})
-		if err != nil {
-			return "", err
-		}
-		o := gr.value(v + "_rows")
-		gr.addNode("", "Slice", v+"_Slice_rows", []string{v, st, en, ax}, []string{o})
-		slicesMade[key] = o
-		return o, nil
-	}
-	// rows returns value v restricted to rr along the given axis.
-	rows := func(v string, rr rowRange, axis int) (string, error) {
-		if nv, ok := renamed[v]; ok {
-			have := rangeOf[nv]
-			if have == rr {
-				return nv, nil
-			}
-			return sliceOf(nv, rowRange{lo: rr.lo - have.lo, hi: rr.hi - have.lo, set: true}, axis)
-		}
-		return sliceOf(v, rr, axis)
-	}
-	// Which nodes to rewrite: token-wise, needed in part, and every reader
-	// of their outputs rewritten too (or a head's Gather).
+	return nil
+}
+
+// rewrites returns the nodes to rewrite and the rows each computes:
+// token-wise, needed in part, worth it, and every reader of their
+// outputs rewritten too (or a head's Gather).
+func (p *tokenPruner) rewrites() map[*onnxpb.NodeProto]rowRange {
 	rewrite := map[*onnxpb.NodeProto]rowRange{}
-	for n := range rowIns {
-		out := rowRange{}
-		for _, o := range n.GetOutput() {
-			out = out.hull(need[o])
-		}
-		if rowsWorthIt(sh, out0(n), out) {
+	for n := range p.rowIns {
+		if out := p.outNeed(n); rowsWorthIt(p.sh, out0(n), out) {
 			rewrite[n] = out
 		}
 	}
@@ -158,11 +160,11 @@ func pruneTokens(ctx context.Context, gr *graph, r *Report) (int, error) {
 		changed = false
 		for n := range rewrite {
 			for _, o := range n.GetOutput() {
-				for _, c := range gr.Consumers[o] {
+				for _, c := range p.gr.Consumers[o] {
 					if _, ok := rewrite[c]; ok {
 						continue
 					}
-					if _, ok := selector[c]; ok && in(c, 0) == o {
+					if _, ok := p.selector[c]; ok && in(c, 0) == o {
 						continue
 					}
 					delete(rewrite, n)
@@ -171,42 +173,68 @@ func pruneTokens(ctx context.Context, gr *graph, r *Report) (int, error) {
 			}
 		}
 	}
+	return rewrite
+}
+
+// sliceOf returns v sliced to rows rr along axis, adding the Slice once.
+func (p *tokenPruner) sliceOf(v string, rr rowRange, axis int) (string, error) {
+	gr := p.gr
+	key := v + "\x00" + itoa(rr.lo) + ":" + itoa(rr.hi) + "@" + itoa(int64(axis))
+	if s, ok := p.slicesMade[key]; ok {
+		return s, nil
+	}
+	st, err := gr.addInts(v+"_rows_start", []int64{1}, []int64{rr.lo})
+	if err != nil {
+		return "", err
+	}
+	en, err := gr.addInts(v+"_rows_end", []int64{1}, []int64{rr.hi})
+	if err != nil {
+		return "", err
+	}
+	ax, err := gr.addInts(v+"_rows_axis", []int64{1}, []int64{int64(axis)})
+	if err != nil {
+		return "", err
+	}
+	o := gr.value(v + "_rows")
+	gr.addNode("", "Slice", v+"_Slice_rows", []string{v, st, en, ax}, []string{o})
+	p.slicesMade[key] = o
+	return o, nil
+}
+
+// rows returns value v restricted to rr along the given axis.
+func (p *tokenPruner) rows(v string, rr rowRange, axis int) (string, error) {
+	if nv, ok := p.renamed[v]; ok {
+		have := p.rangeOf[nv]
+		if have == rr {
+			return nv, nil
+		}
+		return p.sliceOf(nv, rowRange{lo: rr.lo - have.lo, hi: rr.hi - have.lo, set: true}, axis)
+	}
+	return p.sliceOf(v, rr, axis)
+}
+
+// apply rewrites, forwards, the chosen nodes to compute their rows only
+// and the heads' Gathers to read them; it returns how many token-wise
+// nodes it rewrote.
+func (p *tokenPruner) apply(rewrite map[*onnxpb.NodeProto]rowRange) (int, error) {
 	count := 0
-	for _, n := range nodes {
-		if _, ok := selector[n]; ok {
-			src := in(n, 0)
-			if _, pruned := renamed[src]; !pruned {
-				continue
-			}
-			nv, err := rows(src, need[src], 1)
-			if err != nil {
+	for _, n := range p.gr.g.GetNode() {
+		if _, ok := p.selector[n]; ok {
+			if err := p.rewriteSelector(n); err != nil {
 				return count, err
 			}
-			idx, dims, _ := gr.constInts(in(n, 1))
-			shifted := make([]int64, len(idx))
-			for k, x := range idx {
-				shifted[k] = normIndex(x, sh.of(src)[1]) - need[src].lo
-			}
-			ix, err := gr.addInts(in(n, 1)+"_rows", dims, shifted)
-			if err != nil {
-				return count, err
-			}
-			nn := cloneNode(n)
-			nn.Input = []string{nv, ix}
-			gr.replace(n, nn)
 			continue
 		}
 		out, ok := rewrite[n]
 		if !ok {
 			continue
 		}
-		ri := rowIns[n]
 		nn := cloneNode(n)
 		for j, v := range n.GetInput() {
-			if ri[j].axis < 0 || v == "" {
+			if p.rowIns[n][j].axis < 0 || v == "" {
 				continue
 			}
-			nv, err := rows(v, out, ri[j].axis)
+			nv, err := p.rows(v, out, p.rowIns[n][j].axis)
 			if err != nil {
 				return count, err
 			}
@@ -216,21 +244,42 @@ func pruneTokens(ctx context.Context, gr *graph, r *Report) (int, error) {
 			if o == "" {
 				continue
 			}
-			nv := gr.value(o + "_rows")
+			nv := p.gr.value(o + "_rows")
 			nn.Output[j] = nv
-			renamed[o] = nv
-			rangeOf[nv] = out
+			p.renamed[o] = nv
+			p.rangeOf[nv] = out
 		}
-		gr.replace(n, nn)
+		p.gr.replace(n, nn)
 		count++
 	}
-	if count == 0 {
-		// Nothing worth pruning: drop what the walk prepared.
-		gr.dead = map[*onnxpb.NodeProto]bool{}
-		gr.fresh, gr.newInits = nil, nil
-		return 0, nil
+	return count, nil
+}
+
+// rewriteSelector points a head's Gather at the rows-only version of its
+// input, its indices shifted to the rows kept.
+func (p *tokenPruner) rewriteSelector(n *onnxpb.NodeProto) error {
+	gr := p.gr
+	src := in(n, 0)
+	if _, pruned := p.renamed[src]; !pruned {
+		return nil
 	}
-	return count, gr.commit()
+	nv, err := p.rows(src, p.need[src], 1)
+	if err != nil {
+		return err
+	}
+	idx, dims, _ := gr.constInts(in(n, 1))
+	shifted := make([]int64, len(idx))
+	for k, x := range idx {
+		shifted[k] = normIndex(x, p.sh.of(src)[1]) - p.need[src].lo
+	}
+	ix, err := gr.addInts(in(n, 1)+"_rows", dims, shifted)
+	if err != nil {
+		return err
+	}
+	nn := cloneNode(n)
+	nn.Input = []string{nv, ix}
+	gr.replace(n, nn)
+	return nil
 }
 
 // rowsWorthIt reports whether computing rows rr of v is less than all of
