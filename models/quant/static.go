@@ -49,71 +49,20 @@ func toInt8Static(ctx context.Context, st *state) error {
 		skip[l.node] = true
 	}
 	plan := planConvs(st, convs, skip)
-	// Activation types: int8 symmetric for linear layers (S8S8, ONNX
-	// Runtime's recommended QDQ format on CPU, ModelOpt's choice for ViTs;
-	// measured faster and more accurate than U8S8 on DeiT), uint8
-	// asymmetric in the convolutions' plan (the only QLinearConv that
-	// covers depthwise convolutions on x86: with int8, MobileNetV2 kept a
-	// third of its Convs in float and ran slower than FP32; asymmetric, so
-	// that a Relu's range [0, max] maps onto the whole type and its clamp
-	// is the requantization's). act=u8 / act=s8 force one.
-	acts := plan.calibrated()
-	signed := map[string]bool{} // quantized to int8, else uint8
-	symmetric := map[string]bool{}
-	for _, v := range acts {
-		signed[v] = st.spec.Act == "s8"
-	}
-	for _, l := range lins {
-		if !plan.in[l.input] && !slices.Contains(acts, l.input) {
-			acts = append(acts, l.input)
-			signed[l.input], symmetric[l.input] = st.spec.Act != "u8", st.spec.Act != "u8"
-		}
-	}
-	ranges, err := calibrate(ctx, st, acts, func(v string) bool { return symmetric[v] })
+	ap, err := calibrateActivations(ctx, st, plan, lins)
 	if err != nil {
 		return err
 	}
-
 	perTensor := st.spec.PerTensor
 	if op := st.m.Opset(""); op < 13 && !perTensor {
 		// Per-axis DequantizeLinear needs opset 13.
 		perTensor = true
 		st.warnf("the model's opset %d predates per-channel DequantizeLinear (13): weights quantized per tensor", op)
 	}
-	qp := map[string]qparams{}
-	// params returns the scale and zero point of an activation, one pair
-	// per activation, its initializers added by the emitter that first
-	// asks.
-	params := func(e *emitter, v string) qparams {
-		v = plan.root(v)
-		p, ok := qp[v]
-		if ok {
-			return p
-		}
-		r := ranges[v]
-		actRange := uint8Range(false, false)
-		if signed[v] {
-			actRange = int8Range(symmetric[v], false)
-		}
-		s, z := scaleZeroPoint(r[0], r[1], actRange, symmetric[v])
-		p.s = s
-		p.scale = e.floats(v+"_scale", nil, []float32{s})
-		if signed[v] {
-			p.zp = e.init(v+"_zero_point", func(n string) (*onnxTensor, error) {
-				return onnx.NewTensorInt8(n, nil, []int8{int8(z)})
-			})
-		} else {
-			p.zp = e.init(v+"_zero_point", func(n string) (*onnxTensor, error) {
-				return onnx.NewTensorUint8(n, nil, []uint8{uint8(z)})
-			})
-		}
-		qp[v] = p
-		return p
-	}
 	quantized := map[string]string{} // activation → its QuantizeLinear output
 	if len(plan.convs) > 0 {
 		ce := &emitter{ix: st.ix}
-		if quantized, err = emitConvPlan(ctx, st, plan, ce, func(v string) qparams { return params(ce, v) }, perTensor); err != nil {
+		if quantized, err = emitConvPlan(ctx, st, plan, ce, func(v string) qparams { return ap.get(ce, v) }, perTensor); err != nil {
 			return err
 		}
 	}
@@ -127,72 +76,145 @@ func toInt8Static(ctx context.Context, st *state) error {
 				return err
 			}
 		}
-		base := l.node.GetName()
-		p := params(e, l.input)
-		a := l.input
-		if l.patch != nil {
-			// Quantize the patch rows, not the image: the rows are the
-			// MatMul's input and hold the same values.
-			a = e.patchIn(l, base)
-			st.t.note("Conv %s (%dx%d kernel = stride) rewritten as a MatMul over patches", base, l.patch.kh, l.patch.kw)
-		}
-		q, ok := quantized[a]
-		if !ok {
-			q = e.value(a + "_QuantizeLinear_Output")
-			e.node("", "QuantizeLinear", a+"_QuantizeLinear", []string{a, p.scale, p.zp}, []string{q})
-			quantized[a] = q
-		}
-		// A DequantizeLinear per consumer, as ONNX Runtime's node-unit
-		// fusions expect.
-		dq := e.value(base + "_input_DequantizeLinear_Output")
-		e.node("", "DequantizeLinear", base+"_input_DequantizeLinear", []string{q, p.scale, p.zp}, []string{dq})
-
-		w, err := l.weight(st.ix)
-		if err != nil {
+		if err := qdqLinear(st, e, l, ap.get(e, l.input), quantized, perTensor); err != nil {
 			return err
 		}
-		wq := quantizeInt8Weights(w, l.k, l.n, perTensor, st.spec.ReduceRange)
-		wName := e.init(base+"_weight_quantized", func(n string) (*onnxTensor, error) {
-			return onnx.NewTensorInt8(n, []int64{int64(l.k), int64(l.n)}, wq.q)
-		})
-		var ws string
-		var dqAttrs []*onnxAttr
-		if len(wq.scales) == 1 {
-			ws = e.floats(base+"_weight_scale", nil, wq.scales)
-		} else {
-			ws = e.floats(base+"_weight_scale", []int64{int64(l.n)}, wq.scales)
-			dqAttrs = append(dqAttrs, onnx.AttrInt("axis", 1))
-		}
-		wdq := e.value(base + "_weight_DequantizeLinear_Output")
-		e.node("", "DequantizeLinear", base+"_weight_DequantizeLinear", []string{wName, ws}, []string{wdq}, dqAttrs...)
-
-		y := l.output
-		if l.patch != nil || l.bias != nil || l.gemmC != "" {
-			y = e.value(base + "_matmul_out")
-		}
-		mm := e.node("", "MatMul", base+"_quant", []string{dq, wdq}, []string{y})
-		if l.node.GetOpType() == "MatMul" {
-			mm.Name = l.node.Name // keep the source name: it is still a MatMul
-		} else if l.node.GetOpType() == "Gemm" {
-			st.t.note("Gemm %s rewritten as a MatMul (+ bias)", base)
-		}
-		if l.bias != nil {
-			out := l.output
-			if l.patch != nil || l.gemmC != "" {
-				out = e.value(base + "_biased")
-			}
-			b := e.floats(base+"_bias", []int64{int64(l.n)}, l.bias)
-			e.node("", "Add", base+"_bias_add", []string{y, b}, []string{out})
-			y = out
-		}
-		y = e.gemmTail(l, y, base)
-		if l.patch != nil {
-			e.patchOut(y, l.output, base)
-		}
-		st.t.set(base, PrecInt8)
-		st.t.form(base, FormQDQ)
 	}
 	return splice(st.ix, lins, e)
+}
+
+// actParams are the activations' quantization parameters: calibrated
+// ranges, each activation's type, and the initializers made for them.
+type actParams struct {
+	ranges    map[string][2]float32
+	signed    map[string]bool // int8, else uint8
+	symmetric map[string]bool
+	root      func(string) string // the activation whose parameters v shares
+	made      map[string]qparams
+}
+
+// calibrateActivations calibrates the plan's tensors and the linear
+// layers' inputs. Types: int8 symmetric for linear layers (S8S8, ONNX
+// Runtime's recommended QDQ format on CPU, ModelOpt's choice for ViTs;
+// measured faster and more accurate than U8S8 on DeiT), uint8 asymmetric
+// in the convolutions' plan (the only QLinearConv that covers depthwise
+// convolutions on x86: with int8, MobileNetV2 kept a third of its Convs in
+// float and ran slower than FP32; asymmetric, so that a Relu's range [0,
+// max] maps onto the whole type and its clamp is the requantization's).
+// act=u8 / act=s8 force one.
+func calibrateActivations(ctx context.Context, st *state, plan *convPlan, lins []*linear) (*actParams, error) {
+	ap := &actParams{signed: map[string]bool{}, symmetric: map[string]bool{}, root: plan.root, made: map[string]qparams{}}
+	acts := plan.calibrated()
+	for _, v := range acts {
+		ap.signed[v] = st.spec.Act == "s8"
+	}
+	for _, l := range lins {
+		if !plan.in[l.input] && !slices.Contains(acts, l.input) {
+			acts = append(acts, l.input)
+			ap.signed[l.input], ap.symmetric[l.input] = st.spec.Act != "u8", st.spec.Act != "u8"
+		}
+	}
+	var err error
+	ap.ranges, err = calibrate(ctx, st, acts, func(v string) bool { return ap.symmetric[v] })
+	return ap, err
+}
+
+// get returns the scale and zero point of an activation, one pair per
+// activation, its initializers added by the emitter that first asks.
+func (ap *actParams) get(e *emitter, v string) qparams {
+	v = ap.root(v)
+	if p, ok := ap.made[v]; ok {
+		return p
+	}
+	r := ap.ranges[v]
+	actRange := uint8Range(false, false)
+	if ap.signed[v] {
+		actRange = int8Range(ap.symmetric[v], false)
+	}
+	s, z := scaleZeroPoint(r[0], r[1], actRange, ap.symmetric[v])
+	p := qparams{s: s, scale: e.floats(v+"_scale", nil, []float32{s})}
+	if ap.signed[v] {
+		p.zp = e.init(v+"_zero_point", func(n string) (*onnxTensor, error) {
+			return onnx.NewTensorInt8(n, nil, []int8{int8(z)})
+		})
+	} else {
+		p.zp = e.init(v+"_zero_point", func(n string) (*onnxTensor, error) {
+			return onnx.NewTensorUint8(n, nil, []uint8{uint8(z)})
+		})
+	}
+	ap.made[v] = p
+	return p
+}
+
+// qdqLinear emits one linear layer in QDQ form: its input (or patch rows)
+// through QuantizeLinear (one per activation, shared through quantized)
+// and a DequantizeLinear of its own, the int8 weight behind a
+// DequantizeLinear, a float MatMul and the bias Add.
+func qdqLinear(st *state, e *emitter, l *linear, p qparams, quantized map[string]string, perTensor bool) error {
+	base := l.node.GetName()
+	a := l.input
+	if l.patch != nil {
+		// Quantize the patch rows, not the image: the rows are the
+		// MatMul's input and hold the same values.
+		a = e.patchIn(l, base)
+		st.t.note("Conv %s (%dx%d kernel = stride) rewritten as a MatMul over patches", base, l.patch.kh, l.patch.kw)
+	}
+	q, ok := quantized[a]
+	if !ok {
+		q = e.value(a + "_QuantizeLinear_Output")
+		e.node("", "QuantizeLinear", a+"_QuantizeLinear", []string{a, p.scale, p.zp}, []string{q})
+		quantized[a] = q
+	}
+	// A DequantizeLinear per consumer, as ONNX Runtime's node-unit
+	// fusions expect.
+	dq := e.value(base + "_input_DequantizeLinear_Output")
+	e.node("", "DequantizeLinear", base+"_input_DequantizeLinear", []string{q, p.scale, p.zp}, []string{dq})
+
+	w, err := l.weight(st.ix)
+	if err != nil {
+		return err
+	}
+	wq := quantizeInt8Weights(w, l.k, l.n, perTensor, st.spec.ReduceRange)
+	wName := e.init(base+"_weight_quantized", func(n string) (*onnxTensor, error) {
+		return onnx.NewTensorInt8(n, []int64{int64(l.k), int64(l.n)}, wq.q)
+	})
+	var ws string
+	var dqAttrs []*onnxAttr
+	if len(wq.scales) == 1 {
+		ws = e.floats(base+"_weight_scale", nil, wq.scales)
+	} else {
+		ws = e.floats(base+"_weight_scale", []int64{int64(l.n)}, wq.scales)
+		dqAttrs = append(dqAttrs, onnx.AttrInt("axis", 1))
+	}
+	wdq := e.value(base + "_weight_DequantizeLinear_Output")
+	e.node("", "DequantizeLinear", base+"_weight_DequantizeLinear", []string{wName, ws}, []string{wdq}, dqAttrs...)
+
+	y := l.output
+	if l.patch != nil || l.bias != nil || l.gemmC != "" {
+		y = e.value(base + "_matmul_out")
+	}
+	mm := e.node("", "MatMul", base+"_quant", []string{dq, wdq}, []string{y})
+	if l.node.GetOpType() == "MatMul" {
+		mm.Name = l.node.Name // keep the source name: it is still a MatMul
+	} else if l.node.GetOpType() == "Gemm" {
+		st.t.note("Gemm %s rewritten as a MatMul (+ bias)", base)
+	}
+	if l.bias != nil {
+		out := l.output
+		if l.patch != nil || l.gemmC != "" {
+			out = e.value(base + "_biased")
+		}
+		b := e.floats(base+"_bias", []int64{int64(l.n)}, l.bias)
+		e.node("", "Add", base+"_bias_add", []string{y, b}, []string{out})
+		y = out
+	}
+	y = e.gemmTail(l, y, base)
+	if l.patch != nil {
+		e.patchOut(y, l.output, base)
+	}
+	st.t.set(base, PrecInt8)
+	st.t.form(base, FormQDQ)
+	return nil
 }
 
 // qparams are an activation's quantization parameters: the scale's value
