@@ -26,6 +26,11 @@ and near-miss variants, which must NOT fuse and must say why:
                 the scores (not a constant bias)
   hf-headscale  hf with a learned scale per head on the scores (as Swin V2's
                 logit scale): not a scalar, so not the fused operator's scale
+  torchvision-masked
+                torchvision with a key padding mask computed from the input
+                passed to nn.MultiheadAttention
+  encoder-masked
+                encoder-pre with src_key_padding_mask computed from the input
 
     /usr/bin/python3 scripts/export-vit-variants.py --arch hf --preset fixture out.onnx
     /usr/bin/python3 scripts/export-vit-variants.py --arch torchvision --preset base out.onnx
@@ -70,8 +75,9 @@ class TVMLPBlock(nn.Sequential):
 
 
 class TVEncoderBlock(nn.Module):
-    def __init__(self, heads, dim, hidden):
+    def __init__(self, heads, dim, hidden, mask=False):
         super().__init__()
+        self.mask = mask
         self.ln_1 = nn.LayerNorm(dim, eps=1e-6)
         self.self_attention = nn.MultiheadAttention(dim, heads, dropout=0.0, batch_first=True)
         self.dropout = nn.Dropout(0.0)
@@ -80,7 +86,11 @@ class TVEncoderBlock(nn.Module):
 
     def forward(self, input):
         x = self.ln_1(input)
-        x, _ = self.self_attention(x, x, x, need_weights=False)
+        pad = None
+        if self.mask:
+            # A key padding mask computed from the input.
+            pad = input.abs().sum(-1) == 0
+        x, _ = self.self_attention(x, x, x, key_padding_mask=pad, need_weights=False)
         x = self.dropout(x)
         x = x + input
         y = self.ln_2(x)
@@ -89,7 +99,7 @@ class TVEncoderBlock(nn.Module):
 
 
 class TorchvisionViT(nn.Module):
-    def __init__(self, img, patch, dim, depth, heads, classes):
+    def __init__(self, img, patch, dim, depth, heads, classes, mask=False):
         super().__init__()
         self.patch, self.dim = patch, dim
         self.conv_proj = nn.Conv2d(3, dim, patch, stride=patch)
@@ -97,7 +107,7 @@ class TorchvisionViT(nn.Module):
         self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embedding = nn.Parameter(torch.empty(1, seq, dim).normal_(std=0.02))
         self.dropout = nn.Dropout(0.0)
-        self.layers = nn.Sequential(*[TVEncoderBlock(heads, dim, 4 * dim) for _ in range(depth)])
+        self.layers = nn.Sequential(*[TVEncoderBlock(heads, dim, 4 * dim, mask) for _ in range(depth)])
         self.ln = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, classes)
 
@@ -199,8 +209,9 @@ class HFViT(nn.Module):
 # --- nn.TransformerEncoder ---------------------------------------------------
 
 class EncoderViT(nn.Module):
-    def __init__(self, img, patch, dim, depth, heads, classes, norm_first=True):
+    def __init__(self, img, patch, dim, depth, heads, classes, norm_first=True, mask=False):
         super().__init__()
+        self.mask = mask
         self.patch_embed = nn.Conv2d(3, dim, patch, stride=patch)
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.pos_embed = nn.Parameter(torch.randn(1, (img // patch) ** 2 + 1, dim) * 0.02)
@@ -213,7 +224,8 @@ class EncoderViT(nn.Module):
     def forward(self, x):
         x = self.patch_embed(x).flatten(2).transpose(1, 2)
         x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1) + self.pos_embed
-        x = self.norm(self.encoder(x))
+        pad = x.abs().sum(-1) == 0 if self.mask else None  # a key padding mask computed from the input
+        x = self.norm(self.encoder(x, src_key_padding_mask=pad))
         return self.head(x[:, 0])
 
 
@@ -232,10 +244,15 @@ def build(arch, p):
         return EncoderViT(**p, norm_first=True)
     if arch == "encoder-post":
         return EncoderViT(**p, norm_first=False)
+    if arch == "torchvision-masked":
+        return TorchvisionViT(**p, mask=True)
+    if arch == "encoder-masked":
+        return EncoderViT(**p, norm_first=True, mask=True)
     raise SystemExit(f"unknown --arch {arch}")
 
 
-ARCHS = ["torchvision", "hf", "hf-split", "hf-masked", "hf-headscale", "encoder-pre", "encoder-post"]
+ARCHS = ["torchvision", "hf", "hf-split", "hf-masked", "hf-headscale", "encoder-pre", "encoder-post",
+         "torchvision-masked", "encoder-masked"]
 
 
 def main():

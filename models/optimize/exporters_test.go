@@ -119,13 +119,17 @@ func TestExporterStructuresAttentionOps(t *testing.T) {
 }
 
 // Near misses: an attention whose scores get a mask computed from the
-// input, or a learned per-head scale, is not what the fused operator
-// computes. It stays unfused, and the report says which pattern almost
-// matched and why; the rest of the block still fuses.
+// input (in each exporter's structure: Hugging Face's additive mask,
+// nn.MultiheadAttention's and nn.TransformerEncoder's key padding mask),
+// or a learned per-head scale, is not what the fused operator computes.
+// It stays unfused, and the report says which pattern almost matched and
+// why; the rest of the block still fuses.
 func TestExporterNearMisses(t *testing.T) {
 	for _, c := range []struct{ arch, why string }{
 		{"hf-masked", "mask computed from inputs"},
 		{"hf-headscale", "not a positive scalar constant"},
+		{"torchvision-masked", "mask computed from inputs"},
+		{"encoder-masked", "mask computed from inputs"},
 	} {
 		t.Run(c.arch, func(t *testing.T) {
 			m := exporterFixture(t, c.arch)
