@@ -103,8 +103,8 @@ func TestCNNInt8WithoutCalibration(t *testing.T) {
 // int8 on a CNN with the structures of ResNet and MobileNetV2 runs on the
 // integers from the first convolution to the pooling: in the session
 // ONNX Runtime optimizes, every Conv is a QLinearConv, every residual Add
-// a QLinearAdd, the Relu, Relu6 (Clip) and MaxPool run inside them or on
-// uint8, and for int8 one QuantizeLinear (the image) and one
+// a QLinearAdd, SiLU a QLinearSigmoid and a QLinearMul, the Relu, Relu6
+// (Clip) and MaxPool run inside them or on uint8, and for int8 one QuantizeLinear (the image) and one
 // DequantizeLinear (before the float pooling and head) are left;
 // int8-static the same up to its QDQ head.
 // The first form quantized each Conv's raw output and ran Relu, Add and
@@ -131,7 +131,7 @@ func TestCNNInt8RunsOnIntegers(t *testing.T) {
 			}
 			path := saveModel(t, m, "variant.onnx")
 			ran := ranOps(t, path)
-			want := map[string]int{"QLinearConv": 6, "QLinearAdd": 2}
+			want := map[string]int{"QLinearConv": 6, "QLinearAdd": 2, "QLinearSigmoid": 1, "QLinearMul": 1}
 			if spec == "int8" {
 				want["QuantizeLinear"], want["DequantizeLinear"] = 1, 1
 			}
@@ -140,7 +140,7 @@ func TestCNNInt8RunsOnIntegers(t *testing.T) {
 					t.Errorf("%d %s ran, want %d (ran: %v)", ran[op], op, n, ran)
 				}
 			}
-			for _, op := range []string{"Conv", "Add", "Relu", "Clip", "MaxPool"} {
+			for _, op := range []string{"Conv", "Add", "Relu", "Clip", "MaxPool", "Sigmoid", "Mul"} {
 				if ran[op] != 0 {
 					t.Errorf("%d float %s ran, want none (ran: %v)", ran[op], op, ran)
 				}

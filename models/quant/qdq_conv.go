@@ -20,7 +20,9 @@ import (
 //     as the clamp of QLinearConv's requantization (ONNX Runtime drops a
 //     Relu or Clip whose following QuantizeLinear clamps the same range);
 //   - an Add of two quantized tensors (a residual connection) is quantized
-//     too, its unit output likewise after a Relu: QLinearAdd;
+//     too, its unit output likewise after a Relu: QLinearAdd; so are a
+//     Sigmoid of a quantized tensor and a Mul of two (SiLU, x·σ(x), in
+//     MobileViT and EfficientNet): QLinearSigmoid, QLinearMul;
 //   - a MaxPool of a quantized tensor shares its input's scale and zero
 //     point, so it runs on the integers (ONNX Runtime drops its Q/DQ);
 //   - every reader of a quantized tensor reads it through a
@@ -38,14 +40,14 @@ type convPlan struct {
 	in      map[string]bool   // the same, as a set
 	tie     map[string]string // a MaxPool's output → its input (same parameters)
 	acts    map[string]bool   // Relu/Clip outputs that are a unit's output
-	adds    int               // Adds quantized (QLinearAdd)
+	binary  map[string]int    // Adds, Muls (QLinearAdd, QLinearMul) and Sigmoids (QLinearSigmoid) quantized
 }
 
 // planConvs plans the quantized tensors of the given Conv layers. skip
 // holds nodes another quantizer replaces (int8-static's linear layers):
 // they are not units of the plan.
 func planConvs(st *state, convs []*linear, skip map[*onnxpb.NodeProto]bool) *convPlan {
-	p := &convPlan{in: map[string]bool{}, tie: map[string]string{}, acts: map[string]bool{}}
+	p := &convPlan{in: map[string]bool{}, tie: map[string]string{}, acts: map[string]bool{}, binary: map[string]int{}}
 	ix := st.ix
 	add := func(v string) bool {
 		if v == "" || p.in[v] {
@@ -73,11 +75,15 @@ func planConvs(st *state, convs []*linear, skip map[*onnxpb.NodeProto]bool) *con
 		}
 		in, out := n.GetInput(), n.GetOutput()
 		switch n.GetOpType() {
-		case "Add":
+		case "Add", "Mul":
 			if len(in) == 2 && len(out) == 1 && in[0] != in[1] && p.in[in[0]] && p.in[in[1]] {
 				if add(p.unitOutput(ix, out[0], skip)) {
-					p.adds++
+					p.binary[n.GetOpType()]++
 				}
+			}
+		case "Sigmoid":
+			if len(in) == 1 && len(out) == 1 && p.in[in[0]] && add(out[0]) {
+				p.binary["Sigmoid"]++
 			}
 		case "MaxPool":
 			if len(in) == 1 && (len(out) == 1 || (len(out) == 2 && out[1] == "")) && p.in[in[0]] && add(out[0]) {
@@ -183,8 +189,8 @@ func emitConvPlan(ctx context.Context, st *state, p *convPlan, e *emitter, param
 			acts++
 		}
 	}
-	st.t.note("%s", fmt.Sprintf("%d convolutions in QDQ form (QLinearConv on ONNX Runtime's CPU EP) with %d Relu/Clip quantized after the activation, %d residual Adds quantized (QLinearAdd), %d MaxPools on the integers",
-		len(p.convs), acts, p.adds, len(p.tie)))
+	st.t.note("%s", fmt.Sprintf("%d convolutions in QDQ form (QLinearConv on ONNX Runtime's CPU EP) with %d Relu/Clip quantized after the activation; quantized between them: %d Adds (QLinearAdd), %d Sigmoids and %d Muls (SiLU: QLinearSigmoid, QLinearMul), %d MaxPools",
+		len(p.convs), acts, p.binary["Add"], p.binary["Sigmoid"], p.binary["Mul"], len(p.tie)))
 	return quantized, nil
 }
 

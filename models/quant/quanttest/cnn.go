@@ -50,9 +50,9 @@ func CNN(seed uint64, classes int) (*onnx.Model, error) {
 // MobileNetV2 on 32×32 images: a 3×3 stride-2 stem with Relu, a 3×3
 // stride-2 MaxPool, an inverted bottleneck (1×1 expansion with Relu6,
 // depthwise 3×3 with Relu6, linear 1×1 projection) added to its input, a
-// basic block (3×3 with Relu, 1×1) added to its input and followed by
-// Relu, global average pooling and a Gemm head: six convolutions, two
-// residual Adds. Relu6 is Clip(0, 6) with constant bounds, as exporters
+// basic block (3×3 with SiLU, x·σ(x), as in MobileViT; 1×1) added to its
+// input and followed by Relu, global average pooling and a Gemm head: six
+// convolutions, two residual Adds. Relu6 is Clip(0, 6) with constant bounds, as exporters
 // write it.
 func ResidualCNN(seed uint64, classes int) (*onnx.Model, error) {
 	rng := rand.New(rand.NewPCG(seed, 0xc1))
@@ -85,7 +85,8 @@ func ResidualCNN(seed uint64, classes int) (*onnx.Model, error) {
 	e := relu6(conv("inverted.expand", h, c, 2*c, 1, 1, 1))
 	e = relu6(conv("inverted.dw", e, 2*c, 2*c, 3, 1, 2*c))
 	h = b.AddNode("Add", []string{h, conv("inverted.project", e, 2*c, c, 1, 1, 1)}, nil).Out()
-	r := relu(conv("basic.conv1", h, c, c, 3, 1, 1))
+	r := conv("basic.conv1", h, c, c, 3, 1, 1)
+	r = b.AddNode("Mul", []string{r, b.AddNode("Sigmoid", []string{r}, nil).Out()}, nil).Out() // SiLU
 	h = relu(b.AddNode("Add", []string{conv("basic.conv2", r, c, c, 1, 1, 1), h}, nil).Out())
 	h = b.AddNode("GlobalAveragePool", []string{h}, nil).Out()
 	h = b.AddNode("Flatten", []string{h}, nil, onnx.AttrInt("axis", 1)).Out()
