@@ -186,3 +186,27 @@ func ranOps(t testing.TB, path string) map[string]int {
 	}
 	return out
 }
+
+// int8:keep-first on a CNN keeps the stem in float32 and says why once:
+// the dynamic pass that follows the QDQ convolutions does not add a
+// second reason for the same node.
+func TestCNNKeepFirstKeptOnce(t *testing.T) {
+	requireORT(t)
+	m, err := quanttest.CNN(5, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := quant.Apply(context.Background(), m, quant.MustParseSpec("int8:keep-first"), calibOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stem []quant.KeptNode
+	for _, k := range r.Kept {
+		if k.Node == "stem" {
+			stem = append(stem, k)
+		}
+	}
+	if len(stem) != 1 || !strings.Contains(stem[0].Reason, "keep-first") {
+		t.Errorf("kept entries for the stem: %+v, want one saying keep-first", stem)
+	}
+}

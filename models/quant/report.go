@@ -368,6 +368,11 @@ func (t *tracker) keep(n *onnxpb.NodeProto, reason string) {
 	case PrecFP16, PrecInt8, PrecInt4:
 		return // converted by an earlier pass (int8's QDQ convolutions)
 	}
+	for _, k := range t.kept {
+		if k.Node == n.GetName() && n.GetName() != "" {
+			return // an earlier pass said why (int8:keep-first's stem Conv)
+		}
+	}
 	t.kept = append(t.kept, KeptNode{Node: n.GetName(), Op: opKey(n), Reason: reason})
 }
 
