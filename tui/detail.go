@@ -1,12 +1,11 @@
 package tui
 
 import (
-	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -14,6 +13,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/quantscope/quantscope/models/accuracy"
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -496,81 +496,6 @@ func accuracySection(c viewCtx, a *accuracy.Result) section {
 	return sec
 }
 
-// precReport is the part of a precision transform's report the detail
-// shows (models/quant.Report as JSON).
-type precReport struct {
-	Spec            string           `json:"spec"`
-	NodesConverted  int              `json:"nodes_converted"`
-	NodesKept       int              `json:"nodes_kept"`
-	NodesBefore     int              `json:"nodes_before"`
-	NodesAfter      int              `json:"nodes_after"`
-	BytesBefore     int64            `json:"bytes_before"`
-	BytesAfter      int64            `json:"bytes_after"`
-	WeightBytes     map[string]int64 `json:"weight_bytes_by_bits"`
-	Ops             []precOp         `json:"ops"`
-	Kept            []precKept       `json:"kept"`
-	Rewrites        []string         `json:"rewrites"`
-	Warnings        []string         `json:"warnings"`
-	FileBytesBefore int64            `json:"file_bytes_before"`
-	FileBytesAfter  int64            `json:"file_bytes_after"`
-}
-
-type precOp struct {
-	Op    string         `json:"op"`
-	Nodes map[string]int `json:"nodes"`
-}
-
-type precKept struct {
-	Node   string `json:"node"`
-	Op     string `json:"op"`
-	Reason string `json:"reason"`
-}
-
-// converted counts the nodes of op type op that run below fp32.
-// convIntegers counts the converted Convs that are not patch embeddings
-// rewritten as a MatMul over patches: with dynamic int8 those run as
-// ConvInteger.
-func (r precReport) convIntegers() int {
-	n := r.converted("Conv")
-	for _, w := range r.Rewrites {
-		if strings.HasPrefix(w, "Conv ") && strings.Contains(w, "rewritten as a MatMul") {
-			n--
-		}
-	}
-	return max(n, 0)
-}
-
-func (r precReport) converted(op string) int {
-	n := 0
-	for _, o := range r.Ops {
-		if o.Op != op {
-			continue
-		}
-		for p, k := range o.Nodes {
-			if p != "fp32" && p != "none" {
-				n += k
-			}
-		}
-	}
-	return n
-}
-
-// parseReport normalizes the report map (decoded JSON or Go values).
-func parseReport(m map[string]any) (precReport, bool) {
-	var r precReport
-	if len(m) == 0 {
-		return r, false
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return r, false
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, false
-	}
-	return r, r.NodesConverted+r.NodesKept > 0 || len(r.Ops) > 0 || len(r.WeightBytes) > 0
-}
-
 // whySection answers "why is this variant not faster?" with what was
 // measured: the precision report, EP placement, the overhead floor and
 // what the CPU can do fast.
@@ -597,11 +522,11 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 			}
 		}
 	}
-	rep, hasRep := parseReport(m.Precision)
-	if f, ok := study.WeightCoverage(m.Precision); ok && !exp.IsBaseline() && f < study.LowCoverageBar {
+	rep := m.Precision
+	if f, ok := rep.Coverage(); ok && !exp.IsBaseline() && f < study.LowCoverageBar {
 		findings = append(findings, s.warn.Render("⚑ coverage: ")+fmt.Sprintf("only %.0f%% of the weight bytes are stored below 32 bits: this variant is FP32 in all but name", f*100))
 	}
-	if n := rep.convIntegers(); kind == "int8" && n > 0 && exp.EP == "cpu" {
+	if n := rep.ConvIntegers(); kind == "int8" && n > 0 && exp.EP == "cpu" {
 		findings = append(findings, s.warn.Render("kernels: ")+fmt.Sprintf("%d Conv nodes became ConvInteger (dynamic int8), which has slow CPU kernels in ONNX Runtime; int8-static (QDQ) usually is the faster int8 for convolutions", n))
 	}
 	if kind == "int4" && exp.EP == "cpu" && slow {
@@ -638,7 +563,7 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 		sec.lines = append(sec.lines, fusionLine(row.Last.Optimized))
 		sec.lines = append(sec.lines, nearMissLines(row.Last.Optimized)...)
 	}
-	if hasRep {
+	if rep != nil {
 		sec.lines = append(sec.lines, reportLines(c, rep)...)
 	} else if !exp.IsBaseline() {
 		sec.lines = append(sec.lines, s.dim.Render("no precision report recorded for this variant"))
@@ -714,40 +639,28 @@ func placementLine(p map[string]int) string {
 }
 
 // reportLines renders a precision report compactly.
-func reportLines(c viewCtx, r precReport) []string {
+func reportLines(c viewCtx, r *quant.Report) []string {
 	s := c.st
 	var out []string
 	out = append(out, fmt.Sprintf("nodes: %d converted, %d kept in fp32 (graph %d → %d nodes)", r.NodesConverted, r.NodesKept, r.NodesBefore, r.NodesAfter))
-	byPrec := map[string]int{}
-	for _, o := range r.Ops {
-		for p, n := range o.Nodes {
-			byPrec[p] += n
-		}
-	}
-	if len(byPrec) > 0 {
+	if len(r.Ops) > 0 {
 		var parts []string
-		for _, p := range []string{"fp32", "fp16", "int8", "int4", "none"} {
-			if n := byPrec[p]; n > 0 {
+		for _, p := range []quant.Precision{quant.PrecFP32, quant.PrecFP16, quant.PrecInt8, quant.PrecInt4, quant.PrecNone} {
+			if n := r.Count("", p); n > 0 {
 				parts = append(parts, fmt.Sprintf("%s %d", p, n))
 			}
 		}
 		out = append(out, "nodes by precision: "+strings.Join(parts, " · "))
 	}
 	if len(r.WeightBytes) > 0 {
-		bits := make([]int, 0, len(r.WeightBytes))
-		for k := range r.WeightBytes {
-			if n, err := strconv.Atoi(k); err == nil {
-				bits = append(bits, n)
-			}
-		}
-		sort.Ints(bits)
+		bits := slices.Sorted(maps.Keys(r.WeightBytes))
 		var parts []string
 		for _, b := range bits {
 			label := fmt.Sprintf("%d-bit", b)
 			if b == 0 {
 				label = "other"
 			}
-			parts = append(parts, label+" "+fmtBytes(r.WeightBytes[strconv.Itoa(b)]))
+			parts = append(parts, label+" "+fmtBytes(r.WeightBytes[b]))
 		}
 		out = append(out, "weight bytes: "+strings.Join(parts, " · "))
 	}

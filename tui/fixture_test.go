@@ -11,6 +11,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/quantscope/quantscope/models/fidelity"
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/study"
@@ -86,11 +87,11 @@ func rec(model, prec string, tput, p50 float64, rss, file int64, cos, top1 float
 	if prec != "fp32" {
 		m.Fidelity = &fidelity.Result{Samples: 64, CosineMean: cos, CosineMin: cos - 0.001, Top1: top1, Top5: 1, MaxAbsError: 0.02, SQNRdB: 31.2,
 			RefMedianMargin: 0.05, DecisiveTop1: 1, DecisiveSamples: 41, Inputs: "64 seeded synthetic images (seed 7, imagenet normalisation)"}
-		m.Precision = map[string]any{
-			"spec": prec, "nodes_converted": 48, "nodes_kept": 26, "nodes_before": 180, "nodes_after": 228,
-			"weight_bytes_by_bits": map[string]any{"8": 5_300_000, "32": 410_000},
-			"ops":                  []any{map[string]any{"op": "MatMul", "nodes": map[string]any{"int8": 48, "fp32": 24}}},
-			"kept":                 []any{map[string]any{"node": "attn/qk", "op": "MatMul", "reason": "activation × activation"}},
+		m.Precision = &quant.Report{
+			Spec: prec, NodesConverted: 48, NodesKept: 26, NodesBefore: 180, NodesAfter: 228,
+			WeightBytes: map[int]int64{8: 5_300_000, 32: 410_000},
+			Ops:         []quant.OpPrecision{{Op: "MatMul", Nodes: map[quant.Precision]int{quant.PrecInt8: 48, quant.PrecFP32: 24}}},
+			Kept:        []quant.KeptNode{{Node: "attn/qk", Op: "MatMul", Reason: "activation × activation"}},
 		}
 	}
 	// The peak working set: the resident model and 20 MiB the session

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/telemetry"
@@ -696,9 +697,9 @@ func TestWhyFindings(t *testing.T) {
 	m := r.Metrics
 	m.OverheadFloor = true
 	m.Latency.CV, m.Latency.SevereOutliers = 0.5, 3
-	m.Precision = map[string]any{"nodes_converted": 35, "nodes_kept": 10,
-		"ops":                  []any{map[string]any{"op": "Conv", "nodes": map[string]any{"int8": 35}}},
-		"weight_bytes_by_bits": map[string]any{"8": 100, "32": 900}}
+	m.Precision = &quant.Report{NodesConverted: 35, NodesKept: 10,
+		Ops:         []quant.OpPrecision{{Op: "Conv", Nodes: map[quant.Precision]int{quant.PrecInt8: 35}}},
+		WeightBytes: map[int]int64{8: 100, 32: 900}}
 	row := study.Row{Experiment: exp, Status: study.StatusOK, HasBaseline: true, Speedup: 0.25, Last: &r}
 	text := strings.Join(whySection(c, exp, row, m).lines, "\n")
 	for _, want := range []string{"not faster than fp32 (0.25×)", "overhead floor", "35 Conv nodes became ConvInteger",
@@ -708,9 +709,9 @@ func TestWhyFindings(t *testing.T) {
 		}
 	}
 	// A ViT's patch embedding rewritten as a MatMul is not a ConvInteger.
-	m.Precision = map[string]any{"nodes_converted": 74, "nodes_kept": 56,
-		"ops":      []any{map[string]any{"op": "Conv", "nodes": map[string]any{"int8": 1}}},
-		"rewrites": []any{"Conv /patch_embed/Conv (16x16 kernel = stride) rewritten as a MatMul over patches"}}
+	m.Precision = &quant.Report{NodesConverted: 74, NodesKept: 56,
+		Ops:      []quant.OpPrecision{{Op: "Conv", Nodes: map[quant.Precision]int{quant.PrecInt8: 1}}},
+		Rewrites: []string{"Conv /patch_embed/Conv (16x16 kernel = stride) rewritten as a MatMul over patches"}}
 	r.Optimized = &study.Optimization{Matched: map[string]int{"attention": 12, "skip-layernorm": 25, "fold-constants": 0}, NodesBefore: 470, NodesAfter: 134}
 	text = strings.Join(whySection(c, exp, row, m).lines, "\n")
 	if strings.Contains(text, "ConvInteger") {

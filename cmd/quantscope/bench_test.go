@@ -170,7 +170,7 @@ func TestBenchCatalogModelSpeedupAndFidelity(t *testing.T) {
 		t.Errorf("int8 row %+v: want a measured speedup, size reduction ≥ 3×, cosine in [0.99, 1)", q)
 	}
 	recs, _, _ := study.ReadResults(out)
-	if len(recs) != 2 || recs[1].Metrics.Precision["nodes_converted"] == nil {
+	if len(recs) != 2 || recs[1].Metrics.Precision == nil || recs[1].Metrics.Precision.NodesConverted == 0 {
 		t.Fatalf("int8 record lacks its precision report: %+v", recs[1].Metrics.Precision)
 	}
 	if !rows[0].Optimized || !rows[1].Optimized {

@@ -41,7 +41,7 @@ func toInt8Dynamic(ctx context.Context, st *state) error {
 		a := l.input
 		if l.patch != nil {
 			a = e.patchIn(l, base)
-			st.t.note("Conv %s (%dx%d kernel = stride) rewritten as a MatMul over patches", base, l.patch.kh, l.patch.kw)
+			st.t.note("%s", patchNote(base, l.patch.kh, l.patch.kw))
 		}
 		if l.node.GetOpType() == "Gemm" {
 			st.t.note("Gemm %s rewritten as a MatMul (+ bias)", base)

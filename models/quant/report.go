@@ -137,6 +137,77 @@ func (r *Report) Count(op string, p Precision) int {
 	return n
 }
 
+// Coverage is the fraction of the weight bytes stored below 32 bits (4, 8
+// and 16 against 4, 8, 16 and 32; other tensors left out), and whether
+// the report has weight bytes to tell.
+func (r *Report) Coverage() (float64, bool) {
+	if r == nil {
+		return 0, false
+	}
+	var low, all int64
+	for bits, n := range r.WeightBytes {
+		switch bits {
+		case 4, 8, 16:
+			low += n
+			all += n
+		case 32:
+			all += n
+		}
+	}
+	if all <= 0 {
+		return 0, false
+	}
+	return float64(low) / float64(all), true
+}
+
+// Converted counts the source nodes of op type op that run below fp32.
+func (r *Report) Converted(op string) int {
+	if r == nil {
+		return 0
+	}
+	return r.Count(op, PrecFP16) + r.Count(op, PrecInt8) + r.Count(op, PrecInt4)
+}
+
+// ConvIntegers counts the layers that run as ConvInteger (dynamic int8
+// convolutions, slow on ONNX Runtime's CPU EP). Reports list each layer's
+// form; for a report written before they did (no layers), the converted
+// Convs that were not patch embeddings rewritten as a MatMul (the notes
+// patchNote writes) are the ConvIntegers, as that quantizer made them.
+func (r *Report) ConvIntegers() int {
+	if r == nil {
+		return 0
+	}
+	if len(r.Layers) > 0 {
+		n := 0
+		for _, l := range r.Layers {
+			if l.Form == FormConvInteger {
+				n++
+			}
+		}
+		return n
+	}
+	n := r.Converted("Conv")
+	for _, w := range r.Rewrites {
+		if isPatchNote(w) {
+			n--
+		}
+	}
+	return max(n, 0)
+}
+
+// patchNote is the rewrite note of a patch-embedding Conv turned into a
+// MatMul over patches.
+func patchNote(node string, kh, kw int) string {
+	return fmt.Sprintf("Conv %s (%dx%d kernel = stride) %s", node, kh, kw, patchNoteTail)
+}
+
+const patchNoteTail = "rewritten as a MatMul over patches"
+
+// isPatchNote reports whether a rewrite note is patchNote's.
+func isPatchNote(note string) bool {
+	return strings.HasPrefix(note, "Conv ") && strings.HasSuffix(note, patchNoteTail)
+}
+
 // SizeRatio is BytesAfter / BytesBefore, or the file ratio when both
 // file sizes are known.
 func (r *Report) SizeRatio() float64 {

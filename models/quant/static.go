@@ -157,7 +157,7 @@ func qdqLinear(st *state, e *emitter, l *linear, p qparams, quantized map[string
 		// Quantize the patch rows, not the image: the rows are the
 		// MatMul's input and hold the same values.
 		a = e.patchIn(l, base)
-		st.t.note("Conv %s (%dx%d kernel = stride) rewritten as a MatMul over patches", base, l.patch.kh, l.patch.kw)
+		st.t.note("%s", patchNote(base, l.patch.kh, l.patch.kw))
 	}
 	q, ok := quantized[a]
 	if !ok {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/models/fidelity"
+	"github.com/quantscope/quantscope/models/quant"
 )
 
 // Memory is what the experiment's process and device held. What a
@@ -126,6 +127,7 @@ type Metrics struct {
 	// Added without a schema bump: its absence means "not asked" in records
 	// of every version, so no reader has to tell old from new.
 	Accuracy *accuracy.Result `json:"accuracy,omitempty"`
-	// Precision is the variant's precision report: nodes and weight bytes per precision.
-	Precision map[string]any `json:"precision,omitempty"`
+	// Precision is the variant's precision report (nil for FP32): nodes
+	// per precision, layer forms, weight bytes per bit width.
+	Precision *quant.Report `json:"precision,omitempty"`
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/models/fidelity"
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -639,14 +640,16 @@ func meanFidelity(fs []*fidelity.Result) *fidelity.Result {
 }
 
 // precisionNodes reads nodes converted and kept from a precision report
-// (the quantizer's report as JSON).
-func precisionNodes(p map[string]any) (converted, total int, ok bool) {
-	c, ok1 := p["nodes_converted"].(float64)
-	k, ok2 := p["nodes_kept"].(float64)
-	if !ok1 || !ok2 || c < 0 || k < 0 || c+k > 1e9 {
+// (nil for FP32); counts no graph could have are not believed.
+func precisionNodes(p *quant.Report) (converted, total int, ok bool) {
+	if p == nil {
 		return 0, 0, false
 	}
-	return int(c), int(c) + int(k), true
+	c, k := p.NodesConverted, p.NodesKept
+	if c < 0 || k < 0 || c+k > 1e9 {
+		return 0, 0, false
+	}
+	return c, c + k, true
 }
 
 func known(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && v != 0 }

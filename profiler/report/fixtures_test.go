@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/models/fidelity"
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -162,7 +163,7 @@ func (f fx) record(h study.Host, seq int) study.Record {
 		m.Energy = &bench.Energy{JoulesPerSample: f.joules, Source: "nvml counter", MeanPowerW: f.powerW, MaxPowerW: f.powerW * 1.12, TempStartC: 41, TempMaxC: 63}
 	}
 	if f.converted > 0 || f.kept > 0 {
-		m.Precision = map[string]any{"spec": f.prec, "nodes_converted": float64(f.converted), "nodes_kept": float64(f.kept)}
+		m.Precision = &quant.Report{Spec: f.prec, NodesConverted: f.converted, NodesKept: f.kept}
 	}
 	rec.Metrics = m
 	return rec

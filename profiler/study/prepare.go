@@ -2,7 +2,6 @@ package study
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -106,9 +105,7 @@ func (p *ModelPreparer) Prepare(ctx context.Context, e Experiment) (Prepared, er
 			return Prepared{}, fmt.Errorf("%s at %s: %w", model, spec, err)
 		}
 		prep.Path = v.Path
-		if b, err := json.Marshal(v.Report); err == nil {
-			_ = json.Unmarshal(b, &prep.Report)
-		}
+		prep.Report = v.Report
 	}
 	p.done[key] = prep
 	return prep, nil

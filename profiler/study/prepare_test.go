@@ -29,14 +29,14 @@ func TestModelPreparer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Path == base.Path || v.Report == nil || v.Report["nodes_converted"].(float64) < 10 {
+	if v.Path == base.Path || v.Report == nil || v.Report.NodesConverted < 10 {
 		t.Errorf("int8 variant %s, report %v", v.Path, v.Report)
 	}
 	if vb, bb := filesBytes(t, v.Path), filesBytes(t, base.Path); vb*3 > bb {
 		t.Errorf("int8 files %d bytes vs fp32 %d: want under a third", vb, bb)
 	}
 	st, err := p.Prepare(ctx, Experiment{Model: "deit-tiny", Precision: "int8-static:samples=4"})
-	if err != nil || st.Report["calibration"] == nil {
+	if err != nil || st.Report.Calibration == nil {
 		t.Errorf("int8-static: %v, report %v", err, st.Report)
 	}
 	again, _ := p.Prepare(ctx, Experiment{Model: "deit-tiny", Precision: "int8"})

@@ -21,8 +21,8 @@ import (
 // Prepared is a model file ready to run, with what is known about it.
 type Prepared struct {
 	Path   string
-	GFLOPs float64        // per sample, 0 when unknown
-	Report map[string]any // the precision transform's report (nil for FP32)
+	GFLOPs float64       // per sample, 0 when unknown
+	Report *quant.Report // the precision transform's report (nil for FP32)
 	// Optimized is what models/optimize did before the conversion (nil
 	// when the experiment did not ask for it).
 	Optimized *Optimization

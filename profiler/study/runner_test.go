@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/models/onnx"
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
@@ -99,7 +100,7 @@ func (p fakePreparer) Prepare(ctx context.Context, e Experiment) (Prepared, erro
 	if err := onnx.Save(m, path, onnx.SaveOptions{}); err != nil {
 		return Prepared{}, err
 	}
-	return Prepared{Path: path, Report: map[string]any{"precision": precision}}, nil
+	return Prepared{Path: path, Report: &quant.Report{Spec: precision}}, nil
 }
 
 func studyConfig(t *testing.T, dir string, mode string) RunConfig {
@@ -153,7 +154,7 @@ func TestStudyRunsRecordsAndSurvivesFailures(t *testing.T) {
 	if p := int8.Provider; p == nil || p.Name != "cpu" || p.Threads != 1 {
 		t.Errorf("record's provider %+v, want cpu with 1 thread", p)
 	}
-	if int8.File.SHA256 == "" || int8.Metrics.Precision["precision"] != "int8" {
+	if int8.File.SHA256 == "" || int8.Metrics.Precision.Spec != "int8" {
 		t.Errorf("record lacks file hash or precision report: %+v", int8.File)
 	}
 	rows := Summarize(recs)

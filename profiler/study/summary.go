@@ -163,41 +163,6 @@ func (r Row) LowCoverage() bool {
 	return !r.Experiment.IsBaseline() && r.HasCoverage && r.Coverage < LowCoverageBar
 }
 
-// WeightCoverage reads the fraction of weight bytes stored below 32 bits
-// from a precision report (its weight_bytes_by_bits), and whether the
-// report had them.
-func WeightCoverage(rep map[string]any) (float64, bool) {
-	by, ok := rep["weight_bytes_by_bits"].(map[string]any)
-	if !ok {
-		return 0, false
-	}
-	var low, all float64
-	for bits, v := range by {
-		var n float64
-		switch x := v.(type) {
-		case float64:
-			n = x
-		case int:
-			n = float64(x)
-		case int64:
-			n = float64(x)
-		default:
-			continue
-		}
-		switch bits {
-		case "4", "8", "16":
-			low += n
-			all += n
-		case "32":
-			all += n
-		}
-	}
-	if all <= 0 {
-		return 0, false
-	}
-	return low / all, true
-}
-
 func groupKey(e Experiment) string {
 	e.Repeat = 0
 	return e.Key()
@@ -288,7 +253,7 @@ func Summarize(recs []Record) []Row {
 			a.row.WorkingSet, a.row.WorkingSetWhere = max(a.row.WorkingSet, ws), where
 		}
 		a.row.FileBytes = r.File.Bytes
-		a.row.Coverage, a.row.HasCoverage = WeightCoverage(m.Precision)
+		a.row.Coverage, a.row.HasCoverage = m.Precision.Coverage()
 		a.row.Traits = r.Traits()
 		a.row.Runs++
 	}

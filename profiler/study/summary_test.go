@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
 )
 
@@ -75,18 +76,18 @@ func TestSummarizeRetriedFailure(t *testing.T) {
 // A variant whose precision report has most weight bytes in float32 is
 // flagged (FP32 in all but name); a converted one and the baseline are not.
 func TestLowCoverage(t *testing.T) {
-	rec := func(prec string, by map[string]any) Record {
+	rec := func(prec string, by map[int]int64) Record {
 		r := Record{Experiment: Experiment{Model: "m", Precision: prec, EP: "cpu", Batch: 1}, Status: StatusOK,
 			Metrics: &bench.Metrics{Throughput: 10}}
 		if by != nil {
-			r.Metrics.Precision = map[string]any{"weight_bytes_by_bits": by}
+			r.Metrics.Precision = &quant.Report{WeightBytes: by}
 		}
 		return r
 	}
 	rows := Summarize([]Record{
 		rec("fp32", nil),
-		rec("int8", map[string]any{"8": 100.0, "32": 900.0}),
-		rec("int4", map[string]any{"4": 700.0, "32": 300.0, "0": 50.0}),
+		rec("int8", map[int]int64{8: 100, 32: 900}),
+		rec("int4", map[int]int64{4: 700, 32: 300, 0: 50}),
 	})
 	if rows[0].LowCoverage() || rows[0].HasCoverage {
 		t.Errorf("baseline: %+v", rows[0])
