@@ -15,6 +15,7 @@ import (
 	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/report"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -218,7 +219,7 @@ func (d detailModel) sections(c viewCtx) []section {
 	if m != nil {
 		// The question users ask first comes first.
 		if !d.exp.IsBaseline() {
-			secs = append(secs, whySection(c, d.exp, row, m))
+			secs = append(secs, whySection(c, row))
 		}
 		secs = append(secs, latencySection(c, m, ent))
 		if m.OpProfile != nil {
@@ -242,7 +243,7 @@ func (d detailModel) sections(c viewCtx) []section {
 				fmtMs(m.ColdStart.LoadMs), fmtMs(m.ColdStart.SessionMs), fmtMs(m.ColdStart.FirstInferenceMs), m.WarmupRuns),
 		}})
 		if d.exp.IsBaseline() {
-			secs = append(secs, whySection(c, d.exp, row, m))
+			secs = append(secs, whySection(c, row))
 		}
 	}
 
@@ -496,52 +497,25 @@ func accuracySection(c viewCtx, a *accuracy.Result) section {
 	return sec
 }
 
-// whySection answers "why is this variant not faster?" with what was
-// measured: the precision report, EP placement, the overhead floor and
-// what the CPU can do fast.
-func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics) section {
+// whySection answers "why is this variant not faster?": report.Diagnose's
+// findings under a headline with the row's verdict, then the fusions, the
+// precision report and the EP placement. The CPU is judged by the machine
+// this UI runs on once it is probed (c.env), as before.
+func whySection(c viewCtx, row study.Row) section {
 	s := c.st
 	sec := section{title: "Why is it (not) faster?"}
-	kind, _, _ := strings.Cut(exp.Precision, ":")
-	var findings []string
+	exp := row.Experiment
+	m := row.Last.Metrics
 	slow := row.HasBaseline && !exp.IsBaseline() && !row.Faster() && !row.Uncertain()
-	if m.OverheadFloor {
-		findings = append(findings, s.warn.Render("⚑ overhead floor: ")+
-			fmt.Sprintf("p50 %s ms is within 3× of ONNX Runtime's own call overhead, so precision barely shows; try a larger batch or model", fmtMs(m.Latency.P50Ms)))
+	var cpu report.CPUQuant
+	if c.envReady {
+		cpu = report.CPUQuant{INT8: c.env.Host.CPU.INT8, FP16: c.env.Host.CPU.FP16}
 	}
-	cpu := c.env.Host.CPU
-	if exp.EP == "cpu" && c.envReady {
-		switch {
-		case strings.HasPrefix(kind, "int8") || kind == "int4":
-			if !cpu.INT8.Fast && cpu.INT8.Summary != "" {
-				findings = append(findings, s.warn.Render("CPU: ")+cpu.INT8.Summary)
-			}
-		case kind == "fp16":
-			if !cpu.FP16.Fast && cpu.FP16.Summary != "" {
-				findings = append(findings, s.warn.Render("CPU: ")+cpu.FP16.Summary)
-			}
-		}
+	var findings []string
+	for _, f := range report.Diagnose(row, cpu) {
+		findings = append(findings, findingLine(s, f))
 	}
 	rep := m.Precision
-	if f, ok := rep.Coverage(); ok && !exp.IsBaseline() && f < study.LowCoverageBar {
-		findings = append(findings, s.warn.Render("⚑ coverage: ")+fmt.Sprintf("only %.0f%% of the weight bytes are stored below 32 bits: this variant is FP32 in all but name", f*100))
-	}
-	if n := rep.ConvIntegers(); kind == "int8" && n > 0 && exp.EP == "cpu" {
-		findings = append(findings, s.warn.Render("kernels: ")+fmt.Sprintf("%d Conv nodes became ConvInteger (dynamic int8), which has slow CPU kernels in ONNX Runtime; int8-static (QDQ) usually is the faster int8 for convolutions", n))
-	}
-	if kind == "int4" && exp.EP == "cpu" && slow {
-		findings = append(findings, s.warn.Render("kernels: ")+"ONNX Runtime's CPU MatMulNBits runs int4 at about FP32 speed at batch sizes like this one, whatever accuracy_level; int4 saves size and memory here, int8 is the CPU precision that saves time")
-	}
-	if l := m.Latency; l.CV > 0.25 || l.SevereOutliers > l.Runs/50 && l.SevereOutliers > 0 {
-		findings = append(findings, s.warn.Render("noise: ")+fmt.Sprintf("latency varied a lot (CV %.0f%%, %s): was something else running? re-run (r) or use Repeat",
-			l.CV*100, plural(l.SevereOutliers, "severe outlier", "severe outliers")))
-	}
-	for _, f := range m.OpProfile.Findings() {
-		findings = append(findings, s.warn.Render("time: ")+f)
-	}
-	if fallback := cpuFallback(exp, m.Placement); fallback > 0 {
-		findings = append(findings, s.warn.Render("placement: ")+fmt.Sprintf("%d nodes fell back to the CPU: tensors are copied between devices", fallback))
-	}
 	switch {
 	case exp.IsBaseline():
 		sec.lines = append(sec.lines, s.dim.Render("fp32 is the baseline"))
@@ -576,6 +550,21 @@ func whySection(c viewCtx, exp study.Experiment, row study.Row, m *bench.Metrics
 	return sec
 }
 
+// findingLine renders one finding: its cause as a warning label (flagged
+// like the table flags it for the overhead floor and low coverage), the
+// text, and for what a re-run may settle, the keys that do it.
+func findingLine(s *styles, f report.Finding) string {
+	label := string(f.Cause) + ": "
+	if f.Cause == report.CauseOverheadFloor || f.Cause == report.CauseCoverage {
+		label = "⚑ " + label
+	}
+	text := f.Text
+	if f.Rerun {
+		text += " re-run (r) or use Repeat"
+	}
+	return s.warn.Render(label) + text
+}
+
 // fusionLine says what models/optimize did before the conversion.
 func fusionLine(o *study.Optimization) string {
 	keys := make([]string, 0, len(o.Matched))
@@ -608,21 +597,6 @@ func nearMissLines(o *study.Optimization) []string {
 		lines = append(lines, fmt.Sprintf("  near miss: %s at %s: %s", m.Pattern, m.Node, m.Reason))
 	}
 	return lines
-}
-
-// cpuFallback counts nodes placed on the CPU provider when exp asked for
-// another EP.
-func cpuFallback(exp study.Experiment, placement map[string]int) int {
-	if exp.EP == "cpu" {
-		return 0
-	}
-	n := 0
-	for ep, k := range placement {
-		if strings.Contains(strings.ToLower(ep), "cpu") {
-			n += k
-		}
-	}
-	return n
 }
 
 func placementLine(p map[string]int) string {

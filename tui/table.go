@@ -65,8 +65,23 @@ func goodBad(s *styles, v float64, tol float64) lipgloss.Style {
 	return lipgloss.Style{}
 }
 
-// ratioTol is the band around 1.0 that is shown neither better nor worse.
+// ratioTol is the band around 1.0 in which a memory or size reduction is
+// shown neither better nor worse. It is a display band, not a verdict:
+// speed is coloured by the row's verdict (study.Row.Faster/Slower, see
+// verdictStyle), the one rule the report and bench's summary use too.
 const ratioTol = 0.05
+
+// verdictStyle colours a speed figure of a variant (img/s, p50) by the
+// row's verdict against its baseline: good when faster, bad when slower,
+// plain within noise, for the baseline itself and when uncertain; dim
+// without a baseline.
+func verdictStyle(r study.Row, s *styles) lipgloss.Style {
+	_, st := speedupCell(r, s)
+	if r.Experiment.IsBaseline() || r.Uncertain() {
+		return lipgloss.Style{}
+	}
+	return st
+}
 
 func nan(ok bool, v float64) float64 {
 	if !ok {
@@ -180,16 +195,14 @@ func tableColumns() []column {
 		colThroughput: {title: "img/s", w: 7, right: true,
 			key: func(r study.Row) float64 { return r.Throughput },
 			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
-				_, st := speedupCell(r, s)
-				if r.Experiment.IsBaseline() || r.Uncertain() {
-					st = lipgloss.Style{}
-				}
-				return fmtRate(r.Throughput), st
+				return fmtRate(r.Throughput), verdictStyle(r, s)
 			}},
 		colP50: {title: "p50 ms", w: 7, right: true, prio: 1,
 			key: func(r study.Row) float64 { return r.P50Ms },
 			text: func(r study.Row, s *styles) (string, lipgloss.Style) {
-				return fmtMs(r.P50Ms), goodBad(s, 1/nan(r.HasBaseline, r.LatencyRatio), ratioTol)
+				// Coloured by the row's speed verdict, as img/s is: the
+				// latency ratio alone would call noise faster or slower.
+				return fmtMs(r.P50Ms), verdictStyle(r, s)
 			}},
 		colP99: {title: "p99 ms", w: 7, right: true, prio: 2,
 			key:  func(r study.Row) float64 { return r.P99Ms },

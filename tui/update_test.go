@@ -11,6 +11,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
@@ -701,7 +702,12 @@ func TestWhyFindings(t *testing.T) {
 		Ops:         []quant.OpPrecision{{Op: "Conv", Nodes: map[quant.Precision]int{quant.PrecInt8: 35}}},
 		WeightBytes: map[int]int64{8: 100, 32: 900}}
 	row := study.Row{Experiment: exp, Status: study.StatusOK, HasBaseline: true, Speedup: 0.25, Last: &r}
-	text := strings.Join(whySection(c, exp, row, m).lines, "\n")
+	// why renders the section for the row as exp (m is the row's metrics).
+	why := func(exp study.Experiment) section {
+		row.Experiment = exp
+		return whySection(c, row)
+	}
+	text := strings.Join(why(exp).lines, "\n")
 	for _, want := range []string{"not faster than fp32 (0.25×)", "overhead floor", "35 Conv nodes became ConvInteger",
 		"only 10% of the weight bytes", "CV 50%, 3 severe outliers"} {
 		if !strings.Contains(text, want) {
@@ -713,7 +719,7 @@ func TestWhyFindings(t *testing.T) {
 		Ops:      []quant.OpPrecision{{Op: "Conv", Nodes: map[quant.Precision]int{quant.PrecInt8: 1}}},
 		Rewrites: []string{"Conv /patch_embed/Conv (16x16 kernel = stride) rewritten as a MatMul over patches"}}
 	r.Optimized = &study.Optimization{Matched: map[string]int{"attention": 12, "skip-layernorm": 25, "fold-constants": 0}, NodesBefore: 470, NodesAfter: 134}
-	text = strings.Join(whySection(c, exp, row, m).lines, "\n")
+	text = strings.Join(why(exp).lines, "\n")
 	if strings.Contains(text, "ConvInteger") {
 		t.Errorf("patch embedding reported as ConvInteger:\n%s", text)
 	}
@@ -723,13 +729,13 @@ func TestWhyFindings(t *testing.T) {
 	r.Optimized = nil
 	// int4 on the CPU that is not faster says why.
 	exp.Precision = "int4"
-	if text := strings.Join(whySection(c, exp, row, m).lines, "\n"); !strings.Contains(text, "int8 is the CPU precision that saves time") {
+	if text := strings.Join(why(exp).lines, "\n"); !strings.Contains(text, "int8 is the CPU precision that saves time") {
 		t.Errorf("int4 why:\n%s", text)
 	}
 	// fp16 on a CPU without fast fp16 says so.
 	exp.Precision = "fp16"
 	m.Precision, m.OverheadFloor, m.Latency.CV, m.Latency.SevereOutliers = nil, false, 0.01, 0
-	text = strings.Join(whySection(c, exp, row, m).lines, "\n")
+	text = strings.Join(why(exp).lines, "\n")
 	if !strings.Contains(text, "no native FP16 arithmetic") || !strings.Contains(text, "no precision report") {
 		t.Errorf("fp16 why:\n%s", text)
 	}
@@ -737,7 +743,7 @@ func TestWhyFindings(t *testing.T) {
 	exp.EP = "cuda"
 	row.Speedup, row.Verdict = 2, study.VerdictOneRun
 	m.Placement = map[string]int{"CUDAExecutionProvider": 40, "CPUExecutionProvider": 3}
-	text = strings.Join(whySection(c, exp, row, m).lines, "\n")
+	text = strings.Join(why(exp).lines, "\n")
 	if !strings.Contains(text, "2.00× faster") || !strings.Contains(text, "3 nodes fell back to the CPU") || !strings.Contains(text, "EP placement: CPU 3 · CUDA 40") {
 		t.Errorf("cuda why:\n%s", text)
 	}
@@ -845,6 +851,32 @@ func TestSpeedupColumnFollowsTheVerdictRule(t *testing.T) {
 	rows = study.Summarize(recs)
 	if txt, _ := speedupCell(rows[1], st); txt != "1.51×" || rows[1].Verdict != study.VerdictFaster {
 		t.Errorf("repeats: %q %s", txt, rows[1].Verdict)
+	}
+}
+
+// TestSpeedColoursFollowTheVerdict: img/s and p50 take the row's verdict's
+// colour; a p50 20% lower whose throughput ratio is within noise is not
+// called faster by its colour (the table once used its own 5% band on
+// the latency ratio).
+func TestSpeedColoursFollowTheVerdict(t *testing.T) {
+	st := newStyles(termenv.TrueColor, false, nil)
+	cols := tableColumns()
+	base := rec("deit-tiny", "fp32", 600, 1.6, 90<<20, 23<<20, 1, 1)
+	for _, tc := range []struct {
+		tput, p50 float64
+		want      lipgloss.Style
+	}{
+		{900, 1.1, st.good},           // 1.5×: faster
+		{610, 1.28, lipgloss.Style{}}, // 1.02×: within noise, whatever p50 says
+		{300, 3.2, st.bad},            // 0.5×: slower
+	} {
+		rows := study.Summarize([]study.Record{base, rec("deit-tiny", "int8", tc.tput, tc.p50, 40<<20, 6<<20, 0.999, 0.99)})
+		for _, c := range []int{colThroughput, colP50} {
+			if _, sty := cols[c].text(rows[1], st); sty.GetForeground() != tc.want.GetForeground() {
+				t.Errorf("%s at %v img/s, p50 %v ms (verdict %s, speedup %.2f): colour %v, want %v",
+					cols[c].title, tc.tput, tc.p50, rows[1].Verdict, rows[1].Speedup, sty.GetForeground(), tc.want.GetForeground())
+			}
+		}
 	}
 }
 

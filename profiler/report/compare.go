@@ -54,8 +54,9 @@ type CompareRow struct {
 }
 
 // CompareVerdict judges B's throughput against A's. With at least two runs
-// on each side it is bench.Verdict on the runs (95% intervals); otherwise a
-// change under NoiseThreshold is within noise.
+// on each side it is bench.Verdict on the runs (95% intervals that must not
+// overlap: runs of two files are not paired); otherwise it is
+// study.SingleRunVerdict, the rule a single-run speedup is judged by.
 func CompareVerdict(a, b []float64) (verdict, basis string) {
 	if len(a) > 1 && len(b) > 1 {
 		return bench.Verdict(a, b), fmt.Sprintf("95%% intervals, %d vs %d runs", len(a), len(b))
@@ -66,15 +67,10 @@ func CompareVerdict(a, b []float64) (verdict, basis string) {
 	}
 	ma, _ := bench.MeanStd(a)
 	mb, _ := bench.MeanStd(b)
-	switch d := mb/ma - 1; {
-	case ma <= 0 || math.IsNaN(d):
-		return "", basis
-	case d >= NoiseThreshold:
-		return "faster", basis
-	case d <= -NoiseThreshold:
-		return "slower", basis
+	if ratio := mb / ma; ma > 0 && !math.IsNaN(ratio) {
+		return study.SingleRunVerdict(ratio), basis
 	}
-	return "within noise", basis
+	return "", basis
 }
 
 func compareGroups(a, b []*Group, bSrcs []Source) *Comparison {

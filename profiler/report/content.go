@@ -219,6 +219,7 @@ func (r *Report) groupSections(d *document, g *Group, cs ChartSet, level int) {
 	r.recommendations(d, g, level)
 	r.perModel(d, g, level)
 	r.accuracy(d, g, level)
+	r.diagnosis(d, g, level)
 	r.opTime(d, g, level)
 	if len(cs.Charts) > 0 || len(cs.Notes) > 0 {
 		d.h(level, "Charts")
@@ -336,6 +337,37 @@ func (r *Report) perModel(d *document, g *Group, level int) {
 // opTime is where each configuration's inference time goes, per
 // operator type, from the per-operator profile of its latest run, with
 // what the profile explains.
+// diagnosis lists, per variant, Diagnose's findings: why it is (not)
+// faster than FP32, judged on the CPU its record names.
+func (r *Report) diagnosis(d *document, g *Group, level int) {
+	t := table{head: []string{"Model", "Precision", "EP", "Batch", "Speedup", "Findings"},
+		right: []bool{false, false, false, true, true, false}}
+	for _, e := range g.Entries {
+		if !e.OK() || e.Experiment.IsBaseline() || e.Last == nil {
+			continue
+		}
+		fs := Diagnose(e.Row, HostCPU(e.Last.Host))
+		if len(fs) == 0 {
+			continue
+		}
+		texts := make([]string, len(fs))
+		for i, f := range fs {
+			texts[i] = string(f.Cause) + ": " + f.Text
+			if f.Rerun {
+				texts[i] += " Re-run it on a quiet machine, or with --repeat."
+			}
+		}
+		x := e.Experiment
+		t.rows = append(t.rows, []string{esc(x.Model), esc(x.Precision), esc(x.EP), fmt.Sprint(x.Batch), speedupCell(e), esc(strings.Join(texts, " · "))})
+	}
+	if len(t.rows) == 0 {
+		return
+	}
+	d.h(level, "Why is it (not) faster?")
+	d.p("What the measurements say about each variant's speed against FP32: the CPU's instructions for the precision (from the host the record names), the share of weights converted, operator forms with slow ONNX Runtime kernels, latency spread, where the time goes, and nodes that fell back to the CPU.")
+	d.table(t)
+}
+
 func (r *Report) opTime(d *document, g *Group, level int) {
 	t := table{head: []string{"Model", "Precision", "EP", "Batch", "Time per operator", "Findings"}}
 	for _, e := range g.Entries {

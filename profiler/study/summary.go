@@ -81,15 +81,29 @@ type Row struct {
 	HasCoverage bool
 }
 
+// SingleRunVerdict judges a throughput ratio (variant ÷ baseline) that has
+// no interval: VerdictFaster from 1 + SingleRunMargin, VerdictSlower from
+// 1 − SingleRunMargin, VerdictNoise between (and for an unknown ratio).
+func SingleRunVerdict(ratio float64) string {
+	switch {
+	case ratio >= 1+SingleRunMargin:
+		return VerdictFaster
+	case ratio <= 1-SingleRunMargin:
+		return VerdictSlower
+	}
+	return VerdictNoise
+}
+
 // Faster reports whether the row is faster than its baseline beyond
 // noise: its interval lies above 1, or, with a single run, the ratio is at
-// least 1 + SingleRunMargin. A contended ratio is neither faster nor slower.
+// least 1 + SingleRunMargin (SingleRunVerdict). A contended ratio is
+// neither faster nor slower.
 func (r Row) Faster() bool {
 	switch r.Verdict {
 	case VerdictFaster:
 		return true
 	case VerdictOneRun:
-		return r.Speedup >= 1+SingleRunMargin
+		return SingleRunVerdict(r.Speedup) == VerdictFaster
 	}
 	return false
 }
@@ -101,7 +115,7 @@ func (r Row) Slower() bool {
 	case VerdictSlower:
 		return true
 	case VerdictOneRun:
-		return r.Speedup <= 1-SingleRunMargin
+		return SingleRunVerdict(r.Speedup) == VerdictSlower
 	}
 	return false
 }

@@ -225,3 +225,23 @@ func TestTraits(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleRunVerdict: the one rule for a ratio without an interval, as
+// Row.Faster/Slower and the report's A/B comparison use it.
+func TestSingleRunVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		ratio float64
+		want  string
+	}{
+		{1.06, VerdictFaster}, {1.05, VerdictFaster}, {1.04, VerdictNoise}, {1, VerdictNoise},
+		{0.96, VerdictNoise}, {0.95, VerdictSlower}, {0.5, VerdictSlower}, {math.NaN(), VerdictNoise},
+	} {
+		if got := SingleRunVerdict(tc.ratio); got != tc.want {
+			t.Errorf("SingleRunVerdict(%v) = %q, want %q", tc.ratio, got, tc.want)
+		}
+		r := Row{Verdict: VerdictOneRun, Speedup: tc.ratio}
+		if r.Faster() != (tc.want == VerdictFaster) || r.Slower() != (tc.want == VerdictSlower) {
+			t.Errorf("1-run row at %v: faster %v slower %v, want %s", tc.ratio, r.Faster(), r.Slower(), tc.want)
+		}
+	}
+}

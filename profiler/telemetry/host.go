@@ -271,6 +271,30 @@ func AssessQuant(arch string, features []ISAFeature) (i8, f16 QuantVerdict) {
 	return i8, f16
 }
 
+// AssessISA re-assesses a recorded host from the names of its present ISA
+// features (study.Host.ISA, as isaFeatures names them): the architecture
+// is the one those names belong to. ok is false when no name is known (an
+// empty list, or a feature set from another build), so an unknown CPU is
+// never judged slow.
+func AssessISA(present []string) (i8, f16 QuantVerdict, ok bool) {
+	for _, arch := range []string{"amd64", "arm64"} {
+		feats := isaFeatures(arch, nil)
+		known := false
+		for i := range feats {
+			for _, p := range present {
+				if p == feats[i].Name {
+					feats[i].Present, known = true, true
+				}
+			}
+		}
+		if known {
+			i8, f16 = AssessQuant(arch, feats)
+			return i8, f16, true
+		}
+	}
+	return QuantVerdict{}, QuantVerdict{}, false
+}
+
 // cpuModelFromProc reads the first "model name" (x86) or "Hardware"/"CPU
 // part" free-text line of /proc/cpuinfo; "" when there is none.
 func cpuModelFromProc(fsys fs.FS) string {

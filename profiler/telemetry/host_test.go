@@ -50,6 +50,18 @@ func TestAssessQuant(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			feats := isaFeatures(tt.arch, hasOnly(tt.has...))
 			i8, f16 := AssessQuant(tt.arch, feats)
+			// A record keeps the present features' names: re-assessed,
+			// they give the same verdicts (none known: no verdict).
+			var names []string
+			for _, f := range feats {
+				if f.Present {
+					names = append(names, f.Name)
+				}
+			}
+			ri8, rf16, ok := AssessISA(names)
+			if ok != (len(names) > 0) || ok && (ri8 != i8 || rf16 != f16) {
+				t.Errorf("AssessISA(%q) = %+v, %+v, %v; want %+v, %+v", names, ri8, rf16, ok, i8, f16)
+			}
 			if i8.Kernels != tt.int8 || i8.Fast != tt.int8Fast {
 				t.Errorf("INT8 = %+v, want kernels %q fast %v", i8, tt.int8, tt.int8Fast)
 			}
