@@ -1,17 +1,16 @@
 package tui
 
 import (
-	"encoding/csv"
+	"bytes"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/report"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -69,73 +68,13 @@ func exportCmd(rows []study.Row, records int, out string, f exportFormat) tea.Cm
 	}
 }
 
-// num renders a float for CSV: empty when unknown.
-func num(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) || v == 0 {
-		return ""
-	}
-	return strconv.FormatFloat(v, 'g', 6, 64)
-}
-
-// csvHeader is the TUI export's columns; peak_working_set_bytes is the
-// one memory definition (bench.Memory.WorkingSet), speedup_lo/hi its
-// paired 95% interval.
-var csvHeader = []string{"model", "precision", "ep", "batch", "threads", "status", "reason", "runs",
-	"throughput", "throughput_ci95", "p50_ms", "p99_ms", "speedup", "speedup_lo", "speedup_hi", "latency_ratio",
-	"peak_working_set_bytes", "working_set_on", "resident_after_load_bytes", "mem_reduction", "file_bytes", "size_reduction",
-	"cosine", "top1", "decisive_top1", "weights", "output", "joules_per_sample", "overhead_floor", "contended", "verdict", "note"}
-
-func csvRecord(r study.Row) []string {
-	cos, top1, okF := fidelityOf(r)
-	if r.Traits.Backbone() {
-		top1 = math.NaN() // embeddings have no classes
-	}
-	decisive := math.NaN()
-	if okF && !r.Traits.Backbone() {
-		if d, ok := r.Last.Metrics.Fidelity.Decisive(); ok {
-			decisive = d
-		}
-	}
-	j, okE := energyOf(r)
-	floor := ""
-	if r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.OverheadFloor {
-		floor = "true"
-	}
-	ratio := func(v float64) string {
-		if !r.HasBaseline {
-			return ""
-		}
-		return num(v)
-	}
-	return []string{
-		r.Experiment.Model, r.Experiment.Precision, r.Experiment.EP,
-		strconv.Itoa(r.Experiment.Batch), strconv.Itoa(r.Experiment.Threads),
-		r.Status, oneLine(r.Reason), strconv.Itoa(r.Runs),
-		num(r.Throughput), num(r.ThroughputCI), num(r.P50Ms), num(r.P99Ms),
-		ratio(r.Speedup), ratio(r.SpeedupLo), ratio(r.SpeedupHi), ratio(r.LatencyRatio),
-		num(float64(r.WorkingSet)), r.WorkingSetWhere, num(float64(r.ResidentAfterLoad)), ratio(r.MemReduction), strconv.FormatInt(r.FileBytes, 10), ratio(r.SizeReduction),
-		num(nan(okF, cos)), num(nan(okF, top1)), num(decisive), r.Traits.Weights, r.Traits.Output, num(nan(okE, j)), floor,
-		strconv.FormatBool(r.Contended), r.Verdict, r.Note,
-	}
-}
-
 func writeCSV(path string, rows []study.Row) error {
-	f, err := os.Create(path)
-	if err != nil {
+	var b bytes.Buffer
+	if err := report.WriteRows(&b, report.RowsCSV, rows); err != nil {
 		return fmt.Errorf("export CSV: %w", err)
 	}
-	w := csv.NewWriter(f)
-	w.Write(csvHeader)
-	for _, r := range rows {
-		w.Write(csvRecord(r))
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return fmt.Errorf("export CSV %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("export CSV %s: %w", path, err)
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("export CSV: %w", err)
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -441,69 +439,60 @@ func (p *progress) finish() {
 	p.clear()
 }
 
-// summaryRow is one row of the summary in every format. Memory is the
-// peak working set (bench.MemoryDefinition); speedup carries its 95%
-// interval from paired rounds with --repeat, and verdict says "1 run"
-// without; top1 is absent for backbones, and decisive_top1 is what gates
-// synthetic weights.
+// summaryRow is one row of the table and markdown summaries (csv and json
+// are report.WriteRows'). Memory is the peak working set
+// (bench.MemoryDefinition); speedup carries its 95% interval from paired
+// rounds with --repeat, and verdict says "1 run" without; top1 is absent
+// for backbones, and decisive is what gates synthetic weights.
 type summaryRow struct {
-	Model        string          `json:"model"`
-	Precision    string          `json:"precision"`
-	EP           string          `json:"ep"`
-	Batch        int             `json:"batch"`
-	Optimized    bool            `json:"optimized,omitempty"` // ran the models/optimize fused graph
-	Options      string          `json:"options,omitempty"`   // provider options the user set
-	Weights      string          `json:"weights,omitempty"`   // trained or synthetic
-	Output       string          `json:"output,omitempty"`    // logits or embeddings
-	Status       string          `json:"status"`
-	Reason       string          `json:"reason,omitempty"`
-	Throughput   float64         `json:"throughput,omitempty"`
-	ThroughputCI float64         `json:"throughput_ci95,omitempty"`
-	P50Ms        float64         `json:"p50_ms,omitempty"`
-	P99Ms        float64         `json:"p99_ms,omitempty"`
-	Speedup      float64         `json:"speedup,omitempty"`
-	SpeedupLo    float64         `json:"speedup_lo,omitempty"`
-	SpeedupHi    float64         `json:"speedup_hi,omitempty"`
-	SpeedupText  string          `json:"-"`
-	WorkingSet   int64           `json:"peak_working_set_bytes,omitempty"`
-	MemReduction float64         `json:"memory_reduction,omitempty"`
-	SizeRed      float64         `json:"size_reduction,omitempty"`
-	Cosine       fidelity.Number `json:"cosine_mean,omitempty"` // null when the variant's outputs were NaN
-	Top1         fidelity.Number `json:"top1,omitempty"`
-	Decisive     fidelity.Number `json:"decisive_top1,omitempty"`
-	Contended    bool            `json:"contended,omitempty"`
-	Verdict      string          `json:"verdict,omitempty"`
-	Note         string          `json:"note,omitempty"`
-	Accuracy     *accSummary     `json:"accuracy,omitempty"` // --eval-dir
+	Model        string
+	Precision    string
+	EP           string
+	Batch        int
+	Optimized    bool   // ran the models/optimize fused graph
+	Options      string // provider options the user set
+	Weights      string // trained or synthetic
+	Output       string // logits or embeddings
+	Status       string
+	Reason       string
+	Throughput   float64
+	ThroughputCI float64
+	P50Ms        float64
+	P99Ms        float64
+	Speedup      float64
+	SpeedupLo    float64
+	SpeedupHi    float64
+	SpeedupText  string
+	WorkingSet   int64
+	MemReduction float64
+	SizeRed      float64
+	Cosine       fidelity.Number // null when the variant's outputs were NaN
+	Top1         fidelity.Number
+	Decisive     fidelity.Number
+	Contended    bool
+	Verdict      string
+	Note         string
+	Accuracy     *accSummary // --eval-dir
 	backbone     bool
 }
 
-// accSummary is a row's accuracy on the labelled set: rates with 95% Wilson
-// intervals, and for a variant the paired top-1 difference against FP32
-// (percentage points, Newcombe interval, McNemar's exact p).
+// accSummary is what the table and markdown summaries show of a row's
+// accuracy on the labelled set: top-1 with its 95% Wilson interval, and
+// for a variant the paired top-1 difference against FP32 (csv and json
+// carry every figure: report.AccuracyColumns).
 type accSummary struct {
-	Images      int        `json:"images"`
-	Top1        float64    `json:"top1"`
-	Top1CI      [2]float64 `json:"top1_ci95"`
-	Top5        float64    `json:"top5"`
-	Top5CI      [2]float64 `json:"top5_ci95"`
-	DeltaPt     *float64   `json:"top1_delta_pt,omitempty"`
-	DeltaCIPt   [2]float64 `json:"top1_delta_ci95_pt,omitzero"`
-	P           *float64   `json:"mcnemar_p,omitempty"`
-	Significant bool       `json:"significant,omitempty"`
-	text        string     // the table's "acc Δ" cell
+	Top1   float64
+	Top1CI [2]float64
+	text   string // the table's "acc Δ" cell
 }
 
 func summarizeAccuracy(a *accuracy.Result) *accSummary {
 	if a == nil || a.Images == 0 {
 		return nil
 	}
-	t1, t5 := a.Top1CI(), a.Top5CI()
-	s := &accSummary{Images: a.Images, Top1: a.Top1Rate(), Top1CI: [2]float64{t1.Lo, t1.Hi}, Top5: a.Top5Rate(), Top5CI: [2]float64{t5.Lo, t5.Hi}}
+	t1 := a.Top1CI()
+	s := &accSummary{Top1: a.Top1Rate(), Top1CI: [2]float64{t1.Lo, t1.Hi}}
 	if d, ok := a.Top1Diff(); ok {
-		pt, p := 100*d.Diff, d.P
-		s.DeltaPt, s.P, s.Significant = &pt, &p, d.Significant
-		s.DeltaCIPt = [2]float64{100 * d.CI.Lo, 100 * d.CI.Hi}
 		sig := ""
 		if d.Significant {
 			sig = " *"
@@ -633,44 +622,8 @@ func writeSummary(w io.Writer, format string, rows []study.Row) error {
 		}
 	}
 	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	case "csv":
-		cw := csv.NewWriter(w)
-		head := []string{"model", "precision", "ep", "batch", "status", "reason", "throughput", "throughput_ci95", "p50_ms", "p99_ms",
-			"speedup", "speedup_lo", "speedup_hi", "peak_working_set_bytes", "memory_reduction", "size_reduction", "cosine_mean", "top1", "decisive_top1",
-			"weights", "output", "contended", "verdict"}
-		if withAcc {
-			head = append(head, "acc_images", "acc_top1", "acc_top1_lo", "acc_top1_hi", "acc_top5", "acc_top1_delta_pt", "acc_top1_delta_lo_pt", "acc_top1_delta_hi_pt", "acc_mcnemar_p")
-		}
-		cw.Write(head)
-		for _, s := range out {
-			f := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
-			top1 := f(float64(s.Top1))
-			if s.backbone {
-				top1 = ""
-			}
-			row := []string{s.Model, s.Precision, s.EP, strconv.Itoa(s.Batch), s.Status, s.Reason, f(s.Throughput), f(s.ThroughputCI),
-				f(s.P50Ms), f(s.P99Ms), f(s.Speedup), f(s.SpeedupLo), f(s.SpeedupHi), strconv.FormatInt(s.WorkingSet, 10), f(s.MemReduction), f(s.SizeRed),
-				f(float64(s.Cosine)), top1, f(float64(s.Decisive)), s.Weights, s.Output, strconv.FormatBool(s.Contended), s.Verdict}
-			if withAcc {
-				if a := s.Accuracy; a != nil {
-					row = append(row, strconv.Itoa(a.Images), f(a.Top1), f(a.Top1CI[0]), f(a.Top1CI[1]), f(a.Top5))
-					if a.DeltaPt != nil {
-						row = append(row, f(*a.DeltaPt), f(a.DeltaCIPt[0]), f(a.DeltaCIPt[1]), f(*a.P))
-					} else {
-						row = append(row, "", "", "", "")
-					}
-				} else {
-					row = append(row, "", "", "", "", "", "", "", "", "")
-				}
-			}
-			cw.Write(row)
-		}
-		cw.Flush()
-		return cw.Error()
+	case "json", "csv":
+		return report.WriteRows(w, format, rows)
 	case "markdown":
 		fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
 		for _, s := range out {

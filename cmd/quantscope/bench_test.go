@@ -83,7 +83,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
-	var rows []summaryRow
+	var rows []exportedRow
 	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
 		t.Fatalf("--format json: %v\n%s", err, stdout)
 	}
@@ -158,7 +158,7 @@ func TestBenchCatalogModelSpeedupAndFidelity(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	var rows []summaryRow
+	var rows []exportedRow
 	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
 		t.Fatal(err)
 	}
@@ -217,4 +217,16 @@ func TestSummaryWithNaNFidelity(t *testing.T) {
 			t.Errorf("table hides the NaN cosine:\n%s", b.String())
 		}
 	}
+}
+
+// exportedRow reads bench --format json: report.WriteRows, keyed by
+// report.RowColumns.
+type exportedRow struct {
+	Model, Precision, Status string
+	Batch                    int
+	Optimized                bool
+	Throughput, Speedup      float64
+	SizeRed                  float64 `json:"size_reduction"`
+	Cosine                   float64 `json:"cosine_mean"`
+	Top1                     float64 `json:"top1"`
 }

@@ -61,19 +61,21 @@ func TestBenchAccuracy(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	var rows []summaryRow
+	// The exported-row schema (report.RowColumns): accuracy as flat acc_*
+	// keys, absent where unknown.
+	var rows []map[string]any
 	if err := json.Unmarshal([]byte(stdout), &rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 2 || rows[0].Accuracy == nil || rows[1].Accuracy == nil {
+	if len(rows) != 2 || rows[0]["acc_images"] == nil || rows[1]["acc_images"] == nil {
 		t.Fatalf("rows %+v", rows)
 	}
-	fp32, int8 := rows[0].Accuracy, rows[1].Accuracy
+	fp32, int8 := rows[0], rows[1]
 	// train.json: accuracy 0.96875 on these 64 images.
-	if fp32.Images != 64 || fp32.Top1 != 62.0/64 || fp32.DeltaPt != nil {
+	if fp32["acc_images"] != 64.0 || fp32["acc_top1"] != 62.0/64 || fp32["acc_top1_delta_pt"] != nil {
 		t.Errorf("fp32 accuracy %+v, want 62/64 and no pairing", fp32)
 	}
-	if int8.DeltaPt == nil || *int8.DeltaPt > 0.5 || int8.P == nil {
+	if d, ok := int8["acc_top1_delta_pt"].(float64); !ok || d > 0.5 || int8["acc_mcnemar_p"] == nil {
 		t.Errorf("int8 accuracy %+v, want a paired difference", int8)
 	}
 	if !strings.Contains(stderr, "images for vit-synthetic: 64 decoded") {

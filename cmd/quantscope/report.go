@@ -40,6 +40,8 @@ interactive UI) and writes, into --out:
   *.png, *.svg    speedup heatmap, memory and size reduction, throughput vs
                   parameters, Pareto frontiers (fidelity, memory), latency
   results.csv     one row per experiment with the derived columns
+  rows.csv        one row per configuration and host (the schema bench
+                  --format csv and the TUI's export write)
 
 Recommendations only consider configurations whose fidelity against FP32
 passes --gate. Records from different hosts or ONNX Runtime versions are

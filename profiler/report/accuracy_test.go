@@ -73,7 +73,7 @@ func TestReportAccuracy(t *testing.T) {
 	for i, h := range rows[0] {
 		col[h] = i
 	}
-	if len(rows[0]) != len(csvHeader())+len(csvAccuracyHeader) || rows[3][col["acc_top1_delta_pt"]] != "-0.6" || rows[1][col["acc_top1_delta_pt"]] != "" ||
+	if len(rows[0]) != len(csvHeader())+len(AccuracyColumns) || rows[3][col["acc_top1_delta_pt"]] != "-0.6" || rows[1][col["acc_top1_delta_pt"]] != "" ||
 		rows[2][col["acc_images"]] != "50000" {
 		t.Errorf("csv accuracy columns: %v / %v", rows[0], rows[3])
 	}

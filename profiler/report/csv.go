@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -30,23 +31,17 @@ func csvHeader() []string {
 	}
 }
 
-// csvAccuracyHeader are the accuracy columns (labelled images): counts,
-// rates with 95% Wilson bounds, and the paired top-1 difference from FP32
-// in points with Newcombe's bounds and McNemar's exact p.
-var csvAccuracyHeader = []string{"acc_images", "acc_top1", "acc_top1_lo", "acc_top1_hi", "acc_top5", "acc_top5_lo", "acc_top5_hi",
-	"acc_top1_delta_pt", "acc_top1_delta_lo_pt", "acc_top1_delta_hi_pt", "acc_mcnemar_p"}
-
-// csvAccuracy is a record's accuracy columns (blank when not measured).
+// csvAccuracy is a record's accuracy columns (AccuracyColumns; blank
+// when not measured).
 func csvAccuracy(rec *study.Record) []string {
-	out := make([]string, len(csvAccuracyHeader))
-	if !rec.OK() || rec.Metrics == nil || rec.Metrics.Accuracy == nil || rec.Metrics.Accuracy.Images == 0 {
-		return out
+	var a *accuracy.Result
+	if rec.OK() && rec.Metrics != nil {
+		a = rec.Metrics.Accuracy
 	}
-	a := rec.Metrics.Accuracy
-	t1, t5 := a.Top1CI(), a.Top5CI()
-	copy(out, []string{strconv.Itoa(a.Images), num(a.Top1Rate()), num(t1.Lo), num(t1.Hi), num(a.Top5Rate()), num(t5.Lo), num(t5.Hi)})
-	if d, ok := a.Top1Diff(); ok {
-		out[7], out[8], out[9], out[10] = num(100*d.Diff), num(100*d.CI.Lo), num(100*d.CI.Hi), num(d.P)
+	cells := accuracyCells(a)
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = csvCell(c)
 	}
 	return out
 }
@@ -78,7 +73,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	head := csvHeader()
 	if withAcc {
-		head = append(head, csvAccuracyHeader...)
+		head = append(head, AccuracyColumns...)
 	}
 	if err := cw.Write(head); err != nil {
 		return fmt.Errorf("write csv: %w", err)

@@ -471,7 +471,7 @@ func TestWriteReplacesAReusedDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadDir(dir)
-	want := map[string]bool{w.Report: true, w.CSV: true}
+	want := map[string]bool{w.Report: true, w.CSV: true, w.Rows: true}
 	for _, c := range w.Charts {
 		want[c] = true
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/internal/tempdir"
+	"github.com/quantscope/quantscope/profiler/study"
 )
 
 // Output formats of the report document.
@@ -22,6 +23,7 @@ const (
 type Written struct {
 	Report string   // report.md or report.html
 	CSV    string   // results.csv
+	Rows   string   // rows.csv
 	Charts []string // PNG and SVG files
 	// ChartNotes are the notes of every chart set (what charts leave out,
 	// which could not be drawn), also in the report.
@@ -42,7 +44,8 @@ func (r *Report) Render(w io.Writer, format string, charts []ChartSet) error {
 }
 
 // Write renders the report into dir: report.md (or the self-contained
-// report.html), every chart as PNG and SVG, and results.csv. Everything is
+// report.html), every chart as PNG and SVG, results.csv (one line per
+// record) and rows.csv (one per configuration and host: WriteRows). Everything is
 // written into a fresh directory beside dir that then takes dir's place,
 // so a report written again over an earlier one keeps none of its stale
 // charts, and a report cut short leaves the earlier one whole. A dir that
@@ -104,6 +107,14 @@ func (r *Report) Write(dir, format string) (Written, error) {
 	if err := writeFile(filepath.Join(td.Path, out.CSV), csvBuf.Bytes()); err != nil {
 		return out, err
 	}
+	var rowsBuf bytes.Buffer
+	if err := WriteRows(&rowsBuf, RowsCSV, r.rows()); err != nil {
+		return out, err
+	}
+	out.Rows = "rows.csv"
+	if err := writeFile(filepath.Join(td.Path, out.Rows), rowsBuf.Bytes()); err != nil {
+		return out, err
+	}
 	if err := td.Disown(); err != nil {
 		return out, fmt.Errorf("write report: %w", err)
 	}
@@ -119,7 +130,19 @@ func isReportFile(name string) bool {
 	case ".png", ".svg":
 		return true
 	}
-	return name == "report.md" || name == "report.html" || name == "results.csv"
+	return name == "report.md" || name == "report.html" || name == "results.csv" || name == "rows.csv"
+}
+
+// rows are the configurations of every group (host environment), in
+// report order: what rows.csv holds.
+func (r *Report) rows() []study.Row {
+	var out []study.Row
+	for _, g := range r.Groups {
+		for _, e := range g.Entries {
+			out = append(out, e.Row)
+		}
+	}
+	return out
 }
 
 // checkReportDir accepts a dir that does not exist, is empty, or holds
