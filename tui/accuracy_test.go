@@ -54,7 +54,7 @@ func TestTableAccuracyColumns(t *testing.T) {
 // background, refuses to start on a bad one and queues the study with it.
 func TestSetupEvalDir(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
-	m := f.m.setup
+	m := *f.m.setup()
 	m.setCur = setEvalDir
 	m.pane = paneSettings
 	m.beginInput(inputSetting, "", "")

@@ -19,18 +19,6 @@ import (
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
-// screen is one of the application's screens.
-type screen int
-
-const (
-	screenSetup screen = iota
-	screenDashboard
-	screenHeatmap
-	screenDetail
-	screenDoctor
-	screenTune
-)
-
 // modal is a question or menu drawn over the screen.
 type modal int
 
@@ -69,50 +57,19 @@ type (
 	toastExpiredMsg struct{ id int }
 )
 
-// viewCtx is what every screen needs to draw and handle keys.
-type viewCtx struct {
-	st            *styles
-	keys          keyMap
-	sess          *session
-	env           Environment
-	envReady      bool
-	now           time.Time
-	running       bool
-	frame         int
-	spinner       bool
-	opts          *Options
-	setupDuration time.Duration
-	// ep is the execution provider in use: the running experiment's, else
-	// the one the setup screen would start on.
-	ep   string
-	hub  *snapshot             // control and replay state
-	me   int                   // this program's client id on the hub
-	sens map[string]*sensState // layer rankings by sensKey
-}
-
 // Model is the root Bubble Tea model of one program: it shows the study
-// of its Hub (snapshots arrive as hubMsg), asks the hub for changes,
-// routes keys to the current screen and data to their owners.
+// of its Hub (snapshots arrive as hubMsg) and asks the hub for changes;
+// it routes keys to the current screen and every other message to all
+// screens, handles what they post (intents), and lays out the header,
+// the current screen, the footer, the help overlay and the modals.
 type Model struct {
-	ctx  context.Context
-	opts Options
-	st   *styles
-	keys keyMap
+	*app // shared with the screens
 	help help.Model
 
-	hub      *Hub
-	me       *client
-	snap     *snapshot
-	sess     *session // snap.sess
-	env      Environment
-	envReady bool
-	envGen   int           // the snapshot's environment generation last applied
-	pending  *startRequest // waiting for the answer to modalBusy
-	busy     string        // Options.Busy's answer at start ("" when nothing else runs)
-	// catalogReady and autoStarted: Options.AutoStart starts the study
-	// once the catalog and the environment are in.
-	catalogReady, autoStarted bool
-	asker                     string // who asks for control (modalHandover)
+	envGen  int           // the snapshot's environment generation last applied
+	pending *startRequest // waiting for the answer to modalBusy
+	busy    string        // Options.Busy's answer ("" when nothing else runs)
+	asker   string        // who asks for control (modalHandover)
 
 	width, height int
 	screen        screen
@@ -120,19 +77,9 @@ type Model struct {
 	modal         modal
 	quitting      bool // waiting for the study to stop before quitting
 
-	setup  setupModel
-	dash   dashModel
-	heat   heatModel
-	detail detailModel
-	doc    doctorModel
-	tune   tuneModel
-	sens   map[string]*sensState
-
 	toast    string
 	toastErr bool
 	toastID  int
-
-	frame int
 }
 
 // New builds the application for one program on a hub of its own. ctx
@@ -168,22 +115,23 @@ func (h *Hub) NewModel(co ClientOptions) Model {
 	hm.Styles = st.help
 	keys := defaultKeyMap()
 	keys.Doctor.SetEnabled(opts.Doctor != nil)
-	m := Model{
-		ctx:    h.ctx,
-		opts:   opts,
-		st:     st,
-		keys:   keys,
-		help:   hm,
-		hub:    h,
-		setup:  newSetup(opts),
-		dash:   newDashboard(),
-		tune:   newTuneModel(st, defaultKeyMap(), opts.Tune, opts.EvalOverrides),
-		sens:   map[string]*sensState{},
-		screen: screenSetup,
+	keys.Tune.SetEnabled(opts.Tune != nil)
+	a := &app{ctx: h.ctx, opts: opts, st: st, keys: keys, hub: h}
+	setup := newSetup(a)
+	a.choice = setup.choice
+	a.screens = [screenCount]Screen{
+		screenSetup:     setup,
+		screenDashboard: newDashboard(a),
+		screenHeatmap:   newHeatmap(a),
+		screenDetail:    newDetail(a),
+		screenDoctor:    newDoctor(a),
+		screenTune:      newTune(a),
 	}
+	m := Model{app: a, help: hm, screen: screenSetup}
 	m.me = h.join(co.Name)
 	msg, _ := m.me.take()
 	m.applyHub(msg)
+	m.outbox = nil // nothing to start yet: the catalog is not in
 	if len(m.sess.entries) > 0 || m.snap.replay != nil {
 		// Joining a study under way (or a replay): it is what to see.
 		m.screen = screenDashboard
@@ -225,25 +173,34 @@ func (m Model) Init() tea.Cmd {
 // busyMsg says whether another quantscope (serve) runs a study here.
 type busyMsg struct{ text string }
 
-// Close stops the study (and a running hardware check or tune search) and waits up to
+// Close stops the study (and a running hardware check or tune search)
+// and waits up to
 // timeout for its worker to exit. Call it after the program returns; it
 // reports whether everything stopped.
 func (m Model) Close(timeout time.Duration) bool {
-	m.doc.stop()
-	m.tune.stop()
+	m.stopScreens()
 	return m.hub.Close(timeout)
 }
 
-func (m Model) viewCtx() viewCtx {
-	return viewCtx{
-		st: m.st, keys: m.keys, sess: m.sess, env: m.env, envReady: m.envReady,
-		now: m.opts.Now(), running: m.snap.running || m.sess.running(), frame: m.frame,
-		spinner: !m.opts.NoSpinner, opts: &m.opts, setupDuration: m.setup.duration,
-		ep: m.currentEP(), hub: m.snap, me: m.me.id, sens: m.sens,
+// stopScreens ends the background work of the screens that have some.
+func (m Model) stopScreens() {
+	for _, s := range m.screens {
+		if st, ok := s.(stopper); ok {
+			st.stop()
+		}
 	}
 }
 
-// applyHub installs a delivery from the hub: its snapshot and notices.
+// The screens by type, for what only one of them knows.
+func (m Model) setup() *setupModel   { return m.screens[screenSetup].(*setupModel) }
+func (m Model) dash() *dashModel     { return m.screens[screenDashboard].(*dashModel) }
+func (m Model) heat() *heatModel     { return m.screens[screenHeatmap].(*heatModel) }
+func (m Model) detail() *detailModel { return m.screens[screenDetail].(*detailModel) }
+func (m Model) doc() *doctorModel    { return m.screens[screenDoctor].(*doctorModel) }
+func (m Model) tune() *tuneModel     { return m.screens[screenTune].(*tuneModel) }
+
+// applyHub installs a delivery from the hub: its snapshot (the screens
+// hear of it) and notices.
 func (m *Model) applyHub(msg hubMsg) tea.Cmd {
 	var cmds []tea.Cmd
 	if s := msg.snap; s != nil {
@@ -251,11 +208,9 @@ func (m *Model) applyHub(msg hubMsg) tea.Cmd {
 		m.env, m.envReady = s.env, s.envReady
 		if s.envReady && s.envGen != m.envGen {
 			m.envGen = s.envGen
-			m.setup.setEnvironment(s.env)
+			cmds = append(cmds, m.broadcast(envMsg{env: s.env}))
 		}
-		if m.width > 0 {
-			m.dash.redraw(m.viewCtx())
-		}
+		cmds = append(cmds, m.broadcast(snapshotMsg{}))
 	}
 	for _, n := range msg.notes {
 		switch n.kind {
@@ -272,99 +227,119 @@ func (m *Model) applyHub(msg hubMsg) tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-// currentEP is the execution provider in use: the active experiment's, else
-// the setup screen's choice.
-func (m Model) currentEP() string {
-	if a := m.sess.active; a >= 0 && a < len(m.sess.entries) {
-		return m.sess.entries[a].exp.EP
-	}
-	return m.setup.currentEP()
-}
-
 // Update implements tea.Model.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	return m, cmd
+}
+
+// update handles msg, then what the screens posted meanwhile.
+func (m *Model) update(msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.layout()
-		return m, nil
 	case tea.KeyMsg:
-		return m.handleKey(msg)
+		cmd = m.handleKey(msg)
 	case hubMsg:
-		cmd := m.applyHub(msg)
+		cmd = m.applyHub(msg)
 		if m.quitting && !m.snap.running {
-			return m, tea.Quit
+			m.outbox = nil
+			return tea.Quit
 		}
-		nm, start := m.autoStart()
-		return nm, tea.Batch(cmd, start, m.me.listen())
+		cmd = tea.Batch(cmd, m.me.listen())
 	case busyMsg:
 		m.busy = msg.text
 		if msg.text != "" {
-			return m, m.showToast(msg.text+": a study you start now competes with it for the hardware", true)
+			cmd = m.showToast(msg.text+": a study you start now competes with it for the hardware", true)
 		}
-		return m, nil
-	case catalogMsg:
-		m.setup.setModels(msg.models, msg.err)
-		m.catalogReady = true
-		if msg.err != nil || m.opts.Catalog == nil {
-			return m, nil
-		}
-		names := make([]string, len(msg.models))
-		for i, mi := range msg.models {
-			names[i] = mi.Name
-		}
-		cat, ctx := m.opts.Catalog, m.ctx
-		cached := func() tea.Msg {
-			c, err := cat.Cached(ctx, names)
-			return cachedMsg{cached: c, err: err}
-		}
-		nm, cmd := m.autoStart()
-		return nm, tea.Batch(cached, cmd)
-	case cachedMsg:
-		if msg.err == nil {
-			m.setup.setCached(msg.cached)
-		}
-		return m, nil
-	case pathCheckedMsg:
-		m.setup.pathChecked(msg)
-		return m, nil
-	case sensDoneMsg:
-		st := &sensState{res: msg.res}
-		if msg.err != nil {
-			st.err = msg.err.Error()
-		}
-		m.sens[msg.key] = st
-		return m, nil
-	case tuneStepMsg:
-		var cmd tea.Cmd
-		m.tune, cmd = m.tune.Update(msg)
-		return m, cmd
-	case evalCheckedMsg:
-		m.setup.evalChecked(msg)
-		return m, nil
 	case exportDoneMsg:
 		if msg.err != nil {
-			return m, m.showToast("export: "+msg.err.Error(), true)
+			cmd = m.showToast("export: "+msg.err.Error(), true)
+		} else {
+			cmd = m.showToast(msg.text, false)
 		}
-		return m, m.showToast(msg.text, false)
 	case toastExpiredMsg:
 		if msg.id == m.toastID {
 			m.toast = ""
 		}
-		return m, nil
-	case doctorEventMsg:
-		return m, m.doc.onEvent(msg)
-	case doctorDoneMsg:
-		if msg.gen != m.doc.gen {
-			return m, nil
-		}
-		m.doc.onDone(msg, m.opts.Now())
-		if msg.err != nil {
-			return m, m.showToast("hardware check: "+msg.err.Error(), true)
-		}
-		return m, m.showToast("hardware check done: "+msg.rep.Verdict.Label(), msg.rep.Verdict.Rank() > 0)
+	default:
+		cmd = m.broadcast(msg)
 	}
-	return m, nil
+	return tea.Batch(cmd, m.drain())
+}
+
+// route gives msg to the current screen.
+func (m *Model) route(msg tea.Msg) tea.Cmd { return m.sendTo(m.screen, msg) }
+
+// sendTo gives msg to screen id.
+func (m *Model) sendTo(id screen, msg tea.Msg) tea.Cmd {
+	s, cmd := m.screens[id].Update(msg)
+	m.screens[id] = s
+	return cmd
+}
+
+// broadcast gives msg to every screen.
+func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
+	cmds := make([]tea.Cmd, 0, len(m.screens))
+	for id := range m.screens {
+		cmds = append(cmds, m.sendTo(screen(id), msg))
+	}
+	return tea.Batch(cmds...)
+}
+
+// drain handles the intents the screens posted, in order.
+func (m *Model) drain() tea.Cmd {
+	var cmds []tea.Cmd
+	for len(m.outbox) > 0 {
+		msg := m.outbox[0]
+		m.outbox = m.outbox[1:]
+		cmds = append(cmds, m.intent(msg))
+	}
+	m.outbox = nil
+	return tea.Batch(cmds...)
+}
+
+// intent does what a screen asked.
+func (m *Model) intent(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case startMsg:
+		return m.start(msg.req)
+	case rerunMsg:
+		text, err := m.hub.rerun(m.me.id, msg.exp, m.choice().duration)
+		if err != nil {
+			return m.showToast(err.Error(), true)
+		}
+		return m.showToast(text, false)
+	case openDetailMsg:
+		m.screen = screenDetail
+		return m.sendTo(screenDetail, msg)
+	case showScreenMsg:
+		m.screen = msg.to
+	case stopRunMsg:
+		stopped, err := m.hub.stopCurrent(m.me.id)
+		switch {
+		case err != nil:
+			return m.showToast(err.Error(), true)
+		case stopped:
+			return m.showToast("stopping the current run (nothing is recorded for it); the queue goes on", false)
+		}
+		return m.showToast("no run to stop", false)
+	case cancelStudyMsg:
+		switch {
+		case !m.snap.running:
+			return m.showToast("no study running", false)
+		case !m.inControl():
+			return m.showToast(controlError{holder: m.snap.control.name}.Error(), true)
+		}
+		m.modal = modalCancel
+	case exportMenuMsg:
+		m.modal = modalExport
+	case toastMsg:
+		return m.showToast(msg.text, msg.err)
+	}
+	return nil
 }
 
 // toastDuration is how long a notice stays in the footer.
@@ -385,231 +360,83 @@ func (m *Model) toastTimer() tea.Cmd {
 // layout sizes the screens: two header lines and one footer line.
 func (m *Model) layout() {
 	w, h := m.width, max(1, m.height-3)
-	m.setup.width, m.setup.height = w, h
-	m.dash.width, m.dash.height = w, h
-	m.dash.table.body = bodyRows(m.dash.lowerHeight() - 2)
-	m.heat.width, m.heat.hgt = w, h
-	m.detail.width, m.detail.height = w, h
-	m.doc.width, m.doc.height = w, h
-	m.tune.SetSize(w, h)
-	if !m.tooSmall() {
-		m.dash.redraw(m.viewCtx())
+	for _, s := range m.screens {
+		s.SetSize(w, h)
 	}
 }
 
 func (m Model) tooSmall() bool { return m.width < minWidth || m.height < minHeight }
 
-// handleKey routes a key: force quit, modal, help, text input, globals,
-// then the screen.
-func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+// handleKey routes a key: force quit, modal, help, a screen's text
+// input, the global keys, then the current screen.
+func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	k := m.keys
-	if msg.Type == tea.KeyCtrlC && (m.modal == modalQuit || m.quitting) {
+	if key.Matches(msg, k.ForceQuit) && (m.modal == modalQuit || m.quitting) {
 		// Second ctrl+c: leave now. Run's caller still stops the worker.
 		_ = m.hub.cancelStudy(m.me.id)
-		return m, tea.Quit
+		return tea.Quit
 	}
 	if m.modal != modalNone {
 		return m.handleModal(msg)
 	}
+	if key.Matches(msg, k.ForceQuit) {
+		return m.requestQuit()
+	}
 	if m.showHelp {
-		if key.Matches(msg, k.Help, k.Back, k.Quit) && msg.Type != tea.KeyCtrlC {
+		if key.Matches(msg, k.Help, k.Back, k.Quit) {
 			m.showHelp = false
-			return m, nil
 		}
-		if msg.Type != tea.KeyCtrlC {
-			return m, nil
-		}
+		return nil
 	}
 	if m.tooSmall() {
 		if key.Matches(msg, k.Quit) {
 			return m.requestQuit()
 		}
-		return m, nil
+		return nil
 	}
-	c := m.viewCtx()
-	if m.screen == screenTune && m.tune.capturing() && msg.Type != tea.KeyCtrlC {
-		var cmd tea.Cmd
-		m.tune, cmd = m.tune.Update(msg)
-		return m, cmd
-	}
-	if m.screen == screenSetup && m.setup.capturing() && msg.Type != tea.KeyCtrlC {
-		var cmd tea.Cmd
-		var req *startRequest
-		m.setup, cmd, req = m.setup.update(msg, k)
-		if req != nil {
-			return m.start(*req)
-		}
-		return m, cmd
+	if c, ok := m.screens[m.screen].(capturer); ok && c.capturing() {
+		return m.route(msg)
 	}
 	switch {
 	case key.Matches(msg, k.Quit):
 		return m.requestQuit()
 	case key.Matches(msg, k.Help):
 		m.showHelp = true
-		return m, nil
+		return nil
 	case key.Matches(msg, k.Setup):
 		m.screen = screenSetup
-		return m, nil
+		return nil
 	case key.Matches(msg, k.Dashboard):
 		m.screen = screenDashboard
-		return m, nil
+		return nil
 	case key.Matches(msg, k.Heatmap):
 		m.screen = screenHeatmap
-		return m, nil
+		return nil
 	case key.Matches(msg, k.Doctor):
 		m.screen = screenDoctor
-		return m, nil
-	case key.Matches(msg, k.Tune) && m.opts.Tune != nil:
-		m.openTune()
-		return m, nil
-	case m.screen == screenDoctor:
-		return m.doctorKey(msg)
+		return nil
+	case key.Matches(msg, k.Tune):
+		m.screen = screenTune
+		return m.route(openTuneMsg{})
 	case key.Matches(msg, k.Control) && m.snap.shared:
-		return m, m.showToast(m.hub.requestControl(m.me.id), false)
-	case m.screen == screenTune:
-		if key.Matches(msg, k.Start) && !m.tune.running && (m.snap.running || m.sess.running()) {
-			return m, m.showToast("a study is running: tune measures speed, so it waits until the study ends", true)
-		}
-		if key.Matches(msg, k.Start) && !m.tune.running && m.doc.running {
-			return m, m.showToast("the hardware check is running: tune measures speed, so it waits until the check ends", true)
-		}
-		var cmd tea.Cmd
-		m.tune, cmd = m.tune.Update(msg)
-		return m, cmd
-	case key.Matches(msg, k.Stop) && m.screen != screenSetup:
-		stopped, err := m.hub.stopCurrent(m.me.id)
-		switch {
-		case err != nil:
-			return m, m.showToast(err.Error(), true)
-		case stopped:
-			return m, m.showToast("stopping the current run (nothing is recorded for it); the queue goes on", false)
-		}
-		return m, m.showToast("no run to stop", false)
-	case key.Matches(msg, k.Cancel) && m.screen != screenSetup:
-		switch {
-		case !m.snap.running:
-			return m, m.showToast("no study running", false)
-		case !m.inControl():
-			return m, m.showToast(controlError{holder: m.snap.control.name}.Error(), true)
-		}
-		m.modal = modalCancel
-		return m, nil
-	case key.Matches(msg, k.Export) && m.screen != screenSetup:
-		m.modal = modalExport
-		return m, nil
-	case key.Matches(msg, k.Back) && m.screen == screenDetail:
-		m.screen = m.detail.back
-		return m, nil
-	case key.Matches(msg, k.Back) && m.screen == screenHeatmap:
-		m.screen = screenDashboard
-		return m, nil
+		return m.showToast(m.hub.requestControl(m.me.id), false)
 	}
-	switch m.screen {
-	case screenSetup:
-		var cmd tea.Cmd
-		var req *startRequest
-		m.setup, cmd, req = m.setup.update(msg, k)
-		if req != nil {
-			return m.start(*req)
-		}
-		return m, cmd
-	case screenDashboard:
-		var act dashAction
-		m.dash, act = m.dash.update(msg, k, c)
-		if act.open != nil {
-			m.openDetail(*act.open, act.host, screenDashboard)
-		}
-		if act.rerun != nil {
-			return m.rerun(*act.rerun)
-		}
-		m.dash.redraw(m.viewCtx())
-	case screenHeatmap:
-		var open *study.Experiment
-		var host string
-		m.heat, open, host = m.heat.update(msg, k, c)
-		if open != nil {
-			m.openDetail(*open, host, screenHeatmap)
-		}
-	case screenDetail:
-		if key.Matches(msg, k.Rerun) {
-			return m.rerun(m.detail.exp)
-		}
-		if key.Matches(msg, k.Layers) && m.opts.Sensitivity != nil && sensitivityFor(m.detail.exp) {
-			sk := sensKey(m.detail.exp)
-			if st := m.sens[sk]; st != nil && st.running {
-				return m, nil
-			}
-			m.sens[sk] = &sensState{running: true}
-			return m, rankLayers(m.ctx, m.opts.Sensitivity, m.detail.exp)
-		}
-		m.detail = m.detail.update(msg, k, c)
-	}
-	return m, nil
-}
-
-// openTune shows the Tune screen with the setup screen's first selected
-// model, EP, images and fusions.
-func (m *Model) openTune() {
-	model := ""
-	if sel := m.setup.selectedModels(); len(sel) > 0 {
-		model = sel[0]
-	}
-	m.tune.configure(model, m.setup.eps[m.setup.ep], expandHome(m.setup.evalDir), expandHome(m.setup.labels), m.setup.fusions)
-	m.screen = screenTune
-}
-
-// openDetail shows exp as measured on host (a study.Host.Key).
-func (m *Model) openDetail(exp study.Experiment, host string, from screen) {
-	m.detail.exp, m.detail.host, m.detail.back, m.detail.offset = exp, host, from, 0
-	m.screen = screenDetail
-}
-
-// doctorKey handles a key on the Doctor screen: enter runs the check, x
-// cancels it, the movement keys walk the lines.
-func (m Model) doctorKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
-	k := m.keys
-	switch {
-	case key.Matches(msg, k.Enter) && !m.doc.running:
-		if m.snap.running || m.sess.running() {
-			return m, m.showToast("a study is running: the check would measure it too; wait for it or cancel it (x on the dashboard)", true)
-		}
-		if m.tune.running {
-			return m, m.showToast("a tune search is running: the check would measure it too; wait for it or cancel it (x on the Tune screen)", true)
-		}
-		m.doc.width, m.doc.height = m.width, max(1, m.height-3)
-		return m, m.doc.start(m.ctx, m.opts.Doctor, m.opts.Now())
-	case key.Matches(msg, k.Cancel) && m.doc.running:
-		m.doc.stop()
-		return m, m.showToast("canceling the hardware check", false)
-	}
-	m.doc.update(msg, k)
-	return m, nil
+	return m.route(msg)
 }
 
 // requestQuit quits, asking first while a study runs here. A program of
 // a shared hub (serve) just leaves: the study goes on without it.
-func (m Model) requestQuit() (tea.Model, tea.Cmd) {
+func (m *Model) requestQuit() tea.Cmd {
 	if m.snap.running && !m.snap.shared && m.snap.replay == nil {
 		m.modal = modalQuit
-		return m, nil
+		return nil
 	}
-	m.doc.stop() // a running hardware check or tune search ends with the program
-	m.tune.stop()
-	return m, tea.Quit
-}
-
-// inControl reports whether this program may change the study (always,
-// unless it is a replay or the hub is shared and someone else holds
-// control).
-func (m Model) inControl() bool {
-	if m.snap.replay != nil {
-		return false
-	}
-	return !m.snap.shared || m.snap.control.id == m.me.id || m.snap.control.id == 0
+	m.stopScreens() // a running hardware check or tune search ends with the program
+	return tea.Quit
 }
 
 // handleModal answers the open question or menu.
-func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+func (m *Model) handleModal(msg tea.KeyMsg) tea.Cmd {
 	k := m.keys
 	switch m.modal {
 	case modalQuit:
@@ -619,10 +446,9 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.quitting = true
 			_ = m.hub.cancelStudy(m.me.id)
 			if !m.hub.running() {
-				return m, tea.Quit
+				return tea.Quit
 			}
-			return m, nil
-		case key.Matches(msg, k.No), key.Matches(msg, k.Quit):
+		case key.Matches(msg, k.No, k.Quit):
 			m.modal = modalNone
 		}
 	case modalCancel:
@@ -630,9 +456,9 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		case key.Matches(msg, k.Yes):
 			m.modal = modalNone
 			if err := m.hub.cancelStudy(m.me.id); err != nil {
-				return m, m.showToast(err.Error(), true)
+				return m.showToast(err.Error(), true)
 			}
-			return m, m.showToast("canceling the study: results recorded so far stay in "+m.opts.Out, false)
+			return m.showToast("canceling the study: results recorded so far stay in "+m.opts.Out, false)
 		case key.Matches(msg, k.No):
 			m.modal = modalNone
 		}
@@ -645,15 +471,14 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			f = exportCSV
 		case key.Matches(msg, k.ExportMD):
 			f = exportMarkdown
-		case key.Matches(msg, k.No), key.Matches(msg, k.Back), key.Matches(msg, k.Quit):
+		case key.Matches(msg, k.No, k.Back, k.Quit, k.ForceQuit):
 			m.modal = modalNone
-			return m, nil
+			return nil
 		default:
-			return m, nil
+			return nil
 		}
 		m.modal = modalNone
-		rows := m.dash.table.sorted(m.sess.rows)
-		return m, exportCmd(rows, len(m.sess.records), m.opts.Out, f)
+		return exportCmd(m.dash().rows(), len(m.sess.records), m.opts.Out, f)
 	case modalHandover:
 		switch {
 		case key.Matches(msg, k.Yes):
@@ -670,72 +495,39 @@ func (m Model) handleModal(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			req := m.pending
 			m.pending, m.busy = nil, ""
 			if req != nil {
-				return m.queue(*req)
+				req.force = true
+				return m.start(*req)
 			}
-		case key.Matches(msg, k.No), key.Matches(msg, k.Back):
+		case key.Matches(msg, k.No, k.Back):
 			m.modal, m.pending = modalNone, nil
 		}
 	}
-	return m, nil
+	return nil
 }
 
-// start asks the hub to plan and queue a study. When another quantscope
-// runs a study on this machine (Options.Busy), it asks first.
-func (m Model) start(req startRequest) (tea.Model, tea.Cmd) {
-	if m.tune.running {
-		m.setup.err = "a tune search is running (5): it measures speed, so studies wait until it ends"
-		return m, nil
-	}
-	if m.opts.Busy != nil {
-		if busy := m.opts.Busy(); busy != "" {
-			m.busy, m.pending, m.modal = busy, &req, modalBusy
-			return m, nil
-		}
-	}
-	return m.queue(req)
-}
-
-// queue asks the hub to plan and queue a study now.
-func (m Model) queue(req startRequest) (tea.Model, tea.Cmd) {
-	if m.doc.running {
-		m.setup.err = "the hardware check is running (Doctor screen, 4): wait for it or cancel it with x"
-		return m, nil
+// start asks the hub to plan and queue a study; the setup screen hears
+// why when it refuses. When another quantscope runs a study on this
+// machine (Options.Busy), it asks first.
+func (m *Model) start(req startRequest) tea.Cmd {
+	switch {
+	case m.measuring(screenTune):
+		return m.sendTo(screenSetup, startRefusedMsg{reason: "a tune search is running (5): it measures speed, so studies wait until it ends"})
+	case m.measuring(screenDoctor):
+		return m.sendTo(screenSetup, startRefusedMsg{reason: "the hardware check is running (Doctor screen, 4): wait for it or cancel it with x"})
 	}
 	text, err := m.hub.start(m.me.id, req)
-	if err != nil {
-		if _, ok := err.(controlError); ok {
-			return m, m.showToast(err.Error(), true)
-		}
-		m.setup.err = err.Error()
-		return m, nil
+	var busy busyError
+	switch {
+	case errors.As(err, &busy):
+		m.busy, m.pending, m.modal = busy.what, &req, modalBusy
+		return nil
+	case errors.As(err, new(controlError)):
+		return m.showToast(err.Error(), true)
+	case err != nil:
+		return m.sendTo(screenSetup, startRefusedMsg{reason: err.Error()})
 	}
 	m.screen = screenDashboard
-	return m, m.showToast(text, false)
-}
-
-// autoStart starts the setup screen's study once (Options.AutoStart, the
-// demo) when the catalog and the environment are known.
-func (m Model) autoStart() (Model, tea.Cmd) {
-	if !m.opts.AutoStart || m.autoStarted || !m.catalogReady || !m.envReady {
-		return m, nil
-	}
-	m.autoStarted = true
-	cfg, err := m.setup.planConfig()
-	if err != nil {
-		m.setup.err = err.Error()
-		return m, nil
-	}
-	nm, cmd := m.start(startRequest{cfg: cfg, duration: m.setup.duration})
-	return nm.(Model), cmd
-}
-
-// rerun asks the hub to queue one experiment again.
-func (m Model) rerun(exp study.Experiment) (tea.Model, tea.Cmd) {
-	text, err := m.hub.rerun(m.me.id, exp, m.setup.duration)
-	if err != nil {
-		return m, m.showToast(err.Error(), true)
-	}
-	return m, m.showToast(text, false)
+	return m.showToast(text, false)
 }
 
 func firstLine(s string) string {
@@ -752,30 +544,19 @@ func (m Model) View() string {
 	}
 	c := m.viewCtx()
 	if m.tooSmall() {
-		msg := fmt.Sprintf("terminal too small: %d×%d\nquantscope needs at least %d×%d\n\nenlarge the window, or press q to quit", m.width, m.height, minWidth, minHeight)
+		msg := fmt.Sprintf("terminal too small: %d×%d\nquantscope needs at least %d×%d\n\nenlarge the window, or press %s to quit", m.width, m.height, minWidth, minHeight, m.keys.Quit.Help().Key)
 		return centered(msg, m.width, m.height)
 	}
 	header := padRight(headerLine(c, m.screen, m.width), m.width) + "\n" + padRight(statusLine(c, m.width), m.width)
-	var body string
 	bodyH := m.height - 3
-	switch {
-	case m.showHelp:
+	var body string
+	if m.showHelp {
 		body = m.helpView(c, bodyH)
-	case m.screen == screenSetup:
-		body = m.setup.view(c)
-	case m.screen == screenDashboard:
-		body = m.dash.view(c)
-	case m.screen == screenHeatmap:
-		body = m.heat.view(c)
-	case m.screen == screenDetail:
-		body = m.detail.view(c)
-	case m.screen == screenDoctor:
-		body = m.doc.view(c, m.opts.Doctor != nil)
-	case m.screen == screenTune:
-		body = m.tune.View()
+	} else {
+		body = m.screens[m.screen].View()
 	}
 	body = strings.Join(fitLines(body, m.width, bodyH), "\n")
-	view := header + "\n" + body + "\n" + m.footer(c)
+	view := header + "\n" + body + "\n" + m.footer()
 	if m.modal != modalNone {
 		view = overlay(view, m.modalView(c), m.width, m.height, m.st.mode != modePlain)
 	}
@@ -783,9 +564,9 @@ func (m Model) View() string {
 }
 
 // footer is the key hints, or a notice while one is showing.
-func (m Model) footer(c viewCtx) string {
+func (m Model) footer() string {
 	if m.quitting {
-		return padRight(m.st.warn.Render("stopping the worker before quitting… (ctrl+c again to leave now)"), m.width)
+		return padRight(m.st.warn.Render("stopping the worker before quitting… ("+m.keys.ForceQuit.Help().Key+" again to leave now)"), m.width)
 	}
 	if m.toast != "" {
 		st := m.st.toast
@@ -796,7 +577,7 @@ func (m Model) footer(c viewCtx) string {
 	}
 	hm := m.help
 	hm.Width = m.width
-	return padRight(hm.ShortHelpView(m.withControlKey(m.shortHelp(c))), m.width)
+	return padRight(hm.ShortHelpView(m.withControlKey(m.shortHelp())), m.width)
 }
 
 // withControlKey puts "c ask for control" first in a shared study's
@@ -824,108 +605,65 @@ func (m Model) withControlKey(keys []key.Binding) []key.Binding {
 	return append([]key.Binding{ctl}, keys...)
 }
 
-// shortHelp lists the footer's keys for the current screen.
-func (m Model) shortHelp(c viewCtx) []key.Binding {
-	k := m.keys
-	stop, cancel := k.studyKeys(m.snap.running && m.inControl())
+// shortHelp lists the footer's keys: the current screen's, or the help
+// overlay's.
+func (m Model) shortHelp() []key.Binding {
 	if m.showHelp {
+		k := m.keys
 		return []key.Binding{withHelp(k.Back, "esc/?", "close help"), k.Quit}
 	}
-	switch m.screen {
-	case screenSetup:
-		if m.setup.capturing() {
-			return []key.Binding{withHelp(k.Enter, "enter", "done"), withHelp(k.Back, "esc", "cancel")}
-		}
-		start := k.Start
-		if c.running {
-			start = withHelp(start, "enter", "queue")
-		}
-		return only(start, k.Toggle, k.Filter, k.AddPath, k.NextPane, k.Dashboard, k.Help, k.Quit)
-	case screenDashboard:
-		return only(withHelp(k.Enter, "enter", "detail"), k.NextPane, k.SortNext, k.Rerun, stop, cancel, k.Export, k.Help, k.Quit)
-	case screenHeatmap:
-		return only(k.Metric, withHelp(k.Enter, "enter", "detail"), k.Group, stop, k.Export, k.Help, k.Quit)
-	case screenDetail:
-		layers := k.Layers
-		layers.SetEnabled(m.opts.Sensitivity != nil && sensitivityFor(m.detail.exp))
-		return only(k.Back, k.Down, k.Up, k.Rerun, layers, stop, k.Help, k.Quit)
-	case screenDoctor:
-		if m.doc.running {
-			return only(withHelp(k.Cancel, "x", "cancel check"), withHelp(k.Down, "↑/↓", "line"), k.Help, k.Quit)
-		}
-		return only(withHelp(k.Enter, "enter", "run check"), withHelp(k.Down, "↑/↓", "line"), k.Setup, k.Dashboard, k.Help, k.Quit)
-	case screenTune:
-		return m.tune.ShortHelp()
-	}
-	return nil
+	return m.screens[m.screen].ShortHelp()
 }
 
-// fullHelp lists every key of the current screen in columns.
+// fullHelp lists every key of the current screen in columns: the
+// screen's, then the global ones.
 func (m Model) fullHelp() [][]key.Binding {
-	k := m.keys
-	var screenKeys []key.Binding
-	switch m.screen {
-	case screenSetup:
-		screenKeys = []key.Binding{k.Start, k.Toggle, k.Filter, k.AddPath,
-			withHelp(k.Left, "←/→", "cycle options / value"), withHelp(k.EditOptions, "o", "type options / value"), k.Back}
-	case screenDashboard:
-		screenKeys = []key.Binding{withHelp(k.Enter, "enter", "run detail"), k.SortNext, k.SortReverse, k.Rerun, k.Stop, k.Cancel, k.Export}
-	case screenHeatmap:
-		screenKeys = []key.Binding{k.Metric, k.Group, withHelp(k.Left, "←↑↓→", "move"), withHelp(k.Enter, "enter", "run detail"), k.Stop, k.Cancel, k.Export}
-	case screenDetail:
-		screenKeys = []key.Binding{withHelp(k.Down, "↓/j", "scroll"), withHelp(k.PageDown, "pgdn/space", "page"), k.Rerun, k.Layers, k.Stop, k.Back}
-	case screenDoctor:
-		screenKeys = []key.Binding{withHelp(k.Enter, "enter", "run the hardware check"), withHelp(k.Cancel, "x", "cancel it"),
-			withHelp(k.Down, "↑↓/jk", "select a line"), withHelp(k.Top, "g/G", "first/last line")}
-	case screenTune:
-		return m.tune.FullHelp()
-	}
-	return [][]key.Binding{screenKeys, k.navGroup(), k.globalGroup()}
+	return append(m.screens[m.screen].FullHelp(), m.keys.globalGroup())
 }
 
 func (m Model) helpView(c viewCtx, h int) string {
 	s := c.st
 	hm := m.help
 	hm.Width = m.width - 4
-	names := map[screen]string{screenSetup: "Setup", screenDashboard: "Dashboard", screenHeatmap: "Heatmap", screenDetail: "Run detail", screenDoctor: "Doctor", screenTune: "Tune"}
 	var b strings.Builder
-	b.WriteString(s.bold.Render("Keys on the "+names[m.screen]+" screen") + "\n\n")
+	b.WriteString(s.bold.Render("Keys on the "+screenNames[m.screen]+" screen") + "\n\n")
 	b.WriteString(hm.FullHelpView(m.fullHelp()) + "\n\n")
-	b.WriteString(s.dim.Render("ctrl+c quits from anywhere (it asks while a study runs; twice leaves at once).") + "\n")
+	b.WriteString(s.dim.Render(m.keys.ForceQuit.Help().Key+" quits from anywhere (it asks while a study runs; twice leaves at once).") + "\n")
 	b.WriteString(s.dim.Render("Results are appended to "+m.opts.Out+"; `quantscope report` reads them.") + "\n")
 	b.WriteString(s.dim.Render("Table marks: ✓ ok · ✗ failed · ⚑ near the runtime's call-overhead floor · ≈ within noise of fp32.") + "\n")
 	b.WriteString(s.dim.Render("Colours: green better than fp32, red worse; NO_COLOR keeps bold/underline instead."))
 	return panel(s, "Help", b.String(), m.width, h, true)
 }
 
-// modalView draws the open question or menu.
+// modalView draws the open question or menu; its key labels are the
+// bindings' own.
 func (m Model) modalView(c viewCtx) string {
-	s := c.st
-	k := s.key.Render
+	s, ks := c.st, m.keys
+	k := func(b key.Binding) string { return s.key.Render(b.Help().Key) }
 	var body string
 	switch m.modal {
 	case modalQuit:
 		body = s.bold.Render("A study is running. Quit?") + "\n\n" +
 			"The current run is stopped and its worker ended;\nresults recorded so far stay in " + m.opts.Out + ".\n\n" +
-			k("y") + " quit   " + k("n") + " keep running"
+			k(ks.Yes) + " quit   " + k(ks.No) + " keep running"
 	case modalCancel:
 		body = s.bold.Render("Cancel the study?") + "\n\n" +
 			"The current run is stopped and the queue dropped;\nresults recorded so far stay in " + m.opts.Out + ".\n\n" +
-			k("y") + " cancel study   " + k("n") + " keep running"
+			k(ks.Yes) + " cancel study   " + k(ks.No) + " keep running"
 	case modalHandover:
 		body = s.bold.Render(m.asker+" asks for control of the study") + "\n\n" +
 			"Hand over, and " + m.asker + " can start, stop and cancel runs;\nyou keep watching. Unanswered, control passes in " + fmtDuration(requestTimeout) + ".\n\n" +
-			k("y") + " hand over   " + k("n") + " keep control"
+			k(ks.Yes) + " hand over   " + k(ks.No) + " keep control"
 	case modalBusy:
 		body = s.bold.Render("Another study runs on this machine") + "\n\n" +
 			m.busy + ".\nRunning yours at the same time spoils both sets of numbers.\n\n" +
-			k("y") + " start anyway   " + k("n") + " not now"
+			k(ks.Yes) + " start anyway   " + k(ks.No) + " not now"
 	case modalExport:
 		body = s.bold.Render("Export the results") + "\n\n" +
-			k("j") + "  JSON lines: show where the results file is\n" +
-			k("c") + "  CSV      → " + exportPath(m.opts.Out, exportCSV) + "\n" +
-			k("m") + "  Markdown → " + exportPath(m.opts.Out, exportMarkdown) + "\n\n" +
-			k("esc") + " close"
+			k(ks.ExportJSONL) + "  JSON lines: show where the results file is\n" +
+			k(ks.ExportCSV) + "  CSV      → " + exportPath(m.opts.Out, exportCSV) + "\n" +
+			k(ks.ExportMD) + "  Markdown → " + exportPath(m.opts.Out, exportMarkdown) + "\n\n" +
+			k(ks.Back) + " close"
 	}
 	return s.modal.Render(body)
 }

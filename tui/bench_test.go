@@ -13,8 +13,8 @@ func BenchmarkDashboardFrame(b *testing.B) {
 	studyMidRun(f)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f.m.dash.chartKeys = [3]string{}
-		f.m.dash.redraw(f.m.viewCtx())
+		f.m.dash().chartKeys = [3]string{}
+		f.m.dash().redraw(f.m.viewCtx())
 		_ = f.m.View()
 	}
 }

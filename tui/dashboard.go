@@ -40,10 +40,59 @@ type dashModel struct {
 	charts    [3]string
 	chartKeys [3]string
 
+	app           *app
 	width, height int
 }
 
-func newDashboard() dashModel { return dashModel{focus: dashTable, table: newTable()} }
+func newDashboard(a *app) *dashModel { return &dashModel{app: a, focus: dashTable, table: newTable()} }
+
+// Update implements Screen: keys, and a new snapshot (the charts redraw).
+func (d *dashModel) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case snapshotMsg:
+		d.redraw(d.app.viewCtx())
+	case tea.KeyMsg:
+		if d.app.studyKey(msg) {
+			return d, nil
+		}
+		next, act := d.update(msg, d.app.keys, d.app.viewCtx())
+		*d = next
+		if act.open != nil {
+			d.app.post(openDetailMsg{exp: *act.open, host: act.host, back: screenDashboard})
+		}
+		if act.rerun != nil {
+			d.app.post(rerunMsg{exp: *act.rerun})
+		}
+		d.redraw(d.app.viewCtx())
+	}
+	return d, nil
+}
+
+// View implements Screen.
+func (d *dashModel) View() string { return d.view(d.app.viewCtx()) }
+
+// SetSize implements Screen: the table's page follows, the charts redraw.
+func (d *dashModel) SetSize(w, h int) {
+	d.width, d.height = w, h
+	d.table.body = bodyRows(d.lowerHeight() - 2)
+	d.redraw(d.app.viewCtx())
+}
+
+// ShortHelp implements Screen.
+func (d *dashModel) ShortHelp() []key.Binding {
+	k := d.app.keys
+	stop, cancel := d.app.studyKeys()
+	return only(withHelp(k.Enter, "enter", "detail"), k.NextPane, k.SortNext, k.Rerun, stop, cancel, k.Export, k.Help, k.Quit)
+}
+
+// FullHelp implements Screen.
+func (d *dashModel) FullHelp() [][]key.Binding {
+	k := d.app.keys
+	return [][]key.Binding{{withHelp(k.Enter, "enter", "run detail"), k.SortNext, k.SortReverse, k.Rerun, k.Stop, k.Cancel, k.Export}, k.navGroup()}
+}
+
+// rows are the table's rows in display order (what export writes).
+func (d *dashModel) rows() []study.Row { return d.table.sorted(d.app.sess.rows) }
 
 // compact reports whether the panes are shown one at a time.
 func (d dashModel) compact() bool { return d.width < 100 || d.height < 28 }

@@ -28,6 +28,78 @@ type detailModel struct {
 	offset int
 	width  int
 	height int
+	app    *app
+	// sens holds the layer rankings asked for (L), by sensKey.
+	sens map[string]*sensState
+}
+
+func newDetail(a *app) *detailModel { return &detailModel{app: a, sens: map[string]*sensState{}} }
+
+// ctx is the shared view context with the screen's layer rankings.
+func (d *detailModel) ctx() viewCtx {
+	c := d.app.viewCtx()
+	c.sens = d.sens
+	return c
+}
+
+// layers reports whether L ranks the shown run's layers.
+func (d *detailModel) layers() bool {
+	return d.app.opts.Sensitivity != nil && sensitivityFor(d.exp)
+}
+
+// Update implements Screen: openDetailMsg picks the run shown; esc goes
+// back where it was opened, r queues it again.
+func (d *detailModel) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	k := d.app.keys
+	switch msg := msg.(type) {
+	case openDetailMsg:
+		d.exp, d.host, d.back, d.offset = msg.exp, msg.host, msg.back, 0
+	case sensDoneMsg:
+		st := &sensState{res: msg.res}
+		if msg.err != nil {
+			st.err = msg.err.Error()
+		}
+		d.sens[msg.key] = st
+	case tea.KeyMsg:
+		switch {
+		case d.app.studyKey(msg):
+		case key.Matches(msg, k.Back):
+			d.app.post(showScreenMsg{to: d.back})
+		case key.Matches(msg, k.Rerun):
+			d.app.post(rerunMsg{exp: d.exp})
+		case key.Matches(msg, k.Layers) && d.layers():
+			sk := sensKey(d.exp)
+			if st := d.sens[sk]; st != nil && st.running {
+				return d, nil
+			}
+			d.sens[sk] = &sensState{running: true}
+			return d, rankLayers(d.app.ctx, d.app.opts.Sensitivity, d.exp)
+		default:
+			*d = d.update(msg, k, d.ctx())
+		}
+	}
+	return d, nil
+}
+
+// View implements Screen.
+func (d *detailModel) View() string { return d.view(d.ctx()) }
+
+// SetSize implements Screen.
+func (d *detailModel) SetSize(w, h int) { d.width, d.height = w, h }
+
+// ShortHelp implements Screen.
+func (d *detailModel) ShortHelp() []key.Binding {
+	k := d.app.keys
+	stop, _ := d.app.studyKeys()
+	layers := k.Layers
+	layers.SetEnabled(d.layers())
+	return only(k.Back, k.Down, k.Up, k.Rerun, layers, stop, k.Help, k.Quit)
+}
+
+// FullHelp implements Screen.
+func (d *detailModel) FullHelp() [][]key.Binding {
+	k := d.app.keys
+	return [][]key.Binding{{withHelp(k.Down, "↓/j", "scroll"), withHelp(k.PageDown, "pgdn/space", "page"), k.Rerun, k.Layers, k.Stop, k.Back}, k.navGroup()}
 }
 
 func (d detailModel) update(msg tea.KeyMsg, k keyMap, c viewCtx) detailModel {

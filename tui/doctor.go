@@ -56,8 +56,76 @@ type doctorModel struct {
 	cursor      int
 	offset      int
 
+	app           *app
 	width, height int
 }
+
+func newDoctor(a *app) *doctorModel { return &doctorModel{app: a} }
+
+// Update implements Screen: enter runs the check, x cancels it, the
+// movement keys walk the lines; the check's events and its end arrive
+// as messages.
+func (d *doctorModel) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case doctorEventMsg:
+		return d, d.onEvent(msg)
+	case doctorDoneMsg:
+		if msg.gen != d.gen {
+			return d, nil
+		}
+		d.onDone(msg, d.app.opts.Now())
+		if msg.err != nil {
+			d.app.post(toastMsg{text: "hardware check: " + msg.err.Error(), err: true})
+		} else {
+			d.app.post(toastMsg{text: "hardware check done: " + msg.rep.Verdict.Label(), err: msg.rep.Verdict.Rank() > 0})
+		}
+	case tea.KeyMsg:
+		k := d.app.keys
+		switch {
+		case key.Matches(msg, k.Enter) && !d.running && d.app.opts.Doctor != nil:
+			switch {
+			case d.app.running():
+				d.app.post(toastMsg{text: "a study is running: the check would measure it too; wait for it or cancel it (x on the dashboard)", err: true})
+				return d, nil
+			case d.app.measuring(screenTune):
+				d.app.post(toastMsg{text: "a tune search is running: the check would measure it too; wait for it or cancel it (x on the Tune screen)", err: true})
+				return d, nil
+			}
+			return d, d.start(d.app.ctx, d.app.opts.Doctor, d.app.opts.Now())
+		case key.Matches(msg, k.Cancel) && d.running:
+			d.stop()
+			d.app.post(toastMsg{text: "canceling the hardware check"})
+		default:
+			d.update(msg, k)
+		}
+	}
+	return d, nil
+}
+
+// View implements Screen.
+func (d *doctorModel) View() string { return d.view(d.app.viewCtx(), d.app.opts.Doctor != nil) }
+
+// SetSize implements Screen.
+func (d *doctorModel) SetSize(w, h int) { d.width, d.height = w, h }
+
+// ShortHelp implements Screen.
+func (d *doctorModel) ShortHelp() []key.Binding {
+	k := d.app.keys
+	if d.running {
+		return only(withHelp(k.Cancel, "x", "cancel check"), withHelp(k.Down, "↑/↓", "line"), k.Help, k.Quit)
+	}
+	return only(withHelp(k.Enter, "enter", "run check"), withHelp(k.Down, "↑/↓", "line"), k.Setup, k.Dashboard, k.Help, k.Quit)
+}
+
+// FullHelp implements Screen.
+func (d *doctorModel) FullHelp() [][]key.Binding {
+	k := d.app.keys
+	return [][]key.Binding{{withHelp(k.Enter, "enter", "run the hardware check"), withHelp(k.Cancel, "x", "cancel it"),
+		withHelp(k.Down, "↑↓/jk", "select a line"), withHelp(k.Top, "g/G", "first/last line")}, k.navGroup()}
+}
+
+// measuring reports whether the hardware check runs.
+func (d *doctorModel) measuring() bool { return d.running }
 
 // start launches a run: one tea.Cmd runs the check, another delivers its
 // events one at a time.
@@ -65,7 +133,7 @@ func (d *doctorModel) start(parent context.Context, run DoctorFunc, now time.Tim
 	ctx, cancel := context.WithCancel(parent)
 	d.gen++
 	*d = doctorModel{gen: d.gen, running: true, started: now, cancel: cancel,
-		events: make(chan hwbench.Event, doctorEventBuffer), width: d.width, height: d.height}
+		events: make(chan hwbench.Event, doctorEventBuffer), app: d.app, width: d.width, height: d.height}
 	gen, ch := d.gen, d.events
 	runCmd := func() tea.Msg {
 		emit := func(e hwbench.Event) {

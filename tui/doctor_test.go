@@ -38,7 +38,7 @@ func doctorLines() []hwbench.Line {
 // doctorMidRun starts the check and delivers its first events by hand.
 func doctorMidRun(f *fixture) {
 	f.keys("4", "enter")
-	gen := f.m.doc.gen
+	gen := f.m.doc().gen
 	ev := func(e hwbench.Event) { f.send(doctorEventMsg{gen: gen, ev: e, ok: true}) }
 	lines := doctorLines()
 	ev(hwbench.Event{Kind: hwbench.EventStep, Step: 4, Steps: 12, Label: "FP32 GEMM (CPU)"})
@@ -56,7 +56,7 @@ func doctorFinished(f *fixture) {
 	f.advance(30 * time.Second)
 	rep := &hwbench.Report{Schema: 1, Seconds: 47, Lines: doctorLines(), Verdict: hwbench.Fault,
 		Machine: hwbench.Machine{EP: "cuda", LoadStart: 0.2, LoadEnd: 2.9}}
-	f.send(doctorDoneMsg{gen: f.m.doc.gen, rep: rep})
+	f.send(doctorDoneMsg{gen: f.m.doc().gen, rep: rep})
 	f.send(toastExpiredMsg{id: f.m.toastID})
 }
 
@@ -101,11 +101,11 @@ func TestDoctorScreenRules(t *testing.T) {
 
 	f = newFixture(t, 120, 40, withDoctor)
 	doctorMidRun(f)
-	before := len(f.m.doc.lines)
+	before := len(f.m.doc().lines)
 	line := doctorLines()[1]
-	f.send(doctorEventMsg{gen: f.m.doc.gen - 1, ev: hwbench.Event{Kind: hwbench.EventLine, Line: &line}, ok: true})
-	f.send(doctorDoneMsg{gen: f.m.doc.gen - 1, err: errBoom})
-	if len(f.m.doc.lines) != before || !f.m.doc.running {
+	f.send(doctorEventMsg{gen: f.m.doc().gen - 1, ev: hwbench.Event{Kind: hwbench.EventLine, Line: &line}, ok: true})
+	f.send(doctorDoneMsg{gen: f.m.doc().gen - 1, err: errBoom})
+	if len(f.m.doc().lines) != before || !f.m.doc().running {
 		t.Error("a stale run's messages were applied")
 	}
 	f.keys("1")
@@ -115,16 +115,16 @@ func TestDoctorScreenRules(t *testing.T) {
 	// them) must not add its lines twice.
 	f = newFixture(t, 120, 40, withDoctor)
 	doctorFinished(f)
-	n := len(f.m.doc.lines)
+	n := len(f.m.doc().lines)
 	late := doctorLines()[5]
-	if cmd := f.m.doc.onEvent(doctorEventMsg{gen: f.m.doc.gen, ev: hwbench.Event{Kind: hwbench.EventLine, Line: &late}, ok: true}); cmd != nil || len(f.m.doc.lines) != n {
-		t.Errorf("a late event after the report: %d lines, want %d", len(f.m.doc.lines), n)
+	if cmd := f.m.doc().onEvent(doctorEventMsg{gen: f.m.doc().gen, ev: hwbench.Event{Kind: hwbench.EventLine, Line: &late}, ok: true}); cmd != nil || len(f.m.doc().lines) != n {
+		t.Errorf("a late event after the report: %d lines, want %d", len(f.m.doc().lines), n)
 	}
 
 	f = newFixture(t, 120, 40, withDoctor)
 	f.startStudy("deit-tiny")
 	f.keys("4", "enter")
-	if f.m.doc.running || !strings.Contains(f.m.toast, "a study is running") {
+	if f.m.doc().running || !strings.Contains(f.m.toast, "a study is running") {
 		t.Errorf("the check started during a study (toast %q)", f.m.toast)
 	}
 }
@@ -135,8 +135,8 @@ func (f *fixture) startStudyExpectingRefusal(t *testing.T) {
 	f.keys("/")
 	f.typeText("deit-tiny")
 	f.keys("enter", "space", "esc", "enter")
-	if f.m.screen == screenDashboard || !strings.Contains(f.m.setup.err, "hardware check is running") {
-		t.Errorf("a study started during the check (screen %v, err %q)", f.m.screen, f.m.setup.err)
+	if f.m.screen == screenDashboard || !strings.Contains(f.m.setup().err, "hardware check is running") {
+		t.Errorf("a study started during the check (screen %v, err %q)", f.m.screen, f.m.setup().err)
 	}
 }
 
@@ -178,7 +178,7 @@ func TestProgramRunsDoctor(t *testing.T) {
 	typeKeys(tm, "q")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 	m := tm.FinalModel(t).(Model)
-	if runs.Load() != 2 || canceled.Load() != 1 || m.doc.running || !errors.Is(m.doc.err, context.Canceled) {
-		t.Fatalf("runs %d, canceled %d, running %v, err %v", runs.Load(), canceled.Load(), m.doc.running, m.doc.err)
+	if runs.Load() != 2 || canceled.Load() != 1 || m.doc().running || !errors.Is(m.doc().err, context.Canceled) {
+		t.Fatalf("runs %d, canceled %d, running %v, err %v", runs.Load(), canceled.Load(), m.doc().running, m.doc().err)
 	}
 }

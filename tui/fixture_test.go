@@ -318,7 +318,7 @@ func (f *fixture) startStudy(models ...string) {
 	}
 	f.keys("enter")
 	if f.m.screen != screenDashboard {
-		f.t.Fatalf("study did not start: %s", f.m.setup.err)
+		f.t.Fatalf("study did not start: %s", f.m.setup().err)
 	}
 }
 

@@ -67,13 +67,13 @@ func TestGolden(t *testing.T) {
 		}},
 		{"dashboard-mid-run", func(f *fixture) {
 			studyMidRun(f)
-			if f.m.dash.compact() {
+			if f.m.dash().compact() {
 				f.keys("tab") // table → charts
 			}
 		}},
 		{"dashboard-queue", func(f *fixture) {
 			studyMidRun(f)
-			if f.m.dash.compact() {
+			if f.m.dash().compact() {
 				f.keys("tab", "tab") // → queue
 			} else {
 				f.keys("shift+tab")
@@ -85,7 +85,7 @@ func TestGolden(t *testing.T) {
 		}},
 		{"table-sorted", func(f *fixture) {
 			studyWithResults(f)
-			for f.m.dash.table.sortCol != colSpeedup {
+			for f.m.dash().table.sortCol != colSpeedup {
 				f.keys("o")
 			}
 		}},

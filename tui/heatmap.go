@@ -122,6 +122,46 @@ type heatModel struct {
 	row, col   int
 	rowOff     int
 	width, hgt int
+	app        *app
+}
+
+func newHeatmap(a *app) *heatModel { return &heatModel{app: a} }
+
+// Update implements Screen: esc goes back to the dashboard, enter on a
+// measured cell opens its run detail.
+func (h *heatModel) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	km, ok := msg.(tea.KeyMsg)
+	switch {
+	case !ok, h.app.studyKey(km):
+	case key.Matches(km, h.app.keys.Back):
+		h.app.post(showScreenMsg{to: screenDashboard})
+	default:
+		next, open, host := h.update(km, h.app.keys, h.app.viewCtx())
+		*h = next
+		if open != nil {
+			h.app.post(openDetailMsg{exp: *open, host: host, back: screenHeatmap})
+		}
+	}
+	return h, nil
+}
+
+// View implements Screen.
+func (h *heatModel) View() string { return h.view(h.app.viewCtx()) }
+
+// SetSize implements Screen.
+func (h *heatModel) SetSize(w, ht int) { h.width, h.hgt = w, ht }
+
+// ShortHelp implements Screen.
+func (h *heatModel) ShortHelp() []key.Binding {
+	k := h.app.keys
+	stop, _ := h.app.studyKeys()
+	return only(k.Metric, withHelp(k.Enter, "enter", "detail"), k.Group, stop, k.Export, k.Help, k.Quit)
+}
+
+// FullHelp implements Screen.
+func (h *heatModel) FullHelp() [][]key.Binding {
+	k := h.app.keys
+	return [][]key.Binding{{k.Metric, k.Group, withHelp(k.Left, "←↑↓→", "move"), withHelp(k.Enter, "enter", "run detail"), k.Stop, k.Cancel, k.Export}, k.navGroup()}
 }
 
 // groups lists the host × EP × batch combinations of the study in order.

@@ -125,7 +125,7 @@ func TestOpenSeveralFilesGroupedByHost(t *testing.T) {
 	grouped := func() bool {
 		seen := map[string]bool{}
 		last := ""
-		for _, r := range f.m.dash.table.sorted(f.m.sess.rows) {
+		for _, r := range f.m.dash().table.sorted(f.m.sess.rows) {
 			h := hostOf(r)
 			if h != last && seen[h] {
 				return false
@@ -134,21 +134,21 @@ func TestOpenSeveralFilesGroupedByHost(t *testing.T) {
 		}
 		return true
 	}
-	for f.m.dash.table.sortCol != colThroughput {
+	for f.m.dash().table.sortCol != colThroughput {
 		f.keys("o")
 	}
 	if !grouped() {
 		t.Error("sorting by throughput mixed the hosts' rows")
 	}
-	first := f.m.dash.table.sorted(f.m.sess.rows)[0]
+	first := f.m.dash().table.sorted(f.m.sess.rows)[0]
 	if first.Last.Host.Name() != "gpu-node-3" || first.Throughput != 2000 {
 		t.Errorf("first row by throughput: %s %v, want the H100's fastest (its host first)", first.Last.Host.Name(), first.Throughput)
 	}
 	// The H200's deit-tiny fp16: sorted rows are H100 ×3, then H200 by
 	// throughput: fp16 2250 first.
 	f.keys("down", "down", "down", "enter")
-	if f.m.screen != screenDetail || f.m.detail.host != h200Pod.Key() {
-		t.Fatalf("detail of %v on %q", f.m.detail.exp, f.m.detail.host)
+	if f.m.screen != screenDetail || f.m.detail().host != h200Pod.Key() {
+		t.Fatalf("detail of %v on %q", f.m.detail().exp, f.m.detail().host)
 	}
 	d := f.view()
 	for _, want := range []string{"host: bench-h200 · bench-h200-0-x4k2p · NVIDIA H200", "2250 img/s · speedup 1.50× (1 run) vs fp32 1500 img/s"} {

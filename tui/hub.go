@@ -555,8 +555,21 @@ func (h *Hub) loaded(msg loadedMsg) {
 	h.publishLocked(nil)
 }
 
-// start plans a study request and queues it.
+// busyError says another quantscope (serve) runs a study on this
+// machine (Options.Busy's sentence); a request with force set starts
+// anyway.
+type busyError struct{ what string }
+
+func (e busyError) Error() string { return e.what }
+
+// start plans a study request and queues it; a busyError first when
+// another quantscope runs a study here, unless req.force.
 func (h *Hub) start(id int, req startRequest) (string, error) {
+	if !req.force && h.opts.Busy != nil {
+		if busy := h.opts.Busy(); busy != "" {
+			return "", busyError{what: busy}
+		}
+	}
 	h.mu.Lock()
 	defer func() {
 		h.mu.Unlock()

@@ -298,7 +298,7 @@ func TestAutoStart(t *testing.T) {
 		o.AutoStart, o.Models = true, []string{"deit-tiny", "resnet-50"}
 	})
 	if f.m.screen != screenDashboard || len(f.hub.sess.entries) != 4 {
-		t.Fatalf("demo did not start: screen %v, %d entries, err %q", f.m.screen, len(f.hub.sess.entries), f.m.setup.err)
+		t.Fatalf("demo did not start: screen %v, %d entries, err %q", f.m.screen, len(f.hub.sess.entries), f.m.setup().err)
 	}
 	models, _ := fakeCatalog{}.Models(context.Background())
 	f.send(catalogMsg{models: models})

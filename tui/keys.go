@@ -5,11 +5,13 @@ import (
 )
 
 // keyMap holds every key binding of the application. Screens match keys
-// with key.Matches against these and the help overlay lists them, so a
-// binding is defined exactly once.
+// with key.Matches against these, list them in their ShortHelp and
+// FullHelp, and the modals take their labels from them, so a binding is
+// defined exactly once.
 type keyMap struct {
-	// Global.
-	Help, Quit, Back              key.Binding
+	// Global. ForceQuit (ctrl+c) quits from anywhere, a text field
+	// included: it asks while a study runs, and twice leaves at once.
+	Help, Quit, ForceQuit, Back   key.Binding
 	Setup, Dashboard, Heatmap     key.Binding
 	Doctor                        key.Binding
 	Tune                          key.Binding
@@ -46,7 +48,8 @@ func defaultKeyMap() keyMap {
 	}
 	return keyMap{
 		Help:      b([]string{"?"}, "?", "help"),
-		Quit:      b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Quit:      b([]string{"q"}, "q", "quit"),
+		ForceQuit: b([]string{"ctrl+c"}, "ctrl+c", "quit"),
 		Back:      b([]string{"esc"}, "esc", "back"),
 		Setup:     b([]string{"1"}, "1", "setup"),
 		Dashboard: b([]string{"2"}, "2", "dashboard"),
@@ -91,18 +94,6 @@ func defaultKeyMap() keyMap {
 		ExportMD:    b([]string{"m"}, "m", "Markdown"),
 	}
 }
-
-// keyHelp adapts a list of bindings to help.KeyMap.
-type keyHelp struct {
-	short []key.Binding
-	full  [][]key.Binding
-}
-
-// ShortHelp implements help.KeyMap.
-func (k keyHelp) ShortHelp() []key.Binding { return k.short }
-
-// FullHelp implements help.KeyMap.
-func (k keyHelp) FullHelp() [][]key.Binding { return k.full }
 
 // only returns the enabled bindings of bs.
 func only(bs ...key.Binding) []key.Binding {

@@ -130,7 +130,7 @@ func TestGoldenReplay(t *testing.T) {
 		{"replay-mid-run", recordedStudy, func(f *fixture, clk *stepClock) {
 			f.play(clk, mid)
 			f.send(toastExpiredMsg{id: f.m.toastID})
-			if f.m.dash.compact() {
+			if f.m.dash().compact() {
 				f.keys("tab") // table → charts
 			}
 		}},

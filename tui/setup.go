@@ -136,15 +136,22 @@ type setupModel struct {
 
 	err string // why the last start was refused
 
+	// catalogReady and autoStarted: Options.AutoStart starts the study
+	// once the catalog and the environment are in.
+	catalogReady, autoStarted bool
+
+	app           *app
 	width, height int
 }
 
-func newSetup(o Options) setupModel {
+func newSetup(a *app) *setupModel {
+	o := a.opts
 	in := textinput.New()
 	in.Prompt = ""
 	in.CharLimit = 512
 	in.Cursor.SetMode(cursor.CursorStatic)
-	m := setupModel{
+	m := &setupModel{
+		app:      a,
 		loading:  o.Catalog != nil,
 		precs:    defaultPrecisions(),
 		eps:      []string{cmp.Or(o.EP, "cpu")},
@@ -335,12 +342,112 @@ func (m setupModel) planConfig() (study.PlanConfig, error) {
 	}, nil
 }
 
+// Update implements Screen: keys, the catalog and which models are
+// built, a checked path, the environment, and a refused start.
+func (m *setupModel) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.KeyMsg:
+		next, cmd, req := m.update(msg, m.app.keys)
+		*m = next
+		if req != nil {
+			m.app.post(startMsg{req: *req})
+		}
+		return m, cmd
+	case catalogMsg:
+		m.setModels(msg.models, msg.err)
+		m.catalogReady = true
+		cat, ctx := m.app.opts.Catalog, m.app.ctx
+		if msg.err != nil || cat == nil {
+			return m, nil
+		}
+		names := make([]string, len(msg.models))
+		for i, mi := range msg.models {
+			names[i] = mi.Name
+		}
+		m.autoStart()
+		return m, func() tea.Msg {
+			c, err := cat.Cached(ctx, names)
+			return cachedMsg{cached: c, err: err}
+		}
+	case cachedMsg:
+		if msg.err == nil {
+			m.setCached(msg.cached)
+		}
+	case pathCheckedMsg:
+		m.pathChecked(msg)
+	case evalCheckedMsg:
+		m.evalChecked(msg)
+	case envMsg:
+		m.setEnvironment(msg.env)
+	case snapshotMsg:
+		m.autoStart()
+	case startRefusedMsg:
+		m.err = msg.reason
+	}
+	return m, nil
+}
+
+// autoStart starts the screen's study once (Options.AutoStart, the
+// demo) when the catalog and the environment are known.
+func (m *setupModel) autoStart() {
+	if !m.app.opts.AutoStart || m.autoStarted || !m.catalogReady || !m.app.envReady {
+		return
+	}
+	m.autoStarted = true
+	cfg, err := m.planConfig()
+	if err != nil {
+		m.err = err.Error()
+		return
+	}
+	m.app.post(startMsg{req: startRequest{cfg: cfg, duration: m.duration}})
+}
+
+// View implements Screen.
+func (m *setupModel) View() string { return m.view(m.app.viewCtx()) }
+
+// SetSize implements Screen.
+func (m *setupModel) SetSize(w, h int) { m.width, m.height = w, h }
+
+// choice is what the screen would run now.
+func (m *setupModel) choice() setupChoice {
+	c := setupChoice{ep: m.currentEP(), duration: m.duration, optimize: m.fusions,
+		evalDir: expandHome(m.evalDir), labels: expandHome(m.labels)}
+	if sel := m.selectedModels(); len(sel) > 0 {
+		c.model = sel[0]
+	}
+	return c
+}
+
+// ShortHelp implements Screen: a text field's keys while one is open.
+func (m *setupModel) ShortHelp() []key.Binding {
+	k := m.app.keys
+	if m.capturing() {
+		return []key.Binding{withHelp(k.Enter, "enter", "done"), withHelp(k.Back, "esc", "cancel")}
+	}
+	start := k.Start
+	if m.app.running() {
+		start = withHelp(start, "enter", "queue")
+	}
+	return only(start, k.Toggle, k.Filter, k.AddPath, k.NextPane, k.Dashboard, k.Help, k.Quit)
+}
+
+// FullHelp implements Screen.
+func (m *setupModel) FullHelp() [][]key.Binding {
+	k := m.app.keys
+	return [][]key.Binding{{k.Start, k.Toggle, k.Filter, k.AddPath,
+		withHelp(k.Left, "←/→", "cycle options / value"), withHelp(k.EditOptions, "o", "type options / value"), k.Back},
+		k.navGroup()}
+}
+
 // startRequest asks the root to plan and queue a study.
 type startRequest struct {
 	cfg      study.PlanConfig
 	duration time.Duration
 	// evalDir and labels ask for accuracy on a labelled image folder.
 	evalDir, labels string
+	// force starts it although another quantscope runs a study here
+	// (the user answered the question).
+	force bool
 }
 
 // evalCheckedMsg reports what a labelled image folder holds, or what is

@@ -62,9 +62,10 @@ const (
 
 // tuneModel is the Tune screen: a form (model, budget, objective), then the
 // search live — each candidate on a speed × fidelity scatter as it is
-// measured, the best so far, and why each step was taken. It follows the
-// screen contract: Update, View, SetSize, ShortHelp, FullHelp.
+// measured, the best so far, and why each step was taken. It keeps the
+// Screen contract.
 type tuneModel struct {
+	app  *app
 	st   *styles
 	keys keyMap
 	run  TuneFunc
@@ -104,7 +105,41 @@ func newTuneModel(st *styles, k keyMap, run TuneFunc, overrides evaluate.Overrid
 	return tuneModel{st: st, keys: k, run: run, budget: in, ep: "cpu", overrides: overrides}
 }
 
-// SetSize sets the screen's body size.
+func newTune(a *app) *tuneModel {
+	t := newTuneModel(a.st, a.keys, a.opts.Tune, a.opts.EvalOverrides)
+	t.app = a
+	return &t
+}
+
+// Update implements Screen: openTuneMsg sets the form from the setup
+// screen's choice; a search starts only while nothing else measures.
+func (t *tuneModel) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case openTuneMsg:
+		c := t.app.choice()
+		t.configure(c.model, c.ep, c.evalDir, c.labels, c.optimize)
+		return t, nil
+	case tea.KeyMsg:
+		if !t.editing && !t.running && key.Matches(msg, t.keys.Start) {
+			switch {
+			case t.app.running():
+				t.app.post(toastMsg{text: "a study is running: tune measures speed, so it waits until the study ends", err: true})
+				return t, nil
+			case t.app.measuring(screenDoctor):
+				t.app.post(toastMsg{text: "the hardware check is running: tune measures speed, so it waits until the check ends", err: true})
+				return t, nil
+			}
+		}
+	}
+	next, cmd := t.update(msg)
+	*t = next
+	return t, cmd
+}
+
+// measuring reports whether a search runs.
+func (t *tuneModel) measuring() bool { return t.running }
+
+// SetSize implements Screen.
 func (t *tuneModel) SetSize(w, h int) { t.width, t.height = w, h }
 
 // configure takes the model, EP and images from the setup screen (when no
@@ -123,8 +158,8 @@ func (t *tuneModel) configure(model, ep, evalDir, labels string, optimize bool) 
 // capturing reports whether keys go to the budget input.
 func (t tuneModel) capturing() bool { return t.editing }
 
-// Update handles keys and the search's events.
-func (t tuneModel) Update(msg tea.Msg) (tuneModel, tea.Cmd) {
+// update handles keys and the search's events.
+func (t tuneModel) update(msg tea.Msg) (tuneModel, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tuneStepMsg:
 		if msg.gen != t.gen {
@@ -264,7 +299,7 @@ func (t *tuneModel) stop() {
 	}
 }
 
-// ShortHelp lists the footer's keys.
+// ShortHelp implements Screen: the focused field's key.
 func (t tuneModel) ShortHelp() []key.Binding {
 	k := t.keys
 	if t.editing {
@@ -273,19 +308,22 @@ func (t tuneModel) ShortHelp() []key.Binding {
 	if t.running {
 		return []key.Binding{withHelp(k.Cancel, "x", "cancel search"), withHelp(k.Down, "↑/↓", "scroll steps"), k.Help, k.Quit}
 	}
-	return []key.Binding{withHelp(k.Start, "enter", "start search"), withHelp(k.EditOptions, "o", "edit budget"),
-		withHelp(k.Left, "←/→", "objective"), k.NextPane, k.Help, k.Quit}
+	field := withHelp(k.EditOptions, "o", "edit budget")
+	if t.field == fieldObjective {
+		field = withHelp(k.Left, "←/→", "objective")
+	}
+	return []key.Binding{withHelp(k.Start, "enter", "start search"), field, k.NextPane, k.Help, k.Quit}
 }
 
-// FullHelp lists every key of the screen in columns.
+// FullHelp implements Screen.
 func (t tuneModel) FullHelp() [][]key.Binding {
 	k := t.keys
 	return [][]key.Binding{{withHelp(k.Start, "enter", "start search"), withHelp(k.EditOptions, "o", "edit budget"),
 		withHelp(k.Left, "←/→", "cycle objective"), withHelp(k.NextPane, "tab/↑/↓", "next field"), withHelp(k.Cancel, "x", "cancel search")},
-		k.navGroup(), k.globalGroup()}
+		k.navGroup()}
 }
 
-// View renders the screen.
+// View implements Screen.
 func (t tuneModel) View() string {
 	s := t.st
 	w, h := max(40, t.width), max(10, t.height)

@@ -69,17 +69,17 @@ func TestTuneScreen(t *testing.T) {
 	}
 	// No model selected yet.
 	f.keys("enter")
-	if !strings.Contains(f.m.tune.err, "pick a model") {
-		t.Fatalf("started without a model: %q", f.m.tune.err)
+	if !strings.Contains(f.m.tune().err, "pick a model") {
+		t.Fatalf("started without a model: %q", f.m.tune().err)
 	}
 	f.keys("1", "space", "5")
-	if f.m.tune.model != "deit-tiny" {
-		t.Fatalf("tune model %q", f.m.tune.model)
+	if f.m.tune().model != "deit-tiny" {
+		t.Fatalf("tune model %q", f.m.tune().model)
 	}
 	// Objective cycles with →; the budget is typed after o.
 	f.keys("tab", "right")
-	if f.m.tune.objectiveName() != "latency" {
-		t.Fatalf("objective %s", f.m.tune.objectiveName())
+	if f.m.tune().objectiveName() != "latency" {
+		t.Fatalf("objective %s", f.m.tune().objectiveName())
 	}
 	f.keys("left", "tab", "o")
 	for range 12 {
@@ -91,8 +91,8 @@ func TestTuneScreen(t *testing.T) {
 	if req.Model != "deit-tiny" || req.Budget != "cos>=0.999" || req.Objective != "throughput" || req.EP != "cpu" {
 		t.Fatalf("request %+v", req)
 	}
-	if f.m.tune.running || f.m.tune.res == nil || len(f.m.tune.steps) != 3 {
-		t.Fatalf("search state: running %v, %d steps, result %v", f.m.tune.running, len(f.m.tune.steps), f.m.tune.res != nil)
+	if f.m.tune().running || f.m.tune().res == nil || len(f.m.tune().steps) != 3 {
+		t.Fatalf("search state: running %v, %d steps, result %v", f.m.tune().running, len(f.m.tune().steps), f.m.tune().res != nil)
 	}
 	v := f.view()
 	for _, want := range []string{"★", "int4:int8=blocks.0", "bisect over the 12 blocks", "Best so far", "int8", "300.0 samples/s", "3.00× fp32 throughput",
@@ -108,8 +108,8 @@ func TestTuneScreen(t *testing.T) {
 	}
 	f.typeText("acc-drop<=0.5")
 	f.keys("enter", "enter")
-	if !strings.Contains(f.m.tune.err, "needs labelled images") {
-		t.Errorf("acc-drop without images: %q", f.m.tune.err)
+	if !strings.Contains(f.m.tune().err, "needs labelled images") {
+		t.Errorf("acc-drop without images: %q", f.m.tune().err)
 	}
 }
 
@@ -133,7 +133,7 @@ func TestDetailSensitivity(t *testing.T) {
 		}
 	})
 	f.m.sess.loadRecords([]study.Record{rec("deit-tiny", "fp32", 100, 10, 100<<20, 100<<20, 1, 1), rec("deit-tiny", "int8", 300, 4, 50<<20, 25<<20, 0.99, 0.95)}, nil)
-	f.m.openDetail(f.m.sess.records[1].Experiment, f.m.sess.localHost, screenDashboard)
+	f.m.intent(openDetailMsg{exp: f.m.sess.records[1].Experiment, host: f.m.sess.localHost, back: screenDashboard})
 	if v := f.view(); !strings.Contains(v, "press L to rank") {
 		t.Fatalf("no hint:\n%s", v)
 	}
@@ -176,14 +176,14 @@ func TestDoctorAndTuneKeys(t *testing.T) {
 	}
 	// The hardware check runs: tune waits for it.
 	f.keys("enter")
-	if !f.m.doc.running {
+	if !f.m.doc().running {
 		t.Fatal("the hardware check did not start")
 	}
 	f.keys("1", "space", "5", "enter")
-	if f.m.tune.running || req.Model != "" || !strings.Contains(f.m.toast, "hardware check is running") {
-		t.Errorf("tune started during the hardware check: running %v, request %+v, toast %q", f.m.tune.running, req, f.m.toast)
+	if f.m.tune().running || req.Model != "" || !strings.Contains(f.m.toast, "hardware check is running") {
+		t.Errorf("tune started during the hardware check: running %v, request %+v, toast %q", f.m.tune().running, req, f.m.toast)
 	}
-	f.m.doc.stop()
+	f.m.doc().stop()
 }
 
 // The scatter's axes say what they show: the budget's metric up, the

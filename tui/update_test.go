@@ -42,27 +42,27 @@ func isQuit(cmd tea.Cmd) bool {
 
 func TestSetupKeys(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
-	s := &f.m.setup
+	s := f.m.setup()
 	if got := s.selectedPrecisions(); strings.Join(got, ",") != "fp32,int8" {
 		t.Fatalf("initial precisions %v", got)
 	}
 	// Select the first and third model.
 	f.keys("space", "down", "space")
-	if got := strings.Join(f.m.setup.selectedModels(), ","); got != "deit-tiny,vit-base-16" {
+	if got := strings.Join(f.m.setup().selectedModels(), ","); got != "deit-tiny,vit-base-16" {
 		t.Fatalf("selected %q", got)
 	}
 	// Precisions: fp32 cannot be switched off; int4 options cycle.
 	f.keys("tab", "space")
-	if !f.m.setup.precs[0].on || f.m.setup.err == "" {
-		t.Fatalf("fp32 toggled off or no explanation: %+v %q", f.m.setup.precs[0], f.m.setup.err)
+	if !f.m.setup().precs[0].on || f.m.setup().err == "" {
+		t.Fatalf("fp32 toggled off or no explanation: %+v %q", f.m.setup().precs[0], f.m.setup().err)
 	}
 	f.keys("down", "down", "down", "down", "right", "right")
-	if got := f.m.setup.precs[4].spec(); got != "int4:block=128" {
+	if got := f.m.setup().precs[4].spec(); got != "int4:block=128" {
 		t.Fatalf("int4 spec %q", got)
 	}
 	// Typed options.
 	f.keys("o")
-	if !f.m.setup.capturing() {
+	if !f.m.setup().capturing() {
 		t.Fatal("o did not open the options input")
 	}
 	for range 20 {
@@ -70,13 +70,13 @@ func TestSetupKeys(t *testing.T) {
 	}
 	f.typeText("block=32,asym")
 	f.keys("enter")
-	if got := f.m.setup.precs[4].spec(); got != "int4:block=32,asym" {
+	if got := f.m.setup().precs[4].spec(); got != "int4:block=32,asym" {
 		t.Fatalf("typed int4 spec %q", got)
 	}
 	// Settings: duration cycles, batch typed.
 	f.keys("tab", "down", "down", "right")
-	if f.m.setup.duration != 20*time.Second {
-		t.Fatalf("duration %v", f.m.setup.duration)
+	if f.m.setup().duration != 20*time.Second {
+		t.Fatalf("duration %v", f.m.setup().duration)
 	}
 	f.keys("up", "o")
 	for range 5 {
@@ -84,8 +84,8 @@ func TestSetupKeys(t *testing.T) {
 	}
 	f.typeText("1,8")
 	f.keys("enter")
-	if f.m.setup.batches != "1,8" {
-		t.Fatalf("batches %q", f.m.setup.batches)
+	if f.m.setup().batches != "1,8" {
+		t.Fatalf("batches %q", f.m.setup().batches)
 	}
 	// A bad value is refused with a reason and the old one kept.
 	f.keys("o")
@@ -94,32 +94,32 @@ func TestSetupKeys(t *testing.T) {
 	}
 	f.typeText("0,x")
 	f.keys("enter")
-	if f.m.setup.batches != "1,8" || !strings.Contains(f.m.setup.err, "batch size") {
-		t.Fatalf("bad batch accepted: %q %q", f.m.setup.batches, f.m.setup.err)
+	if f.m.setup().batches != "1,8" || !strings.Contains(f.m.setup().err, "batch size") {
+		t.Fatalf("bad batch accepted: %q %q", f.m.setup().batches, f.m.setup().err)
 	}
 	// Fusions toggles with space and goes into the plan.
 	for range 4 {
 		f.keys("down")
 	}
 	f.keys("space")
-	if cfg, err := f.m.setup.planConfig(); err != nil || !cfg.Optimize {
+	if cfg, err := f.m.setup().planConfig(); err != nil || !cfg.Optimize {
 		t.Fatalf("fusions on: %+v %v", cfg, err)
 	}
 	if !strings.Contains(f.m.View(), "Fusions  ‹on›") {
 		t.Error("settings pane does not show fusions on")
 	}
 	f.keys("space")
-	if cfg, _ := f.m.setup.planConfig(); cfg.Optimize {
+	if cfg, _ := f.m.setup().planConfig(); cfg.Optimize {
 		t.Fatal("fusions did not toggle off")
 	}
 	// Global keys do not fire while typing: "1" and "q" go to the filter.
 	f.keys("/")
 	f.typeText("q1")
-	if f.m.screen != screenSetup || f.m.setup.filter != "q1" {
-		t.Fatalf("typing leaked to global keys: screen %v filter %q", f.m.screen, f.m.setup.filter)
+	if f.m.screen != screenSetup || f.m.setup().filter != "q1" {
+		t.Fatalf("typing leaked to global keys: screen %v filter %q", f.m.screen, f.m.setup().filter)
 	}
 	f.keys("esc")
-	if f.m.setup.filter != "" || f.m.setup.capturing() {
+	if f.m.setup().filter != "" || f.m.setup().capturing() {
 		t.Fatalf("esc did not clear the filter")
 	}
 }
@@ -127,8 +127,8 @@ func TestSetupKeys(t *testing.T) {
 func TestStartQueuesPlanWithBaselines(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
 	f.keys("enter")
-	if f.m.screen != screenSetup || !strings.Contains(f.m.setup.err, "pick at least one model") {
-		t.Fatalf("start without models: screen %v err %q", f.m.screen, f.m.setup.err)
+	if f.m.screen != screenSetup || !strings.Contains(f.m.setup().err, "pick at least one model") {
+		t.Fatalf("start without models: screen %v err %q", f.m.screen, f.m.setup().err)
 	}
 	f.startStudy("deit-tiny", "deit-small")
 	var got []string
@@ -150,8 +150,8 @@ func TestStartRefusedWithoutORT(t *testing.T) {
 	env.ORT.LibraryPath, env.ORT.Err = "", errBoom
 	f.env(env)
 	f.keys("space", "enter")
-	if f.m.screen != screenSetup || !strings.Contains(f.m.setup.err, "ONNX Runtime did not load: boom") {
-		t.Fatalf("started without ORT: %q", f.m.setup.err)
+	if f.m.screen != screenSetup || !strings.Contains(f.m.setup().err, "ONNX Runtime did not load: boom") {
+		t.Fatalf("started without ORT: %q", f.m.setup().err)
 	}
 	if !strings.Contains(f.view(), "ORT not loaded") {
 		t.Fatalf("header does not say ORT is missing:\n%s", f.view())
@@ -271,11 +271,11 @@ func TestSortKeysOnDashboard(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
 	studyWithResults(f)
 	f.keys("o")
-	if f.m.dash.table.sortCol != colModel {
-		t.Fatalf("o sorted by %d", f.m.dash.table.sortCol)
+	if f.m.dash().table.sortCol != colModel {
+		t.Fatalf("o sorted by %d", f.m.dash().table.sortCol)
 	}
 	f.keys("O")
-	if !f.m.dash.table.desc {
+	if !f.m.dash().table.desc {
 		t.Fatal("O did not reverse")
 	}
 }
@@ -400,11 +400,11 @@ func TestCtrlCTwiceForceQuits(t *testing.T) {
 func TestResize(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
 	studyWithResults(f)
-	if f.m.dash.compact() {
+	if f.m.dash().compact() {
 		t.Fatal("120×40 is compact")
 	}
 	f.send(tea.WindowSizeMsg{Width: 80, Height: 24})
-	if !f.m.dash.compact() {
+	if !f.m.dash().compact() {
 		t.Fatal("80×24 is not compact")
 	}
 	for _, l := range strings.Split(f.m.View(), "\n") {
@@ -470,8 +470,8 @@ func TestDetailFromTableAndBack(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
 	studyWithResults(f)
 	f.keys("down", "enter")
-	if f.m.screen != screenDetail || f.m.detail.exp.Precision != "int8" {
-		t.Fatalf("detail of %+v on screen %v", f.m.detail.exp, f.m.screen)
+	if f.m.screen != screenDetail || f.m.detail().exp.Precision != "int8" {
+		t.Fatalf("detail of %+v on screen %v", f.m.detail().exp, f.m.screen)
 	}
 	v := f.view()
 	for _, want := range []string{"Why is it (not) faster?", "p99", "cosine mean 0.9991", "speedup 1.53× (1 run)",
@@ -495,12 +495,12 @@ func TestHeatmapKeys(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
 	studyWithResults(f)
 	f.keys("3", "m")
-	if f.m.heat.metric != heatMemory {
-		t.Fatalf("metric %v", f.m.heat.metric)
+	if f.m.heat().metric != heatMemory {
+		t.Fatalf("metric %v", f.m.heat().metric)
 	}
 	f.keys("right", "enter")
-	if f.m.screen != screenDetail || f.m.detail.exp.Precision != "int8" {
-		t.Fatalf("heatmap enter opened %+v", f.m.detail.exp)
+	if f.m.screen != screenDetail || f.m.detail().exp.Precision != "int8" {
+		t.Fatalf("heatmap enter opened %+v", f.m.detail().exp)
 	}
 	f.keys("esc")
 	if f.m.screen != screenHeatmap {
@@ -663,7 +663,7 @@ func TestNoColorKeepsAttributesOnly(t *testing.T) {
 
 func TestCatalogErrorShown(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
-	f.m.setup.items = nil
+	f.m.setup().items = nil
 	f.send(catalogMsg{err: errBoom})
 	if !strings.Contains(f.view(), "catalog: boom") {
 		t.Fatalf("catalog error not shown:\n%s", f.view())
@@ -679,14 +679,14 @@ func TestAddPath(t *testing.T) {
 	f.typeText(p)
 	cmd := f.keys("enter")
 	f.send(cmd())
-	if got := f.m.setup.selectedModels(); len(got) != 1 || got[0] != p {
+	if got := f.m.setup().selectedModels(); len(got) != 1 || got[0] != p {
 		t.Fatalf("selected %v", got)
 	}
 	f.keys("a")
 	f.typeText(filepath.Join(dir, "missing.onnx"))
 	f.send(f.keys("enter")())
-	if !strings.Contains(f.m.setup.err, "no such file") {
-		t.Fatalf("missing path: %q", f.m.setup.err)
+	if !strings.Contains(f.m.setup().err, "no such file") {
+		t.Fatalf("missing path: %q", f.m.setup().err)
 	}
 }
 
@@ -763,12 +763,12 @@ func gpuEnv() Environment {
 // user gave or picked is never replaced.
 func TestEPDefaultsToCUDAWhenReady(t *testing.T) {
 	f := newFixture(t, 120, 40, nil)
-	if f.m.setup.currentEP() != "cpu" || !strings.Contains(f.view(), "ORT 1.29.0 · EP cpu") {
-		t.Fatalf("CPU machine: EP %q\n%s", f.m.setup.currentEP(), f.view())
+	if f.m.setup().currentEP() != "cpu" || !strings.Contains(f.view(), "ORT 1.29.0 · EP cpu") {
+		t.Fatalf("CPU machine: EP %q\n%s", f.m.setup().currentEP(), f.view())
 	}
 	f.env(gpuEnv())
-	if f.m.setup.currentEP() != "cuda" || !strings.Contains(f.view(), "H200 · drv 580.95.05 · ORT 1.29.0 · EP cuda") {
-		t.Fatalf("CUDA ready: EP %q\n%s", f.m.setup.currentEP(), f.view())
+	if f.m.setup().currentEP() != "cuda" || !strings.Contains(f.view(), "H200 · drv 580.95.05 · ORT 1.29.0 · EP cuda") {
+		t.Fatalf("CUDA ready: EP %q\n%s", f.m.setup().currentEP(), f.view())
 	}
 	f.startStudy("deit-tiny")
 	for _, e := range f.plan() {
@@ -779,16 +779,16 @@ func TestEPDefaultsToCUDAWhenReady(t *testing.T) {
 
 	given := newFixture(t, 120, 40, func(o *Options) { o.EP = "cpu" })
 	given.env(gpuEnv())
-	if given.m.setup.currentEP() != "cpu" {
-		t.Errorf("--ep cpu given: setup starts on %q", given.m.setup.currentEP())
+	if given.m.setup().currentEP() != "cpu" {
+		t.Errorf("--ep cpu given: setup starts on %q", given.m.setup().currentEP())
 	}
 
 	picked := newFixture(t, 120, 40, nil)
-	picked.m.setup.setCur = setEP
-	picked.m.setup.cycleSetting(1) // the user touched the EP before the probe answered
+	picked.m.setup().setCur = setEP
+	picked.m.setup().cycleSetting(1) // the user touched the EP before the probe answered
 	picked.env(gpuEnv())
-	if picked.m.setup.currentEP() != "cpu" {
-		t.Errorf("a picked EP was replaced by %q", picked.m.setup.currentEP())
+	if picked.m.setup().currentEP() != "cpu" {
+		t.Errorf("a picked EP was replaced by %q", picked.m.setup().currentEP())
 	}
 }
 
