@@ -122,7 +122,7 @@ func (k keyMap) studyKeys(running bool) (stop, cancel key.Binding) {
 
 // globalGroup is the help column every screen shares.
 func (k keyMap) globalGroup() []key.Binding {
-	return []key.Binding{k.Setup, k.Dashboard, k.Heatmap, k.Doctor, k.Help, k.Back, k.Quit}
+	return []key.Binding{k.Setup, k.Dashboard, k.Heatmap, k.Doctor, k.Tune, k.Help, k.Back, k.Quit}
 }
 
 // navGroup is the movement column.
