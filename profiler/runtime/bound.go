@@ -101,7 +101,9 @@ func (b *Bound) tensor(shape []int64) (data unsafe.Pointer, n int, v unsafe.Poin
 	for _, d := range shape {
 		n *= int(d)
 	}
-	data = cBuffer(4 * n)
+	if data, err = cBuffer(4 * n); err != nil {
+		return nil, 0, nil, err
+	}
 	v, err = b.sess.api.hostTensor(b.cpuMI, data, shape)
 	if err != nil {
 		cFree(data)
@@ -140,12 +142,6 @@ func (b *Bound) Input(i int) []float32 { return unsafe.Slice((*float32)(b.inData
 
 // Output returns output i's data after a Run (valid until the next Run).
 func (b *Bound) Output(i int) []float32 { return unsafe.Slice((*float32)(b.outData[i]), b.outLen[i]) }
-
-// NumInputs and NumOutputs count the bound tensors.
-func (b *Bound) NumInputs() int { return len(b.inData) }
-
-// NumOutputs counts the bound output tensors.
-func (b *Bound) NumOutputs() int { return len(b.outData) }
 
 // EndProfile ends the profiling the session was opened with
 // (SessionConfig.ProfilePrefix) and returns what it recorded; the profile

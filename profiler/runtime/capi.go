@@ -34,6 +34,8 @@ static void* qs_open(const char* path, char** err) {
 	return h;
 }
 
+static void qs_close(void* h) { if (h) dlclose(h); }
+
 static const qs_api_base* qs_api_base_of(void* h) {
 	qs_get_api_base_fn f = (qs_get_api_base_fn)dlsym(h, "OrtGetApiBase");
 	if (!f) return NULL;
@@ -105,7 +107,8 @@ type capi struct {
 var errNotORT = errors.New("not an ONNX Runtime library (no OrtGetApiBase symbol)")
 
 // openCAPI dlopens path and reads its version; the API table is fetched only
-// when the library supports apiVersion.
+// when the library supports apiVersion. A library that is not ONNX Runtime
+// is closed again; a caller that rejects the one returned closes it (close).
 func openCAPI(path string) (*capi, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
@@ -116,6 +119,7 @@ func openCAPI(path string) (*capi, error) {
 	}
 	base := C.qs_api_base_of(h)
 	if base == nil {
+		C.qs_close(h)
 		return nil, errNotORT
 	}
 	c := &capi{handle: h, base: base, version: C.GoString(C.qs_version(base))}
@@ -124,6 +128,17 @@ func openCAPI(path string) (*capi, error) {
 		c.api = (*unsafe.Pointer)(unsafe.Pointer(api))
 	}
 	return c, nil
+}
+
+// close releases the dlopen handle of a library that was not chosen. The
+// handle of the library in use is kept for the life of the process: its
+// API table stays reachable through env.api.
+func (c *capi) close() {
+	if c == nil || c.handle == nil {
+		return
+	}
+	C.qs_close(c.handle)
+	c.handle, c.base, c.api = nil, nil, nil
 }
 
 // statusError turns an OrtStatus into a Go error and releases it.

@@ -274,10 +274,15 @@ func (s *cSession) fillTensorInfo(tinfo C.qs_s, dst *ort.InputOutputInfo) error 
 // run calls OrtApi::Run with the given names and values (output entries
 // may be nil for ONNX Runtime to allocate them). The arrays are C memory:
 // ONNX Runtime must never be handed Go memory that holds pointers.
+// An error names the operation and the model.
 func (s *cSession) run(inNames, ins, outNames, outs cArray) error {
-	return s.status(C.qs_s_run(s.apiPtr(), idxRun, C.qs_s(s.ptr),
+	err := s.status(C.qs_s_run(s.apiPtr(), idxRun, C.qs_s(s.ptr),
 		(**C.char)(inNames.p), (*C.qs_s)(ins.p), C.size_t(ins.n),
 		(**C.char)(outNames.p), C.size_t(outs.n), (*C.qs_s)(outs.p)))
+	if err != nil {
+		return fmt.Errorf("run %s: %w", s.path, err)
+	}
+	return nil
 }
 
 // cArray is a C-allocated array of n pointers.
@@ -286,10 +291,13 @@ type cArray struct {
 	n int
 }
 
-// newCArray allocates a zeroed array of n pointers (at least one slot, so
-// p is never nil).
+// newCArray allocates a zeroed array of n pointers (at least one slot).
+// It uses cgo's C.malloc, which never returns nil (like a Go allocation, it
+// ends the process when memory is exhausted), so p is never nil.
 func newCArray(n int) cArray {
-	return cArray{p: C.calloc(C.size_t(max(n, 1)), C.size_t(unsafe.Sizeof(uintptr(0)))), n: n}
+	a := cArray{p: C.malloc(C.size_t(max(n, 1)) * C.size_t(unsafe.Sizeof(uintptr(0)))), n: n}
+	clear(a.slots())
+	return a
 }
 
 func (a cArray) slots() []unsafe.Pointer { return unsafe.Slice((*unsafe.Pointer)(a.p), max(a.n, 1)) }
@@ -325,8 +333,16 @@ func freeCStrings(a *cArray) {
 	a.free()
 }
 
-// cBuffer allocates n zeroed bytes of C memory (at least one).
-func cBuffer(n int) unsafe.Pointer { return C.calloc(C.size_t(max(n, 1)), 1) }
+// cBuffer allocates n zeroed bytes of C memory (at least one) for tensor
+// data, whose size comes from the model. calloc's NULL (no memory left for
+// a tensor that large) is an error naming the size, not a crash later.
+func cBuffer(n int) (unsafe.Pointer, error) {
+	p := C.calloc(C.size_t(max(n, 1)), 1)
+	if p == nil {
+		return nil, fmt.Errorf("allocate %d bytes of host memory for a tensor: out of memory", n)
+	}
+	return p, nil
+}
 
 // cFree frees C memory from cBuffer.
 func cFree(p unsafe.Pointer) {

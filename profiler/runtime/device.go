@@ -5,7 +5,8 @@ package runtime
 #include <stdlib.h>
 
 // Device-resident IO binding through OrtApi entries onnxruntime_go does not
-// wrap (indices in device.go, checked by device_test.go on the CPU EP).
+// wrap (indices below, checked against the header by TestOrtApiIndices in
+// capi_test.go and called on the CPU EP by device_test.go).
 typedef void* qs_p;
 typedef void (*qs_release_fn)(qs_p);
 typedef qs_p (*qs_create_mem_info_fn)(const char*, int, int, int, qs_p*);
@@ -269,11 +270,14 @@ func (d *DeviceBound) pair(shape []int64) (dev, host, hostData unsafe.Pointer, n
 	if err = st(C.qs_create_tensor(unsafe.Pointer(d.api.api), idxCreateTensorAsOrtValue, C.qs_p(d.alloc), cshape, C.size_t(len(shape)), &dv)); err != nil {
 		return nil, nil, nil, 0, fmt.Errorf("allocate %v in %s memory: %w", shape, d.Memory, err)
 	}
-	hostData = C.calloc(C.size_t(n), 4)
+	if hostData, err = cBuffer(4 * n); err != nil {
+		C.qs_release(unsafe.Pointer(d.api.api), idxReleaseValue, dv)
+		return nil, nil, nil, 0, fmt.Errorf("host copy of %v: %w", shape, err)
+	}
 	var hv C.qs_p
 	if err = st(C.qs_create_tensor_data(unsafe.Pointer(d.api.api), idxCreateTensorWithData, C.qs_p(d.cpuMI), hostData, C.size_t(4*n), cshape, C.size_t(len(shape)), &hv)); err != nil {
 		C.qs_release(unsafe.Pointer(d.api.api), idxReleaseValue, dv)
-		C.free(hostData)
+		cFree(hostData)
 		return nil, nil, nil, 0, err
 	}
 	return unsafe.Pointer(dv), unsafe.Pointer(hv), hostData, n, nil
@@ -398,9 +402,14 @@ func (d *DeviceBound) tensorBytes(v unsafe.Pointer) int {
 // file is removed. Runs after it are not profiled.
 func (d *DeviceBound) EndProfile() (Profile, error) { return endProfile(d.sess) }
 
-// Run runs the model on the bound device tensors.
+// Run runs the model on the bound device tensors. An error names the
+// operation, the model and the memory the tensors live in.
 func (d *DeviceBound) Run() error {
-	return d.api.statusError(unsafe.Pointer(C.qs_run_binding(unsafe.Pointer(d.api.api), idxRunWithBinding, C.qs_p(d.sess.ptr), C.qs_p(d.binding))))
+	err := d.api.statusError(unsafe.Pointer(C.qs_run_binding(unsafe.Pointer(d.api.api), idxRunWithBinding, C.qs_p(d.sess.ptr), C.qs_p(d.binding))))
+	if err != nil {
+		return fmt.Errorf("run %s with %s-resident inputs and outputs: %w", d.sess.path, d.Memory, err)
+	}
+	return nil
 }
 
 // Close releases everything, in reverse order of creation.

@@ -121,6 +121,7 @@ func tryCandidate(c candidate) (*capi, error) {
 		return nil, err
 	}
 	if api.api == nil {
+		api.close()
 		return nil, fmt.Errorf("ONNX Runtime %s is too old: quantscope needs 1.24 or newer (C API %d)", api.version, apiVersion)
 	}
 	if ort.IsInitialized() {
@@ -129,6 +130,7 @@ func tryCandidate(c candidate) (*capi, error) {
 	}
 	ort.SetSharedLibraryPath(c.path)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		api.close()
 		return nil, fmt.Errorf("initialize ONNX Runtime %s: %w", api.version, err)
 	}
 	return api, nil

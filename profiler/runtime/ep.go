@@ -45,7 +45,9 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -252,32 +254,21 @@ func (c *capi) appendEPV2(o *ort.SessionOptions, devs []EPDevice, options map[st
 		return err
 	}
 	// C arrays live in C memory: cgo forbids Go memory holding Go pointers here.
-	ptrSize := C.size_t(unsafe.Sizeof(uintptr(0)))
-	cdevs := (*[1 << 20]C.qs_ptr)(C.malloc(ptrSize * C.size_t(len(devs))))[:len(devs):len(devs)]
-	defer C.free(unsafe.Pointer(&cdevs[0]))
+	cdevs := newCArray(len(devs))
+	defer cdevs.free()
 	for i, d := range devs {
-		cdevs[i] = C.qs_ptr(d.ptr)
+		cdevs.set(i, d.ptr)
 	}
-	nkv := len(options)
-	var keys, vals []*C.char
-	if nkv > 0 {
-		keys = (*[1 << 20]*C.char)(C.malloc(ptrSize * C.size_t(nkv)))[:nkv:nkv]
-		vals = (*[1 << 20]*C.char)(C.malloc(ptrSize * C.size_t(nkv)))[:nkv:nkv]
-		defer C.free(unsafe.Pointer(&keys[0]))
-		defer C.free(unsafe.Pointer(&vals[0]))
-		i := 0
-		for k, v := range options {
-			keys[i], vals[i] = C.CString(k), C.CString(v)
-			defer C.free(unsafe.Pointer(keys[i]))
-			defer C.free(unsafe.Pointer(vals[i]))
-			i++
-		}
+	keys := slices.Sorted(maps.Keys(options))
+	vals := make([]string, len(keys))
+	for i, k := range keys {
+		vals[i] = options[k]
 	}
-	var kp, vp **C.char
-	if nkv > 0 {
-		kp, vp = &keys[0], &vals[0]
-	}
-	st := C.qs_append_v2(c.api, idxAppendEPV2, C.qs_ptr(so), C.qs_ptr(env), &cdevs[0], C.size_t(len(devs)), kp, vp, C.size_t(nkv))
+	ckeys, cvals := cStrings(keys), cStrings(vals)
+	defer freeCStrings(&ckeys)
+	defer freeCStrings(&cvals)
+	st := C.qs_append_v2(c.api, idxAppendEPV2, C.qs_ptr(so), C.qs_ptr(env), (*C.qs_ptr)(cdevs.p), C.size_t(len(devs)),
+		(**C.char)(ckeys.p), (**C.char)(cvals.p), C.size_t(len(keys)))
 	if err := c.statusError(unsafe.Pointer(st)); err != nil {
 		return fmt.Errorf("append %s: %w", devs[0].EP, err)
 	}

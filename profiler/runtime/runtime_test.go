@@ -119,6 +119,9 @@ func TestLoadFailuresNameThePathAndTheFix(t *testing.T) {
 			if len(info.Tried) != 1 {
 				t.Errorf("explicit path must end the search, tried %q", info.Tried)
 			}
+			if maps, err := os.ReadFile("/proc/self/maps"); err == nil && strings.Contains(string(maps), tt.path) {
+				t.Errorf("the rejected library %s is still mapped: its dlopen handle was not closed", tt.path)
+			}
 		})
 	}
 }

@@ -162,7 +162,10 @@ func (s *Session) RunFloat32(inputs ...Tensor) ([]Tensor, error) {
 		if err != nil || int(n) != len(t.Data) {
 			return nil, fmt.Errorf("input %q: shape %v does not match %d values", s.Inputs[i].Name, t.Shape, len(t.Data))
 		}
-		buf := cBuffer(4 * len(t.Data))
+		buf, err := cBuffer(4 * len(t.Data))
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", s.Inputs[i].Name, err)
+		}
 		bufs = append(bufs, buf)
 		if len(t.Data) > 0 {
 			copy(unsafe.Slice((*float32)(buf), len(t.Data)), t.Data)
@@ -181,7 +184,7 @@ func (s *Session) RunFloat32(inputs ...Tensor) ([]Tensor, error) {
 		out.free()
 	}()
 	if err := s.sess.run(s.inNames, in, s.outNames, out); err != nil {
-		return nil, fmt.Errorf("run: %w", err)
+		return nil, err
 	}
 	res := make([]Tensor, out.n)
 	for i := range res {
