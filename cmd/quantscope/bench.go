@@ -24,6 +24,7 @@ import (
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/report"
 	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/serve"
 )
@@ -56,10 +57,10 @@ type benchOptions struct {
 	weights    string // imported models' weights: trained (default) or synthetic
 	outputKind string // imported models' output: logits (default) or embeddings
 	epOptions  map[string]string
-	cuda       runtime.CUDAOptions // --tf32, --cuda-graph, --conv-algo, --nhwc
-	shard      string              // --shard I/N or auto
-	shards     int                 // --shards N (the Job's completions with --shard auto)
-	hostGroup  string              // --host-group: Host.Group of the records
+	cuda       cudaopt.Options // --tf32, --cuda-graph, --conv-algo, --nhwc
+	shard      string          // --shard I/N or auto
+	shards     int             // --shards N (the Job's completions with --shard auto)
+	hostGroup  string          // --host-group: Host.Group of the records
 	// getenv reads the scheduler's variables for --shard auto (nil:
 	// os.Getenv); tests set it.
 	getenv func(string) string

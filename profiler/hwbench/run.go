@@ -20,6 +20,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 	"github.com/quantscope/quantscope/profiler/worker"
@@ -708,9 +709,9 @@ func (r *runner) gpuGEMM(ctx context.Context, p Precision) error {
 	spec := worker.Spec{Precision: string(p), EP: "cuda", Batch: rows, GFLOPs: g.FLOPsPerRow() / 1e9, RequireEP: true}
 	switch p {
 	case FP32:
-		spec.CUDA = map[string]string{runtime.CUDAOptTF32: "0"}
+		spec.CUDA = map[string]string{cudaopt.TF32: "0"}
 	case TF32:
-		spec.CUDA = map[string]string{runtime.CUDAOptTF32: "1"}
+		spec.CUDA = map[string]string{cudaopt.TF32: "1"}
 	}
 	if _, err := r.measure(ctx, g, spec, g.FLOPsPerRow()/1e12, 2*time.Second, &l); err != nil {
 		l.Error = err.Error()

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -23,8 +23,8 @@ func cudaSettings(recs []study.Record) (tf32, graph string) {
 		if p == nil || p.Name != "cuda" {
 			continue
 		}
-		if v, ok := p.Options[runtime.CUDAOptTF32]; ok {
-			switch n, _ := runtime.NormalizeCUDAOption(runtime.CUDAOptTF32, v); n {
+		if v, ok := p.Options[cudaopt.TF32]; ok {
+			switch n, _ := cudaopt.Normalize(cudaopt.TF32, v); n {
 			case "1":
 				tfOn++
 			case "0":
@@ -40,7 +40,7 @@ func cudaSettings(recs []study.Record) (tf32, graph string) {
 				fellReason = g.Reason
 			}
 		default:
-			if _, ok := p.Options[runtime.CUDAOptGraph]; ok {
+			if _, ok := p.Options[cudaopt.Graph]; ok {
 				gOff++
 			}
 		}

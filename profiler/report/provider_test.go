@@ -7,20 +7,20 @@ import (
 	"testing"
 
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
-func cudaRecord(opts map[string]string, graph *runtime.CUDAGraphStatus) study.Record {
+func cudaRecord(opts map[string]string, graph *cudaopt.GraphStatus) study.Record {
 	return study.Record{Provider: &study.Provider{Name: "cuda", Options: opts, CUDAGraph: graph}}
 }
 
 func TestCUDASettings(t *testing.T) {
-	on := runtime.EffectiveCUDAOptions(nil)
-	off := runtime.EffectiveCUDAOptions(map[string]string{"use_tf32": "0"})
-	graphOn := runtime.EffectiveCUDAOptions(map[string]string{"enable_cuda_graph": "1"})
-	active := &runtime.CUDAGraphStatus{Requested: true, Active: true}
-	fell := &runtime.CUDAGraphStatus{Requested: true, Reason: "nodes not all on the CUDA EP | MemcpyToHost"}
+	on := cudaopt.Effective(nil)
+	off := cudaopt.Effective(map[string]string{"use_tf32": "0"})
+	graphOn := cudaopt.Effective(map[string]string{"enable_cuda_graph": "1"})
+	active := &cudaopt.GraphStatus{Requested: true, Active: true}
+	fell := &cudaopt.GraphStatus{Requested: true, Reason: "nodes not all on the CUDA EP | MemcpyToHost"}
 	cpu := study.Record{Provider: &study.Provider{Name: "cpu", Options: map[string]string{"use_tf32": "0"}}}
 	for _, tc := range []struct {
 		name        string
@@ -62,8 +62,8 @@ func TestReportShowsCUDASettings(t *testing.T) {
 			Experiment: study.Experiment{Model: "m", Precision: prec, EP: "cuda", Batch: 1, Repeat: 1},
 			Host:       study.Host{Hostname: "gpu", CPU: "c", GPU: "NVIDIA H100", ORTVersion: "1.29.0"},
 			Provider: &study.Provider{Name: "cuda", Route: "plugin",
-				Options:   runtime.EffectiveCUDAOptions(map[string]string{"use_tf32": "0", "enable_cuda_graph": "0"}),
-				CUDAGraph: &runtime.CUDAGraphStatus{Requested: true, Reason: "graph capture: not all nodes on CUDAExecutionProvider"}},
+				Options:   cudaopt.Effective(map[string]string{"use_tf32": "0", "enable_cuda_graph": "0"}),
+				CUDAGraph: &cudaopt.GraphStatus{Requested: true, Reason: "graph capture: not all nodes on CUDAExecutionProvider"}},
 			Status:  study.StatusOK,
 			Metrics: &bench.Metrics{Throughput: 20, Latency: bench.LatencyStats{P50Ms: 50, P99Ms: 60}},
 		}

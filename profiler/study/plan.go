@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/quantscope/quantscope/models/quant"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 )
 
 // PlanConfig is what the user asked for.
@@ -42,8 +42,8 @@ func experimentOptions(c PlanConfig, ep string) string {
 		}
 		maps.Copy(opts, c.CUDAOptions)
 	}
-	opts = runtime.NormalizeCUDAOptions(opts)
-	defaults := runtime.CUDADefaults()
+	opts = cudaopt.NormalizeAll(opts)
+	defaults := cudaopt.Defaults()
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		if d, ok := defaults[k]; ok && d == opts[k] {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 )
 
 // SchemaVersion is the version of the Record layout written by this build.
@@ -138,7 +138,7 @@ type Provider struct {
 	Threads int               `json:"threads,omitempty"`
 	// CUDAGraph says whether CUDA graphs were requested and active, and
 	// ONNX Runtime's reason when they fell back; nil when not requested.
-	CUDAGraph *runtime.CUDAGraphStatus `json:"cuda_graph,omitempty"`
+	CUDAGraph *cudaopt.GraphStatus `json:"cuda_graph,omitempty"`
 }
 
 // Optimization is what models/optimize did to a model before it was

@@ -97,7 +97,7 @@ type RunConfig struct {
 	// prefer_nhwc=1) and are recorded with each result.
 	EPOptions map[string]string
 	// CUDAOptions are provider options for CUDA experiments only (bench's
-	// --tf32, --cuda-graph, --conv-algo, --nhwc; see runtime.CUDAOptions):
+	// --tf32, --cuda-graph, --conv-algo, --nhwc; see cudaopt.Options):
 	// applied when the EP is, or "auto" resolves to, cuda.
 	CUDAOptions map[string]string
 	// Eval, when set, measures every experiment's accuracy on a labelled

@@ -24,6 +24,7 @@ import (
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 )
 
@@ -42,7 +43,7 @@ type Result struct {
 
 	// CUDAGraph says whether CUDA graphs were requested and active, and
 	// why not when they fell back; nil when not requested.
-	CUDAGraph *runtime.CUDAGraphStatus `json:"cuda_graph,omitempty"`
+	CUDAGraph *cudaopt.GraphStatus `json:"cuda_graph,omitempty"`
 
 	// Transfers are the host↔device copy rates Spec.TransferRounds asked
 	// for; TransferNotes say why one is missing (no pinned memory on the
@@ -195,7 +196,7 @@ func serve(ctx context.Context, spec Spec, em *Emitter, deps serveDeps) error {
 	}
 	// CUDA graphs replay fixed device addresses: they need device-resident
 	// IO binding (which GPU EPs get anyway; forced here so it stays so).
-	forceDevice := spec.DeviceBinding || (choice.EP == "cuda" && runtime.CUDAGraphRequested(cfg.EPOptions))
+	forceDevice := spec.DeviceBinding || (choice.EP == "cuda" && cudaopt.GraphRequested(cfg.EPOptions))
 	// One session per experiment: its creation is timed, its first runs
 	// give the node placement (and, with CUDA graphs, the replay check).
 	var after telemetry.ProcMemory

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 )
 
 // openFunc opens the model with a session configuration (openModel in the
@@ -21,7 +22,7 @@ type opened struct {
 	cfg runtime.SessionConfig // what the session runs with (enable_cuda_graph=0 after a fallback)
 	// graph says whether CUDA graphs were requested and are active; nil when
 	// they were not requested (or the EP is not CUDA).
-	graph   *runtime.CUDAGraphStatus
+	graph   *cudaopt.GraphStatus
 	session time.Duration // the creation of the session that runs (one CreateSession)
 	first   time.Duration // the first inference: inputs copied in, then run
 	// placement counts nodes per EP from ONNX Runtime's profile of the first
@@ -55,19 +56,19 @@ func openFirstRuns(cfg runtime.SessionConfig, open openFunc) (opened, error) {
 // profiler after the first inference (without CUDA graphs): the warm runs
 // the per-operator profile averages, outside the timed loop.
 func openProfiledRuns(cfg runtime.SessionConfig, open openFunc, extra int) (opened, error) {
-	if cfg.EP == "cuda" && runtime.CUDAGraphRequested(cfg.EPOptions) {
+	if cfg.EP == "cuda" && cudaopt.GraphRequested(cfg.EPOptions) {
 		op, err := openGraphRuns(cfg, open)
 		if err == nil {
 			return op, nil
 		}
 		reason := err.Error()
 		fallback := cfg
-		fallback.EPOptions = runtime.WithoutCUDAGraph(cfg.EPOptions)
+		fallback.EPOptions = cudaopt.WithoutGraph(cfg.EPOptions)
 		op, err = openPlainRuns(fallback, open, extra)
 		if err != nil {
 			return opened{}, fmt.Errorf("open without CUDA graphs, after they failed (%s): %w", reason, err)
 		}
-		op.graph = &runtime.CUDAGraphStatus{Requested: true, Reason: reason}
+		op.graph = &cudaopt.GraphStatus{Requested: true, Reason: reason}
 		return op, nil
 	}
 	return openPlainRuns(cfg, open, extra)
@@ -121,7 +122,7 @@ func openGraphRuns(cfg runtime.SessionConfig, open openFunc) (opened, error) {
 		return opened{}, err
 	}
 	profile := op.readProfile()
-	g := &runtime.CUDAGraphStatus{Requested: true, CaptureMs: ms(op.first), ReplayMs: ms(replay)}
+	g := &cudaopt.GraphStatus{Requested: true, CaptureMs: ms(op.first), ReplayMs: ms(replay)}
 	switch {
 	case op.placementErr != nil:
 		g.Reason = "ONNX Runtime accepted enable_cuda_graph, but its replay could not be confirmed: " + op.placementErr.Error()
@@ -187,7 +188,7 @@ func providerOptions(ep string, spec Spec) (opts map[string]string, note string)
 		opts = map[string]string{}
 	}
 	maps.Copy(opts, spec.CUDA)
-	return runtime.NormalizeCUDAOptions(opts), ""
+	return cudaopt.NormalizeAll(opts), ""
 }
 
 // recordedOptions are the provider options a result records: for CUDA the
@@ -197,5 +198,5 @@ func recordedOptions(ep string, opts map[string]string) map[string]string {
 	if ep != "cuda" {
 		return opts
 	}
-	return runtime.EffectiveCUDAOptions(opts)
+	return cudaopt.Effective(opts)
 }

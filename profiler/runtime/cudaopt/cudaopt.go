@@ -1,4 +1,10 @@
-package runtime
+// Package cudaopt names the CUDA execution-provider options quantscope sets
+// from bench flags and records with every CUDA result, ONNX Runtime's
+// defaults for them, their canonical spelling, and what a run's CUDA-graph
+// attempt came to (GraphStatus). It is plain Go, apart from the cgo of
+// profiler/runtime, so that packages which only read or write these names
+// (the report, the study plan) do not need ONNX Runtime to compile.
+package cudaopt
 
 import (
 	"fmt"
@@ -9,13 +15,13 @@ import (
 // CUDA execution-provider option keys that quantscope sets from named bench
 // flags and records with every CUDA result.
 const (
-	CUDAOptTF32       = "use_tf32"               // TF32 math for FP32 MatMul/Gemm/Conv
-	CUDAOptGraph      = "enable_cuda_graph"      // capture the run once, replay it
-	CUDAOptConvSearch = "cudnn_conv_algo_search" // EXHAUSTIVE, HEURISTIC or DEFAULT
-	CUDAOptNHWC       = "prefer_nhwc"            // NHWC layout for conv models
+	TF32       = "use_tf32"               // TF32 math for FP32 MatMul/Gemm/Conv
+	Graph      = "enable_cuda_graph"      // capture the run once, replay it
+	ConvSearch = "cudnn_conv_algo_search" // EXHAUSTIVE, HEURISTIC or DEFAULT
+	NHWC       = "prefer_nhwc"            // NHWC layout for conv models
 )
 
-// cudaDefaults are ONNX Runtime 1.29's CUDA EP defaults for the recorded
+// defaults are ONNX Runtime 1.29's CUDA EP defaults for the recorded
 // options: what a session runs with when the user sets nothing. The CUDA
 // plugin `make setup-cuda` installs is ONNX Runtime's own CUDA EP built as a
 // shared-library provider (it exports GetProvider beside CreateEpFactories),
@@ -24,22 +30,22 @@ const (
 // cudnn_conv_algo_search{OrtCudnnConvAlgoSearchExhaustive},
 // enable_cuda_graph{false}, prefer_nhwc{false}, use_tf32{true}) and the CUDA
 // EP documentation (onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html).
-var cudaDefaults = map[string]string{
-	CUDAOptTF32:       "1",
-	CUDAOptConvSearch: "EXHAUSTIVE",
-	CUDAOptNHWC:       "0",
-	CUDAOptGraph:      "0",
+var defaults = map[string]string{
+	TF32:       "1",
+	ConvSearch: "EXHAUSTIVE",
+	NHWC:       "0",
+	Graph:      "0",
 }
 
-// CUDADefaults returns a copy of ONNX Runtime's defaults for the CUDA options
+// Defaults returns a copy of ONNX Runtime's defaults for the CUDA options
 // quantscope records (use_tf32, cudnn_conv_algo_search, prefer_nhwc,
 // enable_cuda_graph).
-func CUDADefaults() map[string]string { return maps.Clone(cudaDefaults) }
+func Defaults() map[string]string { return maps.Clone(defaults) }
 
-// CUDAOptions are the CUDA provider options the bench flags name: --tf32,
+// Options are the CUDA provider options the bench flags name: --tf32,
 // --cuda-graph, --conv-algo and --nhwc. The zero value sets nothing (ONNX
 // Runtime's defaults apply).
-type CUDAOptions struct {
+type Options struct {
 	TF32      string // --tf32: "on", "off" or "" (default: on)
 	CUDAGraph bool   // --cuda-graph: enable_cuda_graph=1
 	ConvAlgo  string // --conv-algo: "exhaustive", "heuristic", "default" or "" (default: exhaustive)
@@ -50,10 +56,10 @@ type CUDAOptions struct {
 var convAlgos = map[string]string{"exhaustive": "EXHAUSTIVE", "heuristic": "HEURISTIC", "default": "DEFAULT"}
 
 // IsZero reports whether no option is set.
-func (o CUDAOptions) IsZero() bool { return o == CUDAOptions{} }
+func (o Options) IsZero() bool { return o == Options{} }
 
 // Validate checks the flag values, naming the flag that is wrong.
-func (o CUDAOptions) Validate() error {
+func (o Options) Validate() error {
 	switch strings.ToLower(o.TF32) {
 	case "", "on", "off":
 	default:
@@ -66,7 +72,7 @@ func (o CUDAOptions) Validate() error {
 }
 
 // Flags names the flags that are set, in a fixed order.
-func (o CUDAOptions) Flags() []string {
+func (o Options) Flags() []string {
 	var out []string
 	if o.TF32 != "" {
 		out = append(out, "--tf32")
@@ -85,22 +91,22 @@ func (o CUDAOptions) Flags() []string {
 
 // Map returns the provider options the set flags stand for (nil when none
 // is set). Call Validate first: an invalid value is left out.
-func (o CUDAOptions) Map() map[string]string {
+func (o Options) Map() map[string]string {
 	m := map[string]string{}
 	switch strings.ToLower(o.TF32) {
 	case "on":
-		m[CUDAOptTF32] = "1"
+		m[TF32] = "1"
 	case "off":
-		m[CUDAOptTF32] = "0"
+		m[TF32] = "0"
 	}
 	if o.CUDAGraph {
-		m[CUDAOptGraph] = "1"
+		m[Graph] = "1"
 	}
 	if v, ok := convAlgos[strings.ToLower(o.ConvAlgo)]; ok {
-		m[CUDAOptConvSearch] = v
+		m[ConvSearch] = v
 	}
 	if o.NHWC {
-		m[CUDAOptNHWC] = "1"
+		m[NHWC] = "1"
 	}
 	if len(m) == 0 {
 		return nil
@@ -110,7 +116,7 @@ func (o CUDAOptions) Map() map[string]string {
 
 // flagFor names the flag that sets a CUDA option key.
 var flagFor = map[string]string{
-	CUDAOptTF32: "--tf32", CUDAOptGraph: "--cuda-graph", CUDAOptConvSearch: "--conv-algo", CUDAOptNHWC: "--nhwc",
+	TF32: "--tf32", Graph: "--cuda-graph", ConvSearch: "--conv-algo", NHWC: "--nhwc",
 }
 
 // Resolve validates the flags against the requested execution providers and
@@ -122,12 +128,12 @@ var flagFor = map[string]string{
 // build of the CUDA EP parses its options strictly: an unknown key or a
 // malformed value fails session creation in every worker; checking here
 // names the flag before any worker starts.)
-func (o CUDAOptions) Resolve(eps []string, passthrough map[string]string) (map[string]string, error) {
+func (o Options) Resolve(eps []string, passthrough map[string]string) (map[string]string, error) {
 	for k, v := range passthrough {
-		if _, known := cudaDefaults[k]; !known {
+		if _, known := defaults[k]; !known {
 			continue
 		}
-		if _, err := NormalizeCUDAOption(k, v); err != nil {
+		if _, err := Normalize(k, v); err != nil {
 			return nil, fmt.Errorf("--ep-option %s=%s: %w", k, v, err)
 		}
 	}
@@ -159,21 +165,21 @@ func (o CUDAOptions) Resolve(eps []string, passthrough map[string]string) (map[s
 		if !ok {
 			continue
 		}
-		if n, _ := NormalizeCUDAOption(k, pv); n != v {
+		if n, _ := Normalize(k, pv); n != v {
 			return nil, fmt.Errorf("%s sets %s=%s, but --ep-option %s=%s says otherwise: give one of them", flagFor[k], k, v, k, pv)
 		}
 	}
 	return m, nil
 }
 
-// NormalizeCUDAOption checks the value of one of the recorded CUDA option
+// Normalize checks the value of one of the recorded CUDA option
 // keys and returns it in ONNX Runtime's canonical spelling: "1"/"0" for
 // booleans (from 1, 0, true, false), upper case for cudnn_conv_algo_search
 // (from a name or ORT's enum number 0, 1, 2). Other keys pass unchanged.
-func NormalizeCUDAOption(key, value string) (string, error) {
+func Normalize(key, value string) (string, error) {
 	v := strings.ToUpper(strings.TrimSpace(value))
 	switch key {
-	case CUDAOptTF32, CUDAOptGraph, CUDAOptNHWC:
+	case TF32, Graph, NHWC:
 		switch v {
 		case "1", "TRUE":
 			return "1", nil
@@ -181,7 +187,7 @@ func NormalizeCUDAOption(key, value string) (string, error) {
 			return "0", nil
 		}
 		return "", fmt.Errorf("want 1 or 0")
-	case CUDAOptConvSearch:
+	case ConvSearch:
 		switch v {
 		case "EXHAUSTIVE", "0":
 			return "EXHAUSTIVE", nil
@@ -195,16 +201,16 @@ func NormalizeCUDAOption(key, value string) (string, error) {
 	return value, nil
 }
 
-// NormalizeCUDAOptions returns a copy of opts with the recorded keys in
-// canonical spelling (see NormalizeCUDAOption); invalid values and other
+// NormalizeAll returns a copy of opts with the recorded keys in
+// canonical spelling (see Normalize); invalid values and other
 // keys are kept as given. Nil stays nil.
-func NormalizeCUDAOptions(opts map[string]string) map[string]string {
+func NormalizeAll(opts map[string]string) map[string]string {
 	if opts == nil {
 		return nil
 	}
 	out := make(map[string]string, len(opts))
 	for k, v := range opts {
-		if n, err := NormalizeCUDAOption(k, v); err == nil {
+		if n, err := Normalize(k, v); err == nil {
 			v = n
 		}
 		out[k] = v
@@ -212,16 +218,16 @@ func NormalizeCUDAOptions(opts map[string]string) map[string]string {
 	return out
 }
 
-// EffectiveCUDAOptions returns the provider options a CUDA session runs
+// Effective returns the provider options a CUDA session runs
 // with: opts, with the recorded keys in canonical spelling, plus ONNX
 // Runtime's default for each recorded key opts leaves out. Every CUDA record
 // thereby says whether TF32 was on. Invalid values are kept as given.
-func EffectiveCUDAOptions(opts map[string]string) map[string]string {
-	out := NormalizeCUDAOptions(opts)
+func Effective(opts map[string]string) map[string]string {
+	out := NormalizeAll(opts)
 	if out == nil {
-		out = make(map[string]string, len(cudaDefaults))
+		out = make(map[string]string, len(defaults))
 	}
-	for k, v := range cudaDefaults {
+	for k, v := range defaults {
 		if _, ok := out[k]; !ok {
 			out[k] = v
 		}
@@ -229,34 +235,34 @@ func EffectiveCUDAOptions(opts map[string]string) map[string]string {
 	return out
 }
 
-// CUDAGraphRequested reports whether opts ask for CUDA graphs
+// GraphRequested reports whether opts ask for CUDA graphs
 // (enable_cuda_graph=1 or true).
-func CUDAGraphRequested(opts map[string]string) bool {
-	v, ok := opts[CUDAOptGraph]
+func GraphRequested(opts map[string]string) bool {
+	v, ok := opts[Graph]
 	if !ok {
 		return false
 	}
-	n, err := NormalizeCUDAOption(CUDAOptGraph, v)
+	n, err := Normalize(Graph, v)
 	return err == nil && n == "1"
 }
 
-// WithoutCUDAGraph returns a copy of opts with enable_cuda_graph=0.
-func WithoutCUDAGraph(opts map[string]string) map[string]string {
+// WithoutGraph returns a copy of opts with enable_cuda_graph=0.
+func WithoutGraph(opts map[string]string) map[string]string {
 	out := maps.Clone(opts)
 	if out == nil {
 		out = map[string]string{}
 	}
-	out[CUDAOptGraph] = "0"
+	out[Graph] = "0"
 	return out
 }
 
-// CUDAGraphStatus says whether a run used CUDA graphs. Requested means
+// GraphStatus says whether a run used CUDA graphs. Requested means
 // enable_cuda_graph=1. Active means they ran: the session accepted the
 // option and ONNX Runtime's profile showed a captured graph replayed (a run
 // that executed no node, after the runs that did). "No error" is not proof;
 // otherwise Reason says why not (ONNX Runtime's error, after which the run
 // went on without graphs, or what the profile showed instead).
-type CUDAGraphStatus struct {
+type GraphStatus struct {
 	Requested bool   `json:"requested"`
 	Active    bool   `json:"active"`
 	Reason    string `json:"reason,omitempty"`

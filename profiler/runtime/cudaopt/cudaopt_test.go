@@ -1,4 +1,4 @@
-package runtime
+package cudaopt
 
 import (
 	"maps"
@@ -9,19 +9,19 @@ import (
 func TestCUDAOptionsMap(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		opts  CUDAOptions
+		opts  Options
 		want  map[string]string
 		flags string
 	}{
-		{"none", CUDAOptions{}, nil, ""},
-		{"tf32 on", CUDAOptions{TF32: "on"}, map[string]string{"use_tf32": "1"}, "--tf32"},
-		{"tf32 off, any case", CUDAOptions{TF32: "OFF"}, map[string]string{"use_tf32": "0"}, "--tf32"},
-		{"cuda graph", CUDAOptions{CUDAGraph: true}, map[string]string{"enable_cuda_graph": "1"}, "--cuda-graph"},
-		{"conv exhaustive", CUDAOptions{ConvAlgo: "exhaustive"}, map[string]string{"cudnn_conv_algo_search": "EXHAUSTIVE"}, "--conv-algo"},
-		{"conv heuristic", CUDAOptions{ConvAlgo: "heuristic"}, map[string]string{"cudnn_conv_algo_search": "HEURISTIC"}, "--conv-algo"},
-		{"conv default", CUDAOptions{ConvAlgo: "Default"}, map[string]string{"cudnn_conv_algo_search": "DEFAULT"}, "--conv-algo"},
-		{"nhwc", CUDAOptions{NHWC: true}, map[string]string{"prefer_nhwc": "1"}, "--nhwc"},
-		{"all", CUDAOptions{TF32: "off", CUDAGraph: true, ConvAlgo: "heuristic", NHWC: true},
+		{"none", Options{}, nil, ""},
+		{"tf32 on", Options{TF32: "on"}, map[string]string{"use_tf32": "1"}, "--tf32"},
+		{"tf32 off, any case", Options{TF32: "OFF"}, map[string]string{"use_tf32": "0"}, "--tf32"},
+		{"cuda graph", Options{CUDAGraph: true}, map[string]string{"enable_cuda_graph": "1"}, "--cuda-graph"},
+		{"conv exhaustive", Options{ConvAlgo: "exhaustive"}, map[string]string{"cudnn_conv_algo_search": "EXHAUSTIVE"}, "--conv-algo"},
+		{"conv heuristic", Options{ConvAlgo: "heuristic"}, map[string]string{"cudnn_conv_algo_search": "HEURISTIC"}, "--conv-algo"},
+		{"conv default", Options{ConvAlgo: "Default"}, map[string]string{"cudnn_conv_algo_search": "DEFAULT"}, "--conv-algo"},
+		{"nhwc", Options{NHWC: true}, map[string]string{"prefer_nhwc": "1"}, "--nhwc"},
+		{"all", Options{TF32: "off", CUDAGraph: true, ConvAlgo: "heuristic", NHWC: true},
 			map[string]string{"use_tf32": "0", "enable_cuda_graph": "1", "cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "1"},
 			"--tf32 --cuda-graph --conv-algo --nhwc"},
 	} {
@@ -44,13 +44,13 @@ func TestCUDAOptionsMap(t *testing.T) {
 
 func TestCUDAOptionsValidate(t *testing.T) {
 	for _, tc := range []struct {
-		opts CUDAOptions
+		opts Options
 		want string // substring of the error
 	}{
-		{CUDAOptions{TF32: "yes"}, `--tf32 "yes": want on or off`},
-		{CUDAOptions{TF32: "1"}, "--tf32"},
-		{CUDAOptions{ConvAlgo: "fast"}, `--conv-algo "fast": want exhaustive, heuristic or default`},
-		{CUDAOptions{ConvAlgo: "EXHAUSTIVE"}, ""},
+		{Options{TF32: "yes"}, `--tf32 "yes": want on or off`},
+		{Options{TF32: "1"}, "--tf32"},
+		{Options{ConvAlgo: "fast"}, `--conv-algo "fast": want exhaustive, heuristic or default`},
+		{Options{ConvAlgo: "EXHAUSTIVE"}, ""},
 	} {
 		err := tc.opts.Validate()
 		if tc.want == "" {
@@ -68,7 +68,7 @@ func TestCUDAOptionsValidate(t *testing.T) {
 func TestCUDAOptionsResolve(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		opts    CUDAOptions
+		opts    Options
 		eps     []string
 		pass    map[string]string
 		want    map[string]string
@@ -76,24 +76,24 @@ func TestCUDAOptionsResolve(t *testing.T) {
 	}{
 		{name: "nothing set, cpu", eps: []string{"cpu"}},
 		{name: "nothing set, pass-through kept out", eps: []string{"cuda"}, pass: map[string]string{"use_tf32": "0"}},
-		{name: "cuda", opts: CUDAOptions{TF32: "off"}, eps: []string{"cuda"}, want: map[string]string{"use_tf32": "0"}},
-		{name: "auto", opts: CUDAOptions{CUDAGraph: true}, eps: []string{"auto"}, want: map[string]string{"enable_cuda_graph": "1"}},
-		{name: "cpu and cuda: applied to cuda runs", opts: CUDAOptions{NHWC: true}, eps: []string{"cpu", "cuda"},
+		{name: "cuda", opts: Options{TF32: "off"}, eps: []string{"cuda"}, want: map[string]string{"use_tf32": "0"}},
+		{name: "auto", opts: Options{CUDAGraph: true}, eps: []string{"auto"}, want: map[string]string{"enable_cuda_graph": "1"}},
+		{name: "cpu and cuda: applied to cuda runs", opts: Options{NHWC: true}, eps: []string{"cpu", "cuda"},
 			want: map[string]string{"prefer_nhwc": "1"}},
-		{name: "cuda graph on cpu", opts: CUDAOptions{CUDAGraph: true}, eps: []string{"cpu"},
+		{name: "cuda graph on cpu", opts: Options{CUDAGraph: true}, eps: []string{"cpu"},
 			wantErr: "--cuda-graph needs --ep cuda"},
-		{name: "two flags on cpu", opts: CUDAOptions{TF32: "off", NHWC: true}, eps: []string{"cpu"},
+		{name: "two flags on cpu", opts: Options{TF32: "off", NHWC: true}, eps: []string{"cpu"},
 			wantErr: "--tf32, --nhwc need --ep cuda"},
-		{name: "tensorrt", opts: CUDAOptions{ConvAlgo: "heuristic"}, eps: []string{"tensorrt"},
+		{name: "tensorrt", opts: Options{ConvAlgo: "heuristic"}, eps: []string{"tensorrt"},
 			wantErr: "--conv-algo needs --ep cuda (or auto), not --ep tensorrt"},
-		{name: "bad value before EP check", opts: CUDAOptions{TF32: "maybe"}, eps: []string{"cpu"}, wantErr: "--tf32"},
-		{name: "conflict", opts: CUDAOptions{TF32: "off"}, eps: []string{"cuda"}, pass: map[string]string{"use_tf32": "1"},
+		{name: "bad value before EP check", opts: Options{TF32: "maybe"}, eps: []string{"cpu"}, wantErr: "--tf32"},
+		{name: "conflict", opts: Options{TF32: "off"}, eps: []string{"cuda"}, pass: map[string]string{"use_tf32": "1"},
 			wantErr: "--tf32 sets use_tf32=0, but --ep-option use_tf32=1 says otherwise"},
-		{name: "conflict on conv algo", opts: CUDAOptions{ConvAlgo: "heuristic"}, eps: []string{"cuda"},
+		{name: "conflict on conv algo", opts: Options{ConvAlgo: "heuristic"}, eps: []string{"cuda"},
 			pass: map[string]string{"cudnn_conv_algo_search": "DEFAULT"}, wantErr: "--conv-algo sets cudnn_conv_algo_search=HEURISTIC"},
-		{name: "same value is no conflict", opts: CUDAOptions{TF32: "off"}, eps: []string{"cuda"},
+		{name: "same value is no conflict", opts: Options{TF32: "off"}, eps: []string{"cuda"},
 			pass: map[string]string{"use_tf32": "false", "device_id": "1"}, want: map[string]string{"use_tf32": "0"}},
-		{name: "same conv algo spelled as ORT's number", opts: CUDAOptions{ConvAlgo: "heuristic"}, eps: []string{"cuda"},
+		{name: "same conv algo spelled as ORT's number", opts: Options{ConvAlgo: "heuristic"}, eps: []string{"cuda"},
 			pass: map[string]string{"cudnn_conv_algo_search": "1"}, want: map[string]string{"cudnn_conv_algo_search": "HEURISTIC"}},
 		{name: "malformed pass-through value", eps: []string{"cuda"}, pass: map[string]string{"enable_cuda_graph": "yes"},
 			wantErr: "--ep-option enable_cuda_graph=yes: want 1 or 0"},
@@ -133,21 +133,21 @@ func TestNormalizeCUDAOption(t *testing.T) {
 		{"cudnn_conv_algo_search", "3", "", true},
 		{"device_id", "anything", "anything", false},
 	} {
-		got, err := NormalizeCUDAOption(tc.key, tc.in)
+		got, err := Normalize(tc.key, tc.in)
 		if (err != nil) != tc.bad || got != tc.want {
-			t.Errorf("NormalizeCUDAOption(%s, %q) = %q, %v; want %q (error %v)", tc.key, tc.in, got, err, tc.want, tc.bad)
+			t.Errorf("Normalize(%s, %q) = %q, %v; want %q (error %v)", tc.key, tc.in, got, err, tc.want, tc.bad)
 		}
 	}
 }
 
 func TestEffectiveCUDAOptions(t *testing.T) {
-	def := EffectiveCUDAOptions(nil)
+	def := Effective(nil)
 	want := map[string]string{"use_tf32": "1", "cudnn_conv_algo_search": "EXHAUSTIVE", "prefer_nhwc": "0", "enable_cuda_graph": "0"}
-	if !maps.Equal(def, want) || !maps.Equal(CUDADefaults(), want) {
+	if !maps.Equal(def, want) || !maps.Equal(Defaults(), want) {
 		t.Errorf("defaults = %v, want ORT 1.29's %v", def, want)
 	}
-	CUDADefaults()["use_tf32"] = "0" // a copy: must not change the defaults
-	got := EffectiveCUDAOptions(map[string]string{"use_tf32": "false", "device_id": "1", "enable_cuda_graph": "TRUE"})
+	Defaults()["use_tf32"] = "0" // a copy: must not change the defaults
+	got := Effective(map[string]string{"use_tf32": "false", "device_id": "1", "enable_cuda_graph": "TRUE"})
 	want = map[string]string{"use_tf32": "0", "cudnn_conv_algo_search": "EXHAUSTIVE", "prefer_nhwc": "0", "enable_cuda_graph": "1", "device_id": "1"}
 	if !maps.Equal(got, want) {
 		t.Errorf("effective = %v, want %v", got, want)
@@ -165,16 +165,16 @@ func TestCUDAGraphRequested(t *testing.T) {
 		{map[string]string{"enable_cuda_graph": "true"}, true},
 		{map[string]string{"enable_cuda_graph": "yes"}, false},
 	} {
-		if got := CUDAGraphRequested(tc.opts); got != tc.want {
-			t.Errorf("CUDAGraphRequested(%v) = %v", tc.opts, got)
+		if got := GraphRequested(tc.opts); got != tc.want {
+			t.Errorf("GraphRequested(%v) = %v", tc.opts, got)
 		}
 	}
 	in := map[string]string{"enable_cuda_graph": "1", "use_tf32": "0"}
-	out := WithoutCUDAGraph(in)
-	if CUDAGraphRequested(out) || out["use_tf32"] != "0" || in["enable_cuda_graph"] != "1" {
-		t.Errorf("WithoutCUDAGraph: %v (input now %v)", out, in)
+	out := WithoutGraph(in)
+	if GraphRequested(out) || out["use_tf32"] != "0" || in["enable_cuda_graph"] != "1" {
+		t.Errorf("WithoutGraph: %v (input now %v)", out, in)
 	}
-	if WithoutCUDAGraph(nil)["enable_cuda_graph"] != "0" {
-		t.Error("WithoutCUDAGraph(nil)")
+	if WithoutGraph(nil)["enable_cuda_graph"] != "0" {
+		t.Error("WithoutGraph(nil)")
 	}
 }
