@@ -94,12 +94,6 @@ type doctorORT struct {
 	Error string `json:"error,omitempty"`
 }
 
-// cudaProvider is the name ONNX Runtime gives its CUDA execution provider.
-const cudaProvider = "CUDAExecutionProvider"
-
-// minCUDADriverMajor is the CUDA version the plugin is built for.
-const minCUDADriverMajor = 13
-
 func newDoctorCmd(g *globalOptions) *cobra.Command {
 	var opts doctorOptions
 	cmd := &cobra.Command{
@@ -193,11 +187,13 @@ func gatherDoctor(ortLib string, sys doctorSystem) doctorReport {
 	}
 	rep.CUDA = sys.cuda(ortDir)
 	rep.CUDAReady = len(cudaBlockers(rep)) == 0
-	rep.NeedsCUDAPlugin = rep.OK && rep.GPUStatus.Available() && !rep.ORT.HasProvider(cudaProvider) && rep.CUDA.PluginPath == ""
+	rep.NeedsCUDAPlugin = rep.OK && rep.GPUStatus.Available() && !rep.ORT.HasProvider(runtime.CUDAProvider) && rep.CUDA.PluginPath == ""
 	return rep
 }
 
-// cudaBlockers lists why CUDA profiling cannot run; empty when it can.
+// cudaBlockers lists why CUDA profiling cannot run; empty when it can. The
+// GPU and its driver come from NVML; whether ONNX Runtime can open a CUDA
+// session is runtime.ResolveEP's answer, the one bench and the worker get.
 func cudaBlockers(rep doctorReport) []string {
 	var out []string
 	if !rep.OK {
@@ -206,13 +202,17 @@ func cudaBlockers(rep doctorReport) []string {
 	if !rep.GPUStatus.Available() {
 		return append(out, "no NVIDIA GPU")
 	}
-	if m := rep.GPUStatus.CUDADriverMajor(); m != 0 && m < minCUDADriverMajor {
-		out = append(out, fmt.Sprintf("the driver supports CUDA %s, the plugin needs %d.0", rep.GPUStatus.CUDADriverVersion, minCUDADriverMajor))
+	if m := rep.GPUStatus.CUDADriverMajor(); m != 0 && m < runtime.PluginCUDAMajor {
+		out = append(out, fmt.Sprintf("the driver supports CUDA %s, the plugin needs %d.0", rep.GPUStatus.CUDADriverVersion, runtime.PluginCUDAMajor))
 	}
-	if rep.ORT.HasProvider(cudaProvider) {
-		return out
+	if _, err := runtime.ResolveEP("cuda", rep.ORT.Info, rep.CUDA); err != nil {
+		var u *runtime.CUDAUnavailableError
+		if errors.As(err, &u) {
+			return append(out, u.Blockers...)
+		}
+		return append(out, err.Error())
 	}
-	return append(out, rep.CUDA.Blockers()...)
+	return out
 }
 
 // useColor decides whether the checklist is colored: only on a terminal,
@@ -440,12 +440,12 @@ func renderGPUs(c *checklist, st telemetry.GPUStatus, gpus []telemetry.GPUInfo) 
 		driver += " · CUDA " + st.CUDADriverVersion + " (driver API)"
 	}
 	driverMark := markOK
-	if m := st.CUDADriverMajor(); m != 0 && m < minCUDADriverMajor {
+	if m := st.CUDADriverMajor(); m != 0 && m < runtime.PluginCUDAMajor {
 		driverMark = markWarn
 	}
 	c.item(driverMark, "Driver", driver)
 	if driverMark == markWarn {
-		c.more(fmt.Sprintf("the CUDA plugin needs CUDA %d.0: upgrade the NVIDIA driver to 580 or newer", minCUDADriverMajor))
+		c.more(fmt.Sprintf("the CUDA plugin needs CUDA %d.0: upgrade the NVIDIA driver to 580 or newer", runtime.PluginCUDAMajor))
 	}
 	for _, w := range st.Warnings {
 		c.more("! " + w)
@@ -512,12 +512,12 @@ func renderCUDA(c *checklist, rep doctorReport) {
 		return
 	}
 
-	builtin := rep.ORT.HasProvider(cudaProvider)
+	builtin := rep.ORT.HasProvider(runtime.CUDAProvider)
 	switch {
 	case cuda.PluginPath != "":
 		c.item(markOK, "Plugin", cuda.PluginPath)
 	case builtin:
-		c.item(markOK, "Plugin", "not needed: this ONNX Runtime build has "+cudaProvider)
+		c.item(markOK, "Plugin", "not needed: this ONNX Runtime build has "+runtime.CUDAProvider)
 	default:
 		c.item(markFail, "Plugin", runtime.CUDAPluginFile+" not found")
 		if len(cuda.PluginTried) > 0 {

@@ -169,6 +169,10 @@ func SystemCUDASearch() CUDASearch {
 	return s
 }
 
+// PluginCUDAMajor is the CUDA major version the CUDA plugin (and the
+// libraries below) are built for: a driver that supports less cannot run it.
+const PluginCUDAMajor = 13
+
 // cudaLibrarySpecs lists the libraries the CUDA 13 plugin loads, in report
 // order, with the commands that install each: NVIDIA's apt packages (from
 // its CUDA repository) or the pip wheels (CUDA 13 wheels drop the -cu13

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -95,6 +96,20 @@ func TestResolveEP(t *testing.T) {
 		{"tensorrt missing", "tensorrt", cpuOnly, noPlugin, "error:TensorRT"},
 		{"nonsense", "tpu", cpuOnly, noPlugin, "error:unknown execution provider"},
 	}
+	// A plugin that cannot run: ResolveEP's error carries each reason, the
+	// list doctor shows.
+	t.Run("plugin blockers", func(t *testing.T) {
+		broken := ready
+		broken.BridgePath = ""
+		_, err := ResolveEP("cuda", cpuOnly, broken)
+		var u *CUDAUnavailableError
+		if !errors.As(err, &u) || u.NoPlugin || !slices.Equal(u.Blockers, broken.Blockers()) || len(u.Blockers) == 0 {
+			t.Fatalf("err = %#v, want a CUDAUnavailableError with %q", err, broken.Blockers())
+		}
+		if !strings.Contains(err.Error(), "the CUDA plugin cannot run: "+BridgeFile) {
+			t.Errorf("message %q does not name the missing bridge", err)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := ResolveEP(tt.req, tt.info, tt.cuda)

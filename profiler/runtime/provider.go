@@ -42,11 +42,8 @@ func ResolveEP(requested string, info Info, cuda CUDAInfo) (EPChoice, error) {
 		if info.HasProvider(CUDAProvider) {
 			return EPChoice{EP: "cuda", Route: "builtin"}, nil
 		}
-		if cuda.PluginPath == "" {
-			return EPChoice{}, fmt.Errorf("execution provider cuda: this ONNX Runtime build has no CUDA provider and no CUDA plugin was found; run `make setup-cuda` (see `quantscope doctor`)")
-		}
 		if b := cuda.Blockers(); len(b) > 0 {
-			return EPChoice{}, fmt.Errorf("execution provider cuda: the CUDA plugin cannot run: %s (`quantscope doctor` says where each library was looked for and how to install it; %s=DIR[:DIR...] points at them)", strings.Join(b, "; "), EnvCUDALibs)
+			return EPChoice{}, &CUDAUnavailableError{Blockers: b, NoPlugin: cuda.PluginPath == ""}
 		}
 		return EPChoice{EP: "cuda", Route: "plugin", Plugin: cuda.PluginPath}, nil
 	case "auto":
@@ -58,6 +55,22 @@ func ResolveEP(requested string, info Info, cuda CUDAInfo) (EPChoice, error) {
 		return c, nil
 	}
 	return EPChoice{}, fmt.Errorf("unknown execution provider %q (want cpu, cuda, tensorrt or auto)", requested)
+}
+
+// CUDAUnavailableError is ResolveEP's answer to "cuda" when the ONNX
+// Runtime build has no CUDA provider and the CUDA plugin cannot run:
+// Blockers lists each reason (CUDAInfo.Blockers), which doctor shows one by
+// one; NoPlugin says no plugin library was found at all.
+type CUDAUnavailableError struct {
+	Blockers []string
+	NoPlugin bool
+}
+
+func (e *CUDAUnavailableError) Error() string {
+	if e.NoPlugin {
+		return "execution provider cuda: this ONNX Runtime build has no CUDA provider and no CUDA plugin was found; run `make setup-cuda` (see `quantscope doctor`)"
+	}
+	return fmt.Sprintf("execution provider cuda: the CUDA plugin cannot run: %s (`quantscope doctor` says where each library was looked for and how to install it; %s=DIR[:DIR...] points at them)", strings.Join(e.Blockers, "; "), EnvCUDALibs)
 }
 
 // attachEP appends the configured execution provider to opts.
