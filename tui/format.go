@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/quantscope/quantscope/internal/bytefmt"
 )
 
 // width is the display width of s, escape codes excluded.
@@ -118,34 +120,13 @@ func fmtMs(v float64) string {
 	}
 }
 
-// fmtBytes renders a byte count in binary units: "512K", "81.2M", "1.5G".
+// fmtBytes renders a byte count for a table cell (bytefmt.Short: "512K",
+// "81.2M", "1.5G"), or "—" for 0, which in a row means not measured.
 func fmtBytes(n int64) string {
-	const (
-		kib = 1 << 10
-		mib = 1 << 20
-		gib = 1 << 30
-	)
-	neg := ""
-	if n < 0 {
-		neg, n = "-", -n
-	}
-	f := float64(n)
-	switch {
-	case n == 0:
+	if n == 0 {
 		return "—"
-	case n >= 10*gib:
-		return fmt.Sprintf("%s%.0fG", neg, f/gib)
-	case n >= gib:
-		return fmt.Sprintf("%s%.1fG", neg, f/gib)
-	case n >= 100*mib:
-		return fmt.Sprintf("%s%.0fM", neg, f/mib)
-	case n >= mib:
-		return fmt.Sprintf("%s%.1fM", neg, f/mib)
-	case n >= kib:
-		return fmt.Sprintf("%s%.0fK", neg, f/kib)
-	default:
-		return fmt.Sprintf("%s%dB", neg, n)
 	}
+	return bytefmt.Short(n)
 }
 
 // fmtRatio renders a ratio as "1.52×", or "—" when unknown.

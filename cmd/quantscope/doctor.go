@@ -16,6 +16,7 @@ import (
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/internal/bytefmt"
 	"github.com/quantscope/quantscope/profiler/hwbench"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/telemetry"
@@ -386,9 +387,9 @@ func renderHost(c *checklist, h telemetry.HostInfo) {
 	}
 	c.item(fp16Mark, "FP16", strings.TrimPrefix(h.CPU.FP16.Summary, "FP16: "))
 
-	mem := fmt.Sprintf("%s total · %s available", formatBytes(h.Memory.TotalBytes), formatBytes(h.Memory.AvailableBytes))
+	mem := fmt.Sprintf("%s total · %s available", bytefmt.Format(int64(h.Memory.TotalBytes)), bytefmt.Format(int64(h.Memory.AvailableBytes)))
 	if h.Memory.LimitBytes > 0 {
-		mem += " · cgroup limit " + formatBytes(h.Memory.LimitBytes)
+		mem += " · cgroup limit " + bytefmt.Format(int64(h.Memory.LimitBytes))
 	}
 	memMark := markOK
 	if h.Memory.TotalBytes == 0 {
@@ -464,7 +465,7 @@ func renderGPUs(c *checklist, st telemetry.GPUStatus, gpus []telemetry.GPUInfo) 
 
 		mem := "memory n/a"
 		if g.MemoryTotalBytes != nil && g.MemoryUsedBytes != nil {
-			mem = fmt.Sprintf("memory %s used of %s", formatBytes(*g.MemoryUsedBytes), formatBytes(*g.MemoryTotalBytes))
+			mem = fmt.Sprintf("memory %s used of %s", bytefmt.Format(int64(*g.MemoryUsedBytes)), bytefmt.Format(int64(*g.MemoryTotalBytes)))
 		}
 		temp := "temperature n/a"
 		if g.TemperatureC != nil {
@@ -596,28 +597,6 @@ func wrapTokens(tokens []string, perLine int) []string {
 		tokens = tokens[n:]
 	}
 	return lines
-}
-
-// formatBytes renders a byte count in binary units: "512 MiB", "80.0 GiB".
-func formatBytes(n uint64) string {
-	const (
-		kib = 1 << 10
-		mib = 1 << 20
-		gib = 1 << 30
-		tib = 1 << 40
-	)
-	switch {
-	case n >= tib:
-		return fmt.Sprintf("%.1f TiB", float64(n)/tib)
-	case n >= gib:
-		return fmt.Sprintf("%.1f GiB", float64(n)/gib)
-	case n >= mib:
-		return fmt.Sprintf("%.0f MiB", float64(n)/mib)
-	case n >= kib:
-		return fmt.Sprintf("%.0f KiB", float64(n)/kib)
-	default:
-		return fmt.Sprintf("%d B", n)
-	}
 }
 
 // formatWatts renders a power reading: "71.5 W", "700 W", or "n/a".

@@ -394,11 +394,6 @@ func TestDoctorCUDALinkedBuildNeedsNoPlugin(t *testing.T) {
 func TestFormatting(t *testing.T) {
 	w := func(v float64) *float64 { return &v }
 	tests := []struct{ got, want string }{
-		{formatBytes(0), "0 B"},
-		{formatBytes(1536), "2 KiB"},
-		{formatBytes(512 << 20), "512 MiB"},
-		{formatBytes(80 << 30), "80.0 GiB"},
-		{formatBytes(2 << 40), "2.0 TiB"},
 		{formatWatts(nil), "n/a"},
 		{formatWatts(w(700)), "700 W"},
 		{formatWatts(w(71.54)), "71.5 W"},

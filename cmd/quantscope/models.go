@@ -14,6 +14,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/internal/bytefmt"
 	"github.com/quantscope/quantscope/models/zoo"
 )
 
@@ -154,7 +155,7 @@ func runModelsList(g *globalOptions, opts modelsOptions) error {
 		}
 		cached := "-"
 		if r.Cached {
-			cached = humanBytes(r.Bytes)
+			cached = bytefmt.Format(r.Bytes)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%s\t%s\n", r.Name, r.Family, humanParams(r.Params), r.Resolution, r.GFLOPs, out, cached)
 	}
@@ -171,19 +172,6 @@ func humanParams(n int64) string {
 		return fmt.Sprintf("%.1fM", m)
 	}
 	return fmt.Sprintf("%.2fM", m)
-}
-
-// humanBytes formats a size in decimal units: 346.3 MB, 2.53 GB.
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // largeWeights is the weight size from which a build shows its progress
@@ -277,7 +265,7 @@ func runModelsBuild(ctx context.Context, g *globalOptions, opts modelsOptions, a
 
 // printBuilt prints one line of `models build`.
 func printBuilt(w io.Writer, name, how string, size int64, path string) {
-	fmt.Fprintf(w, "%-24s %-16s %10s  %s\n", name, how, humanBytes(size), path)
+	fmt.Fprintf(w, "%-24s %-16s %10s  %s\n", name, how, bytefmt.Format(size), path)
 }
 
 // writerIsTerminal reports whether w is a terminal.
@@ -310,13 +298,13 @@ func (p *progressPrinter) report(pr zoo.Progress) {
 		if !p.tty {
 			if q := pct / 25; pr.Done == 0 || q > p.quarter {
 				p.quarter = q
-				line = fmt.Sprintf("%s: weights %3d%% of %s", pr.Model, pct, humanBytes(pr.Total))
+				line = fmt.Sprintf("%s: weights %3d%% of %s", pr.Model, pct, bytefmt.Format(pr.Total))
 			}
 		} else {
-			line = fmt.Sprintf("%s: weights %3d%% %s / %s", pr.Model, pct, humanBytes(pr.Done), humanBytes(pr.Total))
+			line = fmt.Sprintf("%s: weights %3d%% %s / %s", pr.Model, pct, bytefmt.Format(pr.Done), bytefmt.Format(pr.Total))
 		}
 	case zoo.StageWrite:
-		line = fmt.Sprintf("%s: writing %s", pr.Model, humanBytes(pr.Total))
+		line = fmt.Sprintf("%s: writing %s", pr.Model, bytefmt.Format(pr.Total))
 	default:
 		return
 	}

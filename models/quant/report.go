@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/quantscope/quantscope/internal/bytefmt"
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 )
@@ -256,12 +257,12 @@ func (r *Report) Write(w io.Writer) error {
 		if bits == 0 {
 			label = "other"
 		}
-		fmt.Fprintf(&b, " %s %.1f%% (%s)", label, 100*r.WeightFraction(bits), humanBytes(r.WeightBytes[bits]))
+		fmt.Fprintf(&b, " %s %.1f%% (%s)", label, 100*r.WeightFraction(bits), bytefmt.Format(r.WeightBytes[bits]))
 	}
 	fmt.Fprintln(&b)
-	fmt.Fprintf(&b, "tensor bytes: %s → %s (%.3f×)\n", humanBytes(r.BytesBefore), humanBytes(r.BytesAfter), ratio(r.BytesAfter, r.BytesBefore))
+	fmt.Fprintf(&b, "tensor bytes: %s → %s (%.3f×)\n", bytefmt.Format(r.BytesBefore), bytefmt.Format(r.BytesAfter), ratio(r.BytesAfter, r.BytesBefore))
 	if r.FileBytesBefore > 0 && r.FileBytesAfter > 0 {
-		fmt.Fprintf(&b, "file size:    %s → %s (%.3f×)\n", humanBytes(r.FileBytesBefore), humanBytes(r.FileBytesAfter), ratio(r.FileBytesAfter, r.FileBytesBefore))
+		fmt.Fprintf(&b, "file size:    %s → %s (%.3f×)\n", bytefmt.Format(r.FileBytesBefore), bytefmt.Format(r.FileBytesAfter), ratio(r.FileBytesAfter, r.FileBytesBefore))
 	}
 	fmt.Fprintf(&b, "nodes: %d → %d\n", r.NodesBefore, r.NodesAfter)
 	if c := r.Calibration; c != nil {
@@ -328,20 +329,6 @@ func ratio(a, b int64) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
-}
-
-// humanBytes formats a byte count with a binary unit.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.2f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // tracker records the precision of every source node through a

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quantscope/quantscope/internal/bytefmt"
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/profiler/study"
 )
@@ -106,12 +107,14 @@ func fmtMs(v float64) string {
 	return fmtFloat(v, 2)
 }
 
-// fmtMiB renders bytes as MiB.
+// fmtMiB renders bytes as a number of MiB, for the report's columns and
+// sentences whose unit is MiB: one unit per column keeps rows comparable.
+// Byte counts written with their own unit use bytefmt.Format.
 func fmtMiB(b int64) string {
 	if b <= 0 {
 		return dash
 	}
-	return fmtFloat(float64(b)/(1<<20), 1)
+	return fmtFloat(float64(b)/bytefmt.MiB, 1)
 }
 
 // fmtRatio renders a ratio as "2.10×" (the per-model table, the heatmap and
