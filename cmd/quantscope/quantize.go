@@ -251,7 +251,7 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 	out := quantizeResult{Model: res.Spec.Name, Source: res.Path, Precision: spec.String()}
 	input := res.Path
 	if o, ok := optimize.For(string(spec.Kind)); ok && opts.optimize && spec.Quantizes() {
-		r, err := optimize.Cached(ctx, res.Path, o)
+		r, err := optimize.Ensure(ctx, res.Path, o)
 		if err != nil {
 			return err
 		}

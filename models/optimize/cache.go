@@ -32,9 +32,11 @@ type Result struct {
 	Cached bool
 }
 
-// Cached returns the model at src optimized with opts, from the cache when
-// a current copy exists, else optimizing it (File) and caching the result.
-func Cached(ctx context.Context, src string, opts Options) (Result, error) {
+// Ensure returns the model at src optimized with opts, from the cache when
+// a current copy exists, else optimizing it (File) and caching the result
+// first: like zoo.Ensure, it builds what is missing (zoo.Cached only looks),
+// and Result.Cached says whether the copy was already there.
+func Ensure(ctx context.Context, src string, opts Options) (Result, error) {
 	path, err := CachePath(src, opts)
 	if err != nil {
 		return Result{}, fmt.Errorf("optimize %s: %w", src, err)

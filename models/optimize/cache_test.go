@@ -10,17 +10,17 @@ import (
 	"github.com/quantscope/quantscope/models/optimize"
 )
 
-// Cached optimizes once and then reuses the file; a different option set
+// Ensure optimizes once and then reuses the file; a different option set
 // or a changed source gets a new key; a model nothing matches in is
 // returned as it is, with only the report cached.
-func TestCached(t *testing.T) {
+func TestEnsure(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "vit.onnx")
 	if err := onnx.Save(buildTiny(t, familyCases()[0]), src, onnx.SaveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	first, err := optimize.Cached(ctx, src, optimize.Default())
+	first, err := optimize.Ensure(ctx, src, optimize.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestCached(t *testing.T) {
 	if ops(m)["com.microsoft.MultiHeadAttention"] != 2 {
 		t.Errorf("cached file ops %v", ops(m))
 	}
-	again, err := optimize.Cached(ctx, src, optimize.Default())
+	again, err := optimize.Ensure(ctx, src, optimize.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestCached(t *testing.T) {
 
 	noAttn := optimize.Default()
 	noAttn.Disable = []optimize.Pattern{optimize.Attention}
-	other, err := optimize.Cached(ctx, src, noAttn)
+	other, err := optimize.Ensure(ctx, src, noAttn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestCached(t *testing.T) {
 	if err := os.WriteFile(first.Path+".report.json", []byte(stale), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := optimize.Cached(ctx, src, optimize.Default()); err != nil || r.Cached || r.Report.Version != optimize.Version {
+	if r, err := optimize.Ensure(ctx, src, optimize.Default()); err != nil || r.Cached || r.Report.Version != optimize.Version {
 		t.Errorf("stale report reused: %+v %v", r, err)
 	}
 
@@ -65,7 +65,7 @@ func TestCached(t *testing.T) {
 	if err := onnx.Save(buildTiny(t, familyCases()[3]), src, onnx.SaveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	changed, err := optimize.Cached(ctx, src, optimize.Default())
+	changed, err := optimize.Ensure(ctx, src, optimize.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		r, err := optimize.Cached(ctx, cnn, optimize.Default())
+		r, err := optimize.Ensure(ctx, cnn, optimize.Default())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestCached(t *testing.T) {
 			t.Errorf("cnn call %d: %+v", i, r)
 		}
 	}
-	if _, err := optimize.Cached(ctx, filepath.Join(dir, "missing.onnx"), optimize.Default()); err == nil {
+	if _, err := optimize.Ensure(ctx, filepath.Join(dir, "missing.onnx"), optimize.Default()); err == nil {
 		t.Error("no error for a missing model")
 	}
 }

@@ -64,7 +64,7 @@ func Source(ctx context.Context, model string, kind quant.Kind, fuse bool) (zoo.
 	}
 	path := r.Path
 	if o, ok := optimize.For(string(kind)); ok && fuse {
-		c, err := optimize.Cached(ctx, r.Path, o)
+		c, err := optimize.Ensure(ctx, r.Path, o)
 		if err != nil {
 			return r, "", err
 		}

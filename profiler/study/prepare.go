@@ -79,7 +79,7 @@ func (p *ModelPreparer) Prepare(ctx context.Context, e Experiment) (Prepared, er
 	prep.Inputs = quant.NewCheckInputs(0, quant.DefaultCheckSeed, pre.Name, pre.Mean, pre.Std)
 	if e.Optimize {
 		if opts, ok := optimize.For(string(spec.Kind)); ok {
-			o, err := optimize.Cached(ctx, res.Path, opts)
+			o, err := optimize.Ensure(ctx, res.Path, opts)
 			if err != nil {
 				return Prepared{}, fmt.Errorf("%s: %w", model, err)
 			}
