@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
 
+	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/profiler/runtime"
 )
 
@@ -17,7 +19,19 @@ func TestMain(m *testing.M) {
 	if os.Getenv("QUANTSCOPE_AS_CLI") == "1" {
 		os.Exit(run())
 	}
-	os.Exit(m.Run())
+	// A cache of the run's own (catalog builds, fused copies, variants,
+	// remembered hashes): no test finds what another run left, and none
+	// writes into the user's cache. Tests that need a cache of their own
+	// set QUANTSCOPE_CACHE_DIR again.
+	cache, err := os.MkdirTemp("", "quantscope-cmd-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(onnx.EnvCacheDir, cache)
+	code := m.Run()
+	os.RemoveAll(cache)
+	os.Exit(code)
 }
 
 // cli runs the test binary as `quantscope args...` in dir and returns its

@@ -80,8 +80,9 @@ Precisions (options after a colon, comma-separated):
   "fp32"}}), as quantscope tune writes it; quantscope sensitivity --json
   lists the layer names.
 
-Without --out the variant is cached next to the model (keyed by the model's
-hash, the spec and the quantizer version) and reused by later runs. With
+Without --out the variant is cached (under $QUANTSCOPE_CACHE_DIR, else
+~/.cache/quantscope; keyed by the model's hash, the spec and the quantizer
+version) and reused by later runs: nothing is written beside the model. With
 --check, the FP32 model and the variant run on the same seeded synthetic
 images and the fidelity of the variant's first output is printed: cosine
 similarity (mean, min), top-1 and top-5 agreement, max abs error and SQNR.
@@ -110,7 +111,7 @@ A precision that converts nothing in this model is an error.`,
 	f.StringVar(&opts.model, "model", "", "catalog model name (see: quantscope models list) or path to an .onnx file")
 	f.StringVar(&opts.precision, "precision", "", "precision spec, e.g. int8, int4:block=64,asym, fp16:mixed, int4:keep=blocks.0+head")
 	f.StringVar(&opts.plan, "plan", "", "per-layer precisions from a JSON plan (as quantscope tune writes), instead of --precision")
-	f.StringVarP(&opts.out, "out", "o", "", "write the variant here (default: cache it next to the model)")
+	f.StringVarP(&opts.out, "out", "o", "", "write the variant here (default: cache it, see above)")
 	f.StringVar(&opts.calibDir, "calib-dir", "", "int8-static: folder of JPEG/PNG calibration images (default: seeded synthetic images)")
 	f.Uint64Var(&opts.calibSeed, "calib-seed", 1, "int8-static: seed of the synthetic calibration images")
 	f.StringSliceVar(&opts.exclude, "exclude", nil, "node names to keep in float (repeatable, comma-separated)")

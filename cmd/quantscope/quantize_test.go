@@ -60,6 +60,7 @@ func quantizeCLI(t *testing.T, args ...string) (string, string, error) {
 
 func TestQuantizeCheckAndCache(t *testing.T) {
 	quantizeNeedsORT(t)
+	t.Setenv(onnx.EnvCacheDir, t.TempDir())
 	dir := t.TempDir()
 	model := tinyViTFile(t, dir)
 	args := []string{"--model", model, "--precision", "int8", "--optimize=false", "--check", "--check-samples", "8", "--batch", "4", "--threads", "1"}
@@ -76,9 +77,13 @@ func TestQuantizeCheckAndCache(t *testing.T) {
 	if strings.Contains(out, "(cached)") {
 		t.Errorf("first run claims a cached variant:\n%s", out)
 	}
-	variants, _ := filepath.Glob(filepath.Join(dir, "tiny.int8.*.onnx"))
+	if beside, _ := filepath.Glob(filepath.Join(dir, "tiny.*")); len(beside) != 1 {
+		t.Errorf("files written beside the model: %v", beside)
+	}
+	root, _ := onnx.CacheRoot()
+	variants, _ := filepath.Glob(filepath.Join(root, "variants", "*", "tiny.int8.*.onnx"))
 	if len(variants) != 1 {
-		t.Fatalf("variants next to the model: %v", variants)
+		t.Fatalf("variants in the cache: %v", variants)
 	}
 	again, _, err := quantizeCLI(t, args[:5]...)
 	if err != nil || !strings.Contains(again, "(cached)") || !strings.Contains(again, variants[0]) {

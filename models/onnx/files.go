@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 )
 
 // ModelFiles returns the model file at path followed by the external data
@@ -62,15 +61,20 @@ func FilesSize(path string) (int64, error) {
 
 // ModelHash returns the SHA-256 of a model: its .onnx file and the
 // external data files it references, in name order. The result is
-// remembered in <model>.sha256 beside the model (when writable), keyed by
-// the files' sizes and modification times, so a large model is hashed
-// once.
+// remembered under the cache root (HashCachePath), keyed by the model's
+// absolute path and the files' sizes and modification times, so a large
+// model is hashed once; nothing is written beside the model.
 func ModelHash(path string) (string, error) {
 	files, err := ModelFiles(path)
 	if err != nil {
 		return "", err
 	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
 	var stamp strings.Builder
+	fmt.Fprintf(&stamp, "%s\n", abs)
 	for _, f := range files {
 		st, err := os.Stat(f)
 		if err != nil {
@@ -78,10 +82,12 @@ func ModelHash(path string) (string, error) {
 		}
 		fmt.Fprintf(&stamp, "%s %d %d\n", filepath.Base(f), st.Size(), st.ModTime().UnixNano())
 	}
-	side := path + ".sha256"
-	if raw, err := os.ReadFile(side); err == nil {
-		if sum, rest, ok := strings.Cut(string(raw), "\n"); ok && rest == stamp.String() && len(sum) == 64 {
-			return sum, nil
+	side, sideErr := HashCachePath(abs)
+	if sideErr == nil {
+		if raw, err := os.ReadFile(side); err == nil {
+			if sum, rest, ok := strings.Cut(string(raw), "\n"); ok && rest == stamp.String() && len(sum) == 64 {
+				return sum, nil
+			}
 		}
 	}
 	h := sha256.New()
@@ -91,8 +97,21 @@ func ModelHash(path string) (string, error) {
 		}
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	_ = WriteFileAtomic(side, []byte(sum+"\n"+stamp.String())) // a cache: failing to write it is fine
+	if sideErr == nil && os.MkdirAll(filepath.Dir(side), 0o755) == nil {
+		_ = WriteFileAtomic(side, []byte(sum+"\n"+stamp.String())) // a cache: failing to write it is fine
+	}
 	return sum, nil
+}
+
+// HashCachePath is the file under the cache root that remembers the hash
+// of the model at the absolute path abs: hashes/<SHA-256 of abs>.sha256.
+func HashCachePath(abs string) (string, error) {
+	root, err := CacheRoot()
+	if err != nil {
+		return "", err
+	}
+	key := sha256.Sum256([]byte(abs))
+	return filepath.Join(root, "hashes", hex.EncodeToString(key[:16])+".sha256"), nil
 }
 
 func hashFile(h io.Writer, path string) error {
@@ -127,87 +146,45 @@ func WriteFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// WritableDir reports whether files can be created in dir.
-func WritableDir(dir string) bool {
-	f, err := os.CreateTemp(dir, ".quantscope-probe-")
-	if err != nil {
-		return false
+// EnvCacheDir names the environment variable that moves quantscope's
+// cache (CacheRoot): catalog builds, derived models, remembered hashes.
+const EnvCacheDir = "QUANTSCOPE_CACHE_DIR"
+
+// CacheRoot is quantscope's cache directory: $QUANTSCOPE_CACHE_DIR when
+// set, else quantscope in the user's cache directory ($XDG_CACHE_HOME, by
+// default ~/.cache). It is not created here.
+func CacheRoot() (string, error) {
+	if d := os.Getenv(EnvCacheDir); d != "" {
+		return d, nil
 	}
-	name := f.Name()
-	f.Close()
-	os.Remove(name)
-	return true
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: %w (set %s)", err, EnvCacheDir)
+	}
+	return filepath.Join(d, "quantscope"), nil
 }
 
-// DerivedPath names a file derived from the model at src (a variant, an
-// optimized copy): "<model>.<tag>.onnx" beside src, or under the user
-// cache directory's quantscope/<cacheDir> (created if missing) when that
-// directory is not writable or has less free space than src takes (a
-// derived copy is at most about its size). A copy already in either place
-// is found there.
-func DerivedPath(src, tag, cacheDir string) (string, error) {
+// DerivedPath names a file derived from the model at src whose content
+// hash is srcHash (ModelHash): a variant, an optimized copy. It is
+// "<model>.<tag>.onnx" in the cache, under CacheRoot/<kind>/<the first 16
+// hex digits of srcHash>/, which is created. Derived files never go beside
+// the user's model: its folder may be read-only, shared or somebody
+// else's; only what the user names with --out is written outside the
+// cache.
+func DerivedPath(src, srcHash, tag, kind string) (string, error) {
+	if len(srcHash) < 16 {
+		return "", fmt.Errorf("derived file of %s: source hash %q is too short", src, srcHash)
+	}
+	root, err := CacheRoot()
+	if err != nil {
+		return "", fmt.Errorf("derived file of %s: %w", src, err)
+	}
+	dir := filepath.Join(root, kind, srcHash[:16])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("derived file of %s: cache directory: %w", src, err)
+	}
 	base := strings.TrimSuffix(filepath.Base(src), filepath.Ext(src))
-	name := base + "." + tag + ".onnx"
-	dir := filepath.Dir(src)
-	beside := filepath.Join(dir, name)
-	if _, err := os.Stat(beside); err == nil {
-		return beside, nil
-	}
-	if cached, err := cachePath(cacheDir, name, false); err == nil {
-		if _, err := os.Stat(cached); err == nil {
-			return cached, nil
-		}
-	}
-	if WritableDir(dir) && hasRoomFor(dir, src) {
-		return beside, nil
-	}
-	p, err := cachePath(cacheDir, name, true)
-	if err != nil {
-		return "", fmt.Errorf("%s is not writable or full: %w", dir, err)
-	}
-	return p, nil
-}
-
-// DerivedFallback is where DerivedPath puts a derived file when the
-// model's directory cannot take it: the same name under the user cache
-// directory's quantscope/<cacheDir>. Writers that ran out of space beside
-// the model (ENOSPC, see IsNoSpace) write there instead.
-func DerivedFallback(derived, cacheDir string) (string, error) {
-	return cachePath(cacheDir, filepath.Base(derived), true)
-}
-
-// IsNoSpace reports whether err says a file system is full (or the user's
-// quota is spent).
-func IsNoSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
-}
-
-func cachePath(cacheDir, name string, create bool) (string, error) {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no user cache directory: %w", err)
-	}
-	dir := filepath.Join(cache, "quantscope", cacheDir)
-	if create {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", fmt.Errorf("cache directory: %w", err)
-		}
-	}
-	return filepath.Join(dir, name), nil
-}
-
-// hasRoomFor reports whether dir's file system has at least the size of
-// the model at src free (true when either cannot be measured).
-func hasRoomFor(dir, src string) bool {
-	need, err := FilesSize(src)
-	if err != nil {
-		return true
-	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return true
-	}
-	return int64(st.Bavail)*int64(st.Bsize) >= need
+	return filepath.Join(dir, base+"."+tag+".onnx"), nil
 }
 
 // HasExternalData reports whether the model file at path keeps tensors in

@@ -235,7 +235,16 @@ func median(v []float64) float64 {
 
 // TestMain removes the benchmark's model files.
 func TestMain(m *testing.M) {
+	// Optimized copies go to the cache (onnx.DerivedPath): a fresh one per
+	// run, so no test finds another run's copy or writes to the user's.
+	cache, err := os.MkdirTemp("", "quantscope-optimize-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(onnx.EnvCacheDir, cache)
 	code := m.Run()
+	os.RemoveAll(cache)
 	if benchSet != nil {
 		os.RemoveAll(benchSet.dir)
 	}

@@ -12,11 +12,12 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 )
 
-// Optimized models are cached next to the source model (or, when that
-// directory is not writable, under the user cache directory), named
+// Optimized models are cached under the cache root (onnx.DerivedPath),
+// in a directory named by the source model's content hash, never beside
+// the source:
 //
-//	<model>.opt.<key>.onnx   (+ .data with external data)
-//	<model>.opt.<key>.onnx.report.json
+//	optimized/<hash>/<model>.opt.<key>.onnx   (+ .data with external data)
+//	optimized/<hash>/<model>.opt.<key>.onnx.report.json
 //
 // where key hashes the source model's bytes, Version and the options. When
 // nothing matched only the report is written, and the source itself is the
@@ -49,32 +50,18 @@ func Ensure(ctx context.Context, src string, opts Options) (Result, error) {
 			return Result{Path: path, Report: r, Cached: true}, nil
 		}
 	}
-	write := func(path string) (*Report, error) {
-		r, err := File(ctx, src, path, opts)
-		if err != nil {
-			return nil, err
-		}
-		raw, err := json.MarshalIndent(r, "", "  ")
-		if err != nil {
-			return nil, fmt.Errorf("optimize %s: report: %w", src, err)
-		}
-		if err := onnx.WriteFileAtomic(path+".report.json", append(raw, '\n')); err != nil {
-			os.Remove(path)
-			os.Remove(path + ".data")
-			return nil, fmt.Errorf("optimize %s: cache report: %w", src, err)
-		}
-		return r, nil
-	}
-	r, err := write(path)
-	if onnx.IsNoSpace(err) {
-		// The model's directory filled up while writing: the user cache.
-		if alt, aerr := onnx.DerivedFallback(path, "optimized"); aerr == nil && alt != path {
-			path = alt
-			r, err = write(path)
-		}
-	}
+	r, err := File(ctx, src, path, opts)
 	if err != nil {
 		return Result{}, err
+	}
+	raw, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return Result{}, fmt.Errorf("optimize %s: report: %w", src, err)
+	}
+	if err := onnx.WriteFileAtomic(path+".report.json", append(raw, '\n')); err != nil {
+		os.Remove(path)
+		os.Remove(path + ".data")
+		return Result{}, fmt.Errorf("optimize %s: cache report: %w", src, err)
 	}
 	out := path
 	if !r.Changed() {
@@ -99,7 +86,7 @@ func CachePath(src string, opts Options) (string, error) {
 	}
 	fmt.Fprintf(h, "source %s\noptimizer %s\nattention %s\ndisable %q\n", sum, Version, att, disabled)
 	key := hex.EncodeToString(h.Sum(nil))
-	return onnx.DerivedPath(src, "opt."+key[:16], "optimized")
+	return onnx.DerivedPath(src, sum, "opt."+key[:16], "optimized")
 }
 
 // readReport reads a cached report written by this optimizer version.

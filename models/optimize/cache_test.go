@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/quantscope/quantscope/models/onnx"
@@ -88,5 +89,14 @@ func TestEnsure(t *testing.T) {
 	}
 	if _, err := optimize.Ensure(ctx, filepath.Join(dir, "missing.onnx"), optimize.Default()); err == nil {
 		t.Error("no error for a missing model")
+	}
+	// Everything derived went to the cache: the models' folder holds the
+	// two models and nothing else.
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("the models' folder gained files: %v", entries)
+	}
+	root, _ := onnx.CacheRoot()
+	if !strings.HasPrefix(first.Path, filepath.Join(root, "optimized")+"/") {
+		t.Errorf("optimized copy at %s, want it under %s", first.Path, filepath.Join(root, "optimized"))
 	}
 }

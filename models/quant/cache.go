@@ -64,33 +64,14 @@ func Variant(ctx context.Context, src string, spec Spec, opts Options) (VariantR
 	if r, ok := readCachedReport(path); ok {
 		return VariantResult{Path: path, Report: r, Cached: true}, nil
 	}
-	write := func(path string) (*Report, error) {
-		r, err := QuantizeFile(ctx, src, path, spec, opts)
-		if err != nil {
-			return r, err
-		}
-		if err := writeReport(path+".report.json", r); err != nil {
-			os.Remove(path)
-			os.Remove(path + ".data")
-			return r, fmt.Errorf("cache variant %s: %w", path, err)
-		}
-		return r, nil
-	}
-	r, err := write(path)
-	if onnx.IsNoSpace(err) {
-		// The model's directory filled up while writing: the user cache.
-		alt, aerr := onnx.DerivedFallback(path, "variants")
-		if aerr != nil || alt == path {
-			return VariantResult{}, err
-		}
-		if r, ok := readCachedReport(alt); ok {
-			return VariantResult{Path: alt, Report: r, Cached: true}, nil
-		}
-		path = alt
-		r, err = write(path)
-	}
+	r, err := QuantizeFile(ctx, src, path, spec, opts)
 	if err != nil {
 		return VariantResult{}, err
+	}
+	if err := writeReport(path+".report.json", r); err != nil {
+		os.Remove(path)
+		os.Remove(path + ".data")
+		return VariantResult{}, fmt.Errorf("cache variant %s: %w", path, err)
 	}
 	return VariantResult{Path: path, Report: r}, nil
 }
@@ -106,7 +87,7 @@ func VariantPath(src string, spec Spec, opts Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path, err := onnx.DerivedPath(src, spec.Slug()+"."+key[:16], "variants")
+	path, err := onnx.DerivedPath(src, srcHash, spec.Slug()+"."+key[:16], "variants")
 	if err != nil {
 		return "", fmt.Errorf("variant cache: %w", err)
 	}

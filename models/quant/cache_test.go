@@ -15,6 +15,21 @@ import (
 	"github.com/quantscope/quantscope/models/quant/quanttest"
 )
 
+// TestMain gives the run a cache of its own: variants go to the cache
+// (onnx.DerivedPath), so no test finds another run's variant or writes to
+// the user's cache.
+func TestMain(m *testing.M) {
+	cache, err := os.MkdirTemp("", "quantscope-quant-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(onnx.EnvCacheDir, cache)
+	code := m.Run()
+	os.RemoveAll(cache)
+	os.Exit(code)
+}
+
 func saveTiny(t *testing.T, dir string, seed uint64, external bool) string {
 	t.Helper()
 	cfg := quanttest.Tiny
@@ -40,8 +55,12 @@ func TestVariantCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Cached || filepath.Dir(first.Path) != dir || !strings.HasPrefix(filepath.Base(first.Path), "tiny.int4-block64.") {
-		t.Errorf("first build: %+v", first)
+	root, _ := onnx.CacheRoot()
+	if first.Cached || !strings.HasPrefix(first.Path, filepath.Join(root, "variants")+"/") || !strings.HasPrefix(filepath.Base(first.Path), "tiny.int4-block64.") {
+		t.Errorf("first build: %+v; want it under %s", first, filepath.Join(root, "variants"))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the model's folder gained files: %v", entries)
 	}
 	if _, err := onnx.Load(first.Path); err != nil {
 		t.Fatalf("cached variant does not load: %v", err)
@@ -173,12 +192,11 @@ func tinyFS(t *testing.T, size int) string {
 }
 
 // TestVariantOfModelInFullDirectory: the model's directory (a real file
-// system, full but for a few KiB) cannot take the variant: it goes to the
-// user cache instead of failing, is found there the next time, and the
-// model's directory is left as it was.
+// system, full but for a few KiB) is not where the variant goes: it is in
+// the cache, found there the next time, and the model's directory is left
+// as it was.
 func TestVariantOfModelInFullDirectory(t *testing.T) {
 	dir := tinyFS(t, 256<<10)
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	src := saveTiny(t, dir, 1, false)
 	// Fill what is left but 8 KiB.
 	var st syscall.Statfs_t
@@ -189,15 +207,14 @@ func TestVariantOfModelInFullDirectory(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, free-8<<10), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	onnx.ModelHash(src) // its small sidecar, written where it fits
 	before, _ := os.ReadDir(dir)
 	v, err := Variant(context.Background(), src, MustParseSpec("int8"), Options{})
 	if err != nil {
 		t.Fatalf("variant of a model in a full directory: %v", err)
 	}
-	cache, _ := os.UserCacheDir()
-	if !strings.HasPrefix(v.Path, filepath.Join(cache, "quantscope", "variants")) {
-		t.Errorf("variant at %s, want it under the user cache", v.Path)
+	cache, _ := onnx.CacheRoot()
+	if !strings.HasPrefix(v.Path, filepath.Join(cache, "variants")) {
+		t.Errorf("variant at %s, want it under the cache %s", v.Path, cache)
 	}
 	if after, _ := os.ReadDir(dir); len(after) != len(before) {
 		t.Errorf("the full directory gained files: %v", after)
@@ -205,5 +222,58 @@ func TestVariantOfModelInFullDirectory(t *testing.T) {
 	again, err := Variant(context.Background(), src, MustParseSpec("int8"), Options{})
 	if err != nil || !again.Cached || again.Path != v.Path {
 		t.Errorf("second call: %+v, %v; want the cached copy", again, err)
+	}
+}
+
+// readOnlyDir returns a directory holding what fill wrote, in which no
+// file can then be created. Root (CI) ignores permission bits, so there it
+// is a tmpfs remounted read-only (skipped where mounting is not allowed);
+// otherwise the directory is chmod 0555.
+func readOnlyDir(t *testing.T, fill func(dir string)) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		dir := t.TempDir()
+		fill(dir)
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		return dir
+	}
+	dir := tinyFS(t, 4<<20)
+	fill(dir)
+	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot remount read-only (%v: %s)", err, strings.TrimSpace(string(out)))
+	}
+	return dir
+}
+
+// TestVariantOfModelInReadOnlyDirectory: a model in a folder the user
+// cannot write (a shared models directory, a read-only mount) gets its
+// hash, fused copy and variants all the same, in the cache.
+func TestVariantOfModelInReadOnlyDirectory(t *testing.T) {
+	var src string
+	dir := readOnlyDir(t, func(dir string) { src = saveTiny(t, dir, 3, true) })
+	if f, err := os.Create(filepath.Join(dir, "probe")); err == nil {
+		f.Close()
+		t.Fatal("the read-only directory took a file")
+	}
+	before, _ := os.ReadDir(dir)
+	v, err := Variant(context.Background(), src, MustParseSpec("int8"), Options{})
+	if err != nil {
+		t.Fatalf("variant of a model in a read-only directory: %v", err)
+	}
+	cache, _ := onnx.CacheRoot()
+	if !strings.HasPrefix(v.Path, cache+"/") {
+		t.Errorf("variant at %s, want it under the cache %s", v.Path, cache)
+	}
+	if _, err := onnx.Load(v.Path); err != nil {
+		t.Errorf("the variant does not load: %v", err)
+	}
+	if _, err := os.Stat(v.Path + ".report.json"); err != nil {
+		t.Errorf("no report beside the cached variant: %v", err)
+	}
+	if after, _ := os.ReadDir(dir); len(after) != len(before) {
+		t.Errorf("the read-only directory changed: %v → %v", before, after)
 	}
 }

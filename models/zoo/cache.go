@@ -19,8 +19,8 @@ import (
 )
 
 // EnvCacheDir names the environment variable that moves quantscope's
-// cache: built models go to $QUANTSCOPE_CACHE_DIR/models.
-const EnvCacheDir = "QUANTSCOPE_CACHE_DIR"
+// cache (onnx.CacheRoot): built models go to $QUANTSCOPE_CACHE_DIR/models.
+const EnvCacheDir = onnx.EnvCacheDir
 
 // Files of one cached model, inside its directory.
 const (
@@ -41,14 +41,11 @@ const staleTemp = 24 * time.Hour
 // when the variable is set, else quantscope/models in the user's cache
 // directory ($XDG_CACHE_HOME, by default ~/.cache).
 func CacheDir() (string, error) {
-	if d := os.Getenv(EnvCacheDir); d != "" {
-		return filepath.Join(d, "models"), nil
-	}
-	d, err := os.UserCacheDir()
+	root, err := onnx.CacheRoot()
 	if err != nil {
-		return "", fmt.Errorf("model cache: %w (set %s)", err, EnvCacheDir)
+		return "", fmt.Errorf("model cache: %w", err)
 	}
-	return filepath.Join(d, "quantscope", "models"), nil
+	return filepath.Join(root, "models"), nil
 }
 
 func (o options) dir() (string, error) {
