@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,6 +18,7 @@ import (
 	"github.com/quantscope/quantscope/profiler/evaluate"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/study"
+	"github.com/quantscope/quantscope/profiler/worker"
 )
 
 // quantizeOptions are the flags of `quantscope quantize`.
@@ -417,8 +417,8 @@ func checkAccuracy(ctx context.Context, res zoo.Resolved, variant string, opts q
 }
 
 // checkFidelity runs the source and the variant on the same images
-// (seeded synthetic ones, or --check-dir's) and compares their first
-// outputs.
+// (the check inputs, or --check-dir's) through the worker's fidelity loop
+// (worker.FirstOutputs) and compares their first outputs.
 func checkFidelity(ctx context.Context, src, variant string, inputs quant.CheckInputs, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig, warn func(string)) (fidelity.Result, error) {
 	in, err := quant.ImageInputFile(src)
 	if err == nil {
@@ -427,94 +427,36 @@ func checkFidelity(ctx context.Context, src, variant string, inputs quant.CheckI
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: %w", err)
 	}
-	samples, err := checkInputs(in, inputs, pre, opts, warn)
-	if err != nil {
-		return fidelity.Result{}, fmt.Errorf("check: %w", err)
+	var samples [][]float32
+	if opts.checkDir == "" {
+		for i := range inputs.N {
+			samples = append(samples, inputs.Sample(in, i))
+		}
+	} else {
+		limit := 0
+		if opts.checkSamplesSet {
+			limit = opts.checkSamples
+		}
+		samples, err = quant.LoadImages(opts.checkDir, in, pre, limit, func(msg string) { warn("--check-dir: " + msg) })
+		if err != nil {
+			return fidelity.Result{}, fmt.Errorf("check: --check-dir: %w", err)
+		}
 	}
-	ref, err := runSamples(ctx, src, samples, opts.batch, in, cfg)
+	fill := func(dst []float32, i int) { copy(dst, samples[i%len(samples)]) }
+	batch := opts.batch
+	if in.Batch > 0 {
+		batch = in.Batch
+	}
+	if in.SymbolicSize {
+		cfg.ImageSize = in.Height
+	}
+	ref, err := worker.FirstOutputs(ctx, src, cfg, batch, len(samples), fill)
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: fp32 model: %w", err)
 	}
-	got, err := runSamples(ctx, variant, samples, opts.batch, in, cfg)
+	got, err := worker.FirstOutputs(ctx, variant, cfg, batch, len(samples), fill)
 	if err != nil {
 		return fidelity.Result{}, fmt.Errorf("check: variant: %w", err)
 	}
 	return fidelity.Compare(ref, got)
-}
-
-// checkInputs returns the model inputs --check runs, decoded once so the
-// FP32 model and the variant see the same ones: the check inputs (seeded
-// synthetic images normalised for the model, the ones bench's fidelity
-// uses), or the images of --check-dir (all of them, or at most
-// --check-samples when that flag was given). An image that does not decode
-// is skipped with a warning.
-func checkInputs(in quant.ImageInput, inputs quant.CheckInputs, pre quant.Preprocess, opts quantizeOptions, warn func(string)) ([][]float32, error) {
-	if opts.checkDir == "" {
-		out := make([][]float32, inputs.N)
-		for i := range out {
-			out[i] = inputs.Sample(in, i)
-		}
-		return out, nil
-	}
-	files, err := quant.ImageFiles(opts.checkDir)
-	if err != nil {
-		return nil, err
-	}
-	if opts.checkSamplesSet && len(files) > opts.checkSamples {
-		files = files[:opts.checkSamples]
-	}
-	var out [][]float32
-	for _, f := range files {
-		img, err := quant.LoadImage(f, in, pre)
-		if err != nil {
-			warn(fmt.Sprintf("--check-dir: skipped %s: %v", filepath.Base(f), err))
-			continue
-		}
-		out = append(out, img)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("--check-dir %s: none of its %d images decoded", opts.checkDir, len(files))
-	}
-	return out, nil
-}
-
-// runSamples runs the model at path on samples of input in's size, batch
-// at a time (the model's own batch when it has a fixed one), and returns
-// each sample's first output.
-func runSamples(ctx context.Context, path string, samples [][]float32, batch int, in quant.ImageInput, cfg runtime.SessionConfig) ([][]float32, error) {
-	s, err := runtime.NewSession(path, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	if in.Batch > 0 {
-		batch = in.Batch
-	}
-	var rows [][]float32
-	for i := 0; i < len(samples); i += batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		n := min(batch, len(samples)-i)
-		data := make([]float32, 0, batch*len(samples[i]))
-		for j := 0; j < n; j++ {
-			data = append(data, samples[i+j]...)
-		}
-		run := n
-		if in.Batch > 0 {
-			for ; run < in.Batch; run++ { // fixed batch: pad, ignore the padding
-				data = append(data, samples[i]...)
-			}
-		}
-		outs, err := s.RunFloat32(runtime.Tensor{Shape: in.Shape(run), Data: data})
-		if err != nil {
-			return nil, err
-		}
-		o := outs[0]
-		width := len(o.Data) / run
-		for j := 0; j < n; j++ {
-			rows = append(rows, o.Data[j*width:(j+1)*width])
-		}
-	}
-	return rows, nil
 }

@@ -306,6 +306,35 @@ func ImageFiles(dir string) ([]string, error) {
 	return files, nil
 }
 
+// LoadImages decodes the images of dir (ImageFiles; the first limit of
+// them when limit > 0) into model inputs (LoadImage). An image that does
+// not decode is skipped and named through warn; a folder none of whose
+// images decode is an error.
+func LoadImages(dir string, in ImageInput, pre Preprocess, limit int, warn func(string)) ([][]float32, error) {
+	files, err := ImageFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && len(files) > limit {
+		files = files[:limit]
+	}
+	var out [][]float32
+	for _, f := range files {
+		img, err := LoadImage(f, in, pre)
+		if err != nil {
+			if warn != nil {
+				warn(fmt.Sprintf("skipped %s: %v", filepath.Base(f), err))
+			}
+			continue
+		}
+		out = append(out, img)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("image folder %s: none of its %d images decoded", dir, len(files))
+	}
+	return out, nil
+}
+
 // LoadImage decodes a JPEG or PNG file and turns it into model input:
 // the shorter side resized to Height/CropRatio (antialiased), the centre
 // cropped to Height × Width, scaled to [0, 1] and normalized. Grayscale

@@ -542,35 +542,10 @@ func fidelityInputs(bd boundModel, spec Spec) (n int, fill func(dst []float32, i
 // batch, and either writes them as the reference or compares with it.
 func measureFidelity(ctx context.Context, bd boundModel, spec Spec, m *bench.Metrics) error {
 	n, fill, what := fidelityInputs(bd, spec)
-	in := bd.Input(0)
 	batch := bd.BatchSize()
-	per := len(in) / batch
-	outPer := len(bd.Output(0)) / batch
-	outs := make([][]float32, 0, n)
-	var h2d, d2h time.Duration
-	for first := 0; first < n; first += batch {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for j := 0; j < batch; j++ {
-			fill(in[j*per:(j+1)*per], first+j)
-		}
-		t, err := bd.CopyInputs()
-		if err != nil {
-			return fmt.Errorf("fidelity inputs: %w", err)
-		}
-		h2d += t
-		if err := bd.Run(); err != nil {
-			return fmt.Errorf("fidelity run: %w", err)
-		}
-		if t, err = bd.CopyOutputs(); err != nil {
-			return fmt.Errorf("fidelity outputs: %w", err)
-		}
-		d2h += t
-		out := bd.Output(0)
-		for j := 0; j < batch && first+j < n; j++ {
-			outs = append(outs, append([]float32(nil), out[j*outPer:(j+1)*outPer]...))
-		}
+	outs, h2d, d2h, err := collectOutputs(ctx, bd, n, fill)
+	if err != nil {
+		return err
 	}
 	if bd.DeviceResident() {
 		rounds := float64((n + batch - 1) / batch)
