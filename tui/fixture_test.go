@@ -280,9 +280,9 @@ func (f *fixture) runExperiment(i int, r study.Record, n int) {
 	f.update(study.Update{Index: i, Experiment: e, Stage: study.StageRunning})
 	for k := 0; k < n; k++ {
 		f.advance(250 * time.Millisecond)
-		phase := "measuring"
+		phase := bench.PhaseMeasuring
 		if k < 2 {
-			phase = "warmup"
+			phase = bench.PhaseWarmup
 		}
 		tp := r.Metrics.Throughput * (1 + 0.04*float64((k*7)%5-2)/2)
 		f.update(study.Update{Index: i, Experiment: e, Stage: study.StageRunning, Sample: &worker.Sample{

@@ -7,6 +7,7 @@ import (
 
 	"github.com/charmbracelet/x/exp/golden"
 
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
@@ -40,9 +41,9 @@ func studyMidRun(f *fixture) {
 	f.update(study.Update{Index: 1, Experiment: e, Stage: study.StageRunning})
 	for k := 0; k < 30; k++ {
 		f.advance(250 * time.Millisecond)
-		phase := "measuring"
+		phase := bench.PhaseMeasuring
 		if k < 4 {
-			phase = "warmup"
+			phase = bench.PhaseWarmup
 		}
 		f.update(study.Update{Index: 1, Experiment: e, Stage: study.StageRunning, Sample: &worker.Sample{
 			Phase: phase, Throughput: 960 + float64((k*37)%50), LatencyMs: 1.0 + float64(k%5)/50, RSS: 180<<20 + int64(k%3)<<20,

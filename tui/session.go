@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/models/imageset"
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/evaluate"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/worker"
@@ -337,19 +338,19 @@ func (s *session) sample(i int, smp *worker.Sample, now time.Time) {
 	c := *smp
 	e.last = &c
 	switch smp.Phase {
-	case "warmup":
+	case bench.PhaseWarmup:
 		e.stage = stageWarmup
-	case "measuring":
+	case bench.PhaseMeasuring:
 		e.stage = stageMeasuring
 		if e.measuring.IsZero() {
 			e.measuring = now
 		}
-	case worker.PhaseAccuracy:
+	case bench.PhaseAccuracy:
 		e.stage = stageScoring
 	default:
 		e.stage = stageStarting
 	}
-	if smp.Phase == "warmup" || smp.Phase == "measuring" {
+	if smp.Phase == bench.PhaseWarmup || smp.Phase == bench.PhaseMeasuring {
 		if s.charted != i {
 			// A new run: its throughput chart starts empty (the last
 			// run's stays up until then).
@@ -368,7 +369,7 @@ func (s *session) sample(i int, smp *worker.Sample, now time.Time) {
 			s.base.push(now, b)
 		}
 	}
-	if smp.Phase == "measuring" {
+	if smp.Phase == bench.PhaseMeasuring {
 		if smp.Throughput > 0 {
 			e.tput.add(smp.Throughput)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/quantscope/quantscope/models/accuracy"
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -349,7 +350,7 @@ func speedupCell(r study.Row, s *styles) (string, lipgloss.Style) {
 	case r.Slower():
 		st = s.bad
 	}
-	if r.Verdict == study.VerdictOneRun {
+	if r.Verdict == bench.VerdictOneRun {
 		txt += markOneRun
 	}
 	return txt, st
@@ -362,7 +363,7 @@ func footnote(rows []study.Row) string {
 	var marks []string
 	var oneRun, uncertain, contended, decisive bool
 	for _, r := range rows {
-		oneRun = oneRun || r.Verdict == study.VerdictOneRun
+		oneRun = oneRun || r.Verdict == bench.VerdictOneRun
 		uncertain = uncertain || r.Uncertain()
 		contended = contended || r.Contended
 		_, d, _ := top1Of(r)
@@ -630,7 +631,7 @@ func (t tableModel) rowView(r study.Row, cols []int, colW func(int) int, labels 
 		status, statusSt = glyphContend, s.warn
 	case r.Last != nil && r.Last.Metrics != nil && r.Last.Metrics.OverheadFloor, r.LowCoverage():
 		status, statusSt = "⚑", s.warn
-	case r.Verdict == study.VerdictNoise:
+	case r.Verdict == bench.VerdictNoise:
 		status, statusSt = "≈", s.dim
 	}
 	if selected {

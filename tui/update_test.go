@@ -741,7 +741,7 @@ func TestWhyFindings(t *testing.T) {
 	}
 	// A faster variant says how much; a CUDA run's CPU nodes are fallbacks.
 	exp.EP = "cuda"
-	row.Speedup, row.Verdict = 2, study.VerdictOneRun
+	row.Speedup, row.Verdict = 2, bench.VerdictOneRun
 	m.Placement = map[string]int{"CUDAExecutionProvider": 40, "CPUExecutionProvider": 3}
 	text = strings.Join(why(exp).lines, "\n")
 	if !strings.Contains(text, "2.00× faster") || !strings.Contains(text, "3 nodes fell back to the CPU") || !strings.Contains(text, "EP placement: CPU 3 · CUDA 40") {
@@ -849,7 +849,7 @@ func TestSpeedupColumnFollowsTheVerdictRule(t *testing.T) {
 		recs = append(recs, b, v)
 	}
 	rows = study.Summarize(recs)
-	if txt, _ := speedupCell(rows[1], st); txt != "1.51×" || rows[1].Verdict != study.VerdictFaster {
+	if txt, _ := speedupCell(rows[1], st); txt != "1.51×" || rows[1].Verdict != bench.VerdictFaster {
 		t.Errorf("repeats: %q %s", txt, rows[1].Verdict)
 	}
 }

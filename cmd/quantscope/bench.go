@@ -471,7 +471,7 @@ type summaryRow struct {
 	Top1         fidelity.Number
 	Decisive     fidelity.Number
 	Contended    bool
-	Verdict      string
+	Verdict      bench.Verdict
 	Note         string
 	Accuracy     *accSummary // --eval-dir
 	backbone     bool
@@ -566,8 +566,8 @@ func (s summaryRow) cells() []string {
 	switch {
 	case s.Reason != "":
 		status += ": " + s.Reason
-	case s.Verdict != "" && s.Verdict != study.VerdictOneRun && s.Verdict != study.VerdictContended:
-		status += " (" + s.Verdict + ")"
+	case s.Verdict != "" && s.Verdict != bench.VerdictOneRun && s.Verdict != bench.VerdictContended:
+		status += " (" + string(s.Verdict) + ")"
 	case s.Note != "":
 		status += " (" + s.Note + ")"
 	}

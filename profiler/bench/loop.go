@@ -60,14 +60,23 @@ func (c LoopConfig) withDefaults() LoopConfig {
 	return c
 }
 
-// Phases of a loop as Progress reports them.
+// Phase is the part of a measurement a reading belongs to: the worker's
+// samples carry it, the TUI shows it, a record's telemetry keeps it.
+type Phase string
+
+// Phases of a measurement. Progress reports warm-up and measuring, and ""
+// before the loop starts; PhaseLoading names that time (the session
+// opening) where a phase must be spelled out, as in a replayed record.
+// PhaseAccuracy is the worker's pass over a labelled image set.
 const (
-	PhaseWarmup    = "warmup"
-	PhaseMeasuring = "measuring"
+	PhaseLoading   Phase = "loading"
+	PhaseWarmup    Phase = "warmup"
+	PhaseMeasuring Phase = "measuring"
+	PhaseAccuracy  Phase = "accuracy"
 )
 
 // phaseCodes numbers the phases for Progress's packed state (0: not started).
-var phaseCodes = []string{"", PhaseWarmup, PhaseMeasuring}
+var phaseCodes = []Phase{"", PhaseWarmup, PhaseMeasuring}
 
 // Progress is read by a sampler while the loop runs. The phase and the run
 // count of that phase are one atomic word, so a reader never sees a phase
@@ -81,7 +90,7 @@ type Progress struct {
 const phaseShift = 56
 
 // begin enters phase with no runs completed.
-func (p *Progress) begin(phase string) {
+func (p *Progress) begin(phase Phase) {
 	code := uint64(0)
 	for i, n := range phaseCodes {
 		if n == phase {
@@ -96,7 +105,7 @@ func (p *Progress) addRun() { p.state.Add(1) }
 
 // Snapshot returns the current phase ("" before the loop starts) and the
 // runs completed in it, read together.
-func (p *Progress) Snapshot() (phase string, runs int64) {
+func (p *Progress) Snapshot() (phase Phase, runs int64) {
 	s := p.state.Load()
 	code := int(s >> phaseShift)
 	if code < len(phaseCodes) {
@@ -106,7 +115,7 @@ func (p *Progress) Snapshot() (phase string, runs int64) {
 }
 
 // PhaseName returns the current phase ("" before the loop starts).
-func (p *Progress) PhaseName() string {
+func (p *Progress) PhaseName() Phase {
 	phase, _ := p.Snapshot()
 	return phase
 }
@@ -121,7 +130,7 @@ func (p *Progress) Runs() int64 {
 // a Progress taken dt seconds apart: a phase change starts the count from
 // zero, and a count that went backwards (it cannot, but a rate must never
 // be negative) gives 0.
-func Rate(prevPhase string, prevRuns int64, phase string, runs int64, batch int, dt float64) float64 {
+func Rate(prevPhase Phase, prevRuns int64, phase Phase, runs int64, batch int, dt float64) float64 {
 	if phase != prevPhase {
 		prevRuns = 0
 	}

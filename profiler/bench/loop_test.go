@@ -80,7 +80,7 @@ func TestLoopStopsOnErrorAndCancel(t *testing.T) {
 // countingRunner records the progress a sampler would read at each call.
 type countingRunner struct {
 	p     *Progress
-	seen  []string
+	seen  []Phase
 	calls int
 }
 
@@ -117,7 +117,7 @@ func TestProgressPhaseAndCountAreOneReading(t *testing.T) {
 	stop := make(chan struct{})
 	bad := make(chan string, 1)
 	go func() {
-		lastPhase, last := "", int64(0)
+		lastPhase, last := Phase(""), int64(0)
 		for {
 			select {
 			case <-stop:
@@ -154,7 +154,7 @@ func TestProgressPhaseAndCountAreOneReading(t *testing.T) {
 func TestRateNeverNegative(t *testing.T) {
 	for _, c := range []struct {
 		name             string
-		prevPhase, phase string
+		prevPhase, phase Phase
 		prev, runs       int64
 		want             float64
 	}{
@@ -174,7 +174,7 @@ func TestRateNeverNegative(t *testing.T) {
 
 func TestBeforeTimedRunsBetweenPhases(t *testing.T) {
 	var p Progress
-	var phaseAtCall string
+	var phaseAtCall Phase
 	calls := 0
 	cfg := LoopConfig{MinWarmup: 5, MaxWarmup: 5, Iterations: 3, BeforeTimed: func() {
 		calls++

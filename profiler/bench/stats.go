@@ -133,18 +133,39 @@ func tCritical95(df int) float64 {
 	}
 }
 
-// Verdict compares two repeated throughput measurements and says whether b is
-// faster, slower or within noise of a (95% intervals overlapping = noise).
-func Verdict(a, b []float64) string {
+// Verdict is what a speed comparison concluded: the one vocabulary the
+// study's rows, bench's summary, the report and the TUI share.
+type Verdict string
+
+// Verdicts of a speed comparison.
+const (
+	// VerdictFaster and VerdictSlower: the 95% interval of the ratio lies
+	// above (below) 1.
+	VerdictFaster Verdict = "faster"
+	VerdictSlower Verdict = "slower"
+	// VerdictNoise: the interval holds 1.
+	VerdictNoise Verdict = "within noise"
+	// VerdictOneRun: no interval (one run of a side, or one paired round):
+	// the ratio is a single measurement.
+	VerdictOneRun Verdict = "1 run"
+	// VerdictContended: a run the ratio rests on was contended (other
+	// processes took its CPU), so the ratio is uncertain.
+	VerdictContended Verdict = "uncertain: contended"
+)
+
+// CompareRuns compares two repeated throughput measurements and says
+// whether b is faster, slower or within noise of a (95% intervals
+// overlapping = noise).
+func CompareRuns(a, b []float64) Verdict {
 	ma, ha := ConfidenceInterval95(a)
 	mb, hb := ConfidenceInterval95(b)
 	switch {
 	case mb-hb > ma+ha:
-		return "faster"
+		return VerdictFaster
 	case mb+hb < ma-ha:
-		return "slower"
+		return VerdictSlower
 	default:
-		return "within noise"
+		return VerdictNoise
 	}
 }
 
@@ -214,12 +235,12 @@ func RatioOfMeans95(b, v []float64) (ratio, lo, hi float64) {
 
 // IntervalVerdict calls a ratio's 95% interval: "faster" when it lies
 // above 1, "slower" below, "within noise" when it holds 1 (or is unknown).
-func IntervalVerdict(lo, hi float64) string {
+func IntervalVerdict(lo, hi float64) Verdict {
 	switch {
 	case lo > 1:
-		return "faster"
+		return VerdictFaster
 	case hi < 1:
-		return "slower"
+		return VerdictSlower
 	}
-	return "within noise"
+	return VerdictNoise
 }

@@ -78,7 +78,7 @@ func TestConfidenceIntervalAndVerdict(t *testing.T) {
 	}
 	tests := []struct {
 		a, b []float64
-		want string
+		want Verdict
 	}{
 		{[]float64{100, 101, 99}, []float64{150, 151, 149}, "faster"},
 		{[]float64{100, 101, 99}, []float64{50, 51, 49}, "slower"},
@@ -86,8 +86,8 @@ func TestConfidenceIntervalAndVerdict(t *testing.T) {
 		{[]float64{100}, []float64{200}, "within noise"}, // one run: no interval
 	}
 	for _, tt := range tests {
-		if got := Verdict(tt.a, tt.b); got != tt.want {
-			t.Errorf("Verdict(%v, %v) = %q, want %q", tt.a, tt.b, got, tt.want)
+		if got := CompareRuns(tt.a, tt.b); got != tt.want {
+			t.Errorf("CompareRuns(%v, %v) = %q, want %q", tt.a, tt.b, got, tt.want)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/cpuid/v2"
 
 	"github.com/quantscope/quantscope/models/zoo"
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 	"github.com/quantscope/quantscope/profiler/study"
@@ -85,8 +86,8 @@ type Event struct {
 	Step     int // 1-based index of the running step
 	Steps    int // steps planned
 	Label    string
-	Phase    string  // the worker's phase for samples: warmup, measuring
-	Value    float64 // live reading, in Unit
+	Phase    bench.Phase // the worker's phase for samples: warmup, measuring
+	Value    float64     // live reading, in Unit
 	Unit     string
 	Expected float64 // what the live reading is judged against (0: nothing)
 	Line     *Line

@@ -295,7 +295,7 @@ func TestHostGroupsAndLabels(t *testing.T) {
 func TestCompareVerdict(t *testing.T) {
 	for _, tc := range []struct {
 		a, b        []float64
-		verdict     string
+		verdict     bench.Verdict
 		basisPrefix string
 	}{
 		{[]float64{100}, []float64{104}, "within noise", "single run"},
@@ -322,11 +322,11 @@ func TestCompareFixtures(t *testing.T) {
 	if !slices.Equal(p.EnvDiff, []string{"ONNX Runtime: 1.24.1 → 1.22.0"}) {
 		t.Errorf("env diff %q", p.EnvDiff)
 	}
-	verdicts := map[string]string{}
+	verdicts := map[string]bench.Verdict{}
 	for _, row := range p.Rows {
 		verdicts[expLabel(row.A.Experiment)] = row.Verdict
 	}
-	for k, want := range map[string]string{
+	for k, want := range map[string]bench.Verdict{
 		"deit-tiny int8 b1 cpu t8": "slower",       // 438 → 364 samples/s
 		"deit-tiny fp32 b8 cpu t8": "within noise", // −1.9%
 		"deit-tiny int4 b8 cpu t8": VerdictAFailed,

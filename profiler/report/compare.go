@@ -11,12 +11,12 @@ import (
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
-// Verdicts of a comparison row beyond bench.Verdict's faster / slower /
+// Verdicts of a comparison row beyond bench.CompareRuns' faster / slower /
 // within noise.
 const (
-	VerdictAFailed    = "failed in A"
-	VerdictBFailed    = "failed in B"
-	VerdictBothFailed = "failed in both"
+	VerdictAFailed    bench.Verdict = "failed in A"
+	VerdictBFailed    bench.Verdict = "failed in B"
+	VerdictBothFailed bench.Verdict = "failed in both"
 )
 
 // Comparison is the A/B comparison of the report's results (A) with a
@@ -48,18 +48,18 @@ type CompareRow struct {
 	// (B÷A − 1; NaN when either side lacks the figure).
 	Throughput, P50, P99 float64
 	// Verdict is faster / slower / within noise (B against A) or which side failed.
-	Verdict string
+	Verdict bench.Verdict
 	// Basis says how the verdict was reached.
 	Basis string
 }
 
 // CompareVerdict judges B's throughput against A's. With at least two runs
-// on each side it is bench.Verdict on the runs (95% intervals that must not
+// on each side it is bench.CompareRuns on the runs (95% intervals that must not
 // overlap: runs of two files are not paired); otherwise it is
 // study.SingleRunVerdict, the rule a single-run speedup is judged by.
-func CompareVerdict(a, b []float64) (verdict, basis string) {
+func CompareVerdict(a, b []float64) (verdict bench.Verdict, basis string) {
 	if len(a) > 1 && len(b) > 1 {
-		return bench.Verdict(a, b), fmt.Sprintf("95%% intervals, %d vs %d runs", len(a), len(b))
+		return bench.CompareRuns(a, b), fmt.Sprintf("95%% intervals, %d vs %d runs", len(a), len(b))
 	}
 	basis = fmt.Sprintf("single run: ±%.0f%%", 100*NoiseThreshold)
 	if len(a) == 0 || len(b) == 0 {
@@ -113,11 +113,11 @@ func comparePair(ga, gb *Group) *ComparePair {
 			row.P99 = change(ea.P99Ms, eb.P99Ms)
 			row.Verdict, row.Basis = CompareVerdict(ea.throughputs, eb.throughputs)
 			switch row.Verdict {
-			case "faster":
+			case bench.VerdictFaster:
 				p.Faster++
-			case "slower":
+			case bench.VerdictSlower:
 				p.Slower++
-			case "within noise":
+			case bench.VerdictNoise:
 				p.Noise++
 			}
 			if !math.IsNaN(row.Throughput) {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/study"
 )
 
 // quantInputsText names the default fidelity inputs for the definitions.
@@ -502,8 +501,8 @@ func entryNotes(e *Entry) []string {
 	if !e.HasBaseline && !e.Experiment.IsBaseline() {
 		n = append(n, "no FP32 baseline")
 	}
-	if e.Verdict != "" && e.Verdict != study.VerdictOneRun && !e.Uncertain() {
-		n = append(n, e.Verdict)
+	if e.Verdict != "" && e.Verdict != bench.VerdictOneRun && !e.Uncertain() {
+		n = append(n, string(e.Verdict))
 	}
 	if e.Failures > 0 {
 		n = append(n, fmt.Sprintf("%d of %d runs failed", e.Failures, e.Failures+e.Runs))
@@ -673,14 +672,14 @@ func tputOrFailed(e *Entry) string {
 	return fmtTputCI(e)
 }
 
-func verdictCell(v string) string {
+func verdictCell(v bench.Verdict) string {
 	switch v {
-	case "faster", "slower":
-		return "**" + v + "**"
+	case bench.VerdictFaster, bench.VerdictSlower:
+		return "**" + string(v) + "**"
 	case "":
 		return dash
 	}
-	return v
+	return string(v)
 }
 
 func (r *Report) definitions(d *document) {

@@ -158,7 +158,7 @@ func csvRow(g *Group, e *Entry, rec *study.Record) []string {
 	if base != nil && base.OK() {
 		lo, hi, verdict := "", "", ""
 		if e != nil && !x.IsBaseline() {
-			lo, hi, verdict = num(e.SpeedupLo), num(e.SpeedupHi), e.Verdict
+			lo, hi, verdict = num(e.SpeedupLo), num(e.SpeedupHi), string(e.Verdict)
 		}
 		memRed := ""
 		if base.WorkingSetWhere == where {

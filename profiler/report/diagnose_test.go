@@ -21,36 +21,36 @@ func TestDiagnose(t *testing.T) {
 	tests := []struct {
 		name      string
 		prec, ep  string
-		verdict   string
+		verdict   bench.Verdict
 		speedup   float64
 		cpu       CPUQuant
 		metrics   func(m *bench.Metrics)
 		want      []Cause
 		wantInAny string
 	}{
-		{"clean and fast", "int8", "cpu", study.VerdictFaster, 2, vnni, nil, nil, ""},
+		{"clean and fast", "int8", "cpu", bench.VerdictFaster, 2, vnni, nil, nil, ""},
 		{"baseline", "fp32", "cpu", "", 1, avx2, func(m *bench.Metrics) { m.OverheadFloor = false }, nil, ""},
-		{"int8 on AVX2", "int8", "cpu", study.VerdictNoise, 1.01, avx2, nil, []Cause{CauseCPU}, "AVX2 only"},
-		{"unknown CPU is not judged", "int8", "cpu", study.VerdictNoise, 1.01, CPUQuant{}, nil, nil, ""},
-		{"fp16 on F16C", "fp16", "cpu", study.VerdictSlower, 0.5, avx2, nil, []Cause{CauseCPU}, "F16C converts only"},
-		{"fp16 on CUDA ignores the CPU", "fp16", "cuda", study.VerdictSlower, 0.5, avx2, nil, nil, ""},
-		{"ConvInteger", "int8", "cpu", study.VerdictSlower, 0.3, vnni, func(m *bench.Metrics) { m.Precision = convInteger },
+		{"int8 on AVX2", "int8", "cpu", bench.VerdictNoise, 1.01, avx2, nil, []Cause{CauseCPU}, "AVX2 only"},
+		{"unknown CPU is not judged", "int8", "cpu", bench.VerdictNoise, 1.01, CPUQuant{}, nil, nil, ""},
+		{"fp16 on F16C", "fp16", "cpu", bench.VerdictSlower, 0.5, avx2, nil, []Cause{CauseCPU}, "F16C converts only"},
+		{"fp16 on CUDA ignores the CPU", "fp16", "cuda", bench.VerdictSlower, 0.5, avx2, nil, nil, ""},
+		{"ConvInteger", "int8", "cpu", bench.VerdictSlower, 0.3, vnni, func(m *bench.Metrics) { m.Precision = convInteger },
 			[]Cause{CauseKernels}, "2 Conv nodes became ConvInteger"},
-		{"low coverage", "int8", "cpu", study.VerdictNoise, 1, vnni, func(m *bench.Metrics) { m.Precision = lowCoverage },
+		{"low coverage", "int8", "cpu", bench.VerdictNoise, 1, vnni, func(m *bench.Metrics) { m.Precision = lowCoverage },
 			[]Cause{CauseCoverage}, "only 10% of the weight bytes"},
-		{"int4 not faster on CPU", "int4", "cpu", study.VerdictNoise, 0.98, vnni, nil, []Cause{CauseKernels}, "MatMulNBits"},
-		{"int4 faster on CPU", "int4", "cpu", study.VerdictFaster, 1.3, vnni, nil, nil, ""},
-		{"overhead floor and noise", "int8", "cpu", study.VerdictOneRun, 1.01, vnni, func(m *bench.Metrics) {
+		{"int4 not faster on CPU", "int4", "cpu", bench.VerdictNoise, 0.98, vnni, nil, []Cause{CauseKernels}, "MatMulNBits"},
+		{"int4 faster on CPU", "int4", "cpu", bench.VerdictFaster, 1.3, vnni, nil, nil, ""},
+		{"overhead floor and noise", "int8", "cpu", bench.VerdictOneRun, 1.01, vnni, func(m *bench.Metrics) {
 			m.OverheadFloor = true
 			m.Latency.CV, m.Latency.Runs, m.Latency.SevereOutliers = 0.4, 100, 3
 		}, []Cause{CauseOverheadFloor, CauseNoise}, "CV 40%, 3 severe outliers"},
-		{"placement fallback", "fp16", "cuda", study.VerdictFaster, 2, vnni, func(m *bench.Metrics) {
+		{"placement fallback", "fp16", "cuda", bench.VerdictFaster, 2, vnni, func(m *bench.Metrics) {
 			m.Placement = map[string]int{"CUDAExecutionProvider": 40, "CPUExecutionProvider": 3}
 		}, []Cause{CausePlacement}, "3 nodes fell back"},
-		{"cpu placement is no fallback", "int8", "cpu", study.VerdictFaster, 2, vnni, func(m *bench.Metrics) {
+		{"cpu placement is no fallback", "int8", "cpu", bench.VerdictFaster, 2, vnni, func(m *bench.Metrics) {
 			m.Placement = map[string]int{"CPUExecutionProvider": 40}
 		}, nil, ""},
-		{"time", "fp16", "cuda", study.VerdictSlower, 0.8, vnni, func(m *bench.Metrics) {
+		{"time", "fp16", "cuda", bench.VerdictSlower, 0.8, vnni, func(m *bench.Metrics) {
 			m.OpProfile = &bench.OpProfile{Ops: []bench.OpTime{{Op: "Cast", Share: 0.3}}}
 		}, []Cause{CauseTime}, "Cast nodes take 30%"},
 	}

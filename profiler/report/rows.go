@@ -144,7 +144,7 @@ func rowCells(r study.Row) []cell {
 		x.Model, x.Precision, x.EP, x.Batch, threads, x.Optimize, str(x.Options),
 		str(r.Status), str(oneLine(r.Reason)), str(r.Note), r.Runs,
 		pos(r.Throughput), ci, pos(r.P50Ms), pos(r.P99Ms),
-		ratio(r.Speedup), lo, hi, str(r.Verdict), ratio(r.LatencyRatio),
+		ratio(r.Speedup), lo, hi, str(string(r.Verdict)), ratio(r.LatencyRatio),
 		posInt(r.WorkingSet), str(r.WorkingSetWhere), posInt(r.ResidentAfterLoad), ratio(r.MemReduction),
 		posInt(r.FileBytes), ratio(r.SizeReduction),
 		cos, top1, decisive, str(r.Traits.Weights), str(r.Traits.Output),

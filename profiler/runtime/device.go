@@ -120,8 +120,8 @@ type DeviceBound struct {
 	Batch       int
 	InShape     [][]int64
 	OutShape    [][]int64
-	// Memory names where the tensors live, e.g. "Cuda" or "Cpu".
-	Memory string
+	// Memory names where the tensors live, e.g. MemoryCUDA or MemoryCPU.
+	Memory MemoryName
 	// DeviceID is the device the tensors live on (device_id; 0 for the CPU).
 	DeviceID int
 }
@@ -238,20 +238,20 @@ func (d *DeviceBound) pickMemory(cfg SessionConfig) error {
 		if err != nil {
 			return err
 		}
-		name := C.CString("Cuda")
+		name := C.CString(string(MemoryCUDA))
 		defer C.free(unsafe.Pointer(name))
 		var mi C.qs_p
 		if err := st(C.qs_create_mem_info(unsafe.Pointer(d.api.api), idxCreateMemoryInfo, name, C.int(id), &mi)); err != nil {
 			return err
 		}
-		d.memInfo, d.ownMI, d.Memory, d.DeviceID = unsafe.Pointer(mi), true, "Cuda", id
+		d.memInfo, d.ownMI, d.Memory, d.DeviceID = unsafe.Pointer(mi), true, MemoryCUDA, id
 		return nil
 	default:
 		var mi C.qs_p
 		if err := st(C.qs_create_cpu_mem_info(unsafe.Pointer(d.api.api), idxCreateCpuMemoryInfo, &mi)); err != nil {
 			return err
 		}
-		d.memInfo, d.ownMI, d.Memory = unsafe.Pointer(mi), true, "Cpu"
+		d.memInfo, d.ownMI, d.Memory = unsafe.Pointer(mi), true, MemoryCPU
 		return nil
 	}
 }
@@ -317,7 +317,7 @@ func (d *DeviceBound) copyAll(src, dst []unsafe.Pointer) (time.Duration, error) 
 		return 0, err
 	}
 	start := time.Now()
-	if d.Memory == "Cpu" {
+	if d.Memory == MemoryCPU {
 		// Host to host: CopyTensors only knows EP data transfers.
 		for i := range src {
 			var s, t unsafe.Pointer
@@ -374,12 +374,12 @@ func (c *capi) epDeviceMemoryInfo(dev EPDevice, hostAccessible bool) unsafe.Poin
 }
 
 // memoryInfoName is the name of an OrtMemoryInfo ("Cpu", "Cuda", "CUDA").
-func (c *capi) memoryInfoName(mi unsafe.Pointer) string {
+func (c *capi) memoryInfoName(mi unsafe.Pointer) MemoryName {
 	var name *C.char
 	if err := c.statusError(unsafe.Pointer(C.qs_mem_info_name(unsafe.Pointer(c.api), idxMemoryInfoGetName, C.qs_p(mi), &name))); err != nil || name == nil {
 		return "unnamed"
 	}
-	return C.GoString(name)
+	return MemoryName(C.GoString(name))
 }
 
 // tensorBytes is the byte size of one of the bound tensors.

@@ -18,7 +18,7 @@ func TestDeviceBoundOnCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if d.Memory != "Cpu" || len(d.InShape) != 1 || d.InShape[0][0] != 3 {
+	if d.Memory != MemoryCPU || len(d.InShape) != 1 || d.InShape[0][0] != 3 {
 		t.Fatalf("bound %s memory, shapes %v", d.Memory, d.InShape)
 	}
 	in := d.Input(0)
@@ -106,7 +106,7 @@ func TestCopyTensorsEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if name := d.api.memoryInfoName(d.memInfo); name != "Cpu" {
+	if name := d.api.memoryInfoName(d.memInfo); name != MemoryCPU {
 		t.Errorf("MemoryInfoGetName = %q, want Cpu", name)
 	}
 	env, err := d.api.envHandle()

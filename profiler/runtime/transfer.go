@@ -116,7 +116,7 @@ func (d *DeviceBound) pinnedTensor(shape []int64) (unsafe.Pointer, func(), error
 	var mi C.qs_tp
 	ownMI := false
 	switch {
-	case d.Memory == "Cpu":
+	case d.Memory == MemoryCPU:
 		return nil, nil, ErrNoPinnedMemory
 	case !d.ownMI: // plugin EP: the device's host-accessible memory
 		devs, err := d.api.epDevices()
@@ -133,7 +133,7 @@ func (d *DeviceBound) pinnedTensor(shape []int64) (unsafe.Pointer, func(), error
 			return nil, nil, fmt.Errorf("%w: the CUDA EP device reports no host-accessible memory", ErrNoPinnedMemory)
 		}
 	default: // builtin CUDA EP: its "CudaPinned" allocator
-		name := C.CString("CudaPinned")
+		name := C.CString(string(MemoryCUDAPinned))
 		defer C.free(unsafe.Pointer(name))
 		if err := st(C.qs_t_create_mem_info(api, idxCreateMemoryInfo, name, 0, ortMemTypeCPUOutput, &mi)); err != nil {
 			return nil, nil, fmt.Errorf("pinned memory info: %w", err)

@@ -7,23 +7,6 @@ import (
 	"github.com/quantscope/quantscope/profiler/bench"
 )
 
-// Verdicts of a speedup (Row.Verdict): the one rule the TUI, bench's
-// summary and the report share.
-const (
-	// VerdictFaster and VerdictSlower: the 95% interval of the ratio lies
-	// above (below) 1.
-	VerdictFaster = "faster"
-	VerdictSlower = "slower"
-	// VerdictNoise: the interval holds 1.
-	VerdictNoise = "within noise"
-	// VerdictOneRun: no interval (one run of a side, or one paired round):
-	// the ratio is a single measurement.
-	VerdictOneRun = "1 run"
-	// VerdictContended: a run the ratio rests on was contended (other
-	// processes took its CPU), so the ratio is uncertain.
-	VerdictContended = "uncertain: contended"
-)
-
 // SingleRunMargin is how far from 1.0 a single-run ratio must be before it
 // counts as faster or slower: without repeats the run-to-run spread is not
 // measured, and 5% is what repeated CPU and GPU runs of the same
@@ -70,9 +53,10 @@ type Row struct {
 	SpeedupExcluded      int
 	MemReduction         float64 // baseline working set ÷ this working set (×)
 	SizeReduction        float64 // baseline file bytes ÷ these file bytes (×)
-	// Verdict is one of the Verdict constants for a row with a baseline
-	// ("" for baselines and rows without one).
-	Verdict string
+	// Verdict is the verdict on Speedup for a row with a baseline ("" for
+	// baselines and rows without one): the one rule the TUI, bench's
+	// summary and the report share.
+	Verdict bench.Verdict
 	Note    string
 	// Coverage is the fraction of the variant's weight bytes stored below
 	// 32 bits, when HasCoverage (its precision report gave the bytes). See
@@ -82,16 +66,16 @@ type Row struct {
 }
 
 // SingleRunVerdict judges a throughput ratio (variant ÷ baseline) that has
-// no interval: VerdictFaster from 1 + SingleRunMargin, VerdictSlower from
-// 1 − SingleRunMargin, VerdictNoise between (and for an unknown ratio).
-func SingleRunVerdict(ratio float64) string {
+// no interval: bench.VerdictFaster from 1 + SingleRunMargin, bench.VerdictSlower from
+// 1 − SingleRunMargin, bench.VerdictNoise between (and for an unknown ratio).
+func SingleRunVerdict(ratio float64) bench.Verdict {
 	switch {
 	case ratio >= 1+SingleRunMargin:
-		return VerdictFaster
+		return bench.VerdictFaster
 	case ratio <= 1-SingleRunMargin:
-		return VerdictSlower
+		return bench.VerdictSlower
 	}
-	return VerdictNoise
+	return bench.VerdictNoise
 }
 
 // Faster reports whether the row is faster than its baseline beyond
@@ -100,10 +84,10 @@ func SingleRunVerdict(ratio float64) string {
 // neither faster nor slower.
 func (r Row) Faster() bool {
 	switch r.Verdict {
-	case VerdictFaster:
+	case bench.VerdictFaster:
 		return true
-	case VerdictOneRun:
-		return SingleRunVerdict(r.Speedup) == VerdictFaster
+	case bench.VerdictOneRun:
+		return SingleRunVerdict(r.Speedup) == bench.VerdictFaster
 	}
 	return false
 }
@@ -112,16 +96,16 @@ func (r Row) Faster() bool {
 // (the mirror of Faster).
 func (r Row) Slower() bool {
 	switch r.Verdict {
-	case VerdictSlower:
+	case bench.VerdictSlower:
 		return true
-	case VerdictOneRun:
-		return SingleRunVerdict(r.Speedup) == VerdictSlower
+	case bench.VerdictOneRun:
+		return SingleRunVerdict(r.Speedup) == bench.VerdictSlower
 	}
 	return false
 }
 
 // Uncertain reports whether the speedup rests on a contended run.
-func (r Row) Uncertain() bool { return r.Verdict == VerdictContended }
+func (r Row) Uncertain() bool { return r.Verdict == bench.VerdictContended }
 
 // HasInterval reports whether the speedup has a 95% interval.
 func (r Row) HasInterval() bool {
@@ -138,7 +122,7 @@ func (r Row) SpeedupText() string {
 	s := FormatRatio(r.Speedup)
 	if r.HasInterval() {
 		s += fmt.Sprintf(" [%.2f, %.2f]", r.SpeedupLo, r.SpeedupHi)
-	} else if r.Verdict == VerdictOneRun {
+	} else if r.Verdict == bench.VerdictOneRun {
 		s += " (1 run)"
 	}
 	if r.Uncertain() {
@@ -361,10 +345,10 @@ func estimateSpeedup(r *Row, base, variant []run) {
 	default:
 		r.Speedup, _, _ = bench.RatioOfMeans95(throughputs(base), throughputs(variant))
 		r.SpeedupRounds = 1
-		r.Verdict = VerdictOneRun
+		r.Verdict = bench.VerdictOneRun
 	}
 	if anyContended && r.SpeedupExcluded == 0 {
-		r.Verdict = VerdictContended
+		r.Verdict = bench.VerdictContended
 	}
 }
 

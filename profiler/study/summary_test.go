@@ -57,7 +57,7 @@ func TestSummarizeFoldsRepeatsAndJudgesNoise(t *testing.T) {
 	if len(rows) != 3 || rows[0].Runs != 3 || rows[0].Throughput != 100 {
 		t.Fatalf("rows %+v", rows)
 	}
-	if rows[1].Verdict != VerdictFaster || rows[2].Verdict != VerdictNoise || !rows[1].Faster() || rows[2].Faster() || rows[2].Slower() {
+	if rows[1].Verdict != bench.VerdictFaster || rows[2].Verdict != bench.VerdictNoise || !rows[1].Faster() || rows[2].Faster() || rows[2].Slower() {
 		t.Errorf("verdicts %q %q", rows[1].Verdict, rows[2].Verdict)
 	}
 	if rows[0].ThroughputCI <= 0 || math.IsInf(rows[0].ThroughputCI, 0) {
@@ -118,7 +118,7 @@ func TestSpeedupFromPairedRounds(t *testing.T) {
 		t.Fatalf("speedup %v [%v, %v] over %d (paired %v), want %v [%v, %v] over 3 paired", r.Speedup, r.SpeedupLo, r.SpeedupHi,
 			r.SpeedupRounds, r.SpeedupPaired, wantR, wantLo, wantHi)
 	}
-	if r.Verdict != VerdictFaster || !r.Faster() {
+	if r.Verdict != bench.VerdictFaster || !r.Faster() {
 		t.Errorf("verdict %q", r.Verdict)
 	}
 	if got := r.SpeedupText(); got != "1.74× [1.64, 1.84]" {
@@ -146,12 +146,12 @@ func TestSpeedupOneRunAndContended(t *testing.T) {
 		return r
 	}
 	rows := Summarize([]Record{okRec("m", "fp32", 0, 100, 10, 1, 1), okRec("m", "int8", 0, 174, 7, 1, 1)})
-	if r := rows[1]; r.Verdict != VerdictOneRun || r.SpeedupText() != "1.74× (1 run)" || !r.Faster() || r.HasInterval() {
+	if r := rows[1]; r.Verdict != bench.VerdictOneRun || r.SpeedupText() != "1.74× (1 run)" || !r.Faster() || r.HasInterval() {
 		t.Errorf("one run: %q %q faster %v", r.Verdict, r.SpeedupText(), r.Faster())
 	}
 	// A contended baseline makes every ratio against it uncertain.
 	rows = Summarize([]Record{contended(okRec("m", "fp32", 0, 60, 10, 1, 1)), okRec("m", "int8", 0, 174, 7, 1, 1)})
-	if r := rows[1]; r.Verdict != VerdictContended || !r.Uncertain() || r.Faster() || r.Slower() ||
+	if r := rows[1]; r.Verdict != bench.VerdictContended || !r.Uncertain() || r.Faster() || r.Slower() ||
 		r.SpeedupText() != "2.90× uncertain: contended" || !rows[0].Contended || r.Contended {
 		t.Errorf("contended baseline: %q %q faster %v; baseline contended %v", r.Verdict, r.SpeedupText(), r.Faster(), rows[0].Contended)
 	}
@@ -161,7 +161,7 @@ func TestSpeedupOneRunAndContended(t *testing.T) {
 		contended(okRec("m", "fp32", 1, 50, 10, 1, 1)), okRec("m", "int8", 1, 175, 7, 1, 1),
 		okRec("m", "fp32", 2, 102, 10, 1, 1), okRec("m", "int8", 2, 176, 7, 1, 1),
 	})
-	if r := rows[1]; r.Verdict != VerdictFaster || r.SpeedupRounds != 2 || r.SpeedupExcluded != 1 || r.Speedup > 1.76 ||
+	if r := rows[1]; r.Verdict != bench.VerdictFaster || r.SpeedupRounds != 2 || r.SpeedupExcluded != 1 || r.Speedup > 1.76 ||
 		r.VerdictBasis() != "95% interval over 2 paired rounds, 1 contended left out" {
 		t.Errorf("one contended round: %q %v over %d (%d out): %s", r.Verdict, r.Speedup, r.SpeedupRounds, r.SpeedupExcluded, r.VerdictBasis())
 	}
@@ -170,7 +170,7 @@ func TestSpeedupOneRunAndContended(t *testing.T) {
 		okRec("m", "fp32", 0, 100, 10, 1, 1), okRec("m", "int8", 0, 175, 7, 1, 1),
 		okRec("m", "fp32", 1, 100, 10, 1, 1), contended(okRec("m", "int8", 1, 120, 7, 1, 1)),
 	})
-	if r := rows[1]; r.Verdict != VerdictContended || !r.HasInterval() {
+	if r := rows[1]; r.Verdict != bench.VerdictContended || !r.HasInterval() {
 		t.Errorf("two rounds, one contended: %q interval %v", r.Verdict, r.HasInterval())
 	}
 }
@@ -231,16 +231,16 @@ func TestTraits(t *testing.T) {
 func TestSingleRunVerdict(t *testing.T) {
 	for _, tc := range []struct {
 		ratio float64
-		want  string
+		want  bench.Verdict
 	}{
-		{1.06, VerdictFaster}, {1.05, VerdictFaster}, {1.04, VerdictNoise}, {1, VerdictNoise},
-		{0.96, VerdictNoise}, {0.95, VerdictSlower}, {0.5, VerdictSlower}, {math.NaN(), VerdictNoise},
+		{1.06, bench.VerdictFaster}, {1.05, bench.VerdictFaster}, {1.04, bench.VerdictNoise}, {1, bench.VerdictNoise},
+		{0.96, bench.VerdictNoise}, {0.95, bench.VerdictSlower}, {0.5, bench.VerdictSlower}, {math.NaN(), bench.VerdictNoise},
 	} {
 		if got := SingleRunVerdict(tc.ratio); got != tc.want {
 			t.Errorf("SingleRunVerdict(%v) = %q, want %q", tc.ratio, got, tc.want)
 		}
-		r := Row{Verdict: VerdictOneRun, Speedup: tc.ratio}
-		if r.Faster() != (tc.want == VerdictFaster) || r.Slower() != (tc.want == VerdictSlower) {
+		r := Row{Verdict: bench.VerdictOneRun, Speedup: tc.ratio}
+		if r.Faster() != (tc.want == bench.VerdictFaster) || r.Slower() != (tc.want == bench.VerdictSlower) {
 			t.Errorf("1-run row at %v: faster %v slower %v, want %s", tc.ratio, r.Faster(), r.Slower(), tc.want)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
 
@@ -42,16 +43,16 @@ type Telemetry struct {
 }
 
 // phase letters of Telemetry.Phase and the worker's phase names.
-var phaseLetters = map[string]byte{"loading": 'l', "warmup": 'w', "measuring": 'm'}
+var phaseLetters = map[bench.Phase]byte{bench.PhaseLoading: 'l', bench.PhaseWarmup: 'w', bench.PhaseMeasuring: 'm'}
 
-func phaseName(b byte) string {
+func phaseName(b byte) bench.Phase {
 	switch b {
 	case 'w':
-		return "warmup"
+		return bench.PhaseWarmup
 	case 'm':
-		return "measuring"
+		return bench.PhaseMeasuring
 	}
-	return "loading"
+	return bench.PhaseLoading
 }
 
 // Len is the number of samples.

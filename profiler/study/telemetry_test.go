@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quantscope/quantscope/profiler/bench"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
 
@@ -17,9 +18,9 @@ func TestTelemetryRecorderDownsamples(t *testing.T) {
 	r.WorkerStarted(start.Add(1500 * time.Millisecond))
 	const n = 5000 // a 20-minute run at 4 samples/s
 	for i := range n {
-		phase := "measuring"
+		phase := bench.PhaseMeasuring
 		if i < 40 {
-			phase = "warmup"
+			phase = bench.PhaseWarmup
 		}
 		r.Add(start.Add(2*time.Second+time.Duration(i)*250*time.Millisecond), worker.Sample{
 			Phase: phase, Throughput: 100 + float64(i%2)*20, LatencyMs: 10, RSS: 200 << 20, CPUPct: 180, CPUTempC: 61.25,

@@ -11,9 +11,6 @@ import (
 	"github.com/quantscope/quantscope/profiler/evaluate"
 )
 
-// PhaseAccuracy is the sample phase while accuracy is measured.
-const PhaseAccuracy = "accuracy"
-
 // measureAccuracy runs the image set of spec.Eval through the bound model,
 // writes or pairs predictions, and records the result in m.Accuracy,
 // reporting progress as "accuracy" samples.
@@ -25,7 +22,7 @@ func measureAccuracy(ctx context.Context, bd boundModel, spec Spec, m *bench.Met
 	}
 	start := time.Now()
 	progress := func(done, total int) {
-		em.Emit(Event{Kind: KindSample, Sample: &Sample{Phase: PhaseAccuracy, ElapsedS: time.Since(start).Seconds(),
+		em.Emit(Event{Kind: KindSample, Sample: &Sample{Phase: bench.PhaseAccuracy, ElapsedS: time.Since(start).Seconds(),
 			Images: done, ImagesTotal: total, Throughput: float64(done) / max(time.Since(start).Seconds(), 1e-9)}})
 	}
 	preds, err := evaluate.Run(ctx, bd, bd.BatchSize(), set, ev.Limit, progress)

@@ -464,7 +464,7 @@ func sample(em *Emitter, p *bench.Progress, spec Spec, gpu *gpuWatch, peak *tele
 		var lastProc time.Time
 		var proc telemetry.ProcessMemory
 		procInRun := false
-		lastPhase := ""
+		var lastPhase bench.Phase
 		for {
 			select {
 			case <-done:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/imageset"
 	"github.com/quantscope/quantscope/models/quant"
+	"github.com/quantscope/quantscope/profiler/bench"
 )
 
 // Event kinds on the worker's stdout.
@@ -98,20 +99,20 @@ type EvalSpec struct {
 
 // Sample is a live progress reading.
 type Sample struct {
-	Phase      string  `json:"phase"` // loading, warmup, measuring
-	ElapsedS   float64 `json:"elapsed_s"`
-	Runs       int     `json:"runs"`
-	Throughput float64 `json:"throughput,omitempty"` // samples/s over the last period
-	LatencyMs  float64 `json:"latency_ms,omitempty"`
-	RSS        int64   `json:"rss,omitempty"`
-	CPUPct     float64 `json:"cpu_pct,omitempty"` // worker process, percent of one core
-	SysMemUsed int64   `json:"sys_mem_used,omitempty"`
-	CPUTempC   float64 `json:"cpu_temp_c,omitempty"`
-	GPUBytes   int64   `json:"gpu_bytes,omitempty"`
-	GPUScope   string  `json:"gpu_scope,omitempty"` // bench.GPUScopeProcess or bench.GPUScopeDevice: what GPUBytes covers
-	TempC      float64 `json:"temp_c,omitempty"`
-	PowerW     float64 `json:"power_w,omitempty"`
-	// Images and ImagesTotal count accuracy progress (phase "accuracy").
+	Phase      bench.Phase `json:"phase"` // "" (loading), warmup, measuring, accuracy
+	ElapsedS   float64     `json:"elapsed_s"`
+	Runs       int         `json:"runs"`
+	Throughput float64     `json:"throughput,omitempty"` // samples/s over the last period
+	LatencyMs  float64     `json:"latency_ms,omitempty"`
+	RSS        int64       `json:"rss,omitempty"`
+	CPUPct     float64     `json:"cpu_pct,omitempty"` // worker process, percent of one core
+	SysMemUsed int64       `json:"sys_mem_used,omitempty"`
+	CPUTempC   float64     `json:"cpu_temp_c,omitempty"`
+	GPUBytes   int64       `json:"gpu_bytes,omitempty"`
+	GPUScope   string      `json:"gpu_scope,omitempty"` // bench.GPUScopeProcess or bench.GPUScopeDevice: what GPUBytes covers
+	TempC      float64     `json:"temp_c,omitempty"`
+	PowerW     float64     `json:"power_w,omitempty"`
+	// Images and ImagesTotal count accuracy progress (phase bench.PhaseAccuracy).
 	Images      int `json:"images,omitempty"`
 	ImagesTotal int `json:"images_total,omitempty"`
 }
