@@ -14,10 +14,14 @@ import (
 	"github.com/quantscope/quantscope/profiler/worker"
 )
 
+// FamilyFile is ModelInfo.Family for a model file (a path rather than a
+// catalog name); the catalog's own families come from models/zoo.
+const FamilyFile = "file"
+
 // ModelInfo is one model the setup screen offers.
 type ModelInfo struct {
 	Name        string // catalog name, or the file path of an imported model
-	Family      string // "ViT", "DeiT", …; "imported" for files
+	Family      string // "ViT", "DeiT", …; FamilyFile for a model file
 	Description string
 	Params      int64   // 0 when unknown
 	GFLOPs      float64 // per sample, 0 when unknown

@@ -173,10 +173,10 @@ func newSetup(a *app) *setupModel {
 	return m
 }
 
-// familyOfPath labels a typed model: "file" for a path, "" for a name.
+// familyOfPath labels a typed model: FamilyFile for a path, "" for a name.
 func familyOfPath(name string) string {
 	if strings.HasSuffix(strings.ToLower(name), ".onnx") || strings.ContainsRune(name, os.PathSeparator) {
-		return "file"
+		return FamilyFile
 	}
 	return ""
 }
@@ -806,7 +806,7 @@ func (m *setupModel) pathChecked(msg pathCheckedMsg) {
 		m.err = msg.err.Error()
 		return
 	}
-	m.addModel(ModelInfo{Name: msg.path, Family: "file"}, true)
+	m.addModel(ModelInfo{Name: msg.path, Family: FamilyFile}, true)
 	m.filter = ""
 	vis := m.visible()
 	for i, idx := range vis {
@@ -977,7 +977,7 @@ func (m setupModel) modelsView(s *styles, w, h int) string {
 		}
 		cached := s.dim.Render("?")
 		switch {
-		case it.info.Family == "file":
+		case it.info.Family == FamilyFile:
 			cached = " "
 		case it.cachedKnown && it.cached:
 			cached = s.good.Render("✓")
@@ -985,7 +985,7 @@ func (m setupModel) modelsView(s *styles, w, h int) string {
 			cached = s.dim.Render("·")
 		}
 		name := it.info.Name
-		if it.info.Family == "file" {
+		if it.info.Family == FamilyFile {
 			name = displayModel(name)
 		}
 		ln := mark + box + " " + padRight(name, nameW-1)
@@ -1012,7 +1012,7 @@ func (m setupModel) modelsView(s *styles, w, h int) string {
 	if m.cursor >= 0 && m.cursor < len(vis) {
 		it := m.items[vis[m.cursor]].info
 		desc := it.Description
-		if it.Family == "file" {
+		if it.Family == FamilyFile {
 			desc = it.Name
 		}
 		lines = append(lines, s.dim.Render(truncate(desc, w)))

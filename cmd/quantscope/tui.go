@@ -233,7 +233,7 @@ func (zooCatalog) Models(ctx context.Context) ([]tui.ModelInfo, error) {
 	}
 	files, _ := filepath.Glob("*.onnx")
 	for _, f := range files {
-		out = append(out, tui.ModelInfo{Name: f, Family: "file", Description: "model file in the working directory"})
+		out = append(out, tui.ModelInfo{Name: f, Family: tui.FamilyFile, Description: "model file in the working directory"})
 	}
 	return out, ctx.Err()
 }

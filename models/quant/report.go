@@ -209,18 +209,6 @@ func isPatchNote(note string) bool {
 	return strings.HasPrefix(note, "Conv ") && strings.HasSuffix(note, patchNoteTail)
 }
 
-// SizeRatio is BytesAfter / BytesBefore, or the file ratio when both
-// file sizes are known.
-func (r *Report) SizeRatio() float64 {
-	if r.FileBytesBefore > 0 && r.FileBytesAfter > 0 {
-		return float64(r.FileBytesAfter) / float64(r.FileBytesBefore)
-	}
-	if r.BytesBefore == 0 {
-		return 0
-	}
-	return float64(r.BytesAfter) / float64(r.BytesBefore)
-}
-
 // Write prints the report as aligned text: the node table, the weight
 // bits, the sizes, then kept nodes and notes.
 func (r *Report) Write(w io.Writer) error {
