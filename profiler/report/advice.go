@@ -74,14 +74,35 @@ func (g *Group) gateName() string {
 }
 
 func (g *Group) adviseModel(es []*Entry) []Advice {
-	var out []Advice
-	add := func(kind, rule, text string) { out = append(out, Advice{Kind: kind, Rule: rule, Text: text}) }
-
-	// Rule 1: per batch, the highest throughput among passing configurations.
 	batches := map[int][]*Entry{}
 	for _, e := range es {
 		batches[e.Experiment.Batch] = append(batches[e.Experiment.Batch], e)
 	}
+	var out []Advice
+	for _, part := range [][]Advice{
+		g.adviseFastest(batches),
+		g.adviseMemory(es),
+		g.adviseLatency(batches),
+		g.cautions(es),
+		g.missingBaselines(batches),
+		g.overheadFloors(es),
+	} {
+		out = append(out, part...)
+	}
+	return out
+}
+
+// adviceList collects a rule's advice.
+type adviceList []Advice
+
+func (l *adviceList) add(kind, rule, text string) {
+	*l = append(*l, Advice{Kind: kind, Rule: rule, Text: text})
+}
+
+// adviseFastest is rule 1: per batch, the highest throughput among
+// passing configurations.
+func (g *Group) adviseFastest(batches map[int][]*Entry) []Advice {
+	var out adviceList
 	for _, b := range g.Batches {
 		set := batches[b]
 		if len(set) == 0 {
@@ -92,7 +113,7 @@ func (g *Group) adviseModel(es []*Entry) []Advice {
 		overall := best(set, (*Entry).OK, func(e *Entry) float64 { return e.Throughput }, true)
 		if fastest == nil {
 			if overall != nil {
-				add(AdviceCaution, rule, "No configuration passes the gate at this batch size.")
+				out.add(AdviceCaution, rule, "No configuration passes the gate at this batch size.")
 			}
 			continue
 		}
@@ -119,11 +140,16 @@ func (g *Group) adviseModel(es []*Entry) []Advice {
 		if overall != nil && overall != fastest && !g.passes(overall) {
 			t += fmt.Sprintf(" The fastest measured, %s (%s), is left out: %s.", g.cfg(overall), ratioOrTput(overall), strings.Join(overall.Gate.Failed, ", "))
 		}
-		add(AdviceRecommend, rule, t)
+		out.add(AdviceRecommend, rule, t)
 	}
+	return out
+}
 
-	// Rule 2: the smallest peak working set among passing configurations:
-	// device memory when every candidate ran on a GPU, else host memory
+// adviseMemory is rule 2: the smallest peak working set among passing
+// configurations.
+func (g *Group) adviseMemory(es []*Entry) []Advice {
+	var out adviceList
+	// Device memory when every candidate ran on a GPU, else host memory
 	// (configurations on a GPU left out).
 	memCands := func(e *Entry) bool { return g.passes(e) && e.WorkingSet > 0 }
 	gpuMem := slices.ContainsFunc(es, memCands) && !slices.ContainsFunc(es, func(e *Entry) bool { return memCands(e) && e.WorkingSetWhere != "GPU" })
@@ -154,10 +180,15 @@ func (g *Group) adviseModel(es []*Entry) []Advice {
 			}
 			t += "; " + fidText(small) + "."
 		}
-		add(AdviceRecommend, rule, t)
+		out.add(AdviceRecommend, rule, t)
 	}
+	return out
+}
 
-	// Rule 3: the best p99 latency at batch 1 among passing configurations.
+// adviseLatency is rule 3: the best p99 latency at batch 1 among passing
+// configurations.
+func (g *Group) adviseLatency(batches map[int][]*Entry) []Advice {
+	var out adviceList
 	if len(batches[1]) > 0 {
 		rule := "Best p99 latency at batch 1 " + strings.TrimPrefix(g.gateName(), "measured ")
 		if !g.FidelityMeasured {
@@ -167,61 +198,37 @@ func (g *Group) adviseModel(es []*Entry) []Advice {
 		switch {
 		case lat == nil:
 		case lat.Experiment.IsBaseline():
-			add(AdviceRecommend, rule, fmt.Sprintf("%s: p99 %s ms (p50 %s ms); no passing lower precision has a lower p99.", g.cfg(lat), fmtMs(lat.P99Ms), fmtMs(lat.P50Ms)))
+			out.add(AdviceRecommend, rule, fmt.Sprintf("%s: p99 %s ms (p50 %s ms); no passing lower precision has a lower p99.", g.cfg(lat), fmtMs(lat.P99Ms), fmtMs(lat.P50Ms)))
 		default:
 			t := fmt.Sprintf("%s: p99 %s ms (p50 %s ms)", g.cfg(lat), fmtMs(lat.P99Ms), fmtMs(lat.P50Ms))
 			if lat.HasBaseline {
 				t += fmt.Sprintf(" against FP32's p99 %s ms (%s of it)", fmtMs(lat.Baseline.P99Ms), fmtRatio(lat.P99Ms/lat.Baseline.P99Ms))
 			}
-			add(AdviceRecommend, rule, t+"; "+fidText(lat)+".")
+			out.add(AdviceRecommend, rule, t+"; "+fidText(lat)+".")
 		}
 	} else if len(g.Batches) > 0 {
-		add(AdviceInfo, "Best p99 latency at batch 1", "No batch-1 experiment was run for this model; rerun with batch 1 for a latency recommendation.")
+		out.add(AdviceInfo, "Best p99 latency at batch 1", "No batch-1 experiment was run for this model; rerun with batch 1 for a latency recommendation.")
 	}
+	return out
+}
 
-	// Cautions: failures, gate failures, missing fidelity, slowdowns.
-	merged := func(filter func(*Entry) bool, detail func(*Entry) string) []string {
-		type item struct {
-			head, detail string
-			batches      []int
-		}
-		var order []string
-		items := map[string]*item{}
-		for _, e := range es {
-			if !filter(e) {
-				continue
-			}
-			d := detail(e)
-			k := g.cfg(e) + "\x00" + d
-			it, ok := items[k]
-			if !ok {
-				it = &item{head: g.cfg(e), detail: d}
-				items[k] = it
-				order = append(order, k)
-			}
-			it.batches = append(it.batches, e.Experiment.Batch)
-		}
-		out := make([]string, 0, len(order))
-		for _, k := range order {
-			it := items[k]
-			out = append(out, fmt.Sprintf("%s (batch %s) %s", it.head, joinInts(it.batches), it.detail))
-		}
-		return out
-	}
-	for _, t := range merged(func(e *Entry) bool { return !e.OK() }, func(e *Entry) string {
+// cautions are failures, gate failures, missing fidelity and slowdowns.
+func (g *Group) cautions(es []*Entry) []Advice {
+	var out adviceList
+	for _, t := range g.mergeByConfig(es, func(e *Entry) bool { return !e.OK() }, func(e *Entry) string {
 		return "failed to run: " + esc(clip(cmp.Or(e.Reason, "no reason recorded"), 200)) + "."
 	}) {
-		add(AdviceCaution, "Failed", t)
+		out.add(AdviceCaution, "Failed", t)
 	}
-	for _, t := range merged(func(e *Entry) bool {
+	for _, t := range g.mergeByConfig(es, func(e *Entry) bool {
 		return e.OK() && e.Failures > 0
 	}, func(e *Entry) string {
 		return fmt.Sprintf("failed in %s of %d runs; the figures are from the runs that completed.", plural(e.Failures, "run", "runs"), e.Failures+e.Runs)
 	}) {
-		add(AdviceCaution, "Failed runs", t)
+		out.add(AdviceCaution, "Failed runs", t)
 	}
 	if g.FidelityMeasured {
-		for _, t := range merged(func(e *Entry) bool {
+		for _, t := range g.mergeByConfig(es, func(e *Entry) bool {
 			return e.OK() && !e.Experiment.IsBaseline() && e.Gate.Measured && !e.Gate.Pass
 		}, func(e *Entry) string {
 			s := "falls below the gate: " + strings.Join(e.Gate.Failed, ", ")
@@ -230,24 +237,29 @@ func (g *Group) adviseModel(es []*Entry) []Advice {
 			}
 			return s + "."
 		}) {
-			add(AdviceCaution, "Below the gate", t)
+			out.add(AdviceCaution, "Below the gate", t)
 		}
-		for _, t := range merged(func(e *Entry) bool {
+		for _, t := range g.mergeByConfig(es, func(e *Entry) bool {
 			return e.OK() && !e.Experiment.IsBaseline() && !e.Gate.Measured
 		}, func(e *Entry) string {
 			return "has no fidelity measurement and is not recommended."
 		}) {
-			add(AdviceCaution, "Fidelity not measured", t)
+			out.add(AdviceCaution, "Fidelity not measured", t)
 		}
 	}
 	for _, e := range es {
 		if g.passes(e) && e.Slower() {
-			add(AdviceCaution, "Slower than FP32", fmt.Sprintf("%s at batch %d is slower than FP32: %s (%s vs %s samples/s; %s).",
+			out.add(AdviceCaution, "Slower than FP32", fmt.Sprintf("%s at batch %d is slower than FP32: %s (%s vs %s samples/s; %s).",
 				g.cfg(e), e.Experiment.Batch, fmtRatio(e.Speedup), fmtTput(e.Throughput), fmtTput(e.Baseline.Throughput), e.noiseBasis()))
 		}
 	}
+	return out
+}
 
-	// Information: missing baselines, overhead floor.
+// missingBaselines says, per batch, which precisions have no FP32 baseline
+// to compare with.
+func (g *Group) missingBaselines(batches map[int][]*Entry) []Advice {
+	var out adviceList
 	for _, b := range g.Batches {
 		var orphans []string
 		var base *Entry
@@ -265,8 +277,15 @@ func (g *Group) adviseModel(es []*Entry) []Advice {
 		if base != nil && !base.OK() {
 			why = "failed (" + esc(clip(base.Reason, 120)) + ")"
 		}
-		add(AdviceInfo, "No FP32 baseline", fmt.Sprintf("The FP32 baseline at batch %d %s: speedup and reductions of %s are unavailable.", b, why, joinAnd(orphans)))
+		out.add(AdviceInfo, "No FP32 baseline", fmt.Sprintf("The FP32 baseline at batch %d %s: speedup and reductions of %s are unavailable.", b, why, joinAnd(orphans)))
 	}
+	return out
+}
+
+// overheadFloors names, per batch, the configurations whose latency is
+// within a few times of an empty ONNX Runtime call.
+func (g *Group) overheadFloors(es []*Entry) []Advice {
+	var out adviceList
 	floor := map[int][]string{}
 	for _, e := range es {
 		if e.OK() && e.OverheadFloor {
@@ -275,8 +294,39 @@ func (g *Group) adviseModel(es []*Entry) []Advice {
 	}
 	for _, b := range g.Batches {
 		if ps := floor[b]; len(ps) > 0 {
-			add(AdviceInfo, "Overhead floor", fmt.Sprintf("At batch %d, %s ran with a median latency within 3× of an empty ONNX Runtime call: speedups there measure runtime overhead more than arithmetic.", b, joinAnd(ps)))
+			out.add(AdviceInfo, "Overhead floor", fmt.Sprintf("At batch %d, %s ran with a median latency within 3× of an empty ONNX Runtime call: speedups there measure runtime overhead more than arithmetic.", b, joinAnd(ps)))
 		}
+	}
+	return out
+}
+
+// mergeByConfig writes one line per configuration and detail among the
+// entries filter keeps, listing the batch sizes it happened at.
+func (g *Group) mergeByConfig(es []*Entry, filter func(*Entry) bool, detail func(*Entry) string) []string {
+	type item struct {
+		head, detail string
+		batches      []int
+	}
+	var order []string
+	items := map[string]*item{}
+	for _, e := range es {
+		if !filter(e) {
+			continue
+		}
+		d := detail(e)
+		k := g.cfg(e) + "\x00" + d
+		it, ok := items[k]
+		if !ok {
+			it = &item{head: g.cfg(e), detail: d}
+			items[k] = it
+			order = append(order, k)
+		}
+		it.batches = append(it.batches, e.Experiment.Batch)
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		it := items[k]
+		out = append(out, fmt.Sprintf("%s (batch %s) %s", it.head, joinInts(it.batches), it.detail))
 	}
 	return out
 }
