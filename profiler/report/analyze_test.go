@@ -354,8 +354,9 @@ func TestNaNFidelityVariant(t *testing.T) {
 	if e.Gate.Pass || !strings.Contains(adviceText(g, "m"), "cosine NaN") {
 		t.Errorf("NaN variant passes or says nothing: gate %+v\n%s", e.Gate, adviceText(g, "m"))
 	}
-	p, _, _, notes, err := paretoPlot(g, true)
-	if err != nil || p == nil {
+	f, err := paretoPlot(g, paretoFidelity)
+	notes := f.notes
+	if err != nil || f.plot == nil {
 		t.Fatalf("chart not drawn: %v", err)
 	}
 	if len(notes) != 1 || !strings.Contains(notes[0], "m fp16") {

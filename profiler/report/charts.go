@@ -67,10 +67,18 @@ type ChartSet struct {
 // pixels is the PNG size vgimg gives a length at ChartDPI.
 func pixels(l vg.Length) int { return int(l/vg.Inch*vg.Length(ChartDPI) + 0.5) }
 
-// chartJob builds one chart's plot; nil plot means nothing to draw.
+// builtPlot is a built chart: the plot, its size, and notes to print under it
+// (a nil plot means there is nothing to draw, the notes say why).
+type builtPlot struct {
+	plot  *plot.Plot
+	w, h  vg.Length
+	notes []string
+}
+
+// chartJob builds one chart's plot.
 type chartJob struct {
 	name, title, caption string
-	build                func() (p *plot.Plot, w, h vg.Length, notes []string, err error)
+	build                func() (builtPlot, error)
 }
 
 // Charts renders the charts of every group of the report, in parallel; the
@@ -131,11 +139,12 @@ func renderJob(j chartJob) (c *Chart, notes []string, err error) {
 			c, err = nil, fmt.Errorf("plotting failed: %v", r)
 		}
 	}()
-	p, w, h, notes, err := j.build()
-	if err != nil || p == nil {
+	f, err := j.build()
+	notes, w, h := f.notes, f.w, f.h
+	if err != nil || f.plot == nil {
 		return nil, notes, err
 	}
-	png, svg, err := render(p, w, h)
+	png, svg, err := render(f.plot, w, h)
 	if err != nil {
 		return nil, notes, err
 	}
@@ -152,13 +161,13 @@ func render(p *plot.Plot, w, h vg.Length) (pngData, svgData []byte, err error) {
 	// (SVG): the plot need not paint its background again.
 	p.BackgroundColor = nil
 	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(ChartDPI))
-	p.Draw(margin(draw.New(img), false))
+	p.Draw(margin(draw.New(img), keepBackground))
 	var pb bytes.Buffer
 	if err := pngEncoder.Encode(&pb, img.Image()); err != nil {
 		return nil, nil, fmt.Errorf("encode PNG: %w", err)
 	}
 	sv := vgsvg.New(w, h)
-	p.Draw(margin(draw.New(sv), true))
+	p.Draw(margin(draw.New(sv), paintBackground))
 	var sb bytes.Buffer
 	if _, err := sv.WriteTo(&sb); err != nil {
 		return nil, nil, fmt.Errorf("encode SVG: %w", err)
@@ -166,10 +175,18 @@ func render(p *plot.Plot, w, h vg.Length) (pngData, svgData []byte, err error) {
 	return pb.Bytes(), sb.Bytes(), nil
 }
 
+// background says whether margin paints the picture white first.
+type background bool
+
+const (
+	keepBackground  background = false // the canvas starts white (vgimg)
+	paintBackground background = true  // the canvas starts empty (SVG)
+)
+
 // margin insets the chart from the picture's edges, first painting the
-// whole picture white when paint is set.
-func margin(c draw.Canvas, paint bool) draw.Canvas {
-	if paint {
+// whole picture white when bg says so.
+func margin(c draw.Canvas, bg background) draw.Canvas {
+	if bg == paintBackground {
 		c.FillPolygon(color.White, []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Min.X, Y: c.Max.Y}})
 	}
 	return draw.Crop(c, vg.Points(8), -vg.Points(8), vg.Points(3), -vg.Points(3))
@@ -199,34 +216,34 @@ func groupChartJobs(g *Group) []chartJob {
 	jobs := []chartJob{
 		{name: "speedup-heatmap", title: "Speedup over FP32",
 			caption: "Throughput ÷ FP32 throughput of the same model, batch and EP; green is faster, red slower. Cells show the same figures as the per-model tables.",
-			build:   func() (*plot.Plot, vg.Length, vg.Length, []string, error) { return heatmapPlot(g) }},
+			build:   func() (builtPlot, error) { return heatmapPlot(g) }},
 		{name: "memory-reduction", title: "Memory reduction vs FP32",
 			caption: "FP32 peak working set ÷ this precision's (" + bench.MemoryHeader + ": peak RSS over warm-up and the timed loop − RSS before load; on a GPU, peak process VRAM − CUDA context), at each model's smallest batch with a baseline; the dashed line is FP32.",
-			build: func() (*plot.Plot, vg.Length, vg.Length, []string, error) {
+			build: func() (builtPlot, error) {
 				return reductionPlot(g, "Memory reduction vs FP32 (peak working set)", "× less memory than FP32", func(e *Entry) float64 { return e.MemReduction })
 			}},
 		{name: "gpu-memory-reduction", title: "GPU memory reduction vs FP32" + deviceWideSuffix(g),
 			caption: "FP32 GPU memory ÷ this precision's GPU memory, at each model's smallest batch with a baseline." + deviceWideCaption(g),
-			build: func() (*plot.Plot, vg.Length, vg.Length, []string, error) {
+			build: func() (builtPlot, error) {
 				return reductionPlot(g, "GPU memory reduction vs FP32"+deviceWideSuffix(g), "× less GPU memory than FP32", func(e *Entry) float64 { return e.GPUReduction })
 			}},
 		{name: "size-reduction", title: "Model file size reduction vs FP32",
 			caption: "FP32 file bytes ÷ this precision's file bytes (with external data).",
-			build: func() (*plot.Plot, vg.Length, vg.Length, []string, error) {
+			build: func() (builtPlot, error) {
 				return reductionPlot(g, "Model file size reduction vs FP32", "× smaller file than FP32", func(e *Entry) float64 { return e.SizeReduction })
 			}},
 		{name: "throughput-vs-params", title: "Throughput vs parameters",
 			caption: "Each model's parameter count against measured throughput, one point per precision, at each model's most complete batch (the one with FP32 and the most precisions measured) (both axes logarithmic).",
-			build:   func() (*plot.Plot, vg.Length, vg.Length, []string, error) { return paramsPlot(g) }},
+			build:   func() (builtPlot, error) { return paramsPlot(g) }},
 		{name: "pareto-fidelity", title: "Throughput vs fidelity (Pareto)",
 			caption: "SQNR against FP32 outputs vs throughput at each model's most complete batch (the one with FP32 and the most precisions measured). Filled points lie on the model's Pareto frontier (no other precision is both faster and closer to FP32), joined by a line; rings are dominated.",
-			build:   func() (*plot.Plot, vg.Length, vg.Length, []string, error) { return paretoPlot(g, true) }},
+			build:   func() (builtPlot, error) { return paretoPlot(g, paretoFidelity) }},
 		{name: "pareto-memory", title: "Throughput vs memory (Pareto)",
 			caption: "Peak working set vs throughput at each model's most complete batch (the one with FP32 and the most precisions measured). Filled points lie on the model's Pareto frontier (no other precision is both faster and smaller), joined by a line; rings are dominated.",
-			build:   func() (*plot.Plot, vg.Length, vg.Length, []string, error) { return paretoPlot(g, false) }},
+			build:   func() (builtPlot, error) { return paretoPlot(g, paretoMemory) }},
 		{name: "latency-percentiles", title: "Latency percentiles",
 			caption: "Per configuration, at each model's smallest batch: the bar spans p50 to p99, ticks mark p90 and p95, the dot p50, the whisker min to max (logarithmic axis).",
-			build:   func() (*plot.Plot, vg.Length, vg.Length, []string, error) { return latencyPlot(g) }},
+			build:   func() (builtPlot, error) { return latencyPlot(g) }},
 	}
 	return jobs
 }
@@ -408,10 +425,10 @@ func (hg heatGrid) Plot(c draw.Canvas, p *plot.Plot) {
 	}
 }
 
-func heatmapPlot(g *Group) (*plot.Plot, vg.Length, vg.Length, []string, error) {
+func heatmapPlot(g *Group) (builtPlot, error) {
 	h := g.Heatmap
 	if len(h.Rows) == 0 || len(h.Cols) == 0 {
-		return nil, 0, 0, []string{"No precision other than FP32 was measured: there is no speedup heatmap."}, nil
+		return builtPlot{notes: []string{"No precision other than FP32 was measured: there is no speedup heatmap."}}, nil
 	}
 	h, notes := g.heatmapForChart(h)
 	p := newPlot("Speedup over FP32 (throughput ratio)")
@@ -434,7 +451,7 @@ func heatmapPlot(g *Group) (*plot.Plot, vg.Length, vg.Length, []string, error) {
 	}
 	w := vg.Length(math.Max(6, 0.8+0.065*float64(longest)+1.15*float64(len(h.Cols)))) * vg.Inch
 	ht := vg.Length(1.1+rowH*float64(len(h.Rows))) * vg.Inch
-	return p, w, ht, notes, nil
+	return builtPlot{plot: p, w: w, h: ht, notes: notes}, nil
 }
 
 // --- reduction bars ---
@@ -488,13 +505,13 @@ func deviceWideCaption(g *Group) string {
 	if deviceWideSuffix(g) == "" {
 		return ""
 	}
-	return " Device-wide: NVML gave no per-process figure (the worker's pid was not in its process list, as in a container), so the figures are the whole GPU's memory in use, other processes included."
+	return " Device-wide: NVML gave no per-process builtPlot (the worker's pid was not in its process list, as in a container), so the figures are the whole GPU's memory in use, other processes included."
 }
 
-func reductionPlot(g *Group, title, ylabel string, val func(*Entry) float64) (*plot.Plot, vg.Length, vg.Length, []string, error) {
+func reductionPlot(g *Group, title, ylabel string, val func(*Entry) float64) (builtPlot, error) {
 	models, precs, v := reductionValues(g, val)
 	if len(models) == 0 {
-		return nil, 0, 0, nil, nil
+		return builtPlot{}, nil
 	}
 	colors := precisionColors(g)
 	p := newPlot(title)
@@ -529,7 +546,7 @@ func reductionPlot(g *Group, title, ylabel string, val func(*Entry) float64) (*p
 		shown = append(shown, prec)
 		bars, err := plotter.NewBarChart(vals, barW)
 		if err != nil {
-			return nil, 0, 0, nil, fmt.Errorf("bars for %s: %w", prec, err)
+			return builtPlot{}, fmt.Errorf("bars for %s: %w", prec, err)
 		}
 		bars.Color = colors[prec]
 		bars.LineStyle.Width = 0
@@ -542,7 +559,7 @@ func reductionPlot(g *Group, title, ylabel string, val func(*Entry) float64) (*p
 		}
 		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
 		if err != nil {
-			return nil, 0, 0, nil, fmt.Errorf("labels for %s: %w", prec, err)
+			return builtPlot{}, fmt.Errorf("labels for %s: %w", prec, err)
 		}
 		for i := range lb.TextStyle {
 			lb.TextStyle[i].Font = font.From(sans, 7.5)
@@ -553,11 +570,11 @@ func reductionPlot(g *Group, title, ylabel string, val func(*Entry) float64) (*p
 		p.Add(lb)
 	}
 	if len(shown) == 0 {
-		return nil, 0, 0, nil, nil
+		return builtPlot{}, nil
 	}
 	ref, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 1}, {X: float64(len(models)) - 0.5, Y: 1}})
 	if err != nil {
-		return nil, 0, 0, nil, err
+		return builtPlot{}, err
 	}
 	ref.LineStyle = draw.LineStyle{Color: gray, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}
 	p.Add(ref)
@@ -573,7 +590,7 @@ func reductionPlot(g *Group, title, ylabel string, val func(*Entry) float64) (*p
 	p.Legend.Left = true
 	p.Legend.XOffs = vg.Points(6)
 	w := vg.Length(math.Min(maxChartWidth, math.Max(6.5, 1.6+float64(len(models))*barPt*perModel/72))) * vg.Inch
-	return p, w, 4.2 * vg.Inch, nil, nil
+	return builtPlot{plot: p, w: w, h: 4.2 * vg.Inch}, nil
 }
 
 // --- throughput vs parameters ---
@@ -634,7 +651,7 @@ func (g *Group) firstThreads(model string) int {
 	return 0
 }
 
-func paramsPlot(g *Group) (*plot.Plot, vg.Length, vg.Length, []string, error) {
+func paramsPlot(g *Group) (builtPlot, error) {
 	es := chartEntries(g)
 	var unknown []string
 	seenUnknown := map[string]bool{}
@@ -667,7 +684,7 @@ func paramsPlot(g *Group) (*plot.Plot, vg.Length, vg.Length, []string, error) {
 		notes = append(notes, fmt.Sprintf("Throughput vs parameters leaves out %s: parameter count unknown (not in the built-in catalog).", joinAnd(escAll(unknown))))
 	}
 	if len(byPrec) == 0 {
-		return nil, 0, 0, notes, nil
+		return builtPlot{notes: notes}, nil
 	}
 	colors := precisionColors(g)
 	p := newPlot("Throughput vs parameters")
@@ -683,7 +700,7 @@ func paramsPlot(g *Group) (*plot.Plot, vg.Length, vg.Length, []string, error) {
 		}
 		s, err := plotter.NewScatter(xys)
 		if err != nil {
-			return nil, 0, 0, notes, fmt.Errorf("points for %s: %w", prec, err)
+			return builtPlot{notes: notes}, fmt.Errorf("points for %s: %w", prec, err)
 		}
 		s.GlyphStyle = draw.GlyphStyle{Color: colors[prec], Radius: vg.Points(4), Shape: precisionGlyph(prec)}
 		p.Add(s)
@@ -702,7 +719,7 @@ func paramsPlot(g *Group) (*plot.Plot, vg.Length, vg.Length, []string, error) {
 	padLog(p, &p.Y, 1.4)
 	headroom(&p.Y, len(byPrec), 5*vg.Inch, true)
 	p.Legend.Top = true
-	return p, 7.5 * vg.Inch, 5 * vg.Inch, notes, nil
+	return builtPlot{plot: p, w: 7.5 * vg.Inch, h: 5 * vg.Inch, notes: notes}, nil
 }
 
 // headroom raises an axis maximum so that a legend of n rows at the top of
@@ -738,7 +755,16 @@ func escAll(s []string) []string {
 
 // --- Pareto charts ---
 
-func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []string, error) {
+// paretoAxis is what a Pareto chart sets against throughput.
+type paretoAxis int
+
+const (
+	paretoFidelity paretoAxis = iota // SQNR against FP32's outputs
+	paretoMemory                     // peak working set
+)
+
+func paretoPlot(g *Group, axis paretoAxis) (builtPlot, error) {
+	fidelity := axis == paretoFidelity
 	es := chartEntries(g)
 	type pt struct {
 		e    *Entry
@@ -782,7 +808,7 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 		xcap = math.Min(fp32SQNRPosition(xcap), 300)
 	}
 	if len(models) == 0 {
-		return nil, 0, 0, nil, nil
+		return builtPlot{}, nil
 	}
 	var notes []string
 	if len(nonFinite) > 0 {
@@ -838,7 +864,7 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 		if len(front) > 1 {
 			l, err := plotter.NewLine(front)
 			if err != nil {
-				return nil, 0, 0, nil, err
+				return builtPlot{}, err
 			}
 			l.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.5)}
 			p.Add(l)
@@ -846,7 +872,7 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 		if len(front) > 0 {
 			s, err := plotter.NewScatter(front)
 			if err != nil {
-				return nil, 0, 0, nil, err
+				return builtPlot{}, err
 			}
 			s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(4), Shape: draw.CircleGlyph{}}
 			p.Add(s)
@@ -855,7 +881,7 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 		if len(dominated) > 0 {
 			s, err := plotter.NewScatter(dominated)
 			if err != nil {
-				return nil, 0, 0, nil, err
+				return builtPlot{}, err
 			}
 			s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(4), Shape: draw.RingGlyph{}}
 			p.Add(s)
@@ -884,7 +910,7 @@ func paretoPlot(g *Group, fidelity bool) (*plot.Plot, vg.Length, vg.Length, []st
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Legend.XOffs = vg.Points(6)
-	return p, 7.5 * vg.Inch, 5 * vg.Inch, notes, nil
+	return builtPlot{plot: p, w: 7.5 * vg.Inch, h: 5 * vg.Inch, notes: notes}, nil
 }
 
 func legendName(model string, batch int) string {
@@ -944,7 +970,7 @@ func (r latRows) Plot(c draw.Canvas, p *plot.Plot) {
 	}
 }
 
-func latencyPlot(g *Group) (*plot.Plot, vg.Length, vg.Length, []string, error) {
+func latencyPlot(g *Group) (builtPlot, error) {
 	// Each model at its smallest measured batch: latency matters most there.
 	smallest := map[string]int{}
 	for _, e := range g.Entries {
@@ -982,7 +1008,7 @@ func latencyPlot(g *Group) (*plot.Plot, vg.Length, vg.Length, []string, error) {
 		labels = append(labels, plain(l))
 	}
 	if len(rows) == 0 {
-		return nil, 0, 0, nil, nil
+		return builtPlot{}, nil
 	}
 	var notes []string
 	if total > len(rows) {
@@ -1014,5 +1040,5 @@ func latencyPlot(g *Group) (*plot.Plot, vg.Length, vg.Length, []string, error) {
 	p.Legend.Top = true
 	p.Y.Max += 0.45 * float64(nLegend)
 	ht := vg.Length(1.3+0.3*(float64(len(rows))+0.45*float64(nLegend))) * vg.Inch
-	return p, 8 * vg.Inch, ht, notes, nil
+	return builtPlot{plot: p, w: 8 * vg.Inch, h: ht, notes: notes}, nil
 }
