@@ -216,7 +216,11 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 	if opts.out != "" {
 		// Before any work: the output must not be the model itself (by any
 		// name) nor, without --force, a file quantscope did not write.
-		if err := quant.CheckOutput(opts.out, opts.force, res.Path); err != nil {
+		replace := quant.ReplaceVariants
+		if opts.force {
+			replace = quant.ReplaceAny
+		}
+		if err := quant.CheckOutput(opts.out, replace, res.Path); err != nil {
 			return &exitError{code: 2, err: err}
 		}
 	}
@@ -259,7 +263,7 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 		input, out.Optimized = r.Path, r.Report
 	}
 	if opts.out != "" {
-		if err := quant.CheckOutput(opts.out, true, input); err != nil { // the fused copy
+		if err := quant.CheckOutput(opts.out, quant.ReplaceAny, input); err != nil { // the fused copy
 			return &exitError{code: 2, err: err}
 		}
 		r, err := quant.QuantizeFile(ctx, input, opts.out, spec, qopts)

@@ -279,7 +279,7 @@ func QuantizeFile(ctx context.Context, src, dst string, spec Spec, opts Options)
 	if !spec.Quantizes() {
 		return nil, fmt.Errorf("quantize %s: fp32 is the source model, not a variant", src)
 	}
-	if err := CheckOutput(dst, true, src); err != nil {
+	if err := CheckOutput(dst, ReplaceAny, src); err != nil {
 		return nil, fmt.Errorf("quantize %s: %w", src, err)
 	}
 	srcSize, err := onnx.FilesSize(src)
@@ -336,14 +336,25 @@ var ErrOverwritesInput = errors.New("the output is the input model")
 // not a variant quantscope wrote.
 var ErrNotVariant = errors.New("the output exists and is not a variant quantscope wrote")
 
+// Replace says which existing file CheckOutput lets a variant replace.
+type Replace bool
+
+const (
+	// ReplaceVariants lets a variant replace only a variant quantscope
+	// wrote (its metadata carries MetaVersion): anything else is the
+	// user's file.
+	ReplaceVariants Replace = false
+	// ReplaceAny lets it replace any file but a source model (--force).
+	ReplaceAny Replace = true
+)
+
 // CheckOutput says whether a variant may be written to dst. Writing it
 // must never replace a file of the models at srcs — the .onnx file or its
 // external data — however dst names it: the same path, ./path, another
 // path through a symlink, a hard link (compared by device and inode).
-// Nothing overrides that. Unless force, an existing dst must also be a
-// variant quantscope wrote (its metadata carries MetaVersion): anything
-// else is the user's file.
-func CheckOutput(dst string, force bool, srcs ...string) error {
+// Nothing overrides that. With ReplaceVariants, an existing dst must also
+// be a variant quantscope wrote.
+func CheckOutput(dst string, replace Replace, srcs ...string) error {
 	type input struct{ path, what string }
 	var ins []input
 	for _, src := range srcs {
@@ -371,7 +382,7 @@ func CheckOutput(dst string, force bool, srcs ...string) error {
 			}
 		}
 	}
-	if force {
+	if replace == ReplaceAny {
 		return nil
 	}
 	st, err := os.Stat(dst)

@@ -227,7 +227,7 @@ func (d *DeviceBound) pickMemory(cfg SessionConfig) error {
 		if err != nil {
 			return err
 		}
-		mi := d.api.epDeviceMemoryInfo(dev, false)
+		mi := d.api.epDeviceMemoryInfo(dev, epMemoryDefault)
 		if mi == nil {
 			return fmt.Errorf("CUDA EP device %d reports no device memory (EpDevice_MemoryInfo returned none)", dev.Ordinal)
 		}
@@ -362,15 +362,19 @@ func (c *capi) copyTensors(env unsafe.Pointer, src, dst []unsafe.Pointer) error 
 	return nil
 }
 
+// epMemoryType is OrtDeviceMemoryType: which memory of an EP device.
+type epMemoryType int
+
+const (
+	epMemoryDefault        epMemoryType = 0 // OrtDeviceMemoryType_DEFAULT: the device's own
+	epMemoryHostAccessible epMemoryType = 1 // OrtDeviceMemoryType_HOST_ACCESSIBLE: pinned host memory
+)
+
 // epDeviceMemoryInfo is OrtApi::EpDevice_MemoryInfo: the device's default
 // memory, or its host-accessible (pinned) memory; nil when the EP sets
 // none (the CPU EP: it uses host memory). ONNX Runtime owns the result.
-func (c *capi) epDeviceMemoryInfo(dev EPDevice, hostAccessible bool) unsafe.Pointer {
-	t := C.int(0)
-	if hostAccessible {
-		t = 1
-	}
-	return unsafe.Pointer(C.qs_ep_mem_info(unsafe.Pointer(c.api), idxEpDeviceMemoryInfo, C.qs_p(dev.ptr), t))
+func (c *capi) epDeviceMemoryInfo(dev EPDevice, t epMemoryType) unsafe.Pointer {
+	return unsafe.Pointer(C.qs_ep_mem_info(unsafe.Pointer(c.api), idxEpDeviceMemoryInfo, C.qs_p(dev.ptr), C.int(t)))
 }
 
 // memoryInfoName is the name of an OrtMemoryInfo ("Cpu", "Cuda", "CUDA").

@@ -89,9 +89,9 @@ func TestEpDeviceMemoryInfoEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, host := range []bool{false, true} {
-		if mi := api.epDeviceMemoryInfo(cpu, host); mi != nil {
-			t.Errorf("CPU EP device, host-accessible %v: memory info %q, want none", host, api.memoryInfoName(mi))
+	for _, mem := range []epMemoryType{epMemoryDefault, epMemoryHostAccessible} {
+		if mi := api.epDeviceMemoryInfo(cpu, mem); mi != nil {
+			t.Errorf("CPU EP device, memory type %d: memory info %q, want none", mem, api.memoryInfoName(mi))
 		}
 	}
 }

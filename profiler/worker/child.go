@@ -85,10 +85,19 @@ func (d deviceBound) BatchSize() int       { return d.Batch }
 func (d deviceBound) DeviceResident() bool { return true }
 func (d deviceBound) inputShape() []int64  { return d.InShape[0] }
 
+// binding says where openModel puts a model's tensors.
+type binding int
+
+const (
+	bindForEP    binding = iota // device-resident on GPU EPs, host tensors on the CPU
+	bindOnDevice                // IO binding in the EP's memory even on the CPU EP
+)
+
 // openModel binds the model for the configured EP: device-resident tensors
-// on GPU EPs (or when forced, in the CPU EP's memory), host tensors on the CPU.
-func openModel(path string, cfg runtime.SessionConfig, batch int, forceDevice bool) (boundModel, error) {
-	if (cfg.EP == "" || cfg.EP == "cpu") && !forceDevice {
+// on GPU EPs (or, with bindOnDevice, in the CPU EP's memory), host tensors
+// on the CPU.
+func openModel(path string, cfg runtime.SessionConfig, batch int, bind binding) (boundModel, error) {
+	if (cfg.EP == "" || cfg.EP == "cpu") && bind != bindOnDevice {
 		b, err := runtime.NewBound(path, cfg, batch, 1)
 		if err != nil {
 			return nil, err
@@ -196,7 +205,10 @@ func serve(ctx context.Context, spec Spec, em *Emitter, deps serveDeps) error {
 	}
 	// CUDA graphs replay fixed device addresses: they need device-resident
 	// IO binding (which GPU EPs get anyway; forced here so it stays so).
-	forceDevice := spec.DeviceBinding || (choice.EP == "cuda" && cudaopt.GraphRequested(cfg.EPOptions))
+	bind := bindForEP
+	if spec.DeviceBinding || (choice.EP == "cuda" && cudaopt.GraphRequested(cfg.EPOptions)) {
+		bind = bindOnDevice
+	}
 	// One session per experiment: its creation is timed, its first runs
 	// give the node placement (and, with CUDA graphs, the replay check).
 	var after telemetry.ProcMemory
@@ -206,7 +218,7 @@ func serve(ctx context.Context, spec Spec, em *Emitter, deps serveDeps) error {
 		extra = 0
 	}
 	op, err := openProfiledRuns(cfg, func(c runtime.SessionConfig) (boundModel, error) {
-		bd, err := openModel(spec.ModelPath, c, spec.Batch, forceDevice)
+		bd, err := openModel(spec.ModelPath, c, spec.Batch, bind)
 		if err == nil { // resident after load: before the first inference
 			after, afterErr = telemetry.ReadProcMemory()
 		}

@@ -83,12 +83,12 @@ func openPlainRuns(cfg runtime.SessionConfig, open openFunc, extra int) (opened,
 		return opened{}, err
 	}
 	op := opened{bd: bd, cfg: cfg, session: time.Since(start)}
-	if op.first, err = timedRun(bd, true); err != nil {
+	if op.first, err = timedRun(bd, copyInputs); err != nil {
 		bd.Close()
 		return opened{}, fmt.Errorf("first inference: %w", err)
 	}
 	for range extra {
-		if _, err := timedRun(bd, false); err != nil {
+		if _, err := timedRun(bd, inputsInPlace); err != nil {
 			bd.Close()
 			return opened{}, fmt.Errorf("profiled run: %w", err)
 		}
@@ -107,8 +107,8 @@ func openGraphRuns(cfg runtime.SessionConfig, open openFunc) (opened, error) {
 	}
 	op := opened{bd: bd, cfg: cfg, session: time.Since(start)}
 	var replay time.Duration
-	if op.first, err = timedRun(bd, true); err == nil {
-		replay, err = timedRun(bd, false)
+	if op.first, err = timedRun(bd, copyInputs); err == nil {
+		replay, err = timedRun(bd, inputsInPlace)
 		if err != nil {
 			err = fmt.Errorf("CUDA graph replay (second run): %w", err)
 		}
@@ -151,11 +151,19 @@ func (op *opened) readProfile() runtime.Profile {
 	return p
 }
 
-// timedRun makes one run, copying the inputs in first when copyIn is set,
+// inputCopy says whether timedRun copies the inputs to the device first.
+type inputCopy bool
+
+const (
+	copyInputs    inputCopy = true  // the first run: inputs go in with it
+	inputsInPlace inputCopy = false // a replay: the inputs are already there
+)
+
+// timedRun makes one run, copying the inputs in first with copyInputs,
 // and returns how long it took.
-func timedRun(bd boundModel, copyIn bool) (time.Duration, error) {
+func timedRun(bd boundModel, in inputCopy) (time.Duration, error) {
 	start := time.Now()
-	if copyIn {
+	if in == copyInputs {
 		if _, err := bd.CopyInputs(); err != nil {
 			return 0, fmt.Errorf("copy inputs: %w", err)
 		}

@@ -53,7 +53,7 @@ func collectOutputs(ctx context.Context, bd boundModel, n int, fill func(dst []f
 // batch). It is the worker's fidelity loop for callers that compare two
 // models without starting a worker (quantize --check).
 func FirstOutputs(ctx context.Context, path string, cfg runtime.SessionConfig, batch, n int, fill func(dst []float32, i int)) ([][]float32, error) {
-	bd, err := openModel(path, cfg, batch, false)
+	bd, err := openModel(path, cfg, batch, bindForEP)
 	if err != nil {
 		return nil, err
 	}
