@@ -13,11 +13,12 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 )
 
-// Variants are cached next to the FP32 model (or, when that directory is
-// not writable, under the user cache directory), named
+// Variants are cached under the cache root (onnx.DerivedPath), in a
+// directory named by the source model's content hash, never beside the
+// source:
 //
-//	<model>.<spec slug>.<key>.onnx   (+ .data with external data)
-//	<model>.<spec slug>.<key>.onnx.report.json
+//	variants/<hash>/<model>.<spec slug>.<key>.onnx   (+ .data with external data)
+//	variants/<hash>/<model>.<spec slug>.<key>.onnx.report.json
 //
 // where key is a hash of the source model's bytes (the .onnx file and its
 // external data), the canonical spec, the quantizer Version and the
