@@ -17,6 +17,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/spf13/cobra"
 
+	"github.com/quantscope/quantscope/internal/bytefmt"
 	"github.com/quantscope/quantscope/models/accuracy"
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/optimize"
@@ -580,7 +581,7 @@ func (s summaryRow) cells() []string {
 	}
 	mem := "—"
 	if s.WorkingSet > 0 {
-		mem = fmt.Sprintf("%.1f MiB", float64(s.WorkingSet)/(1<<20))
+		mem = bytefmt.Format(s.WorkingSet)
 	}
 	top1 := num(float64(s.Top1), "%.3f")
 	if s.backbone {

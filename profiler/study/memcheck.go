@@ -5,6 +5,7 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
+	"github.com/quantscope/quantscope/internal/bytefmt"
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
@@ -91,7 +92,7 @@ func checkMemory(est MemoryEstimate, e Experiment, avail int64, where string) (w
 		return "", nil
 	}
 	what := fmt.Sprintf("%s at batch %d needs at least %s (weights %s, activations %s) and %s is %s",
-		e.Model, e.Batch, gib(need), gib(est.WeightBytes), gib(est.ActivationBytes), gib(avail), where)
+		e.Model, e.Batch, bytefmt.Format(need), bytefmt.Format(est.WeightBytes), bytefmt.Format(est.ActivationBytes), bytefmt.Format(avail), where)
 	if need > avail {
 		hint := "a smaller model"
 		if b := est.FitsBatch(avail); b >= 1 {
@@ -103,14 +104,4 @@ func checkMemory(est MemoryEstimate, e Experiment, avail int64, where string) (w
 		return fmt.Sprintf("%s: close to the limit, the run may swap or be killed", what), nil
 	}
 	return "", nil
-}
-
-func gib(b int64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	}
-	return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
 }
