@@ -60,7 +60,7 @@ tools:
 FUZZ_TARGETS = ./models/onnx:FuzzLoad ./profiler/study:FuzzDecodeResults ./profiler/study:FuzzParseShard \
 	./models/quant:FuzzParseSpec ./profiler/report:FuzzParseGate \
 	./models/fidelity:FuzzCompare ./models/optimize:FuzzApply \
-	./profiler/runtime:FuzzParseProfile ./profiler/bench:FuzzParseOpProfile \
+	./profiler/ort:FuzzParseProfile ./profiler/bench:FuzzParseOpProfile \
 	./profiler/hwbench:FuzzParseReferences \
 	./profiler/telemetry:FuzzParseProcStat \
 	./models/imageset:FuzzOrientation ./models/accuracy:FuzzReadPredictions

@@ -21,7 +21,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/worker"
 	"github.com/quantscope/quantscope/tui"
@@ -98,7 +98,7 @@ func fakeStudy(samples int, g *gate) tui.RunFunc {
 // testEnv is a CPU machine with ONNX Runtime loaded.
 func testEnv(context.Context) tui.Environment {
 	return tui.Environment{
-		ORT:       runtime.Info{LibraryPath: "/opt/ort/libonnxruntime.so", Version: "1.29.0"},
+		ORT:       ort.Info{LibraryPath: "/opt/ort/libonnxruntime.so", Version: "1.29.0"},
 		EPs:       []string{"cpu"},
 		StudyHost: study.Host{Hostname: "gpubox", CPU: "Test CPU", ORTVersion: "1.29.0"},
 	}

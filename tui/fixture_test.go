@@ -13,7 +13,7 @@ import (
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 	"github.com/quantscope/quantscope/profiler/worker"
@@ -62,7 +62,7 @@ func cpuEnv() Environment {
 				INT8: telemetry.QuantVerdict{Fast: true, Summary: "INT8: VNNI present"},
 				FP16: telemetry.QuantVerdict{Fast: false, Summary: "FP16: no native FP16 arithmetic on this CPU; ONNX Runtime converts back to FP32"}}},
 		GPUStatus: telemetry.GPUStatus{State: telemetry.GPUStateNoNVML, Reason: "no driver"},
-		ORT:       runtime.Info{LibraryPath: "/opt/ort/libonnxruntime.so", Version: "1.29.0", Providers: []string{"CPUExecutionProvider"}},
+		ORT:       ort.Info{LibraryPath: "/opt/ort/libonnxruntime.so", Version: "1.29.0", Providers: []string{"CPUExecutionProvider"}},
 		EPs:       []string{"cpu"},
 		EPNotes:   []string{"cuda: no NVIDIA GPU"},
 		StudyHost: study.Host{Hostname: "bench-01", CPU: "AMD EPYC 7B13", ORTVersion: "1.29.0"},

@@ -8,7 +8,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/quantscope/quantscope/profiler/evaluate"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 	"github.com/quantscope/quantscope/profiler/worker"
@@ -43,7 +43,7 @@ type Environment struct {
 	Host      telemetry.HostInfo
 	GPUs      []telemetry.GPUInfo
 	GPUStatus telemetry.GPUStatus
-	ORT       runtime.Info
+	ORT       ort.Info
 	// EPs are the execution providers a study may use here, in the
 	// spelling of study.Experiment.EP ("cpu", "cuda", …). Doctor decides.
 	EPs []string

@@ -23,9 +23,9 @@ import (
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
+	"github.com/quantscope/quantscope/profiler/ort"
+	"github.com/quantscope/quantscope/profiler/ort/cudaopt"
 	"github.com/quantscope/quantscope/profiler/report"
-	"github.com/quantscope/quantscope/profiler/runtime"
-	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/serve"
 )
@@ -207,7 +207,7 @@ func runBench(ctx context.Context, g *globalOptions, o benchOptions) error {
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("--eval-dir: %w", err)}
 	}
-	info, err := runtime.Init(g.ortLib)
+	info, err := ort.Init(g.ortLib)
 	if err != nil {
 		return err
 	}

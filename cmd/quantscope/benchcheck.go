@@ -10,7 +10,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -106,10 +106,10 @@ func (o benchOptions) checkFiles(plan []study.Experiment) error {
 // checkEPs resolves every execution provider the plan names, as the
 // worker will: an unknown name, or CUDA without its plugin and libraries,
 // is an error now rather than a failed record per experiment later.
-func checkEPs(info runtime.Info, eps []string) error {
-	search := runtime.SystemCUDASearch()
+func checkEPs(info ort.Info, eps []string) error {
+	search := ort.SystemCUDASearch()
 	search.ORTLibDir = filepath.Dir(info.LibraryPath)
-	var cuda *runtime.CUDAInfo
+	var cuda *ort.CUDAInfo
 	seen := map[string]bool{}
 	for _, ep := range eps {
 		if seen[ep] {
@@ -117,14 +117,14 @@ func checkEPs(info runtime.Info, eps []string) error {
 		}
 		seen[ep] = true
 		if ep == "cuda" && cuda == nil {
-			c := runtime.FindCUDA(search)
+			c := ort.FindCUDA(search)
 			cuda = &c
 		}
-		var c runtime.CUDAInfo
+		var c ort.CUDAInfo
 		if cuda != nil {
 			c = *cuda
 		}
-		if _, err := runtime.ResolveEP(ep, info, c); err != nil {
+		if _, err := ort.ResolveEP(ep, info, c); err != nil {
 			return fmt.Errorf("--ep %s: %w", ep, err)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -23,8 +23,8 @@ func startCLI(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffe
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "QUANTSCOPE_AS_CLI=1", "NO_COLOR=1")
-	if info := runtime.Probe(""); info.OK() {
-		cmd.Env = append(cmd.Env, runtime.EnvLibrary+"="+info.LibraryPath)
+	if info := ort.Probe(""); info.OK() {
+		cmd.Env = append(cmd.Env, ort.EnvLibrary+"="+info.LibraryPath)
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

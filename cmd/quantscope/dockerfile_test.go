@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/quantscope/quantscope/deploy/kube"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // The repository's Dockerfile cannot be built here (no Docker daemon, no
@@ -43,7 +43,7 @@ func TestDockerfileAgreesWithTheJob(t *testing.T) {
 			t.Errorf("nothing is copied into %s", strings.TrimSpace(want))
 		}
 	}
-	if !strings.Contains(df, "/src/.ort/cuda/"+runtime.CUDAPluginFile+" "+dir+"/cuda/") {
+	if !strings.Contains(df, "/src/.ort/cuda/"+ort.CUDAPluginFile+" "+dir+"/cuda/") {
 		t.Errorf("the CUDA plugin is not copied to %s/cuda/ beside the library", dir)
 	}
 	if !strings.Contains(df, "QUANTSCOPE_CACHE_DIR="+kube.CacheDir) {

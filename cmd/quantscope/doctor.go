@@ -18,7 +18,7 @@ import (
 
 	"github.com/quantscope/quantscope/internal/bytefmt"
 	"github.com/quantscope/quantscope/profiler/hwbench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 )
 
@@ -33,17 +33,17 @@ type doctorOptions struct {
 // doctorSystem is where doctor gets its facts. Each nil field means the real
 // source; tests substitute fixtures.
 type doctorSystem struct {
-	probe  func(explicit string) runtime.Info
+	probe  func(explicit string) ort.Info
 	host   func() telemetry.HostInfo
 	nvml   func() nvml.Interface
-	cuda   func(ortLibDir string) runtime.CUDAInfo
+	cuda   func(ortLibDir string) ort.CUDAInfo
 	getenv func(string) string
 	isTTY  func(io.Writer) bool
 }
 
 func (s doctorSystem) withDefaults() doctorSystem {
 	if s.probe == nil {
-		s.probe = runtime.Probe
+		s.probe = ort.Probe
 	}
 	if s.host == nil {
 		s.host = telemetry.ReadHostInfo
@@ -52,10 +52,10 @@ func (s doctorSystem) withDefaults() doctorSystem {
 		s.nvml = func() nvml.Interface { return nvml.New() }
 	}
 	if s.cuda == nil {
-		s.cuda = func(ortLibDir string) runtime.CUDAInfo {
-			search := runtime.SystemCUDASearch()
+		s.cuda = func(ortLibDir string) ort.CUDAInfo {
+			search := ort.SystemCUDASearch()
 			search.ORTLibDir = ortLibDir
-			return runtime.FindCUDA(search)
+			return ort.FindCUDA(search)
 		}
 	}
 	if s.getenv == nil {
@@ -84,14 +84,14 @@ type doctorReport struct {
 	ORT             doctorORT           `json:"ort"`
 	GPUStatus       telemetry.GPUStatus `json:"gpu_status"`
 	GPUs            []telemetry.GPUInfo `json:"gpus"`
-	CUDA            runtime.CUDAInfo    `json:"cuda"`
+	CUDA            ort.CUDAInfo        `json:"cuda"`
 	// Bench is what --bench measured (doctor_bench.go); absent without it.
 	Bench *hwbench.Report `json:"bench,omitempty"`
 }
 
-// doctorORT is runtime.Info with its error as text for JSON.
+// doctorORT is ort.Info with its error as text for JSON.
 type doctorORT struct {
-	runtime.Info
+	ort.Info
 	Error string `json:"error,omitempty"`
 }
 
@@ -188,13 +188,13 @@ func gatherDoctor(ortLib string, sys doctorSystem) doctorReport {
 	}
 	rep.CUDA = sys.cuda(ortDir)
 	rep.CUDAReady = len(cudaBlockers(rep)) == 0
-	rep.NeedsCUDAPlugin = rep.OK && rep.GPUStatus.Available() && !rep.ORT.HasProvider(runtime.CUDAProvider) && rep.CUDA.PluginPath == ""
+	rep.NeedsCUDAPlugin = rep.OK && rep.GPUStatus.Available() && !rep.ORT.HasProvider(ort.CUDAProvider) && rep.CUDA.PluginPath == ""
 	return rep
 }
 
 // cudaBlockers lists why CUDA profiling cannot run; empty when it can. The
 // GPU and its driver come from NVML; whether ONNX Runtime can open a CUDA
-// session is runtime.ResolveEP's answer, the one bench and the worker get.
+// session is ort.ResolveEP's answer, the one bench and the worker get.
 func cudaBlockers(rep doctorReport) []string {
 	var out []string
 	if !rep.OK {
@@ -203,11 +203,11 @@ func cudaBlockers(rep doctorReport) []string {
 	if !rep.GPUStatus.Available() {
 		return append(out, "no NVIDIA GPU")
 	}
-	if m := rep.GPUStatus.CUDADriverMajor(); m != 0 && m < runtime.PluginCUDAMajor {
-		out = append(out, fmt.Sprintf("the driver supports CUDA %s, the plugin needs %d.0", rep.GPUStatus.CUDADriverVersion, runtime.PluginCUDAMajor))
+	if m := rep.GPUStatus.CUDADriverMajor(); m != 0 && m < ort.PluginCUDAMajor {
+		out = append(out, fmt.Sprintf("the driver supports CUDA %s, the plugin needs %d.0", rep.GPUStatus.CUDADriverVersion, ort.PluginCUDAMajor))
 	}
-	if _, err := runtime.ResolveEP("cuda", rep.ORT.Info, rep.CUDA); err != nil {
-		var u *runtime.CUDAUnavailableError
+	if _, err := ort.ResolveEP("cuda", rep.ORT.Info, rep.CUDA); err != nil {
+		var u *ort.CUDAUnavailableError
 		if errors.As(err, &u) {
 			return append(out, u.Blockers...)
 		}
@@ -441,12 +441,12 @@ func renderGPUs(c *checklist, st telemetry.GPUStatus, gpus []telemetry.GPUInfo) 
 		driver += " · CUDA " + st.CUDADriverVersion + " (driver API)"
 	}
 	driverMark := markOK
-	if m := st.CUDADriverMajor(); m != 0 && m < runtime.PluginCUDAMajor {
+	if m := st.CUDADriverMajor(); m != 0 && m < ort.PluginCUDAMajor {
 		driverMark = markWarn
 	}
 	c.item(driverMark, "Driver", driver)
 	if driverMark == markWarn {
-		c.more(fmt.Sprintf("the CUDA plugin needs CUDA %d.0: upgrade the NVIDIA driver to 580 or newer", runtime.PluginCUDAMajor))
+		c.more(fmt.Sprintf("the CUDA plugin needs CUDA %d.0: upgrade the NVIDIA driver to 580 or newer", ort.PluginCUDAMajor))
 	}
 	for _, w := range st.Warnings {
 		c.more("! " + w)
@@ -513,27 +513,27 @@ func renderCUDA(c *checklist, rep doctorReport) {
 		return
 	}
 
-	builtin := rep.ORT.HasProvider(runtime.CUDAProvider)
+	builtin := rep.ORT.HasProvider(ort.CUDAProvider)
 	switch {
 	case cuda.PluginPath != "":
 		c.item(markOK, "Plugin", cuda.PluginPath)
 	case builtin:
-		c.item(markOK, "Plugin", "not needed: this ONNX Runtime build has "+runtime.CUDAProvider)
+		c.item(markOK, "Plugin", "not needed: this ONNX Runtime build has "+ort.CUDAProvider)
 	default:
-		c.item(markFail, "Plugin", runtime.CUDAPluginFile+" not found")
+		c.item(markFail, "Plugin", ort.CUDAPluginFile+" not found")
 		if len(cuda.PluginTried) > 0 {
 			c.more("tried: " + strings.Join(cuda.PluginTried, ", "))
 		}
-		c.more("fix: run `make setup-cuda` (installs it into .ort/cuda/) or set " + runtime.EnvCUDAPlugin + "=PATH")
+		c.more("fix: run `make setup-cuda` (installs it into .ort/cuda/) or set " + ort.EnvCUDAPlugin + "=PATH")
 	}
 	if !builtin {
 		switch {
 		case cuda.BridgePath != "":
 			c.item(markOK, "Bridge", cuda.BridgePath)
 		case cuda.BridgeWant == "":
-			c.item(markFail, "Bridge", runtime.BridgeFile+" not checked: ONNX Runtime did not load")
+			c.item(markFail, "Bridge", ort.BridgeFile+" not checked: ONNX Runtime did not load")
 		default:
-			c.item(markFail, "Bridge", runtime.BridgeFile+" missing beside "+filepath.Base(filepath.Dir(cuda.BridgeWant))+"/libonnxruntime.so")
+			c.item(markFail, "Bridge", ort.BridgeFile+" missing beside "+filepath.Base(filepath.Dir(cuda.BridgeWant))+"/libonnxruntime.so")
 			c.more("the CUDA plugin is ONNX Runtime's shared-library provider: it needs " + cuda.BridgeWant)
 			c.more("fix: run `make setup` (installs it beside libonnxruntime.so), or copy it from the same ONNX Runtime release")
 		}
@@ -557,7 +557,7 @@ func renderCUDA(c *checklist, rep doctorReport) {
 	}
 	if len(cuda.Missing()) > 0 {
 		c.more("searched: " + describeSearch(cuda.Searched))
-		c.more("or point at them: " + runtime.EnvCUDALibs + "=DIR[:DIR...] (e.g. the nvidia/cu13/lib and nvidia/cudnn/lib")
+		c.more("or point at them: " + ort.EnvCUDALibs + "=DIR[:DIR...] (e.g. the nvidia/cu13/lib and nvidia/cudnn/lib")
 		c.more("of a CUDA 13 PyTorch: find / -name libcublasLt.so.13)")
 	}
 	if len(cuda.LibraryDirs) > 0 {
@@ -569,7 +569,7 @@ func renderCUDA(c *checklist, rep doctorReport) {
 }
 
 // describeSearch summarizes the search steps: "LD_LIBRARY_PATH (2 dirs) · …".
-func describeSearch(steps []runtime.CUDASearchStep) string {
+func describeSearch(steps []ort.CUDASearchStep) string {
 	parts := make([]string, 0, len(steps))
 	for _, s := range steps {
 		switch len(s.Dirs) {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 	"github.com/quantscope/quantscope/profiler/telemetry/telemetrytest"
 )
@@ -66,8 +66,8 @@ func serverHost() telemetry.HostInfo {
 		x86Features("AVX2", "AVX-512F", "AVX512-VNNI", "AVX-VNNI", "AMX-TILE", "AMX-INT8", "AMX-BF16", "F16C", "FMA"))
 }
 
-func loadedORT(string) runtime.Info {
-	return runtime.Info{
+func loadedORT(string) ort.Info {
+	return ort.Info{
 		LibraryPath: fixtureCheckout + "/.ort/libonnxruntime.so",
 		Version:     "1.29.0",
 		Providers:   []string{"CPUExecutionProvider"},
@@ -75,8 +75,8 @@ func loadedORT(string) runtime.Info {
 	}
 }
 
-func missingORT(explicit string) runtime.Info {
-	return runtime.Info{
+func missingORT(explicit string) ort.Info {
+	return ort.Info{
 		Tried: []string{explicit + ": not found"},
 		Err: errors.New("no usable ONNX Runtime library: the ONNX Runtime library named by --ort-lib could not be used; tried:\n  " +
 			explicit + ": not found\nfix: run `make setup` in the quantscope checkout"),
@@ -85,7 +85,7 @@ func missingORT(explicit string) runtime.Info {
 
 // fakeCUDA runs the real CUDA search over a temp tree holding files (paths
 // as if the tree were "/").
-func fakeCUDA(t *testing.T, files ...string) func(string) runtime.CUDAInfo {
+func fakeCUDA(t *testing.T, files ...string) func(string) ort.CUDAInfo {
 	t.Helper()
 	root := t.TempDir()
 	for _, f := range files {
@@ -97,8 +97,8 @@ func fakeCUDA(t *testing.T, files ...string) func(string) runtime.CUDAInfo {
 			t.Fatal(err)
 		}
 	}
-	return func(ortLibDir string) runtime.CUDAInfo {
-		return runtime.FindCUDA(runtime.CUDASearch{
+	return func(ortLibDir string) ort.CUDAInfo {
+		return ort.FindCUDA(ort.CUDASearch{
 			FS: os.DirFS(root),
 			Getenv: func(k string) string {
 				if k == "PATH" {
@@ -126,8 +126,8 @@ func torchCUDAFiles() []string {
 		site + "/cu13/lib/libcublasLt.so.13", site + "/cu13/lib/libcurand.so.10",
 		site + "/cudnn/lib/libcudnn.so.9", "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
 		"/opt/torch/.venv/bin/python3", "/usr/bin/python3",
-		fixtureCheckout + "/.ort/" + runtime.BridgeFile,
-		fixtureCheckout + "/.ort/cuda/" + runtime.CUDAPluginFile,
+		fixtureCheckout + "/.ort/" + ort.BridgeFile,
+		fixtureCheckout + "/.ort/cuda/" + ort.CUDAPluginFile,
 	}
 }
 
@@ -207,7 +207,7 @@ func TestDoctorExitStatus(t *testing.T) {
 	const bogus = "/nonexistent/onnxruntime/libonnxruntime.so"
 	tests := []struct {
 		name     string
-		probe    func(string) runtime.Info
+		probe    func(string) ort.Info
 		json     bool
 		wantCode int    // 0: no error
 		wantOut  string // in stdout
@@ -278,10 +278,10 @@ func TestDoctorJSON(t *testing.T) {
 				OK        bool                `json:"ok"`
 				CUDAReady bool                `json:"cuda_ready"`
 				Host      telemetry.HostInfo  `json:"host"`
-				ORT       runtime.Info        `json:"ort"`
+				ORT       ort.Info            `json:"ort"`
 				GPUStatus telemetry.GPUStatus `json:"gpu_status"`
 				GPUs      []telemetry.GPUInfo `json:"gpus"`
-				CUDA      runtime.CUDAInfo    `json:"cuda"`
+				CUDA      ort.CUDAInfo        `json:"cuda"`
 			}
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatal(err)
@@ -347,7 +347,7 @@ func TestDoctorCUDANotReady(t *testing.T) {
 		"! Driver        driver 550.54.15 · CUDA 12.4 (driver API)",
 		"upgrade the NVIDIA driver to 580 or newer",
 		"✗ Plugin        libonnxruntime_providers_cuda.so not found",
-		"tried: " + fixtureCheckout + "/.ort/cuda/" + runtime.CUDAPluginFile,
+		"tried: " + fixtureCheckout + "/.ort/cuda/" + ort.CUDAPluginFile,
 		"fix: run `make setup-cuda`",
 		"✗ Bridge        libonnxruntime_providers_shared.so missing beside .ort/libonnxruntime.so",
 		"fix: run `make setup` (installs it beside libonnxruntime.so)",
@@ -375,7 +375,7 @@ func TestDoctorCUDANotReady(t *testing.T) {
 func TestDoctorCUDALinkedBuildNeedsNoPlugin(t *testing.T) {
 	sys := h100System(t)
 	sys.cuda = fakeCUDA(t, torchCUDAFiles()[:9]...) // libraries, no bridge, no plugin
-	sys.probe = func(e string) runtime.Info {
+	sys.probe = func(e string) ort.Info {
 		info := loadedORT(e)
 		info.Providers = []string{"CUDAExecutionProvider", "CPUExecutionProvider"}
 		return info
@@ -455,7 +455,7 @@ func quantscope(t *testing.T, args ...string) (string, string, int) {
 // installs, or skips (fails under QUANTSCOPE_REQUIRE_ORT=1) when it is absent.
 func installedORT(t *testing.T) string {
 	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", ".ort", runtime.LibraryName))
+	p, err := filepath.Abs(filepath.Join("..", "..", ".ort", ort.LibraryName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,10 +498,10 @@ func TestDoctorEndToEnd(t *testing.T) {
 		var rep struct {
 			OK        bool                `json:"ok"`
 			Host      telemetry.HostInfo  `json:"host"`
-			ORT       runtime.Info        `json:"ort"`
+			ORT       ort.Info            `json:"ort"`
 			GPUStatus telemetry.GPUStatus `json:"gpu_status"`
 			GPUs      []telemetry.GPUInfo `json:"gpus"`
-			CUDA      runtime.CUDAInfo    `json:"cuda"`
+			CUDA      ort.CUDAInfo        `json:"cuda"`
 		}
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, out)
@@ -519,7 +519,7 @@ func TestDoctorEndToEnd(t *testing.T) {
 }
 
 func TestDoctorEndToEndMissingLibrary(t *testing.T) {
-	bogus := filepath.Join(t.TempDir(), "nowhere", runtime.LibraryName)
+	bogus := filepath.Join(t.TempDir(), "nowhere", ort.LibraryName)
 	tests := []struct {
 		name string
 		args []string
@@ -566,10 +566,10 @@ func TestDoctorCUDAPieces(t *testing.T) {
 	}{
 		{"all there", torchCUDAFiles(), true, true, false, "Ready: CPU and CUDA profiling"},
 		{"cuDNN missing", without("libcudnn.so.9"), true, false, false, "CUDA not ready: missing libcudnn.so.9"},
-		{"bridge missing", without(runtime.BridgeFile), true, false, false,
+		{"bridge missing", without(ort.BridgeFile), true, false, false,
 			"CUDA not ready: libonnxruntime_providers_shared.so missing beside the ONNX Runtime library"},
-		{"plugin missing", without(runtime.CUDAPluginFile), true, false, true, "CUDA not ready: CUDA plugin not found: run `make setup-cuda`"},
-		{"no GPU, no plugin", without(runtime.CUDAPluginFile), false, false, false, "Ready for CPU profiling (no NVIDIA GPU)"},
+		{"plugin missing", without(ort.CUDAPluginFile), true, false, true, "CUDA not ready: CUDA plugin not found: run `make setup-cuda`"},
+		{"no GPU, no plugin", without(ort.CUDAPluginFile), false, false, false, "Ready for CPU profiling (no NVIDIA GPU)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -610,7 +610,7 @@ func TestProbeEnvironmentEPs(t *testing.T) {
 	}
 	var files []string
 	for _, f := range torchCUDAFiles() {
-		if !strings.HasSuffix(f, runtime.CUDAPluginFile) {
+		if !strings.HasSuffix(f, ort.CUDAPluginFile) {
 			files = append(files, f)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/quantscope/quantscope/models/onnx"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // TestMain lets the test binary be quantscope itself when QUANTSCOPE_AS_CLI=1:
@@ -41,9 +41,9 @@ func cli(t *testing.T, dir string, args ...string) (string, string, int) {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "QUANTSCOPE_AS_CLI=1", "NO_COLOR=1")
-	if info := runtime.Probe(""); info.OK() {
+	if info := ort.Probe(""); info.OK() {
 		// The child runs in dir, away from the checkout's .ort/.
-		cmd.Env = append(cmd.Env, runtime.EnvLibrary+"="+info.LibraryPath)
+		cmd.Env = append(cmd.Env, ort.EnvLibrary+"="+info.LibraryPath)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

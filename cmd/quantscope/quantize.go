@@ -16,7 +16,7 @@ import (
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/evaluate"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
@@ -225,9 +225,9 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 		}
 	}
 	needORT := opts.check || spec.Kind == quant.Int8Static
-	sessCfg := runtime.SessionConfig{IntraOpThreads: opts.threads}
+	sessCfg := ort.SessionConfig{IntraOpThreads: opts.threads}
 	if needORT {
-		if _, err := runtime.Init(g.ortLib); err != nil {
+		if _, err := ort.Init(g.ortLib); err != nil {
 			what := "--check"
 			if spec.Kind == quant.Int8Static {
 				what = "int8-static calibration"
@@ -239,7 +239,7 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 	qopts := quant.Options{
 		Exclude: quant.ExcludeList(opts.exclude),
 		Calibration: quant.Calibration{
-			Runner:     runtime.CalibRunner{Config: sessCfg},
+			Runner:     ort.CalibRunner{Config: sessCfg},
 			Dir:        opts.calibDir,
 			Preprocess: pre,
 			Seed:       opts.calibSeed,
@@ -313,7 +313,7 @@ func runQuantize(ctx context.Context, g *globalOptions, opts quantizeOptions) er
 // prints the report first, so the user sees what was kept and why.
 // runtimeMissing reports whether ONNX Runtime cannot be loaded.
 func runtimeMissing(lib string) bool {
-	_, err := runtime.Init(lib)
+	_, err := ort.Init(lib)
 	return err != nil
 }
 
@@ -381,7 +381,7 @@ func printQuantize(w io.Writer, out quantizeResult) error {
 
 // checkAccuracy scores the FP32 model and the variant on --eval-dir, the
 // variant paired with FP32 image by image.
-func checkAccuracy(ctx context.Context, res zoo.Resolved, variant string, opts quantizeOptions, cfg runtime.SessionConfig, progress io.Writer) (*accuracy.Result, *accuracy.Result, error) {
+func checkAccuracy(ctx context.Context, res zoo.Resolved, variant string, opts quantizeOptions, cfg ort.SessionConfig, progress io.Writer) (*accuracy.Result, *accuracy.Result, error) {
 	d, err := opts.eval.dataset(progress)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--eval-dir: %w", err)
@@ -394,7 +394,7 @@ func checkAccuracy(ctx context.Context, res zoo.Resolved, variant string, opts q
 		fmt.Fprintf(progress, "skipped %s: %s\n", sk.Name, sk.Reason)
 	}
 	run := func(path string) (*accuracy.Predictions, error) {
-		bd, err := runtime.NewBound(path, cfg, opts.batch, 1)
+		bd, err := ort.NewBound(path, cfg, opts.batch, 1)
 		if err != nil {
 			return nil, err
 		}
@@ -423,7 +423,7 @@ func checkAccuracy(ctx context.Context, res zoo.Resolved, variant string, opts q
 // checkFidelity runs the source and the variant on the same images
 // (the check inputs, or --check-dir's) through the worker's fidelity loop
 // (worker.FirstOutputs) and compares their first outputs.
-func checkFidelity(ctx context.Context, src, variant string, inputs quant.CheckInputs, pre quant.Preprocess, opts quantizeOptions, cfg runtime.SessionConfig, warn func(string)) (fidelity.Result, error) {
+func checkFidelity(ctx context.Context, src, variant string, inputs quant.CheckInputs, pre quant.Preprocess, opts quantizeOptions, cfg ort.SessionConfig, warn func(string)) (fidelity.Result, error) {
 	in, err := quant.ImageInputFile(src)
 	if err == nil {
 		in, err = in.At(opts.resolution)

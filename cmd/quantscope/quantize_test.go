@@ -19,14 +19,14 @@ import (
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // quantizeNeedsORT skips when ONNX Runtime is missing, or fails under
 // `make test` (QUANTSCOPE_REQUIRE_ORT set).
 func quantizeNeedsORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime required but not loaded: %v", err)
 		}

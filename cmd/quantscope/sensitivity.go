@@ -13,7 +13,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/sensitivity"
 )
 
@@ -75,7 +75,7 @@ func runSensitivity(ctx context.Context, g *globalOptions, o sensitivityOptions)
 		return &exitError{code: 2, err: err}
 	}
 	progressW := g.stderr
-	if _, err := runtime.Init(g.ortLib); err != nil {
+	if _, err := ort.Init(g.ortLib); err != nil {
 		return err
 	}
 	res, path, err := sensitivity.Source(ctx, o.model, spec.Kind, o.optimize)
@@ -101,7 +101,7 @@ func runSensitivity(ctx context.Context, g *globalOptions, o sensitivityOptions)
 	tty := isTerminal(progressW)
 	r, err := sensitivity.Run(ctx, sensitivity.Config{
 		Model: path, Precision: spec, By: sensitivity.Granularity(o.by), Inputs: in, Batch: o.batch,
-		Session: runtime.SessionConfig{IntraOpThreads: o.threads},
+		Session: ort.SessionConfig{IntraOpThreads: o.threads},
 		Progress: func(done, total int, name string) {
 			switch {
 			case tty && name != "":

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/quantscope/quantscope/models/zoo"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 
@@ -100,8 +100,8 @@ func cliEnv(t *testing.T, dir string, env []string, args ...string) (string, str
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "QUANTSCOPE_AS_CLI=1", "NO_COLOR=1")
-	if info := runtime.Probe(""); info.OK() {
-		cmd.Env = append(cmd.Env, runtime.EnvLibrary+"="+info.LibraryPath)
+	if info := ort.Probe(""); info.OK() {
+		cmd.Env = append(cmd.Env, ort.EnvLibrary+"="+info.LibraryPath)
 	}
 	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer

@@ -15,7 +15,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/tui"
 )
@@ -163,8 +163,8 @@ func TestTUISmokeTmux(t *testing.T) {
 	t.Cleanup(func() { exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
 
 	env := "QUANTSCOPE_AS_CLI=1 TERM=xterm-256color"
-	if info := runtime.Probe(""); info.OK() {
-		env += " " + runtime.EnvLibrary + "=" + shellQuoteArg(info.LibraryPath)
+	if info := ort.Probe(""); info.OK() {
+		env += " " + ort.EnvLibrary + "=" + shellQuoteArg(info.LibraryPath)
 	}
 	if d := os.Getenv("QUANTSCOPE_CACHE_DIR"); d != "" {
 		env += " QUANTSCOPE_CACHE_DIR=" + shellQuoteArg(d)

@@ -11,8 +11,8 @@ import (
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/evaluate"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/report"
-	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/sensitivity"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/tune"
@@ -35,7 +35,7 @@ func tuiTune(g *globalOptions, out string) tui.TuneFunc {
 		if err != nil {
 			return nil, err
 		}
-		info, err := runtime.Init(g.ortLib)
+		info, err := ort.Init(g.ortLib)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func tuiSensitivity(g *globalOptions) tui.SensitivityFunc {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := runtime.Init(g.ortLib); err != nil {
+		if _, err := ort.Init(g.ortLib); err != nil {
 			return nil, err
 		}
 		res, path, err := sensitivity.Source(ctx, exp.Model, spec.Kind, exp.Optimize)
@@ -97,6 +97,6 @@ func tuiSensitivity(g *globalOptions) tui.SensitivityFunc {
 			return nil, err
 		}
 		return sensitivity.Run(ctx, sensitivity.Config{Model: path, Precision: spec, By: sensitivity.ByLayer, Inputs: in,
-			Session: runtime.SessionConfig{IntraOpThreads: exp.Threads}})
+			Session: ort.SessionConfig{IntraOpThreads: exp.Threads}})
 	}
 }

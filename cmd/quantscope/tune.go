@@ -18,8 +18,8 @@ import (
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/evaluate"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/report"
-	"github.com/quantscope/quantscope/profiler/runtime"
 	"github.com/quantscope/quantscope/profiler/sensitivity"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/tune"
@@ -124,7 +124,7 @@ func runTune(ctx context.Context, g *globalOptions, o tuneOptions) error {
 		}
 		fmt.Fprintf(g.stderr, "warning: %s; --force: searching anyway, both sets of numbers suffer\n", busy)
 	}
-	info, err := runtime.Init(g.ortLib)
+	info, err := ort.Init(g.ortLib)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func tuneRanking(ctx context.Context, o rankConfig, res zoo.Resolved, kind quant
 	}
 	fmt.Fprintf(w, "ranking %ss by sensitivity at %s on %s…\n", o.by, kind, in.Source)
 	r, err := sensitivity.Run(ctx, sensitivity.Config{Model: path, Precision: quant.Spec{Kind: kind}, By: sensitivity.Granularity(o.by),
-		Inputs: in, Session: runtime.SessionConfig{IntraOpThreads: o.threads}})
+		Inputs: in, Session: ort.SessionConfig{IntraOpThreads: o.threads}})
 	if err != nil {
 		return nil, err
 	}

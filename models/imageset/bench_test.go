@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +53,7 @@ func BenchmarkLoad(b *testing.B) {
 	var mu sync.Mutex
 	stop := make(chan struct{})
 	go func() {
-		var ms goruntime.MemStats
+		var ms runtime.MemStats
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -61,7 +61,7 @@ func BenchmarkLoad(b *testing.B) {
 			case <-stop:
 				return
 			case <-t.C:
-				goruntime.ReadMemStats(&ms)
+				runtime.ReadMemStats(&ms)
 				mu.Lock()
 				peak = max(peak, ms.HeapInuse)
 				mu.Unlock()

@@ -12,7 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -228,7 +228,7 @@ func build(ctx context.Context, f *Folder, p Preprocess, k, dir, pixPath string,
 	defer cancel()
 	workers := opts.Workers
 	if workers <= 0 {
-		workers = goruntime.GOMAXPROCS(0)
+		workers = runtime.GOMAXPROCS(0)
 	}
 	tmp, err := os.CreateTemp(dir, ".pixels-*")
 	if err != nil {

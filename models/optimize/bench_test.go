@@ -14,7 +14,7 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/zoo"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // benchBatch is the batch of the CPU bars.
@@ -118,9 +118,9 @@ func buildVariants(name string) (*benchVariants, error) {
 // physical core, ONNX Runtime's graph optimizations at ORT_ENABLE_ALL (its
 // own LayerNorm, GELU, BiasGelu, SkipLayerNorm and MatMul fusions on), the
 // same for every variant.
-func bound(b *testing.B, path string) *runtime.Bound {
+func bound(b *testing.B, path string) *ort.Bound {
 	b.Helper()
-	bd, err := runtime.NewBound(path, runtime.SessionConfig{IntraOpThreads: runtime.PhysicalCores()}, benchBatch, 1)
+	bd, err := ort.NewBound(path, ort.SessionConfig{IntraOpThreads: ort.PhysicalCores()}, benchBatch, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func BenchmarkSpeedup(b *testing.B) {
 	}
 }
 
-func timed(bd *runtime.Bound) (float64, error) {
+func timed(bd *ort.Bound) (float64, error) {
 	start := time.Now()
 	err := bd.Run()
 	return time.Since(start).Seconds(), err

@@ -11,14 +11,14 @@ import (
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/optimize"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // requireORT loads ONNX Runtime or skips; under `make test`
 // (QUANTSCOPE_REQUIRE_ORT=1) a missing library fails the test instead.
 func requireORT(t testing.TB) {
 	t.Helper()
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime required but not loaded: %v", err)
 		}
@@ -74,9 +74,9 @@ func save(t testing.TB, m *onnx.Model, name string) string {
 
 // run runs the model at path on one input with ONNX Runtime (graph
 // optimizations on unless noOpt) and returns the first output.
-func run(t testing.TB, path string, input runtime.Tensor, noOpt bool) []float32 {
+func run(t testing.TB, path string, input ort.Tensor, noOpt bool) []float32 {
 	t.Helper()
-	s, err := runtime.NewSession(path, runtime.SessionConfig{IntraOpThreads: 1, DisableOptimizations: noOpt})
+	s, err := ort.NewSession(path, ort.SessionConfig{IntraOpThreads: 1, DisableOptimizations: noOpt})
 	if err != nil {
 		t.Fatalf("open %s: %v", filepath.Base(path), err)
 	}
@@ -109,7 +109,7 @@ func compare(a, b []float32) (cos, maxAbs float64) {
 }
 
 // randomInput returns a seeded standard-normal tensor.
-func randomInput(shape []int64, seed uint64) runtime.Tensor {
+func randomInput(shape []int64, seed uint64) ort.Tensor {
 	n := 1
 	for _, d := range shape {
 		n *= int(d)
@@ -119,7 +119,7 @@ func randomInput(shape []int64, seed uint64) runtime.Tensor {
 	for i := range data {
 		data[i] = float32(r.NormFloat64())
 	}
-	return runtime.Tensor{Shape: shape, Data: data}
+	return ort.Tensor{Shape: shape, Data: data}
 }
 
 // ops counts a model's nodes by operator key ("MatMul",
@@ -140,7 +140,7 @@ func apply(t testing.TB, m *onnx.Model, opts optimize.Options) (*onnx.Model, *op
 // equivalent runs the unfused model (ONNX Runtime's optimizations off:
 // the plain graph) and the fused one (optimizations on, as sessions run
 // it, and off) on input and checks that the outputs agree.
-func equivalent(t testing.TB, unfused, fused *onnx.Model, input runtime.Tensor, minCos float64) {
+func equivalent(t testing.TB, unfused, fused *onnx.Model, input ort.Tensor, minCos float64) {
 	t.Helper()
 	requireORT(t)
 	ref := run(t, save(t, unfused, "unfused.onnx"), input, true)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/optimize"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // small builds a test graph over an input x [B, 5, 8] (or the shape
@@ -77,7 +77,7 @@ func (s *small) build(t testing.TB) *onnx.Model {
 	return m
 }
 
-func (s *small) input(seed uint64) runtime.Tensor { return randomInput(s.in, seed) }
+func (s *small) input(seed uint64) ort.Tensor { return randomInput(s.in, seed) }
 
 // patternCase is a small graph, the patterns it must (or must not) match,
 // and for near misses the reason expected in the report.

@@ -8,7 +8,7 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // quantize converts a clone of m to spec.
@@ -28,7 +28,7 @@ func quantizeClone(m *onnx.Model, spec string) (*onnx.Model, *quant.Report, erro
 	}
 	var opts quant.Options
 	if sp.Kind == quant.Int8Static {
-		opts.Calibration = quant.Calibration{Runner: runtime.CalibRunner{Config: runtime.SessionConfig{IntraOpThreads: 1}}, BatchSize: 2}
+		opts.Calibration = quant.Calibration{Runner: ort.CalibRunner{Config: ort.SessionConfig{IntraOpThreads: 1}}, BatchSize: 2}
 	}
 	c := m.Clone()
 	r, err := quant.Apply(context.Background(), c, sp, opts)

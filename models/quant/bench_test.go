@@ -14,7 +14,7 @@ import (
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
 	"github.com/quantscope/quantscope/models/zoo"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // benchModel picks the model of the benchmarks: quanttest's DeiT-Ti
@@ -78,7 +78,7 @@ func BenchmarkInference(b *testing.B) {
 	for i := 0; i < batch; i++ {
 		data = append(data, quant.SyntheticImage(in, pre, 99, i)...)
 	}
-	input := runtime.Tensor{Shape: in.Shape(batch), Data: data}
+	input := ort.Tensor{Shape: in.Shape(batch), Data: data}
 	specs := []string{"fp32", "fp16", "int8", "int8:per-tensor", "int8-static", "int8-static:act=u8", "int4", "int4:accuracy_level=0"}
 	if s := os.Getenv("QUANTSCOPE_BENCH_SPECS"); s != "" {
 		specs = append([]string{"fp32"}, slices.DeleteFunc(strings.Split(s, ";"), func(s string) bool { return s == "fp32" })...)
@@ -86,7 +86,7 @@ func BenchmarkInference(b *testing.B) {
 	threads, _ := strconv.Atoi(os.Getenv("QUANTSCOPE_BENCH_THREADS"))
 	opts := calibOptions()
 	opts.Calibration.Preprocess = pre
-	sessions := make([]*runtime.Session, len(specs))
+	sessions := make([]*ort.Session, len(specs))
 	for i, spec := range specs {
 		m := src.Clone()
 		if spec != "fp32" {
@@ -94,7 +94,7 @@ func BenchmarkInference(b *testing.B) {
 				b.Fatalf("%s: %v", spec, err)
 			}
 		}
-		s, err := runtime.NewSession(saveModel(b, m, fmt.Sprintf("v%d.onnx", i)), runtime.SessionConfig{IntraOpThreads: threads})
+		s, err := ort.NewSession(saveModel(b, m, fmt.Sprintf("v%d.onnx", i)), ort.SessionConfig{IntraOpThreads: threads})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -20,7 +20,7 @@ type Tensor struct {
 
 // Runner opens models to run: calibration runs an augmented copy of the
 // model through it. The profiler implements it on ONNX Runtime
-// (runtime.CalibRunner); this package never loads a runtime itself.
+// (ort.CalibRunner); this package never loads a runtime itself.
 type Runner interface {
 	Open(modelPath string) (Session, error)
 }

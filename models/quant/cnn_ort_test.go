@@ -10,7 +10,7 @@ import (
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // TestCNNOnORT converts a small CNN: int8 puts the convolutions in
@@ -163,8 +163,8 @@ func TestCNNInt8RunsOnIntegers(t *testing.T) {
 // operator type.
 func ranOps(t testing.TB, path string) map[string]int {
 	t.Helper()
-	cfg := runtime.SessionConfig{IntraOpThreads: 1, ProfilePrefix: filepath.Join(t.TempDir(), "p")}
-	bd, err := runtime.NewBound(path, cfg, 1, 1)
+	cfg := ort.SessionConfig{IntraOpThreads: 1, ProfilePrefix: filepath.Join(t.TempDir(), "p")}
+	bd, err := ort.NewBound(path, cfg, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/onnx/onnxpb"
 	"github.com/quantscope/quantscope/models/quant"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -141,10 +141,10 @@ func buildContrib(t testing.TB, c contribCase) *onnx.Model {
 
 // runAll runs the model at path on x and returns every output, with the
 // op types of the nodes ONNX Runtime ran (from its profile).
-func runAll(t testing.TB, path string, x runtime.Tensor) ([]runtime.Tensor, []string) {
+func runAll(t testing.TB, path string, x ort.Tensor) ([]ort.Tensor, []string) {
 	t.Helper()
 	prefix := filepath.Join(t.TempDir(), "profile")
-	s, err := runtime.NewSession(path, runtime.SessionConfig{IntraOpThreads: 1, ProfilePrefix: prefix})
+	s, err := ort.NewSession(path, ort.SessionConfig{IntraOpThreads: 1, ProfilePrefix: prefix})
 	if err != nil {
 		t.Fatalf("open %s: %v", filepath.Base(path), err)
 	}
@@ -192,7 +192,7 @@ func profiledOps(t testing.TB, prefix string) []string {
 	return ops
 }
 
-func seededInput(shape []int64, seed uint64) runtime.Tensor {
+func seededInput(shape []int64, seed uint64) ort.Tensor {
 	n := 1
 	for _, d := range shape {
 		n *= int(d)
@@ -202,7 +202,7 @@ func seededInput(shape []int64, seed uint64) runtime.Tensor {
 	for i := range v {
 		v[i] = float32(r.NormFloat64())
 	}
-	return runtime.Tensor{Shape: shape, Data: v}
+	return ort.Tensor{Shape: shape, Data: v}
 }
 
 // TestFP16ContribOps converts a graph around each com.microsoft operator

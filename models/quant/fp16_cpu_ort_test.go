@@ -17,7 +17,7 @@ import (
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // opProbe builds a one-operator float32 model: input x of shape, the
@@ -128,8 +128,8 @@ func (p opProbe) model(t testing.TB) *onnx.Model {
 // returns, per node that ran, the element types of its inputs.
 func profiledTypes(t testing.TB, path string, optimize bool) map[string][]string {
 	t.Helper()
-	cfg := runtime.SessionConfig{IntraOpThreads: 1, DisableOptimizations: !optimize, ProfilePrefix: filepath.Join(t.TempDir(), "p")}
-	bd, err := runtime.NewBound(path, cfg, 1, 1)
+	cfg := ort.SessionConfig{IntraOpThreads: 1, DisableOptimizations: !optimize, ProfilePrefix: filepath.Join(t.TempDir(), "p")}
+	bd, err := ort.NewBound(path, cfg, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,14 +8,14 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // requireORT skips the test when ONNX Runtime is not installed; under
 // `make test` (QUANTSCOPE_REQUIRE_ORT set) it fails instead.
 func requireORT(t testing.TB) {
 	t.Helper()
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime required but not loaded: %v", err)
 		}
@@ -37,7 +37,7 @@ func saveModel(t testing.TB, m *onnx.Model, name string) string {
 // sampleShape), batch at a time, and returns one output row per sample.
 func runModel(t testing.TB, path string, samples [][]float32, sampleShape []int64, batch int) [][]float32 {
 	t.Helper()
-	s, err := runtime.NewSession(path, runtime.SessionConfig{IntraOpThreads: 1})
+	s, err := ort.NewSession(path, ort.SessionConfig{IntraOpThreads: 1})
 	if err != nil {
 		t.Fatalf("open %s: %v", filepath.Base(path), err)
 	}
@@ -54,7 +54,7 @@ func runModel(t testing.TB, path string, samples [][]float32, sampleShape []int6
 			data = append(data, smp...)
 		}
 		shape := append([]int64{int64(n)}, sampleShape...)
-		out, err := s.RunFloat32(runtime.Tensor{Shape: shape, Data: data})
+		out, err := s.RunFloat32(ort.Tensor{Shape: shape, Data: data})
 		if err != nil {
 			t.Fatalf("run %s: %v", filepath.Base(path), err)
 		}

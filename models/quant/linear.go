@@ -2,7 +2,7 @@ package quant
 
 import (
 	"fmt"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 
 	"github.com/quantscope/quantscope/models/onnx"
@@ -356,7 +356,7 @@ func (ix *graphIndex) collect(n int64) {
 	ix.garbage += n
 	if ix.garbage > gcEvery {
 		ix.garbage = 0
-		goruntime.GC()
+		runtime.GC()
 	}
 }
 

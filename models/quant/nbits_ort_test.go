@@ -7,7 +7,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/quant"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // TestMatMulNBitsLayoutMatchesORT feeds the identity matrix through a
@@ -50,7 +50,7 @@ func TestMatMulNBitsLayoutMatchesORT(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := runtime.NewSession(saveModel(t, m, "nbits.onnx"), runtime.SessionConfig{IntraOpThreads: 1})
+		s, err := ort.NewSession(saveModel(t, m, "nbits.onnx"), ort.SessionConfig{IntraOpThreads: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestMatMulNBitsLayoutMatchesORT(t *testing.T) {
 		for i := 0; i < tc.k; i++ {
 			eye[i*tc.k+i] = 1
 		}
-		out, err := s.RunFloat32(runtime.Tensor{Shape: []int64{int64(tc.k), int64(tc.k)}, Data: eye})
+		out, err := s.RunFloat32(ort.Tensor{Shape: []int64{int64(tc.k), int64(tc.k)}, Data: eye})
 		s.Close()
 		if err != nil {
 			t.Fatal(err)

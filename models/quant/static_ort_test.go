@@ -14,11 +14,11 @@ import (
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/quant/quanttest"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 func calibOptions() quant.Options {
-	return quant.Options{Calibration: quant.Calibration{Runner: runtime.CalibRunner{Config: runtime.SessionConfig{IntraOpThreads: 1}}}}
+	return quant.Options{Calibration: quant.Calibration{Runner: ort.CalibRunner{Config: ort.SessionConfig{IntraOpThreads: 1}}}}
 }
 
 // TestStaticOnORT calibrates a small ViT with every method and runs the

@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/models/zoo"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // requireORT loads ONNX Runtime or skips; under `make test`
 // (QUANTSCOPE_REQUIRE_ORT=1) a missing library fails the test instead.
 func requireORT(t testing.TB) {
 	t.Helper()
-	info := runtime.Probe("")
+	info := ort.Probe("")
 	if !info.OK() {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime required but not loaded: %v", info.Err)
@@ -41,9 +41,9 @@ func images(seed uint64, n, res int) []float32 {
 }
 
 // run runs a session on a batch of images and returns the one output.
-func run(t testing.TB, sess *runtime.Session, batch, res int, data []float32) runtime.Tensor {
+func run(t testing.TB, sess *ort.Session, batch, res int, data []float32) ort.Tensor {
 	t.Helper()
-	out, err := sess.RunFloat32(runtime.Tensor{Shape: []int64{int64(batch), 3, int64(res), int64(res)}, Data: data})
+	out, err := sess.RunFloat32(ort.Tensor{Shape: []int64{int64(batch), 3, int64(res), int64(res)}, Data: data})
 	if err != nil {
 		t.Fatalf("batch %d: %v", batch, err)
 	}
@@ -73,7 +73,7 @@ func TestCatalogRunsInONNXRuntime(t *testing.T) {
 			}
 			built := time.Since(start)
 			start = time.Now()
-			sess, err := runtime.NewSession(r.Path, runtime.SessionConfig{IntraOpThreads: 2})
+			sess, err := ort.NewSession(r.Path, ort.SessionConfig{IntraOpThreads: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +151,7 @@ func TestOpsetsAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sess, err := runtime.NewSession(r.Path, runtime.SessionConfig{IntraOpThreads: 1})
+		sess, err := ort.NewSession(r.Path, ort.SessionConfig{IntraOpThreads: 1})
 		if err != nil {
 			t.Fatalf("opset %d: %v", opset, err)
 		}

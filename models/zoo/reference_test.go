@@ -21,7 +21,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/zoo"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // params maps initializer names to values.
@@ -648,7 +648,7 @@ func TestGraphsMatchGoReference(t *testing.T) {
 			if err := onnx.Save(m, path, onnx.SaveOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			sess, err := runtime.NewSession(path, runtime.SessionConfig{IntraOpThreads: 1})
+			sess, err := ort.NewSession(path, ort.SessionConfig{IntraOpThreads: 1})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,7 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // The per-operator profile accounts for the run: on a real model the
@@ -19,7 +19,7 @@ import (
 // inference within 10%, the operator shares sum to 1, operators are listed
 // largest first, and the top nodes are the model's.
 func TestOpProfileSumsToRunTime(t *testing.T) {
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime required but not loaded: %v", err)
 		}
@@ -112,7 +112,7 @@ func TestOpProfileFindings(t *testing.T) {
 // ONNX Runtime's profiler and returns the trace.
 func profileRuns(t *testing.T, model string, runs int) []byte {
 	t.Helper()
-	bd, err := runtime.NewBound(model, runtime.SessionConfig{IntraOpThreads: 1, ProfilePrefix: filepath.Join(t.TempDir(), "p")}, 2, 1)
+	bd, err := ort.NewBound(model, ort.SessionConfig{IntraOpThreads: 1, ProfilePrefix: filepath.Join(t.TempDir(), "p")}, 2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

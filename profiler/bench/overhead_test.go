@@ -8,7 +8,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // BenchmarkHarnessOverhead compares quantscope's measured throughput on
@@ -18,7 +18,7 @@ import (
 //
 //	go test -run '^$' -bench HarnessOverhead -benchtime 20x ./profiler/bench
 func BenchmarkHarnessOverhead(b *testing.B) {
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		b.Skip(err)
 	}
 	res, err := zoo.Resolve(context.Background(), "deit-tiny")
@@ -26,14 +26,14 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	const batch = 8
-	threads := runtime.PhysicalCores()
-	cfg := runtime.SessionConfig{IntraOpThreads: threads}
+	threads := ort.PhysicalCores()
+	cfg := ort.SessionConfig{IntraOpThreads: threads}
 	const runsPerRound = 20
 
 	// One session alive at a time: an idle session's spinning thread pool
 	// would steal cores from the one being timed.
 	measure := func(harness bool) (time.Duration, float64) {
-		bd, err := runtime.NewBound(res.Path, cfg, batch, 1)
+		bd, err := ort.NewBound(res.Path, cfg, batch, 1)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -19,7 +19,7 @@ import (
 )
 
 // Model is a session with input and output buffers bound at a fixed batch
-// size (runtime.Bound, runtime.DeviceBound): fill Input(0), Run, read
+// size (ort.Bound, ort.DeviceBound): fill Input(0), Run, read
 // Output(0).
 type Model interface {
 	Input(i int) []float32

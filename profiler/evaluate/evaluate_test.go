@@ -9,12 +9,12 @@ import (
 
 	"github.com/quantscope/quantscope/models/imageset"
 	"github.com/quantscope/quantscope/models/onnx"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 func requireORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime required but not loaded: %v", err)
 		}
@@ -71,10 +71,10 @@ func TestRunEqualsIndependentCount(t *testing.T) {
 		Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.25, 0.25, 0.25}}
 	set := loadSet(t, pre)
 	path := colourModel(t, 16)
-	cfg := runtime.SessionConfig{IntraOpThreads: 1}
+	cfg := ort.SessionConfig{IntraOpThreads: 1}
 
-	// Independent: file by file, batch 1, runtime.Session.
-	sess, err := runtime.NewSession(path, cfg)
+	// Independent: file by file, batch 1, ort.Session.
+	sess, err := ort.NewSession(path, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestRunEqualsIndependentCount(t *testing.T) {
 		}
 		x := make([]float32, pre.Pixels())
 		pre.Normalize(x, pre.Apply(img.RGB))
-		out, err := sess.RunFloat32(runtime.Tensor{Shape: []int64{1, 3, 16, 16}, Data: x})
+		out, err := sess.RunFloat32(ort.Tensor{Shape: []int64{1, 3, 16, 16}, Data: x})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func TestRunEqualsIndependentCount(t *testing.T) {
 	}
 
 	for _, batch := range []int{1, 4, 5} { // 11 images: padded last batches
-		bd, err := runtime.NewBound(path, cfg, batch, 1)
+		bd, err := ort.NewBound(path, cfg, batch, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func TestScorePairsAndLimits(t *testing.T) {
 	requireORT(t)
 	pre := imageset.Preprocess{Height: 16, Width: 16, CropPct: 1, Interpolation: imageset.Bilinear, Std: [3]float32{1, 1, 1}}
 	set := loadSet(t, pre)
-	bd, err := runtime.NewBound(colourModel(t, 16), runtime.SessionConfig{IntraOpThreads: 1}, 3, 1)
+	bd, err := ort.NewBound(colourModel(t, 16), ort.SessionConfig{IntraOpThreads: 1}, 3, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestRunRefusesMismatches(t *testing.T) {
 	requireORT(t)
 	pre := imageset.Preprocess{Height: 16, Width: 16, CropPct: 1, Interpolation: imageset.Bilinear, Std: [3]float32{1, 1, 1}}
 	set := loadSet(t, pre)
-	bd, err := runtime.NewBound(colourModel(t, 24), runtime.SessionConfig{IntraOpThreads: 1}, 2, 1)
+	bd, err := ort.NewBound(colourModel(t, 24), ort.SessionConfig{IntraOpThreads: 1}, 2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestRunRefusesMismatches(t *testing.T) {
 		t.Error("24 px model ran on a 16 px set")
 	}
 	set.Classes = append(set.Classes, "a", "b", "c")
-	bd16, _ := runtime.NewBound(colourModel(t, 16), runtime.SessionConfig{IntraOpThreads: 1}, 2, 1)
+	bd16, _ := ort.NewBound(colourModel(t, 16), ort.SessionConfig{IntraOpThreads: 1}, 2, 1)
 	defer bd16.Close()
 	if _, err := Run(context.Background(), bd16, 2, set, 0, nil); err == nil {
 		t.Error("4-output model ran against 7 classes")

@@ -9,7 +9,7 @@ import (
 
 	"github.com/klauspost/cpuid/v2"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 )
 
@@ -22,10 +22,10 @@ import (
 //
 // QUANTSCOPE_BENCH_THREADS=1 measures one core.
 func BenchmarkCPUGEMM(b *testing.B) {
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		b.Skip(err)
 	}
-	threads := runtime.PhysicalCores()
+	threads := ort.PhysicalCores()
 	if n, err := strconv.Atoi(os.Getenv("QUANTSCOPE_BENCH_THREADS")); err == nil && n > 0 {
 		threads = n // e.g. 1: one core's efficiency, free of sharing between cores
 	}
@@ -53,7 +53,7 @@ func BenchmarkCPUGEMM(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			bd, err := runtime.NewBound(path, runtime.SessionConfig{IntraOpThreads: threads}, rows, 1)
+			bd, err := ort.NewBound(path, ort.SessionConfig{IntraOpThreads: threads}, rows, 1)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/quantscope/quantscope/models/onnx"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 func requireORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime required: %v", err)
 		}
@@ -108,7 +108,7 @@ func TestGEMMModelsComputeWhatTheyClaim(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := runtime.NewBound(path, runtime.SessionConfig{IntraOpThreads: 1}, rows, 7)
+			b, err := ort.NewBound(path, ort.SessionConfig{IntraOpThreads: 1}, rows, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +163,7 @@ func TestStreamModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := runtime.NewBound(path, runtime.SessionConfig{IntraOpThreads: 1}, 2, 3)
+	b, err := ort.NewBound(path, ort.SessionConfig{IntraOpThreads: 1}, 2, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

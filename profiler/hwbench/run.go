@@ -8,7 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,8 +20,8 @@ import (
 
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
-	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
+	"github.com/quantscope/quantscope/profiler/ort"
+	"github.com/quantscope/quantscope/profiler/ort/cudaopt"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 	"github.com/quantscope/quantscope/profiler/worker"
@@ -61,9 +61,9 @@ type Config struct {
 	// FS is the root file system for /proc and /sys (default "/").
 	FS fs.FS
 
-	// resolveEP stands in for runtime.ResolveEP in tests of the GPU path
+	// resolveEP stands in for ort.ResolveEP in tests of the GPU path
 	// on machines without the CUDA plugin.
-	resolveEP func(requested string) (runtime.EPChoice, error)
+	resolveEP func(requested string) (ort.EPChoice, error)
 	// tiny shrinks every size and duration further than Quick, and still
 	// judges: tests of the orchestration under the race detector.
 	tiny bool
@@ -130,7 +130,7 @@ type runner struct {
 	emitFn func(Event)
 	rep    Report
 
-	info    runtime.Info
+	info    ort.Info
 	host    telemetry.HostInfo
 	spec    CPUSpec
 	threads int
@@ -255,7 +255,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 // and decides whether a GPU is measured.
 func (r *runner) machine() error {
 	cfg := r.cfg
-	r.info = runtime.Probe(cfg.ORTLib)
+	r.info = ort.Probe(cfg.ORTLib)
 	if !r.info.OK() {
 		err := r.info.Err
 		if err == nil {
@@ -271,10 +271,10 @@ func (r *runner) machine() error {
 			feats = append(feats, f.Name)
 		}
 	}
-	r.spec = CPUSpec{Arch: goruntime.GOARCH, Vendor: c.VendorString, Brand: r.host.CPU.Model, Family: c.Family, Model: c.Model, Features: feats}
+	r.spec = CPUSpec{Arch: runtime.GOARCH, Vendor: c.VendorString, Brand: r.host.CPU.Model, Family: c.Family, Model: c.Model, Features: feats}
 	r.threads = cfg.Threads
 	if r.threads <= 0 {
-		r.threads = min(runtime.PhysicalCores(), goruntime.NumCPU())
+		r.threads = min(ort.PhysicalCores(), runtime.NumCPU())
 	}
 	m := &r.rep.Machine
 	m.Hostname, m.CPU, m.Vendor, m.Family, m.Model = r.host.Hostname, r.host.CPU.Model, c.VendorString, c.Family, c.Model
@@ -290,10 +290,10 @@ func (r *runner) machine() error {
 	gpus, status := telemetry.ReadGPUs(lib)
 	resolve := cfg.resolveEP
 	if resolve == nil {
-		resolve = func(requested string) (runtime.EPChoice, error) {
-			search := runtime.SystemCUDASearch()
+		resolve = func(requested string) (ort.EPChoice, error) {
+			search := ort.SystemCUDASearch()
 			search.ORTLibDir = filepath.Dir(r.info.LibraryPath)
-			return runtime.ResolveEP(requested, r.info, runtime.FindCUDA(search))
+			return ort.ResolveEP(requested, r.info, ort.FindCUDA(search))
 		}
 	}
 	choice, err := resolve(cfg.EP)

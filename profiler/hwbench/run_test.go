@@ -13,7 +13,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/study"
 	"github.com/quantscope/quantscope/profiler/telemetry/telemetrytest"
 	"github.com/quantscope/quantscope/profiler/worker"
@@ -63,7 +63,7 @@ func fakeWorker() int {
 		var e, l, v int
 		fmt.Sscanf(base, "stream-e%d-l%d-v%d.onnx", &e, &l, &v)
 		target, perRow = fakeDeviceGBs, Stream{Elems: e, Layers: l}.BytesPerRow()/1e9
-		res.Transfers = []runtime.TransferRate{
+		res.Transfers = []ort.TransferRate{
 			{Host: "pageable", Bytes: 64 << 20, H2DGBs: 12, D2HGBs: 14, Rounds: spec.TransferRounds},
 			{Host: "pinned", Bytes: 64 << 20, H2DGBs: 52, D2HGBs: 53, Rounds: spec.TransferRounds},
 		}
@@ -106,8 +106,8 @@ func TestRunGPUPath(t *testing.T) {
 	cfg := Config{
 		EP: "auto", CacheDir: t.TempDir(), NVML: srv.NVML, Prepare: fakePreparer{}, References: refs,
 		Worker: worker.Options{Exe: exe, Args: []string{"-test.run=^$"}, Env: []string{"HWBENCH_FAKE_WORKER=1"}},
-		resolveEP: func(string) (runtime.EPChoice, error) {
-			return runtime.EPChoice{EP: "cuda", Route: "plugin", Reason: "test"}, nil
+		resolveEP: func(string) (ort.EPChoice, error) {
+			return ort.EPChoice{EP: "cuda", Route: "plugin", Reason: "test"}, nil
 		},
 		tiny: true,
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
+	"github.com/quantscope/quantscope/profiler/ort/cudaopt"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
+	"github.com/quantscope/quantscope/profiler/ort/cudaopt"
 	"github.com/quantscope/quantscope/profiler/study"
 )
 

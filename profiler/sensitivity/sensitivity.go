@@ -24,7 +24,7 @@ import (
 	"github.com/quantscope/quantscope/models/fidelity"
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/quant"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // Granularity is what a candidate is: one weight layer or one block.
@@ -59,7 +59,7 @@ type Config struct {
 	// Batch is the session's batch (default: up to 8, at most the samples).
 	Batch int
 	// Session configures ONNX Runtime (threads).
-	Session runtime.SessionConfig
+	Session ort.SessionConfig
 	// Progress is called before each candidate (done of total) and at the
 	// end (may be nil).
 	Progress func(done, total int, name string)
@@ -293,7 +293,7 @@ func removeModel(path string) {
 // runModel runs the samples through the model at path and returns each
 // sample's first output.
 func runModel(ctx context.Context, path string, cfg Config, batch int) ([][]float32, error) {
-	bd, err := runtime.NewBound(path, cfg.Session, batch, 1)
+	bd, err := ort.NewBound(path, cfg.Session, batch, 1)
 	if err != nil {
 		return nil, err
 	}

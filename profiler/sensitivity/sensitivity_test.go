@@ -12,12 +12,12 @@ import (
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/quant"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 func requireORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime required but not loaded: %v", err)
 		}
@@ -94,7 +94,7 @@ func TestFragileLayerRanksFirst(t *testing.T) {
 	for _, by := range []Granularity{ByLayer, ByBlock} {
 		var calls int
 		r, err := Run(context.Background(), Config{Model: path, Precision: quant.MustParseSpec("int4"), By: by, Inputs: inputs(12), Batch: 4,
-			Session: runtime.SessionConfig{IntraOpThreads: 1}, Progress: func(int, int, string) { calls++ }})
+			Session: ort.SessionConfig{IntraOpThreads: 1}, Progress: func(int, int, string) { calls++ }})
 		if err != nil {
 			t.Fatal(err)
 		}

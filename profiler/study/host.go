@@ -3,14 +3,14 @@ package study
 import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 )
 
 // ReadHost fingerprints this machine for the records of a study: CPU and ISA
 // features, the first GPU and its driver (through lib; nil means the real
 // NVML), and the ONNX Runtime version.
-func ReadHost(ort runtime.Info, lib nvml.Interface) Host {
+func ReadHost(ort ort.Info, lib nvml.Interface) Host {
 	hi := telemetry.ReadHostInfo()
 	h := Host{
 		Hostname:   hi.Hostname,

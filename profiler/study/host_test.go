@@ -3,12 +3,12 @@ package study
 import (
 	"testing"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/telemetry/telemetrytest"
 )
 
 func TestReadHost(t *testing.T) {
-	ort := runtime.Info{Version: "1.29.0"}
+	ort := ort.Info{Version: "1.29.0"}
 	h := ReadHost(ort, telemetrytest.DGXH100(2).NVML())
 	if h.CPU == "" || h.ORTVersion != "1.29.0" || h.Cores <= 0 {
 		t.Errorf("host %+v", h)

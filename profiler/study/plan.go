@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/quantscope/quantscope/models/quant"
-	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
+	"github.com/quantscope/quantscope/profiler/ort/cudaopt"
 )
 
 // PlanConfig is what the user asked for.

@@ -9,7 +9,7 @@ import (
 	"github.com/quantscope/quantscope/models/optimize"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/models/zoo"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // ModelPreparer is the Preparer of real studies: catalog models are built
@@ -92,7 +92,7 @@ func (p *ModelPreparer) Prepare(ctx context.Context, e Experiment) (Prepared, er
 			Exclude: p.Exclude,
 			Warn:    p.Warn,
 			Calibration: quant.Calibration{
-				Runner:     runtime.CalibRunner{Config: runtime.SessionConfig{IntraOpThreads: p.Threads}},
+				Runner:     ort.CalibRunner{Config: ort.SessionConfig{IntraOpThreads: p.Threads}},
 				Dir:        p.CalibDir,
 				Preprocess: quant.Preprocess{Mean: res.Spec.Preprocess.Mean, Std: res.Spec.Preprocess.Std},
 			},

@@ -9,7 +9,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/zoo"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
+	"github.com/quantscope/quantscope/profiler/ort/cudaopt"
 )
 
 // SchemaVersion is the version of the Record layout written by this build.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/evaluate"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
 
@@ -156,7 +156,7 @@ func Run(ctx context.Context, plan []Experiment, cfg RunConfig) ([]Record, error
 		cfg.RunID = NewRunID()
 	}
 	if cfg.Host.Hostname == "" {
-		cfg.Host = ReadHost(runtime.Probe(cfg.ORTLib), nil)
+		cfg.Host = ReadHost(ort.Probe(cfg.ORTLib), nil)
 	}
 	var rs resumeState
 	if cfg.Resume {
@@ -292,11 +292,11 @@ func (rs resumeState) foreignNote(out string, plan []Experiment) string {
 // CUDALibraryEnv is LD_LIBRARY_PATH extended with the directories of the
 // CUDA libraries the plugin needs, as FindCUDA finds them.
 func CUDALibraryEnv(ortLib string) string {
-	search := runtime.SystemCUDASearch()
-	if info := runtime.Probe(ortLib); info.OK() {
+	search := ort.SystemCUDASearch()
+	if info := ort.Probe(ortLib); info.OK() {
 		search.ORTLibDir = filepath.Dir(info.LibraryPath)
 	}
-	cuda := runtime.FindCUDA(search)
+	cuda := ort.FindCUDA(search)
 	return "LD_LIBRARY_PATH=" + cuda.LDLibraryPath(os.Getenv("LD_LIBRARY_PATH"))
 }
 

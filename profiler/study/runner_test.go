@@ -16,7 +16,7 @@ import (
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/quant"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/worker"
 )
 
@@ -105,7 +105,7 @@ func (p fakePreparer) Prepare(ctx context.Context, e Experiment) (Prepared, erro
 
 func studyConfig(t *testing.T, dir string, mode string) RunConfig {
 	t.Helper()
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatal(err)
 		}

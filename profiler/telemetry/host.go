@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	goruntime "runtime"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -114,9 +114,9 @@ func ReadHostInfo() HostInfo {
 	c := cpuid.CPU
 	return readHostInfo(hostSource{
 		fsys:     os.DirFS("/"),
-		goos:     goruntime.GOOS,
-		goarch:   goruntime.GOARCH,
-		usable:   goruntime.NumCPU(),
+		goos:     runtime.GOOS,
+		goarch:   runtime.GOARCH,
+		usable:   runtime.NumCPU(),
 		hostname: os.Hostname,
 		cpuModel: c.BrandName,
 		vendor:   c.VendorString,

@@ -3,7 +3,7 @@ package telemetry
 import (
 	"errors"
 	"reflect"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -225,16 +225,16 @@ func TestReadHostInfoOnThisMachine(t *testing.T) {
 	if h.CPU.Model == "" || h.CPU.LogicalCores < 1 || h.CPU.UsableCores < 1 {
 		t.Errorf("cpu = %+v", h.CPU)
 	}
-	if h.OS != goruntime.GOOS || h.Arch != goruntime.GOARCH {
+	if h.OS != runtime.GOOS || h.Arch != runtime.GOARCH {
 		t.Errorf("os/arch = %s/%s", h.OS, h.Arch)
 	}
-	if goruntime.GOARCH == "amd64" && len(h.CPU.Features) != 9 {
+	if runtime.GOARCH == "amd64" && len(h.CPU.Features) != 9 {
 		t.Errorf("amd64 features = %v", h.CPU.Features)
 	}
 	if h.CPU.INT8.Summary == "" || h.CPU.FP16.Summary == "" {
 		t.Errorf("verdicts missing: %+v %+v", h.CPU.INT8, h.CPU.FP16)
 	}
-	if goruntime.GOOS == "linux" && h.Memory.TotalBytes == 0 {
+	if runtime.GOOS == "linux" && h.Memory.TotalBytes == 0 {
 		t.Errorf("memory total is 0 on Linux; warnings: %v", h.Warnings)
 	}
 }

@@ -23,8 +23,8 @@ import (
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/models/quant"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
-	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
+	"github.com/quantscope/quantscope/profiler/ort"
+	"github.com/quantscope/quantscope/profiler/ort/cudaopt"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 )
 
@@ -48,8 +48,8 @@ type Result struct {
 	// Transfers are the host↔device copy rates Spec.TransferRounds asked
 	// for; TransferNotes say why one is missing (no pinned memory on the
 	// CPU EP, a host-bound session).
-	Transfers     []runtime.TransferRate `json:"transfers,omitempty"`
-	TransferNotes []string               `json:"transfer_notes,omitempty"`
+	Transfers     []ort.TransferRate `json:"transfers,omitempty"`
+	TransferNotes []string           `json:"transfer_notes,omitempty"`
 }
 
 // boundModel is a session with its tensors allocated once: host tensors on
@@ -64,13 +64,13 @@ type boundModel interface {
 	BatchSize() int
 	DeviceResident() bool
 	// EndProfile ends the profile the session was opened with and returns
-	// it (see runtime.Bound.EndProfile).
-	EndProfile() (runtime.Profile, error)
+	// it (see ort.Bound.EndProfile).
+	EndProfile() (ort.Profile, error)
 	Close() error
 }
 
-// hostBound adapts runtime.Bound: its tensors are the host memory ORT reads.
-type hostBound struct{ *runtime.Bound }
+// hostBound adapts ort.Bound: its tensors are the host memory ORT reads.
+type hostBound struct{ *ort.Bound }
 
 func (h hostBound) CopyInputs() (time.Duration, error)  { return 0, nil }
 func (h hostBound) CopyOutputs() (time.Duration, error) { return 0, nil }
@@ -78,8 +78,8 @@ func (h hostBound) BatchSize() int                      { return h.Batch }
 func (h hostBound) DeviceResident() bool                { return false }
 func (h hostBound) inputShape() []int64                 { return h.InShape[0] }
 
-// deviceBound adapts runtime.DeviceBound, seeding its inputs like Bound's.
-type deviceBound struct{ *runtime.DeviceBound }
+// deviceBound adapts ort.DeviceBound, seeding its inputs like Bound's.
+type deviceBound struct{ *ort.DeviceBound }
 
 func (d deviceBound) BatchSize() int       { return d.Batch }
 func (d deviceBound) DeviceResident() bool { return true }
@@ -96,15 +96,15 @@ const (
 // openModel binds the model for the configured EP: device-resident tensors
 // on GPU EPs (or, with bindOnDevice, in the CPU EP's memory), host tensors
 // on the CPU.
-func openModel(path string, cfg runtime.SessionConfig, batch int, bind binding) (boundModel, error) {
+func openModel(path string, cfg ort.SessionConfig, batch int, bind binding) (boundModel, error) {
 	if (cfg.EP == "" || cfg.EP == "cpu") && bind != bindOnDevice {
-		b, err := runtime.NewBound(path, cfg, batch, 1)
+		b, err := ort.NewBound(path, cfg, batch, 1)
 		if err != nil {
 			return nil, err
 		}
 		return hostBound{b}, nil
 	}
-	d, err := runtime.NewDeviceBound(path, cfg, batch)
+	d, err := ort.NewDeviceBound(path, cfg, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -143,19 +143,19 @@ func serve(ctx context.Context, spec Spec, em *Emitter, deps serveDeps) error {
 	if spec.Batch < 1 {
 		spec.Batch = 1
 	}
-	info, err := runtime.Init(spec.ORTLib)
+	info, err := ort.Init(spec.ORTLib)
 	if err != nil {
 		return err
 	}
-	search := runtime.SystemCUDASearch()
+	search := ort.SystemCUDASearch()
 	search.ORTLibDir = filepath.Dir(info.LibraryPath)
-	choice, err := runtime.ResolveEP(spec.EP, info, runtime.FindCUDA(search))
+	choice, err := ort.ResolveEP(spec.EP, info, ort.FindCUDA(search))
 	if err != nil {
 		return err
 	}
 	threads := spec.Threads
 	if threads <= 0 {
-		threads = runtime.PhysicalCores()
+		threads = ort.PhysicalCores()
 	}
 	em.Emit(Event{Kind: KindStarted, Info: map[string]any{
 		"pid": os.Getpid(), "model": spec.ModelPath, "ort_version": info.Version, "ep": choice.EP,
@@ -187,7 +187,7 @@ func serve(ctx context.Context, spec Spec, em *Emitter, deps serveDeps) error {
 		return fmt.Errorf("profile directory: %w", err)
 	}
 	defer os.RemoveAll(profDir)
-	cfg := runtime.SessionConfig{IntraOpThreads: threads, EPOptions: epOptions, ImageSize: spec.ImageSize,
+	cfg := ort.SessionConfig{IntraOpThreads: threads, EPOptions: epOptions, ImageSize: spec.ImageSize,
 		ProfilePrefix: filepath.Join(profDir, "first-runs")}
 	choice.Apply(&cfg)
 	if choice.EP != "cpu" {
@@ -217,7 +217,7 @@ func serve(ctx context.Context, spec Spec, em *Emitter, deps serveDeps) error {
 	if spec.NoOpProfile {
 		extra = 0
 	}
-	op, err := openProfiledRuns(cfg, func(c runtime.SessionConfig) (boundModel, error) {
+	op, err := openProfiledRuns(cfg, func(c ort.SessionConfig) (boundModel, error) {
 		bd, err := openModel(spec.ModelPath, c, spec.Batch, bind)
 		if err == nil { // resident after load: before the first inference
 			after, afterErr = telemetry.ReadProcMemory()
@@ -326,7 +326,7 @@ func serve(ctx context.Context, spec Spec, em *Emitter, deps serveDeps) error {
 
 // epProviders maps an EP as requested to ONNX Runtime's provider name.
 var epProviders = map[string]string{
-	"cpu": runtime.CPUProvider, "cuda": runtime.CUDAProvider, "tensorrt": runtime.TensorRTProvider,
+	"cpu": ort.CPUProvider, "cuda": ort.CUDAProvider, "tensorrt": ort.TensorRTProvider,
 }
 
 // requireEP fails when ONNX Runtime placed any node of the model on another
@@ -368,12 +368,12 @@ func sumCounts(p map[string]int) int {
 
 // measureTransfers measures pageable then pinned host↔device copies of
 // input 0; what cannot be measured is returned as a note.
-func measureTransfers(bd boundModel, rounds int) ([]runtime.TransferRate, []string) {
+func measureTransfers(bd boundModel, rounds int) ([]ort.TransferRate, []string) {
 	db, ok := bd.(deviceBound)
 	if !ok {
 		return nil, []string{"transfers: the session reads host memory directly (no device-resident binding)"}
 	}
-	var rates []runtime.TransferRate
+	var rates []ort.TransferRate
 	var notes []string
 	for _, pinned := range []bool{false, true} {
 		r, err := db.MeasureTransfer(pinned, rounds)
@@ -398,11 +398,11 @@ type gpuWatch struct {
 // telemetryIndex is the NVML index of the GPU the experiment runs on:
 // spec.GPUIndex when set, else the CUDA session's device_id (the worker
 // numbers CUDA devices in PCI bus order, as NVML does).
-func telemetryIndex(spec Spec, cfg runtime.SessionConfig) int {
+func telemetryIndex(spec Spec, cfg ort.SessionConfig) int {
 	if spec.GPUIndex != 0 || cfg.EP != "cuda" {
 		return spec.GPUIndex
 	}
-	id, _ := runtime.DeviceIDOption(cfg.EPOptions) // validated when the session opened
+	id, _ := ort.DeviceIDOption(cfg.EPOptions) // validated when the session opened
 	return id
 }
 
@@ -617,7 +617,7 @@ func callFloor(threads int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	bd, err := runtime.NewBound(path, runtime.SessionConfig{IntraOpThreads: threads}, 1, 1)
+	bd, err := ort.NewBound(path, ort.SessionConfig{IntraOpThreads: threads}, 1, 1)
 	if err != nil {
 		return 0, err
 	}

@@ -16,13 +16,13 @@ import (
 
 	"github.com/quantscope/quantscope/models/onnx"
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/telemetry/telemetrytest"
 )
 
 func requireORT(t *testing.T) {
 	t.Helper()
-	if _, err := runtime.Init(""); err != nil {
+	if _, err := ort.Init(""); err != nil {
 		if os.Getenv("QUANTSCOPE_REQUIRE_ORT") != "" {
 			t.Fatalf("ONNX Runtime required: %v", err)
 		}
@@ -253,7 +253,7 @@ func TestServeGPUMemoryDeviceWide(t *testing.T) {
 }
 
 // TestServeCreatesOneSession counts ONNX Runtime sessions on the
-// experiment's model through runtime.SessionsCreated: one, whose creation
+// experiment's model through ort.SessionsCreated: one, whose creation
 // is cold_start.session_ms and whose first run gives the node placement.
 // (The per-call floor runs a trivial model of its own.)
 func TestServeCreatesOneSession(t *testing.T) {
@@ -262,11 +262,11 @@ func TestServeCreatesOneSession(t *testing.T) {
 	for _, device := range []bool{false, true} {
 		model := mlpModel(t, dir, fmt.Sprintf("m-%v.onnx", device), 0)
 		res := serveResult(t, Spec{ModelPath: model, Batch: 2, Threads: 1, MaxRuns: 20, DeviceBinding: device})
-		if n := runtime.SessionsCreated(model); n != 1 {
+		if n := ort.SessionsCreated(model); n != 1 {
 			t.Errorf("device binding %v: %d sessions created on the model, want 1", device, n)
 		}
 		m := res.Metrics
-		if m.ColdStart.SessionMs <= 0 || m.ColdStart.FirstInferenceMs <= 0 || m.Placement[runtime.CPUProvider] < 2 {
+		if m.ColdStart.SessionMs <= 0 || m.ColdStart.FirstInferenceMs <= 0 || m.Placement[ort.CPUProvider] < 2 {
 			t.Errorf("device binding %v: cold start %+v, placement %v", device, m.ColdStart, m.Placement)
 		}
 	}
@@ -340,10 +340,10 @@ func TestServeTransfers(t *testing.T) {
 }
 
 func TestPlacedOn(t *testing.T) {
-	if err := placedOn(map[string]int{runtime.CUDAProvider: 7}, runtime.CUDAProvider); err != nil {
+	if err := placedOn(map[string]int{ort.CUDAProvider: 7}, ort.CUDAProvider); err != nil {
 		t.Errorf("all on CUDA: %v", err)
 	}
-	err := placedOn(map[string]int{runtime.CUDAProvider: 3, runtime.CPUProvider: 2}, runtime.CUDAProvider)
+	err := placedOn(map[string]int{ort.CUDAProvider: 3, ort.CPUProvider: 2}, ort.CUDAProvider)
 	if err == nil || !strings.Contains(err.Error(), "2 on CPUExecutionProvider of 5 nodes") {
 		t.Errorf("fallback: %v", err)
 	}

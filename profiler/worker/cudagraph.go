@@ -8,18 +8,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
-	"github.com/quantscope/quantscope/profiler/runtime/cudaopt"
+	"github.com/quantscope/quantscope/profiler/ort"
+	"github.com/quantscope/quantscope/profiler/ort/cudaopt"
 )
 
 // openFunc opens the model with a session configuration (openModel in the
 // worker, a fake in tests).
-type openFunc func(cfg runtime.SessionConfig) (boundModel, error)
+type openFunc func(cfg ort.SessionConfig) (boundModel, error)
 
 // opened is a bound model, how it came to be, and what its first runs showed.
 type opened struct {
 	bd  boundModel
-	cfg runtime.SessionConfig // what the session runs with (enable_cuda_graph=0 after a fallback)
+	cfg ort.SessionConfig // what the session runs with (enable_cuda_graph=0 after a fallback)
 	// graph says whether CUDA graphs were requested and are active; nil when
 	// they were not requested (or the EP is not CUDA).
 	graph   *cudaopt.GraphStatus
@@ -30,7 +30,7 @@ type opened struct {
 	placement    map[string]int
 	placementErr error
 	// profile is the whole profile of those runs (plain runs only).
-	profile runtime.Profile
+	profile ort.Profile
 }
 
 // openFirstRuns opens the model once and makes its first inference with
@@ -48,14 +48,14 @@ type opened struct {
 // enable_cuda_graph=0, keeping ONNX Runtime's error as the reason. The model
 // must be bound to fixed device addresses (device-resident IO binding) for
 // graphs to replay: open is responsible for that.
-func openFirstRuns(cfg runtime.SessionConfig, open openFunc) (opened, error) {
+func openFirstRuns(cfg ort.SessionConfig, open openFunc) (opened, error) {
 	return openProfiledRuns(cfg, open, 0)
 }
 
 // openProfiledRuns is openFirstRuns with extra more runs under the
 // profiler after the first inference (without CUDA graphs): the warm runs
 // the per-operator profile averages, outside the timed loop.
-func openProfiledRuns(cfg runtime.SessionConfig, open openFunc, extra int) (opened, error) {
+func openProfiledRuns(cfg ort.SessionConfig, open openFunc, extra int) (opened, error) {
 	if cfg.EP == "cuda" && cudaopt.GraphRequested(cfg.EPOptions) {
 		op, err := openGraphRuns(cfg, open)
 		if err == nil {
@@ -76,7 +76,7 @@ func openProfiledRuns(cfg runtime.SessionConfig, open openFunc, extra int) (open
 
 // openPlainRuns opens the model, makes the first inference and extra more
 // runs, all under the profiler.
-func openPlainRuns(cfg runtime.SessionConfig, open openFunc, extra int) (opened, error) {
+func openPlainRuns(cfg ort.SessionConfig, open openFunc, extra int) (opened, error) {
 	start := time.Now()
 	bd, err := open(cfg)
 	if err != nil {
@@ -99,7 +99,7 @@ func openPlainRuns(cfg runtime.SessionConfig, open openFunc, extra int) (opened,
 
 // openGraphRuns opens the model with CUDA graphs and makes the capturing
 // run and the first replay; an error means the caller falls back.
-func openGraphRuns(cfg runtime.SessionConfig, open openFunc) (opened, error) {
+func openGraphRuns(cfg ort.SessionConfig, open openFunc) (opened, error) {
 	start := time.Now()
 	bd, err := open(cfg)
 	if err != nil {
@@ -138,14 +138,14 @@ func openGraphRuns(cfg runtime.SessionConfig, open openFunc) (opened, error) {
 }
 
 // readProfile ends the session's profile and keeps its placement.
-func (op *opened) readProfile() runtime.Profile {
+func (op *opened) readProfile() ort.Profile {
 	p, err := op.bd.EndProfile()
 	if err == nil && len(p.Runs) == 0 {
 		err = errors.New("the profile records no run")
 	}
 	if err != nil {
 		op.placementErr = err
-		return runtime.Profile{}
+		return ort.Profile{}
 	}
 	op.placement = p.Placement
 	return p

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // fakeModel is a boundModel whose Run fails on the runs listed in failRun
@@ -43,20 +43,20 @@ func (f *fakeModel) BatchSize() int                      { return 1 }
 func (f *fakeModel) DeviceResident() bool                { return f.deviceBinding }
 func (f *fakeModel) Close() error                        { f.closed = true; return f.closeErr }
 
-func (f *fakeModel) EndProfile() (runtime.Profile, error) {
+func (f *fakeModel) EndProfile() (ort.Profile, error) {
 	f.profileEnded = true
 	if f.profileErr != nil {
-		return runtime.Profile{}, f.profileErr
+		return ort.Profile{}, f.profileErr
 	}
-	p := runtime.Profile{Placement: map[string]int{runtime.CUDAProvider: 5}}
+	p := ort.Profile{Placement: map[string]int{ort.CUDAProvider: 5}}
 	for i := 1; i <= f.runs; i++ {
 		switch {
 		case f.replays && i == 1:
-			p.Runs = append(p.Runs, runtime.ProfileRun{Nodes: 5}, runtime.ProfileRun{Nodes: 5})
+			p.Runs = append(p.Runs, ort.ProfileRun{Nodes: 5}, ort.ProfileRun{Nodes: 5})
 		case f.replays:
-			p.Runs = append(p.Runs, runtime.ProfileRun{Nodes: 0})
+			p.Runs = append(p.Runs, ort.ProfileRun{Nodes: 0})
 		default:
-			p.Runs = append(p.Runs, runtime.ProfileRun{Nodes: 5})
+			p.Runs = append(p.Runs, ort.ProfileRun{Nodes: 5})
 		}
 	}
 	return p, nil
@@ -66,11 +66,11 @@ func (f *fakeModel) EndProfile() (runtime.Profile, error) {
 // from a script: one entry per call, an error or a model.
 type fakeOpener struct {
 	script []func() (*fakeModel, error)
-	cfgs   []runtime.SessionConfig
+	cfgs   []ort.SessionConfig
 	models []*fakeModel
 }
 
-func (o *fakeOpener) open(cfg runtime.SessionConfig) (boundModel, error) {
+func (o *fakeOpener) open(cfg ort.SessionConfig) (boundModel, error) {
 	o.cfgs = append(o.cfgs, cfg)
 	m, err := o.script[len(o.cfgs)-1]()
 	if err != nil {
@@ -83,8 +83,8 @@ func (o *fakeOpener) open(cfg runtime.SessionConfig) (boundModel, error) {
 func ok() (*fakeModel, error)      { return &fakeModel{deviceBinding: true}, nil }
 func replays() (*fakeModel, error) { return &fakeModel{deviceBinding: true, replays: true}, nil }
 
-func graphConfig(opts map[string]string) runtime.SessionConfig {
-	return runtime.SessionConfig{EP: "cuda", EPRoute: "plugin", EPOptions: opts}
+func graphConfig(opts map[string]string) ort.SessionConfig {
+	return ort.SessionConfig{EP: "cuda", EPRoute: "plugin", EPOptions: opts}
 }
 
 const partitionErr = "This session cannot use the graph capture feature as requested by the user as all compute graph nodes have not been partitioned to the CUDAExecutionProvider"
@@ -119,7 +119,7 @@ func TestGraphFallbackSessionCreationFails(t *testing.T) {
 	if op.bd != fallback || op.cfg.EPOptions["enable_cuda_graph"] != "0" {
 		t.Errorf("opened = %+v, want the fallback session and its configuration", op)
 	}
-	if fallback.runs != 1 || fallback.copies != 1 || op.first <= 0 || !fallback.profileEnded || op.placement[runtime.CUDAProvider] != 5 {
+	if fallback.runs != 1 || fallback.copies != 1 || op.first <= 0 || !fallback.profileEnded || op.placement[ort.CUDAProvider] != 5 {
 		t.Errorf("fallback: %d runs, %d copies, first %v, placement %v: want the one first inference, profiled",
 			fallback.runs, fallback.copies, op.first, op.placement)
 	}
@@ -199,7 +199,7 @@ func TestGraphActive(t *testing.T) {
 	if g == nil || !g.Requested || !g.Active || g.Reason != "" || g.CaptureMs <= 0 || g.ReplayMs <= 0 {
 		t.Errorf("status = %+v, want active with both runs timed", g)
 	}
-	if op.first <= 0 || op.session < 0 || op.placement[runtime.CUDAProvider] != 5 {
+	if op.first <= 0 || op.session < 0 || op.placement[ort.CUDAProvider] != 5 {
 		t.Errorf("timings: first %v session %v, placement %v", op.first, op.session, op.placement)
 	}
 }
@@ -235,7 +235,7 @@ func TestGraphAcceptedButNotReplayed(t *testing.T) {
 }
 
 func TestGraphNotRequested(t *testing.T) {
-	for _, cfg := range []runtime.SessionConfig{
+	for _, cfg := range []ort.SessionConfig{
 		graphConfig(nil),
 		graphConfig(map[string]string{"enable_cuda_graph": "0"}),
 		// Not the CUDA EP: enable_cuda_graph means nothing there.

@@ -9,7 +9,7 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 
 	"github.com/quantscope/quantscope/models/onnx"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 	"github.com/quantscope/quantscope/profiler/telemetry"
 )
 
@@ -36,7 +36,7 @@ func writeTrivialModel(dir string) (string, error) {
 // the execution provider: a share of every later reading of the process's
 // device memory that is not the configuration's. It reads NVML's process
 // list (lib, or the real NVML when nil).
-func gpuContextShare(cfg runtime.SessionConfig, spec Spec, lib nvml.Interface) (int64, error) {
+func gpuContextShare(cfg ort.SessionConfig, spec Spec, lib nvml.Interface) (int64, error) {
 	if lib == nil {
 		lib = nvml.New()
 	}
@@ -59,7 +59,7 @@ func gpuContextShare(cfg runtime.SessionConfig, spec Spec, lib nvml.Interface) (
 	c.EPOptions = maps.Clone(cfg.EPOptions)
 	delete(c.EPOptions, "enable_cuda_graph")
 	c.ProfilePrefix = "" // the experiment's own session is the one profiled
-	bd, err := runtime.NewBound(path, c, 1, 1)
+	bd, err := ort.NewBound(path, c, 1, 1)
 	if err != nil {
 		return 0, fmt.Errorf("empty session on %s: %w", cfg.EP, err)
 	}

@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -101,8 +101,8 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 // cpuHog keeps 2 × NumCPU goroutines spinning until its stdin closes (the
 // test's end) or a minute passes: another process taking the CPU.
 func cpuHog() {
-	n := 2 * goruntime.NumCPU()
-	goruntime.GOMAXPROCS(n)
+	n := 2 * runtime.NumCPU()
+	runtime.GOMAXPROCS(n)
 	stop := make(chan struct{})
 	for range n {
 		go func() {
@@ -168,7 +168,7 @@ func TestRunBesideACPUHogIsContended(t *testing.T) {
 	requireORT(t)
 	dir := t.TempDir()
 	startHog(t)
-	spec := Spec{ModelPath: mlpModel(t, dir, "m.onnx", 0), Batch: 4, Threads: min(2, goruntime.NumCPU()),
+	spec := Spec{ModelPath: mlpModel(t, dir, "m.onnx", 0), Batch: 4, Threads: min(2, runtime.NumCPU()),
 		Duration: 1500 * time.Millisecond, MinWarmup: 2, MaxWarmup: 5}
 	c := runWorker(t, spec).Metrics.Contention
 	if c == nil {
@@ -176,7 +176,7 @@ func TestRunBesideACPUHogIsContended(t *testing.T) {
 	}
 	t.Logf("%s", c)
 	if !c.Contended || c.Share < 0.25 || c.OthersCPUS <= 0 {
-		t.Errorf("beside a hog of %d threads: %s", 2*goruntime.NumCPU(), c)
+		t.Errorf("beside a hog of %d threads: %s", 2*runtime.NumCPU(), c)
 	}
 }
 

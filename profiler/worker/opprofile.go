@@ -5,7 +5,7 @@ import (
 	"os"
 
 	"github.com/quantscope/quantscope/profiler/bench"
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // opProfileRuns is how many warm runs after the first inference the
@@ -16,7 +16,7 @@ const opProfileRuns = 3
 
 // opProfile reads where the profiled runs' time went per operator and
 // node; nil (with a note on stderr) when the profile does not say.
-func opProfile(p runtime.Profile) *bench.OpProfile {
+func opProfile(p ort.Profile) *bench.OpProfile {
 	if len(p.Raw) == 0 {
 		fmt.Fprintln(os.Stderr, "quantscope worker: per-operator time unknown: no profile of plain runs (CUDA graphs replay without node events)")
 		return nil

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/quantscope/quantscope/profiler/runtime"
+	"github.com/quantscope/quantscope/profiler/ort"
 )
 
 // collectOutputs runs n inputs through bd, a batch at a time, and returns
@@ -52,7 +52,7 @@ func collectOutputs(ctx context.Context, bd boundModel, n int, fill func(dst []f
 // which fill writes (index i into dst; indexes from n on pad the last
 // batch). It is the worker's fidelity loop for callers that compare two
 // models without starting a worker (quantize --check).
-func FirstOutputs(ctx context.Context, path string, cfg runtime.SessionConfig, batch, n int, fill func(dst []float32, i int)) ([][]float32, error) {
+func FirstOutputs(ctx context.Context, path string, cfg ort.SessionConfig, batch, n int, fill func(dst []float32, i int)) ([][]float32, error) {
 	bd, err := openModel(path, cfg, batch, bindForEP)
 	if err != nil {
 		return nil, err

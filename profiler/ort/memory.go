@@ -1,4 +1,4 @@
-package runtime
+package ort
 
 // MemoryName is ONNX Runtime's name for a kind of memory (the name of an
 // OrtMemoryInfo): where a DeviceBound's tensors live. Plugin EPs name

@@ -1,4 +1,4 @@
-package runtime
+package ort
 
 /*
 #include <stdint.h>
@@ -234,7 +234,7 @@ func sessionOptionsHandle(o *ort.SessionOptions) (unsafe.Pointer, error) {
 func checkSessionOptionsLayout() error {
 	t := reflect.TypeOf(ort.SessionOptions{})
 	if t.NumField() != 1 || t.Field(0).Type.Kind() != reflect.Pointer || t.Field(0).Offset != 0 {
-		return errors.New("onnxruntime_go's SessionOptions no longer holds just the C pointer: update profiler/runtime/ep.go")
+		return errors.New("onnxruntime_go's SessionOptions no longer holds just the C pointer: update profiler/ort/ep.go")
 	}
 	return nil
 }
@@ -292,7 +292,7 @@ func RegisterPlugin(name, path string) error {
 	env.mu.Lock()
 	defer env.mu.Unlock()
 	if env.api == nil {
-		return fmt.Errorf("register %s: %w (call runtime.Init first)", path, ErrNoLibrary)
+		return fmt.Errorf("register %s: %w (call ort.Init first)", path, ErrNoLibrary)
 	}
 	if env.plugins[name] {
 		return nil
@@ -311,7 +311,7 @@ func loadedAPI() (*capi, error) {
 	env.mu.Lock()
 	defer env.mu.Unlock()
 	if env.api == nil {
-		return nil, fmt.Errorf("%w (call runtime.Init first)", ErrNoLibrary)
+		return nil, fmt.Errorf("%w (call ort.Init first)", ErrNoLibrary)
 	}
 	return env.api, nil
 }

@@ -1,4 +1,4 @@
-package runtime
+package ort
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -233,7 +233,7 @@ func FindCUDA(opts CUDASearch) CUDAInfo {
 		f.fsys = os.DirFS("/")
 	}
 	if f.opts.Arch == "" {
-		f.opts.Arch = goruntime.GOARCH
+		f.opts.Arch = runtime.GOARCH
 	}
 	info := CUDAInfo{Libraries: cudaLibrarySpecs(), LibraryDirs: []string{}, PluginTried: []string{}}
 	info.PluginPath, info.PluginTried = f.findPlugin(&info.Warnings)

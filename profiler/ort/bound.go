@@ -1,4 +1,4 @@
-package runtime
+package ort
 
 import (
 	"errors"
@@ -44,7 +44,7 @@ func NewBound(path string, cfg SessionConfig, batch int, seed uint64) (*Bound, e
 		return nil, fmt.Errorf("batch size %d: must be at least 1", batch)
 	}
 	if !ort.IsInitialized() {
-		return nil, fmt.Errorf("open %s: %w (call runtime.Init first)", path, ErrNoLibrary)
+		return nil, fmt.Errorf("open %s: %w (call ort.Init first)", path, ErrNoLibrary)
 	}
 	sess, ins, outs, err := openCSession(path, cfg)
 	if err != nil {

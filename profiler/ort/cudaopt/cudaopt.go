@@ -2,7 +2,7 @@
 // from bench flags and records with every CUDA result, ONNX Runtime's
 // defaults for them, their canonical spelling, and what a run's CUDA-graph
 // attempt came to (GraphStatus). It is plain Go, apart from the cgo of
-// profiler/runtime, so that packages which only read or write these names
+// profiler/ort, so that packages which only read or write these names
 // (the report, the study plan) do not need ONNX Runtime to compile.
 package cudaopt
 

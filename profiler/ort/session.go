@@ -1,4 +1,4 @@
-package runtime
+package ort
 
 import (
 	"errors"
@@ -75,7 +75,7 @@ func PhysicalCores() int {
 // the inputs and outputs are read from it.
 func NewSession(path string, cfg SessionConfig) (*Session, error) {
 	if !ort.IsInitialized() {
-		return nil, fmt.Errorf("open session on %s: %w (call runtime.Init first)", path, ErrNoLibrary)
+		return nil, fmt.Errorf("open session on %s: %w (call ort.Init first)", path, ErrNoLibrary)
 	}
 	sess, ins, outs, err := openCSession(path, cfg)
 	if err != nil {
