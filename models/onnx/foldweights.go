@@ -250,7 +250,7 @@ func reshapedDims(n *onnxpb.NodeProto, dims []int64, second *onnxpb.TensorProto)
 		if err != nil || AttrIntOr(n, "allowzero", 0) != 0 {
 			return nil, false
 		}
-		return resolveReshape(dims, target, count)
+		return ReshapeDims(dims, target, count)
 	case "Flatten":
 		ax := AttrIntOr(n, "axis", 1)
 		if ax < 0 {
@@ -312,9 +312,10 @@ func reshapedDims(n *onnxpb.NodeProto, dims []int64, second *onnxpb.TensorProto)
 	return out, true
 }
 
-// resolveReshape applies a Reshape target: 0 copies the input's
-// dimension, one -1 takes what is left.
-func resolveReshape(dims, target []int64, count int64) ([]int64, bool) {
+// ReshapeDims applies a Reshape target to dims holding count elements: 0
+// copies the input's dimension, one -1 takes what is left. It reports false
+// for a target that does not fit.
+func ReshapeDims(dims, target []int64, count int64) ([]int64, bool) {
 	out := make([]int64, len(target))
 	neg, known := -1, int64(1)
 	for i, d := range target {

@@ -380,7 +380,7 @@ func eval(n *onnxpb.NodeProto, ins []*tensor, opset int64) (*tensor, bool) {
 		if s == nil || !isIntType(s.dt) || onnx.AttrIntOr(n, "allowzero", 0) != 0 {
 			return nil, false
 		}
-		dims, ok := reshapeDims(x.dims, s.i, x.numel())
+		dims, ok := onnx.ReshapeDims(x.dims, s.i, int64(x.numel()))
 		if !ok {
 			return nil, false
 		}
@@ -703,43 +703,6 @@ func squeezeDims(op string, dims, axes []int64) ([]int64, bool) {
 		if !drop[i] {
 			out = append(out, d)
 		}
-	}
-	return out, true
-}
-
-func reshapeDims(in, target []int64, numel int) ([]int64, bool) {
-	out := make([]int64, len(target))
-	neg := -1
-	p := 1
-	for i, d := range target {
-		switch {
-		case d == 0:
-			if i >= len(in) {
-				return nil, false
-			}
-			out[i] = in[i]
-		case d == -1:
-			if neg >= 0 {
-				return nil, false
-			}
-			neg = i
-			continue
-		case d < 0:
-			return nil, false
-		default:
-			out[i] = d
-		}
-		p *= int(out[i])
-	}
-	if neg >= 0 {
-		if p == 0 || numel%p != 0 {
-			return nil, false
-		}
-		out[neg] = int64(numel / p)
-		p *= numel / p
-	}
-	if p != numel {
-		return nil, false
 	}
 	return out, true
 }
