@@ -8,7 +8,6 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/mattn/go-isatty"
-	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 
 	"github.com/quantscope/quantscope/profiler/study"
@@ -82,24 +81,8 @@ func runReplay(ctx context.Context, g *globalOptions, path string, o replayOptio
 		return err
 	}
 	opts := tui.Options{
-		Out:     path,
-		Replay:  &tui.Replay{Records: recs, File: path, Speed: o.speed, Loop: o.loop},
-		Profile: termenv.NewOutput(g.stdout).ColorProfile(),
-		NoColor: os.Getenv("NO_COLOR") != "",
+		Out:    path,
+		Replay: &tui.Replay{Records: recs, File: path, Speed: o.speed, Loop: o.loop},
 	}
-	if os.Getenv("TERM") == "dumb" {
-		opts.Profile = termenv.Ascii
-	}
-	run := o.run
-	if run == nil {
-		run = tui.Run
-	}
-	err = run(ctx, opts, tea.WithOutput(g.stdout))
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, tea.ErrProgramKilled), errors.Is(err, tea.ErrInterrupted):
-		return &exitError{code: 130}
-	}
-	return fmt.Errorf("replay: %w", err)
+	return runUI(ctx, g, opts, o.run, "replay")
 }

@@ -160,26 +160,32 @@ func runTUI(ctx context.Context, g *globalOptions, o tuiOptions) error {
 	// The local UI searches and ranks layers too (not serve: a search
 	// measures speed on the machine every session shares).
 	opts.Tune, opts.Sensitivity = tuiTune(g, o.out), tuiSensitivity(g)
-	opts.Profile = termenv.NewOutput(g.stdout).ColorProfile()
-	opts.NoColor = os.Getenv("NO_COLOR") != ""
 	// quantscope serve running a study here: warn, and ask before starting.
 	opts.Busy = serveBusy
+	return runUI(ctx, g, opts, o.run, "interactive UI")
+}
+
+// runUI runs the terminal UI on g's stdout in its colour profile (none
+// under NO_COLOR, plain ASCII on a dumb terminal) through run (tui.Run when
+// nil). A signal that ended it is exit status 130; the study it ran was
+// stopped and its results kept.
+func runUI(ctx context.Context, g *globalOptions, opts tui.Options, run func(context.Context, tui.Options, ...tea.ProgramOption) error, what string) error {
+	opts.Profile = termenv.NewOutput(g.stdout).ColorProfile()
+	opts.NoColor = os.Getenv("NO_COLOR") != ""
 	if os.Getenv("TERM") == "dumb" {
 		opts.Profile = termenv.Ascii
 	}
-	run := o.run
 	if run == nil {
 		run = tui.Run
 	}
-	err = run(ctx, opts, tea.WithOutput(g.stdout))
+	err := run(ctx, opts, tea.WithOutput(g.stdout))
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, tea.ErrProgramKilled), errors.Is(err, tea.ErrInterrupted):
-		// A signal ended it; the study was stopped and its results kept.
 		return &exitError{code: 130}
 	}
-	return fmt.Errorf("interactive UI: %w", err)
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // probeEnvironment runs doctor's checks for the header and the EP choice.
